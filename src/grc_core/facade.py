@@ -1,0 +1,90 @@
+"""The facade for hosts that want transactions handled for them.
+
+>>> grc = Grc.from_url("sqlite:///crm.sqlite3")
+>>> grc.upgrade()
+>>> with grc.session() as s:             # commits on success, rolls back on error
+...     alice = users.get_user(s, "alice")
+...     exchanges.create_exchange(s, alice, subject="Appel", ...)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from grc_core import schema
+from grc_core.config import Settings, load_settings
+from grc_core.db import create_db_engine, session_factory
+from grc_core.errors import DatabaseError, PermissionDenied
+from grc_core.models import User
+from grc_core.services.users import UserRef, get_user
+
+
+@dataclass
+class Work:
+    """One unit of work: a session and the user acting in it."""
+
+    session: Session
+    actor: User
+
+
+class Grc:
+    """An engine, a session factory and the settings, built from a URL or settings."""
+
+    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+        self.settings = settings
+        if engine is None and settings.database_url.startswith("sqlite:///"):
+            # The embedded default lives in a folder that may not exist yet.
+            path = settings.database_url.removeprefix("sqlite:///")
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = engine or create_db_engine(settings.database_url)
+        self._sessions: sessionmaker[Session] = session_factory(self.engine)
+
+    @classmethod
+    def from_url(cls, url: str, **settings: str) -> Grc:
+        """A facade on the database at ``url``."""
+        return cls(Settings(database_url=url, **settings))
+
+    @classmethod
+    def from_config(cls, config_file: str | Path | None = None, **overrides: str | None) -> Grc:
+        """A facade on the configured database (file, ``GRC_*`` variables, overrides)."""
+        return cls(load_settings(config_file, overrides=overrides))
+
+    def upgrade(self) -> None:
+        """Create or migrate the schema to the latest revision."""
+        schema.upgrade(self.engine)
+
+    def check_schema(self) -> None:
+        """Refuse to work on a database that is not at this version's schema."""
+        current = schema.current_revision(self.engine)
+        head = schema.head_revision()
+        if current != head:
+            raise DatabaseError(
+                f"the database is at revision {current or 'none (empty)'}, this version of GRC "
+                f"needs {head}: run `grc db upgrade`"
+            )
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    @contextmanager
+    def acting_as(self, user: UserRef) -> Iterator[Work]:
+        """A transaction with ``user`` (login or id) loaded as the acting user."""
+        with self.session() as session:
+            actor = get_user(session, user)
+            if not actor.active:
+                raise PermissionDenied(f"user {actor.login!r} is deactivated")
+            yield Work(session, actor)
+
+    def dispose(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()

@@ -1,0 +1,39 @@
+"""The GRC data model (SQLAlchemy 2 typed declarative)."""
+
+from grc_core.models.base import Base, UTCDateTime
+from grc_core.models.category import Category
+from grc_core.models.company import Company, CompanyStatus, Contact
+from grc_core.models.custom_field import CustomField, ExchangeFieldValue, FieldEntity, FieldType
+from grc_core.models.event import Event, EventKind
+from grc_core.models.exchange import (
+    Exchange,
+    exchange_assignees,
+    exchange_contacts,
+    exchange_opportunities,
+)
+from grc_core.models.opportunity import Opportunity
+from grc_core.models.picklist import PicklistKind, PicklistValue
+from grc_core.models.user import User
+
+__all__ = [
+    "Base",
+    "Category",
+    "Company",
+    "CompanyStatus",
+    "Contact",
+    "CustomField",
+    "Event",
+    "EventKind",
+    "Exchange",
+    "ExchangeFieldValue",
+    "FieldEntity",
+    "FieldType",
+    "Opportunity",
+    "PicklistKind",
+    "PicklistValue",
+    "UTCDateTime",
+    "User",
+    "exchange_assignees",
+    "exchange_contacts",
+    "exchange_opportunities",
+]

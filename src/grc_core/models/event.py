@@ -1,0 +1,48 @@
+"""Audit events: the trail of every change and the input of notifications."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from grc_core.models.base import Base, UTCDateTime
+from grc_core.timeutil import utcnow
+
+
+class EventKind(enum.StrEnum):
+    """What happened."""
+
+    EXCHANGE_CREATED = "exchange.created"
+    EXCHANGE_UPDATED = "exchange.updated"
+    EXCHANGE_COMPLETED = "exchange.completed"
+    EXCHANGE_DELETED = "exchange.deleted"
+    COMPANY_STATUS_CHANGED = "company.status_changed"
+    OPPORTUNITY_STAGE_CHANGED = "opportunity.stage_changed"
+
+
+class Event(Base):
+    """One change, written in the same transaction as the change itself.
+
+    ``changes`` maps each changed field to ``[old, new]`` (JSON-safe values).  ``company_id``
+    and ``private`` are copied from the record so that the notification fan-out can scope and
+    filter without reloading it, even after a deletion.
+    """
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_entity", "entity_type", "entity_id", "id"),
+        Index("ix_events_company", "company_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    kind: Mapped[str] = mapped_column(String(64), index=True)
+    entity_type: Mapped[str] = mapped_column(String(32))
+    entity_id: Mapped[int] = mapped_column()
+    company_id: Mapped[int | None] = mapped_column()
+    changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

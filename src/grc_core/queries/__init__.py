@@ -1,0 +1,1 @@
+"""Read queries: pure functions that return ``select()`` statements."""

@@ -1,0 +1,101 @@
+"""The category tree: add, retire, list, and resolve a code (with its sub-categories)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grc_core.errors import Conflict, ValidationError
+from grc_core.models import Category, User
+from grc_core.services.picklists import check_code
+from grc_core.services.text import clean_line
+from grc_core.services.users import require_admin
+
+
+def list_categories(session: Session, *, include_retired: bool = False) -> list[Category]:
+    """Every category, parents before children, then by code."""
+    rows = list(session.scalars(select(Category).order_by(Category.code)))
+    if not include_retired:
+        rows = [c for c in rows if c.active]
+    by_parent: dict[int | None, list[Category]] = {}
+    for cat in rows:
+        by_parent.setdefault(cat.parent_id, []).append(cat)
+    ordered: list[Category] = []
+    known = {c.id for c in rows}
+
+    def walk(parent: int | None) -> None:
+        for child in by_parent.get(parent, []):
+            ordered.append(child)
+            walk(child.id)
+
+    walk(None)
+    # Children of a retired parent are still listed when asked for, after the tree.
+    ordered += [c for c in rows if c not in ordered and c.parent_id not in known]
+    return ordered
+
+
+def get_category(session: Session, code: str) -> Category:
+    """A category by code, retired or not."""
+    cat = session.scalar(select(Category).where(Category.code == code))
+    if cat is None:
+        accepted = ", ".join(c.code for c in list_categories(session))
+        raise ValidationError(f"unknown category {code!r}; accepted: {accepted}", field="category")
+    return cat
+
+
+def resolve_for_write(session: Session, code: str, current: Category | None = None) -> Category:
+    """The category to store: active, unless it is the one the record already has."""
+    cat = get_category(session, code)
+    if not cat.active and (current is None or current.id != cat.id):
+        raise ValidationError(f"category {code!r} is retired and cannot be chosen")
+    return cat
+
+
+def descendant_ids(session: Session, category_id: int) -> set[int]:
+    """``category_id`` and the ids of every category below it."""
+    children: dict[int | None, list[int]] = {}
+    for cid, parent in session.execute(select(Category.id, Category.parent_id)):
+        children.setdefault(parent, []).append(cid)
+    found, todo = set(), [category_id]
+    while todo:
+        current = todo.pop()
+        if current not in found:
+            found.add(current)
+            todo.extend(children.get(current, []))
+    return found
+
+
+def add_category(
+    session: Session,
+    actor: User,
+    code: str,
+    *,
+    label_fr: str,
+    label_en: str | None = None,
+    parent: str | None = None,
+) -> Category:
+    """Add a category, under ``parent`` (a code) or at the top."""
+    require_admin(actor, "changing categories")
+    code = check_code(code)
+    if session.scalar(select(Category.id).where(Category.code == code)) is not None:
+        raise Conflict(f"category {code!r} already exists")
+    parent_cat = resolve_for_write(session, parent) if parent else None
+    cat = Category(
+        code=code,
+        label_fr=clean_line(label_fr, "label_fr", 100),
+        label_en=clean_line(label_en or label_fr, "label_en", 100),
+        parent_id=parent_cat.id if parent_cat else None,
+        active=True,
+    )
+    session.add(cat)
+    session.flush()
+    return cat
+
+
+def set_active(session: Session, actor: User, code: str, active: bool) -> Category:
+    """Retire or restore a category; exchanges keep it either way."""
+    require_admin(actor, "changing categories")
+    cat = get_category(session, code)
+    cat.active = active
+    session.flush()
+    return cat

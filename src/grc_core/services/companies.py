@@ -1,0 +1,185 @@
+"""Companies and contacts; company status changes are audited."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grc_core.errors import Conflict, NotFound, ValidationError
+from grc_core.models import Company, CompanyStatus, Contact, EventKind, User
+from grc_core.services.events import record_event
+from grc_core.services.text import clean_line, optional_line
+from grc_core.services.users import UserRef, get_user, require_active
+from grc_core.timeutil import utcnow
+
+
+def _status(value: CompanyStatus | str) -> CompanyStatus:
+    try:
+        return CompanyStatus(value)
+    except ValueError:
+        accepted = ", ".join(s.value for s in CompanyStatus)
+        raise ValidationError(
+            f"unknown company status {value!r}; accepted: {accepted}", field="status"
+        ) from None
+
+
+def check_external_ref(
+    session: Session, model: type, ref: str | None, own_id: int | None = None
+) -> None:
+    if ref is None:
+        return
+    other = session.scalar(select(model.id).where(model.external_ref == ref))
+    if other is not None and other != own_id:
+        raise Conflict(f"external reference {ref!r} is already used by {model.__name__} {other}")
+
+
+def get_company(session: Session, company_id: int) -> Company:
+    """A company by id."""
+    company = session.get(Company, company_id)
+    if company is None:
+        raise NotFound(f"no company {company_id}")
+    return company
+
+
+def get_company_by_ref(session: Session, external_ref: str) -> Company:
+    """A company by the host application's reference."""
+    company = session.scalar(select(Company).where(Company.external_ref == external_ref))
+    if company is None:
+        raise NotFound(f"no company with external reference {external_ref!r}")
+    return company
+
+
+def list_companies(
+    session: Session, *, status: CompanyStatus | str | None = None, name: str | None = None
+) -> list[Company]:
+    """Companies by name, optionally of one status or whose name contains ``name``."""
+    stmt = select(Company).order_by(Company.name, Company.id)
+    if status is not None:
+        stmt = stmt.where(Company.status == _status(status))
+    if name:
+        stmt = stmt.where(Company.name.icontains(name, autoescape=True))
+    return list(session.scalars(stmt))
+
+
+def create_company(
+    session: Session,
+    actor: User,
+    *,
+    name: str,
+    status: CompanyStatus | str = CompanyStatus.PROSPECT,
+    owner: UserRef | None = None,
+    external_ref: str | None = None,
+) -> Company:
+    """Create a company (a prospect unless told otherwise), owned by ``owner``."""
+    require_active(actor)
+    external_ref = optional_line(external_ref, "external_ref", 200)
+    check_external_ref(session, Company, external_ref)
+    company = Company(
+        name=clean_line(name, "name", 200),
+        status=_status(status),
+        owner_id=get_user(session, owner).id if owner is not None else None,
+        external_ref=external_ref,
+    )
+    session.add(company)
+    session.flush()
+    return company
+
+
+def update_company(
+    session: Session,
+    actor: User,
+    company_id: int,
+    *,
+    name: str | None = None,
+    owner: UserRef | None = None,
+    external_ref: str | None = None,
+) -> Company:
+    """Rename a company, change its owner or its external reference."""
+    require_active(actor)
+    company = get_company(session, company_id)
+    if name is not None:
+        company.name = clean_line(name, "name", 200)
+    if owner is not None:
+        company.owner_id = get_user(session, owner).id
+    if external_ref is not None:
+        ref = optional_line(external_ref, "external_ref", 200)
+        check_external_ref(session, Company, ref, company.id)
+        company.external_ref = ref
+    company.updated_at = utcnow()
+    session.flush()
+    return company
+
+
+def set_company_status(
+    session: Session, actor: User, company_id: int, status: CompanyStatus | str
+) -> Company:
+    """Move a company to ``status`` (e.g. prospect → client) and record the change."""
+    require_active(actor)
+    company = get_company(session, company_id)
+    new = _status(status)
+    old = company.status
+    if new == old:
+        return company
+    company.status = new
+    company.updated_at = utcnow()
+    session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.COMPANY_STATUS_CHANGED,
+        entity_type="company",
+        entity_id=company.id,
+        company_id=company.id,
+        changes={"status": [old, new]},
+    )
+    return company
+
+
+def create_contact(
+    session: Session,
+    actor: User,
+    company_id: int,
+    *,
+    last_name: str,
+    first_name: str = "",
+    email: str | None = None,
+    phone: str | None = None,
+    job_title: str | None = None,
+    external_ref: str | None = None,
+) -> Contact:
+    """Add a contact person to a company."""
+    require_active(actor)
+    company = get_company(session, company_id)
+    external_ref = optional_line(external_ref, "external_ref", 200)
+    check_external_ref(session, Contact, external_ref)
+    contact = Contact(
+        company_id=company.id,
+        first_name=optional_line(first_name, "first_name", 100) or "",
+        last_name=clean_line(last_name, "last_name", 100),
+        email=optional_line(email, "email", 320),
+        phone=optional_line(phone, "phone", 40),
+        job_title=optional_line(job_title, "job_title", 200),
+        external_ref=external_ref,
+    )
+    session.add(contact)
+    session.flush()
+    return contact
+
+
+def get_contact(session: Session, contact_id: int) -> Contact:
+    """A contact by id."""
+    contact = session.get(Contact, contact_id)
+    if contact is None:
+        raise NotFound(f"no contact {contact_id}")
+    return contact
+
+
+def list_contacts(session: Session, company_id: int) -> list[Contact]:
+    """The contacts of a company, by name."""
+    get_company(session, company_id)
+    stmt = (
+        select(Contact)
+        .where(Contact.company_id == company_id)
+        .order_by(Contact.last_name, Contact.first_name, Contact.id)
+    )
+    return list(session.scalars(stmt))

@@ -1,0 +1,224 @@
+"""Custom fields: definitions managed by administrators, values checked on every write."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grc_core.errors import Conflict, ValidationError
+from grc_core.models import (
+    CustomField,
+    Exchange,
+    ExchangeFieldValue,
+    FieldEntity,
+    FieldType,
+    User,
+)
+from grc_core.models.custom_field import VALUE_COLUMN
+from grc_core.services.picklists import check_code
+from grc_core.services.text import clean_line
+from grc_core.services.users import require_admin
+
+TEXT_MAX = 2000
+INT_MIN, INT_MAX = -(2**31), 2**31 - 1
+DECIMAL_LIMIT = Decimal("1e12")
+TRUE_WORDS = {"true", "yes", "1", "oui", "vrai"}
+FALSE_WORDS = {"false", "no", "0", "non", "faux"}
+
+
+def list_fields(
+    session: Session,
+    entity: FieldEntity = FieldEntity.EXCHANGE,
+    *,
+    include_retired: bool = False,
+) -> list[CustomField]:
+    """Custom field definitions of ``entity``, by code."""
+    stmt = select(CustomField).where(CustomField.entity == entity).order_by(CustomField.code)
+    if not include_retired:
+        stmt = stmt.where(CustomField.active.is_(True))
+    return list(session.scalars(stmt))
+
+
+def get_field(
+    session: Session, code: str, entity: FieldEntity = FieldEntity.EXCHANGE
+) -> CustomField:
+    """A field definition by code, retired or not."""
+    field = session.scalar(
+        select(CustomField).where(CustomField.entity == entity, CustomField.code == code)
+    )
+    if field is None:
+        accepted = ", ".join(f.code for f in list_fields(session, entity)) or "none defined"
+        raise ValidationError(f"unknown custom field {code!r}; accepted: {accepted}", field=code)
+    return field
+
+
+def define_field(
+    session: Session,
+    actor: User,
+    code: str,
+    *,
+    label: str,
+    type: FieldType | str,
+    required: bool = False,
+    choices: Sequence[str] | None = None,
+    entity: FieldEntity = FieldEntity.EXCHANGE,
+) -> CustomField:
+    """Define a new custom field.  ``choices`` is required for, and only for, ``choice``."""
+    require_admin(actor, "defining custom fields")
+    code = check_code(code)
+    try:
+        field_type = FieldType(type)
+    except ValueError:
+        accepted = ", ".join(t.value for t in FieldType)
+        raise ValidationError(f"unknown field type {type!r}; accepted: {accepted}") from None
+    if field_type is FieldType.CHOICE:
+        cleaned = [clean_line(c, "choice", 100) for c in (choices or [])]
+        if not cleaned or len(set(cleaned)) != len(cleaned):
+            raise ValidationError("a choice field needs a list of distinct, non-blank choices")
+    elif choices:
+        raise ValidationError(f"choices only apply to choice fields, not to {field_type.value}")
+    else:
+        cleaned = None
+    existing = session.scalar(
+        select(CustomField.id).where(CustomField.entity == entity, CustomField.code == code)
+    )
+    if existing is not None:
+        raise Conflict(f"custom field {code!r} already exists")
+    field = CustomField(
+        entity=entity,
+        code=code,
+        label=clean_line(label, "label", 100),
+        type=field_type,
+        required=required,
+        choices=cleaned,
+        active=True,
+    )
+    session.add(field)
+    session.flush()
+    return field
+
+
+def set_active(session: Session, actor: User, code: str, active: bool) -> CustomField:
+    """Retire or restore a field; stored values are kept and still shown."""
+    require_admin(actor, "changing custom fields")
+    field = get_field(session, code)
+    field.active = active
+    session.flush()
+    return field
+
+
+def coerce(field: CustomField, raw: Any) -> Any:
+    """Check ``raw`` against the field's type and return it in that type.
+
+    Text forms (as typed on a command line) are accepted for every type: ``"42"``,
+    ``"12.50"``, ``"2026-03-02"``, ``"true"``/``"oui"``.
+    """
+    ftype = field.type
+    wrong = f"custom field {field.code!r} expects {ftype.value}"
+    if ftype in (FieldType.TEXT, FieldType.CHOICE):
+        if not isinstance(raw, str):
+            raise ValidationError(f"{wrong}, got {type(raw).__name__}", field=field.code)
+        if ftype is FieldType.CHOICE:
+            if raw not in (field.choices or []):
+                accepted = ", ".join(field.choices or [])
+                raise ValidationError(
+                    f"{raw!r} is not a choice of {field.code!r}; accepted: {accepted}",
+                    field=field.code,
+                )
+            return raw
+        return clean_line(raw, field.code, TEXT_MAX)
+    if ftype is FieldType.INTEGER:
+        if isinstance(raw, bool) or not isinstance(raw, int | str):
+            raise ValidationError(f"{wrong}, got {type(raw).__name__}", field=field.code)
+        try:
+            number = int(raw)
+        except ValueError:
+            raise ValidationError(f"{wrong}, got {raw!r}", field=field.code) from None
+        if not INT_MIN <= number <= INT_MAX:
+            raise ValidationError(
+                f"{field.code!r} must lie between {INT_MIN} and {INT_MAX}", field=field.code
+            )
+        return number
+    if ftype is FieldType.DECIMAL:
+        if isinstance(raw, bool) or not isinstance(raw, int | str | Decimal):
+            raise ValidationError(
+                f"{wrong} (give a Decimal, an int or a string; floats are inexact), "
+                f"got {type(raw).__name__}",
+                field=field.code,
+            )
+        try:
+            number = Decimal(str(raw).strip().replace(",", "."))
+        except InvalidOperation:
+            raise ValidationError(f"{wrong}, got {raw!r}", field=field.code) from None
+        if not number.is_finite() or abs(number) >= DECIMAL_LIMIT:
+            raise ValidationError(
+                f"{field.code!r} must be a finite number below {DECIMAL_LIMIT:,.0f}",
+                field=field.code,
+            )
+        return number.quantize(Decimal("0.000001"))
+    if ftype is FieldType.DATE:
+        if isinstance(raw, datetime):
+            raise ValidationError(f"{wrong} (a date, not a date-time)", field=field.code)
+        if isinstance(raw, date):
+            return raw
+        if isinstance(raw, str):
+            try:
+                return date.fromisoformat(raw.strip())
+            except ValueError:
+                pass
+        raise ValidationError(f"{wrong} as YYYY-MM-DD, got {raw!r}", field=field.code)
+    if ftype is FieldType.BOOLEAN:
+        if isinstance(raw, bool):
+            return raw
+        if isinstance(raw, str) and raw.strip().lower() in TRUE_WORDS | FALSE_WORDS:
+            return raw.strip().lower() in TRUE_WORDS
+        raise ValidationError(f"{wrong} (true or false), got {raw!r}", field=field.code)
+    raise AssertionError(f"unhandled field type {ftype}")  # pragma: no cover
+
+
+def validate_values(
+    session: Session, values: Mapping[str, Any], *, creating: bool
+) -> dict[CustomField, Any]:
+    """Check a ``{code: value}`` mapping; ``None`` clears a value.
+
+    On creation every required active field must be given.  Retired fields cannot receive
+    new values.
+    """
+    checked: dict[CustomField, Any] = {}
+    for code, raw in values.items():
+        field = get_field(session, code)
+        if not field.active:
+            raise ValidationError(f"custom field {code!r} is retired", field=code)
+        if raw is None:
+            if field.required:
+                raise ValidationError(f"custom field {code!r} is required", field=code)
+            checked[field] = None
+        else:
+            checked[field] = coerce(field, raw)
+    if creating:
+        missing = [f.code for f in list_fields(session) if f.required and checked.get(f) is None]
+        if missing:
+            raise ValidationError(
+                f"required custom fields missing: {', '.join(missing)}", field=missing[0]
+            )
+    return checked
+
+
+def apply_values(exchange: Exchange, values: Mapping[CustomField, Any]) -> None:
+    """Store checked values on ``exchange`` (set, replace or clear)."""
+    by_field = {fv.field_id: fv for fv in exchange.field_values}
+    for field, value in values.items():
+        current = by_field.get(field.id)
+        if value is None:
+            if current is not None:
+                exchange.field_values.remove(current)
+            continue
+        if current is None:
+            current = ExchangeFieldValue(field_id=field.id, field=field)
+            exchange.field_values.append(current)
+        setattr(current, VALUE_COLUMN[field.type], value)

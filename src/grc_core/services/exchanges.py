@@ -1,0 +1,396 @@
+"""Exchanges: create (idempotently), read, update, complete and delete, with audit events."""
+
+from __future__ import annotations
+
+import uuid as uuid_module
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from grc_core.errors import (
+    Conflict,
+    ExchangeNotFound,
+    PermissionDenied,
+    ValidationError,
+)
+from grc_core.models import (
+    Contact,
+    EventKind,
+    Exchange,
+    Opportunity,
+    PicklistKind,
+    User,
+)
+from grc_core.models.exchange import SUBJECT_MAX
+from grc_core.services import categories, custom_fields, picklists
+from grc_core.services.companies import get_company
+from grc_core.services.events import diff, json_safe, record_event
+from grc_core.services.text import clean_line, clean_text
+from grc_core.services.users import UserRef, get_user, require_active
+from grc_core.timeutil import require_aware, utcnow
+from grc_core.visibility import can_modify, visible_exchanges
+
+DETAILS_MAX = 100_000
+DEFAULT_STATUS = "planned"
+DONE_STATUS = "done"
+
+#: Marks an argument of :func:`update_exchange` that was not given.
+UNSET: Any = object()
+
+
+def snapshot(exchange: Exchange) -> dict[str, Any]:
+    """The audited fields of an exchange as JSON-safe values.
+
+    Events carry it (whole on creation and deletion, as a diff on update) so that the
+    notification pipeline can decide visibility and scope even after the row is gone.
+    """
+    return json_safe(
+        {
+            "uuid": exchange.uuid,
+            "subject": exchange.subject,
+            "details": exchange.details,
+            "start": exchange.start_at,
+            "end": exchange.end_at,
+            "action": exchange.action.code,
+            "status": exchange.status.code,
+            "medium": exchange.medium.code if exchange.medium else None,
+            "category": exchange.category.code if exchange.category else None,
+            "private": exchange.private,
+            "author_id": exchange.author_id,
+            "company_id": exchange.company_id,
+            "assignee_ids": sorted(u.id for u in exchange.assignees),
+            "opportunity_ids": sorted(o.id for o in exchange.opportunities),
+            "contact_ids": sorted(c.id for c in exchange.contacts),
+            "custom": dict(sorted(exchange.custom.items())),
+        }
+    )
+
+
+def get_exchange(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> Exchange:
+    """The exchange with this id or UUID, if ``actor`` may see it.
+
+    A private exchange the actor may not see is reported as not found, so that its existence
+    does not leak.
+    """
+    stmt = select(Exchange).where(visible_exchanges(actor))
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        stmt = stmt.where(Exchange.id == ref)
+    else:
+        try:
+            key = ref if isinstance(ref, uuid_module.UUID) else uuid_module.UUID(str(ref))
+        except ValueError:
+            raise ExchangeNotFound(f"{ref!r} is neither an exchange id nor a UUID") from None
+        stmt = stmt.where(Exchange.uuid == key)
+    exchange = session.scalar(stmt)
+    if exchange is None:
+        raise ExchangeNotFound(f"no exchange {ref} visible to {actor.login!r}")
+    return exchange
+
+
+def _period(start: datetime, end: datetime | None) -> tuple[datetime, datetime]:
+    start_utc = require_aware(start, "start")
+    end_utc = start_utc if end is None else require_aware(end, "end")
+    if end_utc < start_utc:
+        raise ValidationError(
+            f"end ({end_utc.isoformat()}) is before start ({start_utc.isoformat()})", field="end"
+        )
+    return start_utc, end_utc
+
+
+def _assignees(session: Session, refs: Sequence[UserRef]) -> list[User]:
+    users: dict[int, User] = {}
+    for ref in refs:
+        user = get_user(session, ref)
+        if not user.active:
+            raise ValidationError(f"user {user.login!r} is deactivated and cannot be assigned")
+        users[user.id] = user
+    if not users:
+        raise ValidationError("an exchange needs at least one assigned user", field="assignees")
+    return list(users.values())
+
+
+def _links(
+    session: Session,
+    company_id: int | None,
+    opportunity_ids: Sequence[int],
+    contact_ids: Sequence[int],
+) -> tuple[list[Opportunity], list[Contact]]:
+    """Load the linked records and check that they belong to the exchange's company."""
+    opportunities = [
+        _load(session, Opportunity, i, "opportunity") for i in dict.fromkeys(opportunity_ids)
+    ]
+    contacts = [_load(session, Contact, i, "contact") for i in dict.fromkeys(contact_ids)]
+    if company_id is None and (opportunities or contacts):
+        raise ValidationError(
+            "a global exchange (no company) cannot be linked to opportunities or contacts",
+            field="company",
+        )
+    for record in [*opportunities, *contacts]:
+        if record.company_id != company_id:
+            kind = type(record).__name__.lower()
+            raise ValidationError(
+                f"{kind} {record.id} belongs to company {record.company_id}, "
+                f"not to the exchange's company {company_id}",
+                field=f"{kind}s",
+            )
+    return opportunities, contacts
+
+
+def _load(session: Session, model: type, ident: int, label: str) -> Any:
+    record = session.get(model, ident)
+    if record is None:
+        raise ValidationError(f"no {label} {ident}", field=f"{label}s")
+    return record
+
+
+def create_exchange(
+    session: Session,
+    actor: User,
+    *,
+    subject: str,
+    start: datetime,
+    end: datetime | None = None,
+    action: str,
+    status: str = DEFAULT_STATUS,
+    medium: str | None = None,
+    category: str | None = None,
+    details: str = "",
+    company_id: int | None = None,
+    opportunity_ids: Sequence[int] = (),
+    contact_ids: Sequence[int] = (),
+    assignees: Sequence[UserRef] | None = None,
+    private: bool = False,
+    custom: Mapping[str, Any] | None = None,
+    uuid: uuid_module.UUID | str | None = None,
+) -> Exchange:
+    """Record an exchange authored by ``actor`` and write its creation event.
+
+    ``assignees`` defaults to the author.  ``uuid``, chosen by the client, makes the call
+    idempotent: repeating it returns the exchange created the first time, with no second
+    event; a UUID already used by another author is a :class:`Conflict`.
+    """
+    require_active(actor)
+    key = _uuid(uuid) if uuid is not None else uuid_module.uuid4()
+    existing = _by_uuid(session, key)
+    if existing is not None:
+        return _replayed(existing, actor)
+
+    start_utc, end_utc = _period(start, end)
+    if company_id is not None:
+        get_company(session, company_id)
+    opportunities, contacts = _links(session, company_id, opportunity_ids, contact_ids)
+    exchange = Exchange(
+        uuid=key,
+        subject=clean_line(subject, "subject", SUBJECT_MAX),
+        details=clean_text(details, "details", DETAILS_MAX),
+        start_at=start_utc,
+        end_at=end_utc,
+        action=picklists.resolve_for_write(session, PicklistKind.ACTION, action),
+        status=picklists.resolve_for_write(session, PicklistKind.STATUS, status),
+        medium=picklists.resolve_for_write(session, PicklistKind.MEDIUM, medium)
+        if medium
+        else None,
+        category=categories.resolve_for_write(session, category) if category else None,
+        private=bool(private),
+        author_id=actor.id,
+        author=actor,
+        company_id=company_id,
+        assignees=_assignees(session, [actor] if assignees is None else assignees),
+        opportunities=opportunities,
+        contacts=contacts,
+    )
+    values = custom_fields.validate_values(session, custom or {}, creating=True)
+    custom_fields.apply_values(exchange, values)
+
+    # A concurrent retry with the same UUID may win the race between our check and our
+    # insert; the savepoint lets us fall back to its row without losing the transaction.
+    try:
+        with session.begin_nested():
+            session.add(exchange)
+            session.flush()
+    except IntegrityError:
+        winner = _by_uuid(session, key)
+        if winner is None:
+            raise
+        return _replayed(winner, actor)
+    created = snapshot(exchange)
+    record_event(
+        session,
+        actor,
+        EventKind.EXCHANGE_CREATED,
+        entity_type="exchange",
+        entity_id=exchange.id,
+        company_id=exchange.company_id,
+        changes={k: [None, v] for k, v in created.items()},
+    )
+    session.flush()
+    return exchange
+
+
+def _uuid(value: uuid_module.UUID | str) -> uuid_module.UUID:
+    if isinstance(value, uuid_module.UUID):
+        return value
+    try:
+        return uuid_module.UUID(str(value))
+    except ValueError:
+        raise ValidationError(f"{value!r} is not a UUID", field="uuid") from None
+
+
+def _by_uuid(session: Session, key: uuid_module.UUID) -> Exchange | None:
+    return session.scalar(select(Exchange).where(Exchange.uuid == key))
+
+
+def _replayed(existing: Exchange, actor: User) -> Exchange:
+    if existing.author_id != actor.id:
+        raise Conflict(f"UUID {existing.uuid} is already used by another exchange")
+    return existing
+
+
+def _modifiable(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> Exchange:
+    require_active(actor)
+    exchange = get_exchange(session, actor, ref)
+    if not can_modify(actor, exchange):
+        raise PermissionDenied(
+            f"only the author, the assigned users or an administrator may change exchange "
+            f"{exchange.id}"
+        )
+    return exchange
+
+
+def update_exchange(
+    session: Session,
+    actor: User,
+    ref: int | uuid_module.UUID | str,
+    *,
+    subject: str = UNSET,
+    details: str = UNSET,
+    start: datetime = UNSET,
+    end: datetime = UNSET,
+    action: str = UNSET,
+    status: str = UNSET,
+    medium: str | None = UNSET,
+    category: str | None = UNSET,
+    company_id: int | None = UNSET,
+    opportunity_ids: Sequence[int] = UNSET,
+    contact_ids: Sequence[int] = UNSET,
+    assignees: Sequence[UserRef] = UNSET,
+    private: bool = UNSET,
+    custom: Mapping[str, Any] = UNSET,
+) -> Exchange:
+    """Change the given fields and write one event with every changed field.
+
+    Arguments left out are unchanged; ``None`` clears an optional one.  Moving the status to
+    a closing value (done, cancelled…) records a *completed* event instead of *updated*.
+    Changing the company requires links that belong to the new one.
+    """
+    exchange = _modifiable(session, actor, ref)
+    before = snapshot(exchange)
+
+    if subject is not UNSET:
+        exchange.subject = clean_line(subject, "subject", SUBJECT_MAX)
+    if details is not UNSET:
+        exchange.details = clean_text(details, "details", DETAILS_MAX)
+    if start is not UNSET or end is not UNSET:
+        new_start = exchange.start_at if start is UNSET else start
+        new_end = exchange.end_at if end is UNSET else end
+        exchange.start_at, exchange.end_at = _period(new_start, new_end)
+    for kind, value in ((PicklistKind.ACTION, action), (PicklistKind.STATUS, status)):
+        if value is not UNSET:
+            current = getattr(exchange, kind.value)
+            setattr(
+                exchange, kind.value, picklists.resolve_for_write(session, kind, value, current)
+            )
+    if medium is not UNSET:
+        exchange.medium = (
+            picklists.resolve_for_write(session, PicklistKind.MEDIUM, medium, exchange.medium)
+            if medium
+            else None
+        )
+    if category is not UNSET:
+        exchange.category = (
+            categories.resolve_for_write(session, category, exchange.category) if category else None
+        )
+    if private is not UNSET:
+        exchange.private = bool(private)
+    if assignees is not UNSET:
+        exchange.assignees = _assignees(session, assignees)
+    if company_id is not UNSET or opportunity_ids is not UNSET or contact_ids is not UNSET:
+        new_company = exchange.company_id if company_id is UNSET else company_id
+        if new_company is not None and company_id is not UNSET:
+            get_company(session, new_company)
+        opps, contacts = _links(
+            session,
+            new_company,
+            [o.id for o in exchange.opportunities] if opportunity_ids is UNSET else opportunity_ids,
+            [c.id for c in exchange.contacts] if contact_ids is UNSET else contact_ids,
+        )
+        exchange.company_id = new_company
+        exchange.company = get_company(session, new_company) if new_company is not None else None
+        exchange.opportunities, exchange.contacts = opps, contacts
+    if custom is not UNSET:
+        custom_fields.apply_values(
+            exchange, custom_fields.validate_values(session, custom, creating=False)
+        )
+
+    changes = diff(before, snapshot(exchange))
+    if not changes:
+        return exchange
+    exchange.updated_at = utcnow()
+    session.flush()
+    completed = "status" in changes and exchange.status.is_closed
+    record_event(
+        session,
+        actor,
+        EventKind.EXCHANGE_COMPLETED if completed else EventKind.EXCHANGE_UPDATED,
+        entity_type="exchange",
+        entity_id=exchange.id,
+        company_id=exchange.company_id,
+        changes=changes,
+    )
+    session.flush()
+    return exchange
+
+
+def complete_exchange(
+    session: Session,
+    actor: User,
+    ref: int | uuid_module.UUID | str,
+    *,
+    status: str = DONE_STATUS,
+    details: str = UNSET,
+) -> Exchange:
+    """Close an exchange (status ``done`` unless another closing status is given)."""
+    value = picklists.get_value(session, PicklistKind.STATUS, status)
+    if not value.is_closed:
+        closing = [
+            v.code for v in picklists.list_values(session, PicklistKind.STATUS) if v.is_closed
+        ]
+        raise ValidationError(
+            f"status {status!r} does not close an exchange; accepted: {', '.join(closing)}",
+            field="status",
+        )
+    exchange = _modifiable(session, actor, ref)
+    if exchange.status.id == value.id:
+        return exchange
+    return update_exchange(session, actor, exchange.id, status=status, details=details)
+
+
+def delete_exchange(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> None:
+    """Delete an exchange; its deletion event keeps a full snapshot of what it was."""
+    exchange = _modifiable(session, actor, ref)
+    before = snapshot(exchange)
+    record_event(
+        session,
+        actor,
+        EventKind.EXCHANGE_DELETED,
+        entity_type="exchange",
+        entity_id=exchange.id,
+        company_id=exchange.company_id,
+        changes={k: [v, None] for k, v in before.items()},
+    )
+    session.delete(exchange)
+    session.flush()

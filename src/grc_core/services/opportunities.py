@@ -1,0 +1,138 @@
+"""Opportunities; stage changes are audited."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from grc_core.errors import NotFound, ValidationError
+from grc_core.models import EventKind, Opportunity, PicklistKind, User
+from grc_core.services import picklists
+from grc_core.services.companies import check_external_ref, get_company
+from grc_core.services.events import record_event
+from grc_core.services.text import clean_line, optional_line
+from grc_core.services.users import UserRef, get_user, require_active
+from grc_core.timeutil import utcnow
+
+AMOUNT_LIMIT = Decimal("1e12")
+
+
+def _amount(value: Decimal | int | str | None) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool | float):
+        raise ValidationError("amount must be a Decimal, an int or a string", field="amount")
+    try:
+        amount = Decimal(str(value).strip().replace(",", "."))
+    except InvalidOperation:
+        raise ValidationError(f"amount {value!r} is not a number", field="amount") from None
+    if not amount.is_finite() or amount < 0 or amount >= AMOUNT_LIMIT:
+        raise ValidationError("amount must be between 0 and 999,999,999,999.99", field="amount")
+    return amount.quantize(Decimal("0.01"))
+
+
+def get_opportunity(session: Session, opportunity_id: int) -> Opportunity:
+    """An opportunity by id."""
+    opportunity = session.get(Opportunity, opportunity_id)
+    if opportunity is None:
+        raise NotFound(f"no opportunity {opportunity_id}")
+    return opportunity
+
+
+def list_opportunities(session: Session, company_id: int | None = None) -> list[Opportunity]:
+    """Opportunities, of one company or all, newest first."""
+    stmt = select(Opportunity).order_by(Opportunity.id.desc())
+    if company_id is not None:
+        stmt = stmt.where(Opportunity.company_id == company_id)
+    return list(session.scalars(stmt))
+
+
+def create_opportunity(
+    session: Session,
+    actor: User,
+    company_id: int,
+    *,
+    title: str,
+    stage: str = "prospecting",
+    amount: Decimal | int | str | None = None,
+    expected_close: date | None = None,
+    owner: UserRef | None = None,
+    external_ref: str | None = None,
+) -> Opportunity:
+    """Open an opportunity on a company."""
+    require_active(actor)
+    company = get_company(session, company_id)
+    external_ref = optional_line(external_ref, "external_ref", 200)
+    check_external_ref(session, Opportunity, external_ref)
+    opportunity = Opportunity(
+        company_id=company.id,
+        title=clean_line(title, "title", 200),
+        stage_id=picklists.resolve_for_write(session, PicklistKind.STAGE, stage).id,
+        amount=_amount(amount),
+        expected_close=expected_close,
+        owner_id=get_user(session, owner if owner is not None else actor).id,
+        external_ref=external_ref,
+    )
+    session.add(opportunity)
+    session.flush()
+    return opportunity
+
+
+def set_opportunity_stage(
+    session: Session, actor: User, opportunity_id: int, stage: str
+) -> Opportunity:
+    """Move an opportunity to another stage and record the change."""
+    require_active(actor)
+    opportunity = get_opportunity(session, opportunity_id)
+    old = opportunity.stage
+    new = picklists.resolve_for_write(session, PicklistKind.STAGE, stage, current=old)
+    if new.id == old.id:
+        return opportunity
+    opportunity.stage_id = new.id
+    opportunity.stage = new
+    opportunity.updated_at = utcnow()
+    session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.OPPORTUNITY_STAGE_CHANGED,
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        company_id=opportunity.company_id,
+        changes={"stage": [old.code, new.code]},
+    )
+    return opportunity
+
+
+def update_opportunity(
+    session: Session,
+    actor: User,
+    opportunity_id: int,
+    *,
+    title: str | None = None,
+    amount: Decimal | int | str | None = None,
+    expected_close: date | None = None,
+    owner: UserRef | None = None,
+    external_ref: str | None = None,
+) -> Opportunity:
+    """Change an opportunity's details (its stage has :func:`set_opportunity_stage`)."""
+    require_active(actor)
+    opportunity = get_opportunity(session, opportunity_id)
+    if title is not None:
+        opportunity.title = clean_line(title, "title", 200)
+    if amount is not None:
+        opportunity.amount = _amount(amount)
+    if expected_close is not None:
+        opportunity.expected_close = expected_close
+    if owner is not None:
+        opportunity.owner_id = get_user(session, owner).id
+    if external_ref is not None:
+        ref = optional_line(external_ref, "external_ref", 200)
+        check_external_ref(session, Opportunity, ref, opportunity.id)
+        opportunity.external_ref = ref
+    opportunity.updated_at = utcnow()
+    session.flush()
+    return opportunity

@@ -1,0 +1,136 @@
+"""Configurable picklists: list, add, retire, restore, and resolve a code for a write."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from grc_core.errors import Conflict, NotFound, ValidationError
+from grc_core.models import PicklistKind, PicklistValue, User
+from grc_core.services.text import clean_line
+from grc_core.services.users import require_admin
+
+CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def check_code(code: str, field: str = "code") -> str:
+    """A configuration code: lower-case letters, digits and ``_``, starting with a letter."""
+    value = code.strip() if isinstance(code, str) else code
+    if not isinstance(value, str) or not CODE_RE.match(value):
+        raise ValidationError(
+            f"{field} {code!r} is invalid: use 1 to 40 lower-case letters, digits or '_', "
+            "starting with a letter",
+            field=field,
+        )
+    return value
+
+
+def _kind(kind: PicklistKind | str) -> PicklistKind:
+    try:
+        return PicklistKind(kind)
+    except ValueError:
+        accepted = ", ".join(k.value for k in PicklistKind)
+        raise ValidationError(f"unknown picklist {kind!r}; accepted: {accepted}") from None
+
+
+def list_values(
+    session: Session, kind: PicklistKind | str, *, include_retired: bool = False
+) -> list[PicklistValue]:
+    """The values of one picklist, in display order."""
+    stmt = select(PicklistValue).where(PicklistValue.kind == _kind(kind))
+    if not include_retired:
+        stmt = stmt.where(PicklistValue.active.is_(True))
+    return list(session.scalars(stmt.order_by(PicklistValue.position, PicklistValue.code)))
+
+
+def get_value(session: Session, kind: PicklistKind | str, code: str) -> PicklistValue:
+    """A value by code, retired or not."""
+    kind = _kind(kind)
+    value = session.scalar(
+        select(PicklistValue).where(PicklistValue.kind == kind, PicklistValue.code == code)
+    )
+    if value is None:
+        accepted = ", ".join(v.code for v in list_values(session, kind))
+        raise ValidationError(
+            f"unknown {kind.value} {code!r}; accepted: {accepted}", field=kind.value
+        )
+    return value
+
+
+def resolve_for_write(
+    session: Session, kind: PicklistKind | str, code: str, current: PicklistValue | None = None
+) -> PicklistValue:
+    """The value to store for ``code``: it must exist and be active, unless it is unchanged.
+
+    Retired values stay valid on the records that already carry them (``current``).
+    """
+    value = get_value(session, kind, code)
+    if not value.active and (current is None or current.id != value.id):
+        kind = _kind(kind)
+        accepted = ", ".join(v.code for v in list_values(session, kind))
+        raise ValidationError(
+            f"{kind.value} {code!r} is retired and cannot be chosen; accepted: {accepted}",
+            field=kind.value,
+        )
+    return value
+
+
+def add_value(
+    session: Session,
+    actor: User,
+    kind: PicklistKind | str,
+    code: str,
+    *,
+    label_fr: str,
+    label_en: str | None = None,
+    is_closed: bool = False,
+) -> PicklistValue:
+    """Add a value at the end of a picklist."""
+    require_admin(actor, "changing picklists")
+    kind = _kind(kind)
+    code = check_code(code)
+    exists = session.scalar(
+        select(PicklistValue.id).where(PicklistValue.kind == kind, PicklistValue.code == code)
+    )
+    if exists is not None:
+        raise Conflict(f"{kind.value} {code!r} already exists (restore it if it was retired)")
+    last = session.scalar(
+        select(func.coalesce(func.max(PicklistValue.position), 0)).where(PicklistValue.kind == kind)
+    )
+    value = PicklistValue(
+        kind=kind,
+        code=code,
+        label_fr=clean_line(label_fr, "label_fr", 100),
+        label_en=clean_line(label_en or label_fr, "label_en", 100),
+        position=(last or 0) + 1,
+        active=True,
+        is_closed=is_closed,
+    )
+    session.add(value)
+    session.flush()
+    return value
+
+
+def set_active(
+    session: Session, actor: User, kind: PicklistKind | str, code: str, active: bool
+) -> PicklistValue:
+    """Retire (``active=False``) or restore a value; records keep it either way."""
+    require_admin(actor, "changing picklists")
+    value = get_value(session, kind, code)
+    if not active and value.active:
+        remaining = [v for v in list_values(session, kind) if v.id != value.id]
+        if not remaining:
+            raise ValidationError(f"{code!r} is the last active {value.kind.value}; keep one")
+    value.active = active
+    session.flush()
+    return value
+
+
+def require_value(session: Session, kind: PicklistKind | str, code: str) -> PicklistValue:
+    """Like :func:`get_value` but raising :class:`NotFound` (for lookups, not writes)."""
+    try:
+        return get_value(session, kind, code)
+    except ValidationError as exc:
+        raise NotFound(str(exc)) from None
