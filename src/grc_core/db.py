@@ -13,6 +13,9 @@ from grc_core.errors import ConfigError
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
+#: Execution option marking a connection that will only read (SQLite then needs no write lock).
+READ_ONLY = "grc_read_only"
+
 
 def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
     # pysqlite opens transactions itself and breaks SAVEPOINT; hand control to SQLAlchemy
@@ -27,7 +30,14 @@ def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def _sqlite_on_begin(conn: Any) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A deferred transaction that reads and then writes fails at once with "database is
+    # locked" if another writer committed meanwhile (WAL snapshots cannot be upgraded), and
+    # the busy timeout does not help.  Writers therefore take the write lock up front and
+    # queue on the busy timeout; read-only engines (see READ_ONLY) keep deferred BEGINs.
+    if conn.get_execution_options().get(READ_ONLY):
+        conn.exec_driver_sql("BEGIN")
+    else:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:

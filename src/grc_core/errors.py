@@ -45,3 +45,81 @@ class Conflict(GrcError):
 
 class DatabaseError(GrcError, RuntimeError):
     """The database is unreachable or its schema is not at the expected revision."""
+
+
+# --- storage backends ------------------------------------------------------------------------
+#
+# A storage backend raises these (or lets the core translate what it raises), so the attachment
+# service, ``grc storage verify`` and the CLI react the same way whatever the GED behind them.
+# Each one is also the built-in that ``open()``/``os`` would have raised, so code written for
+# files (``except FileNotFoundError``) keeps working.
+
+
+class StorageError(GrcError, OSError):
+    """A storage backend failed to store, read, list or delete a blob."""
+
+
+class BlobNotFound(StorageError, FileNotFoundError):
+    """No blob is stored under this key."""
+
+
+class BlobExists(StorageError, FileExistsError):
+    """A blob is already stored under this key; backends never overwrite one."""
+
+
+class StorageAuthError(StorageError, PermissionError):
+    """The storage backend refused the credentials or the permission to do this."""
+
+
+class StorageUnavailable(StorageError, ConnectionError):
+    """The storage backend cannot be reached now (network, server down, timeout)."""
+
+
+class InvalidKey(StorageError, ValueError):
+    """A storage key is not a safe relative path (see :mod:`grc_core.storage.keys`)."""
+
+
+# --- plugins ---------------------------------------------------------------------------------
+
+
+class PluginError(GrcError):
+    """A plugin could not be loaded, registered what it may not, or failed to build."""
+
+
+class BackendNotInstalled(PluginError, ImportError):
+    """A storage backend needs a client library that is not installed.
+
+    The message names the missing modules and the pip extra that installs them, e.g.
+    ``the 'sharepoint' storage backend needs office365: pip install 'grc-exchanges[sharepoint]'``.
+
+    :param backend: the backend's registered name.
+    :param missing: the importable module names that could not be found.
+    :param install: what to install, as a pip requirement (``grc-exchanges[sharepoint]``),
+        or ``None`` when the plugin did not say.
+    """
+
+    def __init__(self, backend: str, missing: list[str], install: str | None) -> None:
+        needs = ", ".join(missing)
+        hint = (
+            f"pip install '{install}'"
+            if install
+            else "install the package that provides it (the plugin names no extra)"
+        )
+        super().__init__(f"the {backend!r} storage backend needs {needs}: {hint}")
+        self.backend = backend
+        self.missing = list(missing)
+        self.install = install
+
+
+class UnknownBackend(PluginError, LookupError):
+    """No installed plugin provides a storage backend of this name.
+
+    :param name: the name asked for.
+    :param available: the names that are registered.
+    """
+
+    def __init__(self, name: str, available: list[str]) -> None:
+        names = ", ".join(sorted(available)) or "none (no storage plugin is installed)"
+        super().__init__(f"no storage backend is named {name!r}; available: {names}")
+        self.name = name
+        self.available = sorted(available)

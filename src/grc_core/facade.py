@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from grc_core import schema
 from grc_core.config import Settings, load_settings
-from grc_core.db import create_db_engine, session_factory
+from grc_core.db import READ_ONLY, create_db_engine, session_factory
 from grc_core.errors import DatabaseError, PermissionDenied
 from grc_core.models import User
 from grc_core.services.users import UserRef, get_user
@@ -45,6 +45,9 @@ class Grc:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = engine or create_db_engine(settings.database_url)
         self._sessions: sessionmaker[Session] = session_factory(self.engine)
+        self._read_sessions: sessionmaker[Session] = session_factory(
+            self.engine.execution_options(**{READ_ONLY: True})
+        )
 
     @classmethod
     def from_url(cls, url: str, **settings: str) -> Grc:
@@ -71,9 +74,14 @@ class Grc:
             )
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
-        """A session in a transaction: committed on success, rolled back on any error."""
-        with self._sessions() as session, session.begin():
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+        """A session in a transaction: committed on success, rolled back on any error.
+
+        :param read_only: promise that the transaction only reads; on SQLite it then does
+            not wait for the write lock (concurrent writers queue for it otherwise).
+        """
+        factory = self._read_sessions if read_only else self._sessions
+        with factory() as session, session.begin():
             yield session
 
     @contextmanager
