@@ -90,7 +90,8 @@ class BackendNotInstalled(PluginError, ImportError):
     """A storage backend needs a client library that is not installed.
 
     The message names the missing modules and the pip extra that installs them, e.g.
-    ``the 'sharepoint' storage backend needs office365: pip install 'grc-exchanges[sharepoint]'``.
+    ``the 'sharepoint' storage backend needs the module office365, which is not installed:
+    pip install 'grc-exchanges[sharepoint]'``.
 
     :param backend: the backend's registered name.
     :param missing: the importable module names that could not be found.
@@ -99,11 +100,15 @@ class BackendNotInstalled(PluginError, ImportError):
     """
 
     def __init__(self, backend: str, missing: list[str], install: str | None) -> None:
-        needs = ", ".join(missing)
+        needs = (
+            f"the module {missing[0]}, which is not installed"
+            if len(missing) == 1
+            else f"the modules {', '.join(missing)}, which are not installed"
+        )
         hint = (
             f"pip install '{install}'"
             if install
-            else "install the package that provides it (the plugin names no extra)"
+            else "install the package that provides them (the plugin names no extra)"
         )
         super().__init__(f"the {backend!r} storage backend needs {needs}: {hint}")
         self.backend = backend

@@ -64,7 +64,7 @@ def test_every_r1_field_is_stored(world, session):
 
 
 def test_end_before_start_is_refused(world):
-    with pytest.raises(ValidationError, match="end .* is before start"):
+    with pytest.raises(ValidationError, match=r"end .* is before start"):
         create(world, start=world.at(2), end=world.at(1))
 
 
@@ -156,7 +156,7 @@ def test_update_records_only_changed_fields(world, session):
         session, world.alice, ex.id, subject="Nouvel objet", assignees=["alice", "carol"]
     )
     exchanges.update_exchange(session, world.alice, ex.id, subject="Nouvel objet")  # no change
-    created, updated = events_of(session, ex.id)
+    _created, updated = events_of(session, ex.id)
     assert updated.kind == "exchange.updated"
     assert updated.changes == {
         "subject": ["Appel de suivi", "Nouvel objet"],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -25,8 +26,17 @@ from grc_core.services import categories, custom_fields
 from grc_core.timeutil import require_aware
 from grc_core.visibility import visible_exchanges
 
+_COMPARE = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
 #: Comparison operators accepted in custom-field filters.
-OPERATORS = ("eq", "ne", "lt", "le", "gt", "ge", "contains")
+OPERATORS = (*_COMPARE, "contains")
 
 
 @dataclass(frozen=True)
@@ -81,15 +91,9 @@ def field_condition(session: Session, cond: FieldCondition) -> ColumnElement[boo
             raise ValidationError("'contains' applies to text fields only", field=cond.code)
         test = column.icontains(str(cond.value), autoescape=True)
     else:
-        value = custom_fields.coerce(definition, cond.value)
-        test = {
-            "eq": column == value,
-            "ne": column != value,
-            "lt": column < value,
-            "le": column <= value,
-            "gt": column > value,
-            "ge": column >= value,
-        }[cond.op]
+        if definition.type is FieldType.BOOLEAN and cond.op not in ("eq", "ne"):
+            raise ValidationError("boolean fields accept only 'eq' and 'ne'", field=cond.code)
+        test = _COMPARE[cond.op](column, custom_fields.coerce(definition, cond.value))
     return exists(
         select(1).where(
             ExchangeFieldValue.exchange_id == Exchange.id,
