@@ -3,6 +3,10 @@
 Precedence, lowest first: built-in defaults, the configuration file (``--config``,
 ``$GRC_CONFIG``, or ``$XDG_CONFIG_HOME/grc/config.toml`` when it exists), environment
 variables, explicit overrides (command-line options).
+
+Storage backends are configured in ``[grc.storage.<name>]`` tables; an environment variable
+``GRC_STORAGE__<NAME>__<KEY>`` (double underscores, ``-`` in a name written ``_``) overrides
+one value, so that secrets can stay out of the file.
 """
 
 from __future__ import annotations
@@ -10,12 +14,16 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from grc_core.errors import ConfigError
 from grc_core.timeutil import DEFAULT_TIMEZONE, zone
+
+
+def _data_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "grc"
 
 
 def default_config_path() -> Path:
@@ -26,8 +34,16 @@ def default_config_path() -> Path:
 
 def default_database_url() -> str:
     """The embedded default: a SQLite file in the user's data directory."""
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return f"sqlite:///{Path(base) / 'grc' / 'grc.sqlite3'}"
+    return f"sqlite:///{_data_home() / 'grc.sqlite3'}"
+
+
+def default_storage_root() -> Path:
+    """Where the local disk backend keeps attachments unless configured otherwise."""
+    return _data_home() / "attachments"
+
+
+#: A backend's configuration: plain TOML values.
+BackendConfig = dict[str, str | int | float | bool]
 
 
 @dataclass(frozen=True)
@@ -38,12 +54,16 @@ class Settings:
     :param timezone: IANA zone date-times are shown and typed in.
     :param language: ``fr`` or ``en``, for picklist and category labels.
     :param user: default acting login for the command line.
+    :param storage_backend: the backend new attachments go to (default ``local``).
+    :param storage: each backend's configuration, by backend name.
     """
 
     database_url: str = ""
     timezone: str = DEFAULT_TIMEZONE
     language: str = "fr"
     user: str | None = None
+    storage_backend: str = "local"
+    storage: dict[str, BackendConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -51,10 +71,37 @@ class Settings:
             raise ConfigError(f"language {self.language!r} is not supported; accepted: fr, en")
         if not self.database_url:
             object.__setattr__(self, "database_url", default_database_url())
+        if not self.storage_backend:
+            raise ConfigError("storage_backend cannot be empty; e.g. 'local'")
+
+    def backend_config(self, name: str) -> BackendConfig:
+        """The configuration of backend ``name`` (the local root defaults to the data dir)."""
+        # Environment variables cannot spell "-": GRC_STORAGE__MY_GED__URL configures my-ged.
+        config = {**self.storage.get(name.replace("-", "_"), {}), **self.storage.get(name, {})}
+        if name == "local":
+            config.setdefault("root", str(default_storage_root()))
+        return config
 
 
-#: Settings keys and their environment variables.
-ENV_VARS = {f.name: f"GRC_{f.name.upper()}" for f in fields(Settings)}
+#: Scalar settings and their environment variables.
+ENV_VARS = {f.name: f"GRC_{f.name.upper()}" for f in fields(Settings) if f.name != "storage"}
+STORAGE_ENV_PREFIX = "GRC_STORAGE__"
+
+
+def _storage_tables(path: Path, tables: object) -> dict[str, BackendConfig]:
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{path}: [grc.storage] must hold one table per backend")
+    result: dict[str, BackendConfig] = {}
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [grc.storage.{name}] must be a table")
+        for key, value in table.items():
+            if not isinstance(value, str | int | float | bool):
+                raise ConfigError(
+                    f"{path}: storage.{name}.{key} must be a string, number or boolean"
+                )
+        result[name] = dict(table)
+    return result
 
 
 def _from_file(path: Path) -> dict[str, Any]:
@@ -65,19 +112,33 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"configuration file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
-    section = data.get("grc", data)
-    if not isinstance(section, dict):
-        raise ConfigError(f"{path}: [grc] must be a table")
-    known = set(ENV_VARS)
+    section = dict(data.get("grc", data))
+    known = [*ENV_VARS, "storage"]
     unknown = sorted(k for k in section if k not in known)
     if unknown:
         raise ConfigError(
             f"{path}: unknown setting(s) {', '.join(unknown)}; accepted: {', '.join(sorted(known))}"
         )
+    values: dict[str, Any] = {}
+    if "storage" in section:
+        values["storage"] = _storage_tables(path, section.pop("storage"))
     for key, value in section.items():
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key} must be a string, got {type(value).__name__}")
-    return dict(section)
+        values[key] = value
+    return values
+
+
+def _storage_from_env(env: Mapping[str, str], storage: dict[str, BackendConfig]) -> None:
+    for var, value in env.items():
+        if not var.startswith(STORAGE_ENV_PREFIX):
+            continue
+        name, sep, key = var.removeprefix(STORAGE_ENV_PREFIX).partition("__")
+        if not sep or not name or not key:
+            raise ConfigError(
+                f"environment variable {var} should be named GRC_STORAGE__<BACKEND>__<KEY>"
+            )
+        storage.setdefault(name.lower(), {})[key.lower()] = value
 
 
 def load_settings(
@@ -98,9 +159,11 @@ def load_settings(
     for key, var in ENV_VARS.items():
         if env.get(var):
             values[key] = env[var]
+    storage = values.setdefault("storage", {})
+    _storage_from_env(env, storage)
     for key, value in (overrides or {}).items():
         if key not in ENV_VARS:
             raise ConfigError(f"unknown setting {key!r}")
         if value is not None:
             values[key] = value
-    return replace(Settings(), **values) if values else Settings()
+    return replace(Settings(), **values)

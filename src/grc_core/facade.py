@@ -1,10 +1,13 @@
 """The facade for hosts that want transactions handled for them.
 
->>> grc = Grc.from_url("sqlite:///crm.sqlite3")
->>> grc.upgrade()
->>> with grc.session() as s:             # commits on success, rolls back on error
-...     alice = users.get_user(s, "alice")
-...     exchanges.create_exchange(s, alice, subject="Appel", ...)
+```python
+with Grc.from_url("sqlite:///crm.sqlite3") as grc:
+    grc.upgrade()
+    with grc.acting_as("alice") as work:  # commits on success, rolls back on error
+        exchanges.create_exchange(
+            work.session, work.actor, subject="Appel", start=start, action="call"
+        )
+```
 """
 
 from __future__ import annotations
@@ -15,13 +18,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grc_core import schema
+from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
 from grc_core.db import READ_ONLY, create_db_engine, session_factory
 from grc_core.errors import DatabaseError, PermissionDenied
 from grc_core.models import User
+from grc_core.plugins.registry import Registry
+from grc_core.plugins.scanning import Scanner
 from grc_core.services.users import UserRef, get_user
 
 
@@ -36,8 +43,17 @@ class Work:
 class Grc:
     """An engine, a session factory and the settings, built from a URL or settings."""
 
-    def __init__(self, settings: Settings, engine: Engine | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine | None = None,
+        *,
+        registry: Registry | None = None,
+        backends: Backends | None = None,
+    ) -> None:
         self.settings = settings
+        self._registry = registry
+        self._backends = backends
         if engine is None and settings.database_url.startswith("sqlite:///"):
             # The embedded default lives in a folder that may not exist yet.
             path = settings.database_url.removeprefix("sqlite:///")
@@ -64,8 +80,12 @@ class Grc:
         schema.upgrade(self.engine)
 
     def check_schema(self) -> None:
-        """Refuse to work on a database that is not at this version's schema."""
-        current = schema.current_revision(self.engine)
+        """Refuse to work on a database that is unreachable or not at this version's schema."""
+        try:
+            current = schema.current_revision(self.engine)
+        except OperationalError as exc:
+            url = self.engine.url.render_as_string(hide_password=True)
+            raise DatabaseError(f"cannot reach the database {url}: {exc.orig}") from None
         head = schema.head_revision()
         if current != head:
             raise DatabaseError(
@@ -93,6 +113,36 @@ class Grc:
                 raise PermissionDenied(f"user {actor.login!r} is deactivated")
             yield Work(session, actor)
 
+    @property
+    def registry(self) -> Registry:
+        """The plugins' storage backends, scanners and channels (loaded on first use)."""
+        if self._registry is None:
+            self._registry = Registry.load()
+        return self._registry
+
+    @property
+    def backends(self) -> Backends:
+        """The storage backends, the configured one receiving new attachments."""
+        if self._backends is None:
+            self._backends = Backends.from_settings(self.registry, self.settings)
+        return self._backends
+
+    def scanners(self) -> list[Scanner]:
+        """The content scanners registered by plugins."""
+        return self.registry.scanners()
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection and storage backend."""
+        if self._backends is not None:
+            self._backends.close()
         self.engine.dispose()
+
+    def close(self) -> None:
+        """The same as :meth:`dispose`."""
+        self.dispose()
+
+    def __enter__(self) -> Grc:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()

@@ -113,3 +113,33 @@ def test_default_sqlite_folder_is_created(tmp_path):
     grc.upgrade()
     assert (tmp_path / "deep" / "er" / "grc.sqlite3").exists()
     grc.dispose()
+
+
+def test_storage_tables_and_environment(tmp_path):
+    cfg = tmp_path / "grc.toml"
+    cfg.write_text(
+        '[grc]\nstorage_backend = "my-ged"\n'
+        '[grc.storage.my-ged]\nurl = "https://ged.example"\nretries = 3\n'
+        '[grc.storage.local]\nroot = "/srv/grc"\n'
+    )
+    env = {"GRC_STORAGE__MY_GED__PASSWORD": "s3cret", "GRC_STORAGE__LOCAL__ROOT": "/data"}
+    settings = load_settings(cfg, environ=env)
+    assert settings.storage_backend == "my-ged"
+    assert settings.backend_config("my-ged") == {
+        "url": "https://ged.example",
+        "retries": 3,
+        "password": "s3cret",
+    }
+    assert settings.backend_config("local") == {"root": "/data"}
+    with pytest.raises(ConfigError, match="GRC_STORAGE__<BACKEND>__<KEY>"):
+        load_settings(environ={"GRC_STORAGE__LOCAL": "x"})
+    cfg.write_text("[grc.storage]\nlocal = 3\n")
+    with pytest.raises(ConfigError, match="must be a table"):
+        load_settings(cfg, environ={})
+
+
+def test_local_root_defaults_to_the_data_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    assert load_settings(environ={}).backend_config("local") == {
+        "root": str(tmp_path / "grc" / "attachments")
+    }

@@ -20,6 +20,8 @@ class EventKind(enum.StrEnum):
     EXCHANGE_UPDATED = "exchange.updated"
     EXCHANGE_COMPLETED = "exchange.completed"
     EXCHANGE_DELETED = "exchange.deleted"
+    ATTACHMENT_ADDED = "attachment.added"
+    ATTACHMENT_DELETED = "attachment.deleted"
     COMPANY_STATUS_CHANGED = "company.status_changed"
     OPPORTUNITY_STAGE_CHANGED = "opportunity.stage_changed"
 
@@ -27,9 +29,10 @@ class EventKind(enum.StrEnum):
 class Event(Base):
     """One change, written in the same transaction as the change itself.
 
-    ``changes`` maps each changed field to ``[old, new]`` (JSON-safe values).  ``company_id``
-    and ``private`` are copied from the record so that the notification fan-out can scope and
-    filter without reloading it, even after a deletion.
+    ``changes`` maps each changed field to ``[old, new]`` (JSON-safe values); an exchange's
+    creation and deletion events carry its whole snapshot (privacy, author, assignees), so
+    the notification fan-out can decide who may hear of it even after a deletion.
+    ``company_id`` is copied from the record to scope subscriptions without reloading it.
     """
 
     __tablename__ = "events"

@@ -26,6 +26,7 @@ def _status(value: CompanyStatus | str) -> CompanyStatus:
 def check_external_ref(
     session: Session, model: type, ref: str | None, own_id: int | None = None
 ) -> None:
+    """Refuse an external reference already used by another record of ``model``."""
     if ref is None:
         return
     other = session.scalar(select(model.id).where(model.external_ref == ref))
@@ -171,6 +172,14 @@ def get_contact(session: Session, contact_id: int) -> Contact:
     contact = session.get(Contact, contact_id)
     if contact is None:
         raise NotFound(f"no contact {contact_id}")
+    return contact
+
+
+def get_contact_by_ref(session: Session, external_ref: str) -> Contact:
+    """A contact by the host application's reference."""
+    contact = session.scalar(select(Contact).where(Contact.external_ref == external_ref))
+    if contact is None:
+        raise NotFound(f"no contact with external reference {external_ref!r}")
     return contact
 
 

@@ -42,6 +42,14 @@ def get_opportunity(session: Session, opportunity_id: int) -> Opportunity:
     return opportunity
 
 
+def get_opportunity_by_ref(session: Session, external_ref: str) -> Opportunity:
+    """An opportunity by the host application's reference."""
+    found = session.scalar(select(Opportunity).where(Opportunity.external_ref == external_ref))
+    if found is None:
+        raise NotFound(f"no opportunity with external reference {external_ref!r}")
+    return found
+
+
 def list_opportunities(session: Session, company_id: int | None = None) -> list[Opportunity]:
     """Opportunities, of one company or all, newest first."""
     stmt = select(Opportunity).order_by(Opportunity.id.desc())
