@@ -77,15 +77,21 @@ class Grc:
 
     def upgrade(self) -> None:
         """Create or migrate the schema to the latest revision."""
-        schema.upgrade(self.engine)
+        with self._reachable():
+            schema.upgrade(self.engine)
 
-    def check_schema(self) -> None:
-        """Refuse to work on a database that is unreachable or not at this version's schema."""
+    @contextmanager
+    def _reachable(self) -> Iterator[None]:
         try:
-            current = schema.current_revision(self.engine)
+            yield
         except OperationalError as exc:
             url = self.engine.url.render_as_string(hide_password=True)
             raise DatabaseError(f"cannot reach the database {url}: {exc.orig}") from None
+
+    def check_schema(self) -> None:
+        """Refuse to work on a database that is unreachable or not at this version's schema."""
+        with self._reachable():
+            current = schema.current_revision(self.engine)
         head = schema.head_revision()
         if current != head:
             raise DatabaseError(
@@ -105,9 +111,9 @@ class Grc:
             yield session
 
     @contextmanager
-    def acting_as(self, user: UserRef) -> Iterator[Work]:
+    def acting_as(self, user: UserRef, *, read_only: bool = False) -> Iterator[Work]:
         """A transaction with ``user`` (login or id) loaded as the acting user."""
-        with self.session() as session:
+        with self.session(read_only=read_only) as session:
             actor = get_user(session, user)
             if not actor.active:
                 raise PermissionDenied(f"user {actor.login!r} is deactivated")

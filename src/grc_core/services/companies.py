@@ -101,7 +101,7 @@ def update_company(
     if name is not None:
         company.name = clean_line(name, "name", 200)
     if owner is not None:
-        company.owner_id = get_user(session, owner).id
+        company.owner = get_user(session, owner)
     if external_ref is not None:
         ref = optional_line(external_ref, "external_ref", 200)
         check_external_ref(session, Company, ref, company.id)

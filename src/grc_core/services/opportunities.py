@@ -136,7 +136,7 @@ def update_opportunity(
     if expected_close is not None:
         opportunity.expected_close = expected_close
     if owner is not None:
-        opportunity.owner_id = get_user(session, owner).id
+        opportunity.owner = get_user(session, owner)
     if external_ref is not None:
         ref = optional_line(external_ref, "external_ref", 200)
         check_external_ref(session, Opportunity, ref, opportunity.id)

@@ -1,0 +1,1 @@
+"""One module per topic; each exposes ``register(cli)`` to add its commands to the root group."""

@@ -1,0 +1,415 @@
+"""``grc exchange``: record, show, change, complete, delete and list exchanges.
+
+Date-times typed without a zone are read in the configured zone (``--tz``, ``GRC_TIMEZONE``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import IO, Any
+
+import click
+
+from grc_cli.context import CliContext, pass_cli
+from grc_cli.output import show_exchange, show_exchanges
+from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, list_exchanges
+from grc_core.services import exchanges, users
+from grc_core.timeutil import parse_datetime
+
+#: ``--field`` operators of ``exchange list`` and the query operators they stand for.
+FIELD_OPERATORS = {
+    "=": "eq",
+    "!=": "ne",
+    "<": "lt",
+    "<=": "le",
+    ">": "gt",
+    ">=": "ge",
+    "~": "contains",
+}
+_CONDITION_RE = re.compile(r"^(?P<code>[^=<>!~]+)(?P<op>>=|<=|!=|=|<|>|~)(?P<value>.*)$", re.S)
+
+
+# -- parsing what people type --------------------------------------------------------------
+
+
+def exchange_ref(text: str) -> int | str:
+    """An exchange id (digits) or UUID, as the services accept it."""
+    return int(text) if text.isdigit() else text
+
+
+def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str | None]:
+    """``CODE=VALUE`` options as a custom-field mapping; ``CODE=`` (no value) clears it."""
+    values: dict[str, str | None] = {}
+    for pair in pairs:
+        code, sep, value = pair.partition("=")
+        if not sep or not code.strip():
+            raise click.BadParameter(f"{pair!r} is not CODE=VALUE", param_hint="'--field'")
+        values[code.strip()] = value if value != "" else None
+    return values
+
+
+def parse_condition(text: str) -> FieldCondition:
+    """``CODE=V``, ``CODE!=V``, ``CODE<V``, ``CODE<=V``, ``CODE>V``, ``CODE>=V`` or ``CODE~T``."""
+    match = _CONDITION_RE.match(text)
+    if match is None or not match["code"].strip():
+        accepted = ", ".join(f"CODE{op}VALUE" for op in FIELD_OPERATORS)
+        raise click.BadParameter(f"{text!r}: expected one of {accepted}", param_hint="'--field'")
+    return FieldCondition(match["code"].strip(), FIELD_OPERATORS[match["op"]], match["value"])
+
+
+def _when(state: CliContext, text: str | None, field: str) -> datetime | None:
+    if text is None:
+        return None
+    return parse_datetime(text, field, state.settings.timezone)
+
+
+def _details(text: str | None, file: IO[str] | None) -> str | None:
+    _exclusive(("--details", text), ("--details-file", file))
+    return file.read() if file is not None else text
+
+
+def _exclusive(*options: tuple[str, object]) -> None:
+    """Refuse options that contradict each other (``options`` are name and value pairs)."""
+    given = [name for name, value in options if value not in (None, False, ())]
+    if len(given) > 1:
+        raise click.UsageError(f"{' and '.join(given)} cannot be used together")
+
+
+# -- options shared by add and update ------------------------------------------------------
+
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _options(*decorators: Decorator) -> Decorator:
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        for decorator in reversed(decorators):
+            func = decorator(func)
+        return func
+
+    return apply
+
+
+def _record_options(*, adding: bool) -> Decorator:
+    """The options that describe an exchange; only the ones ``add`` needs are required."""
+    # On update, a repeated option replaces the whole list it names.
+    several = "repeat for several" if adding else "repeat for several; replaces the current ones"
+    return _options(
+        click.option("--subject", required=adding, help="Short subject."),
+        click.option(
+            "--start",
+            required=adding,
+            metavar="DATETIME",
+            help="Start, ISO 8601 (e.g. 2026-03-02T10:30; no zone = the configured one).",
+        ),
+        click.option(
+            "--end", metavar="DATETIME", help="End (default: the start)." if adding else "End."
+        ),
+        click.option(
+            "--action", required=adding, metavar="CODE", help="Action code (call, meeting…)."
+        ),
+        click.option(
+            "--status",
+            metavar="CODE",
+            help="Status code (default: planned)." if adding else "Status code.",
+        ),
+        click.option("--medium", metavar="CODE", help="Medium code (phone, on_site…)."),
+        click.option("--category", metavar="CODE", help="Category code."),
+        click.option("--details", metavar="TEXT", help="Long text."),
+        click.option(
+            "--details-file",
+            metavar="FILE",
+            type=click.File("r", encoding="utf-8"),
+            help="Read the details from FILE ('-' for stdin).",
+        ),
+        click.option("--company", "company_id", metavar="ID", type=int, help="Company id."),
+        click.option(
+            "--opportunity",
+            "opportunity_ids",
+            metavar="ID",
+            type=int,
+            multiple=True,
+            help=f"Linked opportunity of the company ({several}).",
+        ),
+        click.option(
+            "--contact",
+            "contact_ids",
+            metavar="ID",
+            type=int,
+            multiple=True,
+            help=f"Linked contact of the company ({several}).",
+        ),
+        click.option(
+            "--assign",
+            "assignees",
+            metavar="LOGIN",
+            multiple=True,
+            help=f"Assigned user ({several}; default: the author)."
+            if adding
+            else f"Assigned user ({several}).",
+        ),
+        click.option(
+            "--field",
+            "field_values",
+            metavar="CODE=VALUE",
+            multiple=True,
+            help="Custom field value (repeat for several; CODE= clears it).",
+        ),
+    )
+
+
+@click.group("exchange")
+def exchange_group() -> None:
+    """Record, show, change and list exchanges."""
+
+
+@exchange_group.command("add")
+@_record_options(adding=True)
+@click.option("--private", is_flag=True, help="Only the author, assignees and admins see it.")
+@click.option("--uuid", metavar="UUID", help="Client-chosen UUID: repeating the call is harmless.")
+@pass_cli
+def add(
+    state: CliContext,
+    subject: str,
+    start: str,
+    end: str | None,
+    action: str,
+    status: str | None,
+    medium: str | None,
+    category: str | None,
+    details: str | None,
+    details_file: IO[str] | None,
+    company_id: int | None,
+    opportunity_ids: tuple[int, ...],
+    contact_ids: tuple[int, ...],
+    assignees: tuple[str, ...],
+    field_values: tuple[str, ...],
+    private: bool,
+    uuid: str | None,
+) -> None:
+    """Record an exchange authored by the acting user."""
+    text = _details(details, details_file)
+    custom = parse_assignments(field_values)
+    extra = {"status": status} if status else {}
+    with state.work() as work:
+        exchange = exchanges.create_exchange(
+            work.session,
+            work.actor,
+            subject=subject,
+            start=parse_datetime(start, "start", state.settings.timezone),
+            end=_when(state, end, "end"),
+            action=action,
+            medium=medium,
+            category=category,
+            details=text or "",
+            company_id=company_id,
+            opportunity_ids=opportunity_ids,
+            contact_ids=contact_ids,
+            assignees=list(assignees) or None,
+            private=private,
+            custom=custom,
+            uuid=uuid,
+            **extra,
+        )
+        shown = show_exchange(state.out, exchange)
+    state.out.status(f"recorded exchange {exchange.id}")
+    state.out.emit(shown)
+
+
+@exchange_group.command("show")
+@click.argument("ref", metavar="ID_OR_UUID")
+@pass_cli
+def show(state: CliContext, ref: str) -> None:
+    """Show one exchange (a private one only to those who may see it)."""
+    with state.work(read_only=True) as work:
+        exchange = exchanges.get_exchange(work.session, work.actor, exchange_ref(ref))
+        shown = show_exchange(state.out, exchange)
+    state.out.emit(shown)
+
+
+@exchange_group.command("update")
+@click.argument("ref", metavar="ID_OR_UUID")
+@_record_options(adding=False)
+@click.option("--clear-medium", is_flag=True, help="Remove the medium.")
+@click.option("--clear-category", is_flag=True, help="Remove the category.")
+@click.option(
+    "--global",
+    "make_global",
+    is_flag=True,
+    help="Detach from its company (and so from its opportunities and contacts).",
+)
+@click.option("--clear-opportunities", is_flag=True, help="Unlink every opportunity.")
+@click.option("--clear-contacts", is_flag=True, help="Unlink every contact.")
+@click.option("--private/--shared", default=None, help="Make the exchange private or shared.")
+@pass_cli
+def update(
+    state: CliContext,
+    ref: str,
+    subject: str | None,
+    start: str | None,
+    end: str | None,
+    action: str | None,
+    status: str | None,
+    medium: str | None,
+    category: str | None,
+    details: str | None,
+    details_file: IO[str] | None,
+    company_id: int | None,
+    opportunity_ids: tuple[int, ...],
+    contact_ids: tuple[int, ...],
+    assignees: tuple[str, ...],
+    field_values: tuple[str, ...],
+    clear_medium: bool,
+    clear_category: bool,
+    make_global: bool,
+    clear_opportunities: bool,
+    clear_contacts: bool,
+    private: bool | None,
+) -> None:
+    """Change the given fields of an exchange; the others stay as they are."""
+    _exclusive(("--medium", medium), ("--clear-medium", clear_medium))
+    _exclusive(("--category", category), ("--clear-category", clear_category))
+    _exclusive(("--company", company_id), ("--global", make_global))
+    _exclusive(("--opportunity", opportunity_ids), ("--clear-opportunities", clear_opportunities))
+    _exclusive(("--contact", contact_ids), ("--clear-contacts", clear_contacts))
+    _exclusive(("--global", make_global), ("--opportunity", opportunity_ids))
+    _exclusive(("--global", make_global), ("--contact", contact_ids))
+    changes: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("subject", subject),
+            ("action", action),
+            ("status", status),
+            ("medium", medium),
+            ("category", category),
+            ("details", _details(details, details_file)),
+            ("company_id", company_id),
+            ("private", private),
+        )
+        if value is not None
+    }
+    if start is not None:
+        changes["start"] = parse_datetime(start, "start", state.settings.timezone)
+    if end is not None:
+        changes["end"] = parse_datetime(end, "end", state.settings.timezone)
+    if clear_medium:
+        changes["medium"] = None
+    if clear_category:
+        changes["category"] = None
+    if make_global:
+        changes.update(company_id=None, opportunity_ids=[], contact_ids=[])
+    if opportunity_ids or clear_opportunities:
+        changes["opportunity_ids"] = list(opportunity_ids)
+    if contact_ids or clear_contacts:
+        changes["contact_ids"] = list(contact_ids)
+    if assignees:
+        changes["assignees"] = list(assignees)
+    if field_values:
+        changes["custom"] = parse_assignments(field_values)
+    if not changes:
+        raise click.UsageError("nothing to change: give at least one option")
+    with state.work() as work:
+        exchange = exchanges.update_exchange(work.session, work.actor, exchange_ref(ref), **changes)
+        shown = show_exchange(state.out, exchange)
+    state.out.status(f"updated exchange {exchange.id}")
+    state.out.emit(shown)
+
+
+@exchange_group.command("complete")
+@click.argument("ref", metavar="ID_OR_UUID")
+@click.option("--status", metavar="CODE", help="Closing status (default: done).")
+@pass_cli
+def complete(state: CliContext, ref: str, status: str | None) -> None:
+    """Close an exchange with a closing status."""
+    extra = {"status": status} if status else {}
+    with state.work() as work:
+        exchange = exchanges.complete_exchange(work.session, work.actor, exchange_ref(ref), **extra)
+        shown = show_exchange(state.out, exchange)
+    state.out.status(f"exchange {exchange.id} is {exchange.status.code}")
+    state.out.emit(shown)
+
+
+@exchange_group.command("delete")
+@click.argument("ref", metavar="ID_OR_UUID")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_cli
+def delete(state: CliContext, ref: str, yes: bool) -> None:
+    """Delete an exchange (its audit event keeps what it was)."""
+    # Look it up in its own transaction: no lock is held while the question waits.
+    with state.work(read_only=True) as work:
+        exchange = exchanges.get_exchange(work.session, work.actor, exchange_ref(ref))
+        exchange_id, uuid, subject = exchange.id, exchange.uuid, exchange.subject
+    if not yes:
+        click.confirm(f"Delete exchange {exchange_id} ({subject!r})?", abort=True, err=True)
+    with state.work() as work:
+        exchanges.delete_exchange(
+            work.session, work.actor, exchange_id, backends=state.grc.backends
+        )
+    state.out.status(f"deleted exchange {exchange_id}")
+    state.out.emit_data({"deleted": {"id": exchange_id, "uuid": uuid, "subject": subject}})
+
+
+@exchange_group.command("list")
+@click.option("--company", "company_id", metavar="ID", type=int, help="Only this company's.")
+@click.option("--global", "global_only", is_flag=True, help="Only exchanges with no company.")
+@click.option("--since", metavar="DATETIME", help="Starting at or after (no zone = configured).")
+@click.option("--until", metavar="DATETIME", help="Starting before.")
+@click.option("--action", "actions", metavar="CODE", multiple=True, help="Action (repeatable).")
+@click.option("--status", "statuses", metavar="CODE", multiple=True, help="Status (repeatable).")
+@click.option("--medium", "media", metavar="CODE", multiple=True, help="Medium (repeatable).")
+@click.option("--category", metavar="CODE", help="Category, sub-categories included.")
+@click.option("--author", metavar="LOGIN", help="Recorded by this user.")
+@click.option("--assignee", metavar="LOGIN", help="Assigned to this user.")
+@click.option("--private/--shared", default=None, help="Only private, or only shared ones.")
+@click.option(
+    "--field",
+    "conditions",
+    metavar="CONDITION",
+    multiple=True,
+    help="Custom field condition: CODE=V, CODE!=V, CODE<V, CODE<=V, CODE>V, CODE>=V, "
+    "CODE~TEXT (contains); repeatable, all must hold.",
+)
+@click.option("--limit", type=int, default=50, show_default=True, help="At most N exchanges.")
+@pass_cli
+def list_(
+    state: CliContext,
+    company_id: int | None,
+    global_only: bool,
+    since: str | None,
+    until: str | None,
+    actions: tuple[str, ...],
+    statuses: tuple[str, ...],
+    media: tuple[str, ...],
+    category: str | None,
+    author: str | None,
+    assignee: str | None,
+    private: bool | None,
+    conditions: tuple[str, ...],
+    limit: int,
+) -> None:
+    """List the exchanges the acting user may see, newest first."""
+    parsed = tuple(parse_condition(c) for c in conditions)
+    with state.work(read_only=True) as work:
+        session = work.session
+        flt = ExchangeFilter(
+            company_id=company_id,
+            global_only=global_only,
+            since=_when(state, since, "since"),
+            until=_when(state, until, "until"),
+            actions=actions,
+            statuses=statuses,
+            media=media,
+            category=category,
+            author_id=users.get_user(session, author).id if author else None,
+            assignee_id=users.get_user(session, assignee).id if assignee else None,
+            private=private,
+            custom=parsed,
+        )
+        shown = show_exchanges(state.out, list_exchanges(session, work.actor, flt, limit=limit))
+    state.out.emit(shown)
+
+
+def register(cli: click.Group) -> None:
+    """Add ``grc exchange`` to the root group."""
+    cli.add_command(exchange_group)

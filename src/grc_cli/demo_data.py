@@ -1,0 +1,544 @@
+"""The demo's sample data: a small French sales team, its companies and their exchanges.
+
+The demo is a list of :class:`DemoStep` run in order, each in its own transactions and
+through the services only, exactly as a host application would.  Later capabilities
+(attachments, search, notifications) extend it by appending steps to :data:`STEPS`.
+Dates are relative to the day the demo runs, so the sample always looks current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from grc_core.facade import Grc
+from grc_core.services import categories, companies, custom_fields, exchanges, opportunities, users
+from grc_core.timeutil import utcnow, zone
+
+#: The zone the sample's appointments are set in (the team works in France).
+DEMO_ZONE = "Europe/Paris"
+
+#: The administrator of the sample; administrators see private exchanges too.
+ADMIN = "admin"
+
+
+@dataclass
+class DemoWorld:
+    """What the steps created, by key, for the steps that follow (ids only, no ORM objects)."""
+
+    today: date
+    companies: dict[str, int] = field(default_factory=dict)
+    contacts: dict[str, int] = field(default_factory=dict)
+    opportunities: dict[str, int] = field(default_factory=dict)
+    exchanges: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def starting_today(cls) -> DemoWorld:
+        """A world whose day zero is today in Paris."""
+        return cls(today=utcnow().astimezone(zone(DEMO_ZONE)).date())
+
+    def at(self, days: int, hour: int, minute: int = 0) -> datetime:
+        """``days`` from today at ``hour:minute``, Paris time."""
+        day = self.today + timedelta(days=days)
+        return datetime.combine(day, time(hour, minute), tzinfo=zone(DEMO_ZONE))
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    """One stage of the demo: a title shown while it runs and the work it does."""
+
+    title: str
+    run: Callable[[Grc, DemoWorld], None]
+
+
+# -- the team ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UserSpec:
+    login: str
+    name: str
+    email: str
+    phone: str | None = None
+    admin: bool = False
+
+
+TEAM = (
+    UserSpec(ADMIN, "Sophie Lambert", "sophie.lambert@exemple.fr", "+33 1 42 68 10 00", True),
+    UserSpec("jdupont", "Julien Dupont", "julien.dupont@exemple.fr", "+33 6 12 34 56 78"),
+    UserSpec("mmartin", "Marie Martin", "marie.martin@exemple.fr", "+33 6 23 45 67 89"),
+    UserSpec("lbernard", "Lucas Bernard", "lucas.bernard@exemple.fr"),
+    UserSpec("cpetit", "Camille Petit", "camille.petit@exemple.fr", "+33 6 45 67 89 01"),
+)
+
+
+def create_team(grc: Grc, world: DemoWorld) -> None:
+    """The administrator bootstraps the empty database, then adds the sales team."""
+    first, *others = TEAM
+    with grc.session() as session:
+        admin = users.create_user(
+            session,
+            None,
+            login=first.login,
+            display_name=first.name,
+            email=first.email,
+            phone=first.phone,
+            is_admin=True,
+        )
+        for spec in others:
+            users.create_user(
+                session,
+                admin,
+                login=spec.login,
+                display_name=spec.name,
+                email=spec.email,
+                phone=spec.phone,
+                is_admin=spec.admin,
+            )
+
+
+# -- configuration: categories and custom fields -------------------------------------------
+
+#: (code, French label, English label, parent code)
+CATEGORIES = (
+    ("commercial", "Commercial", "Sales", None),
+    ("relance", "Relance", "Follow-up", "commercial"),
+    ("devis", "Devis", "Quote", "commercial"),
+    ("support", "Support", "Support", None),
+    ("incident", "Incident", "Incident", "support"),
+    ("formation", "Formation", "Training", "support"),
+    ("administratif", "Administratif", "Administration", None),
+    ("facturation", "Facturation", "Billing", "administratif"),
+)
+
+
+def configure(grc: Grc, world: DemoWorld) -> None:
+    """The administrator sets up the category tree and two custom fields."""
+    with grc.acting_as(ADMIN) as work:
+        for code, label_fr, label_en, parent in CATEGORIES:
+            categories.add_category(
+                work.session, work.actor, code, label_fr=label_fr, label_en=label_en, parent=parent
+            )
+        custom_fields.define_field(
+            work.session,
+            work.actor,
+            "priorite",
+            label="Priorité",
+            type="choice",
+            choices=["basse", "normale", "haute"],
+        )
+        custom_fields.define_field(
+            work.session, work.actor, "budget", label="Budget évoqué (€)", type="decimal"
+        )
+        custom_fields.define_field(
+            work.session, work.actor, "rappel", label="Rappel attendu", type="boolean"
+        )
+
+
+# -- companies, contacts and opportunities -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContactSpec:
+    key: str
+    first_name: str
+    last_name: str
+    title: str
+    email: str | None = None
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class CompanySpec:
+    key: str
+    name: str
+    status: str
+    owner: str
+    contacts: tuple[ContactSpec, ...] = ()
+
+
+COMPANIES = (
+    CompanySpec(
+        "boulangeries",
+        "Boulangeries Martin SA",
+        "client",
+        "jdupont",
+        (
+            ContactSpec(
+                "eric",
+                "Éric",
+                "Martin",
+                "Directeur général",
+                "e.martin@boulangeries-martin.fr",
+                "+33 4 72 10 20 30",
+            ),
+            ContactSpec(
+                "nathalie",
+                "Nathalie",
+                "Roux",
+                "Responsable des achats",
+                "n.roux@boulangeries-martin.fr",
+            ),
+        ),
+    ),
+    CompanySpec(
+        "lefevre",
+        "Transports Lefèvre & Fils",
+        "client",
+        "mmartin",
+        (
+            ContactSpec(
+                "pierre",
+                "Pierre",
+                "Lefèvre",
+                "Gérant",
+                "pierre@transports-lefevre.fr",
+                "+33 3 20 55 44 33",
+            ),
+        ),
+    ),
+    CompanySpec(
+        "moreau",
+        "Cabinet Moreau Avocats",
+        "prospect",
+        "lbernard",
+        (ContactSpec("isabelle", "Isabelle", "Moreau", "Associée", "i.moreau@cabinet-moreau.fr"),),
+    ),
+    CompanySpec(
+        "alpes",
+        "Fromagerie des Alpes",
+        "prospect",
+        "cpetit",
+        (
+            ContactSpec(
+                "jean",
+                "Jean",
+                "Girard",
+                "Directeur de production",
+                "j.girard@fromagerie-alpes.fr",
+                "+33 4 50 11 22 33",
+            ),
+        ),
+    ),
+    CompanySpec(
+        "garnier",
+        "Atelier Garnier Design",
+        "suspect",
+        "jdupont",
+        (ContactSpec("chloe", "Chloé", "Garnier", "Fondatrice", "chloe@garnier-design.fr"),),
+    ),
+    CompanySpec("fontaine", "Vignobles Fontaine", "suspect", "mmartin"),
+)
+
+
+@dataclass(frozen=True)
+class OpportunitySpec:
+    key: str
+    company: str
+    title: str
+    stage: str
+    amount: str
+    close_in_days: int
+    owner: str
+
+
+OPPORTUNITIES = (
+    OpportunitySpec(
+        "maintenance",
+        "boulangeries",
+        "Renouvellement du contrat de maintenance",
+        "negotiation",
+        "18500.00",
+        30,
+        "jdupont",
+    ),
+    OpportunitySpec(
+        "extension",
+        "boulangeries",
+        "Équipement de 12 nouveaux points de vente",
+        "proposal",
+        "42000.00",
+        75,
+        "jdupont",
+    ),
+    OpportunitySpec(
+        "flotte", "lefevre", "Module de suivi de flotte", "qualification", "27000.00", 60, "mmartin"
+    ),
+    OpportunitySpec(
+        "cabinet",
+        "moreau",
+        "Équipement du cabinet (15 postes)",
+        "prospecting",
+        "9800.00",
+        90,
+        "lbernard",
+    ),
+    OpportunitySpec(
+        "tracabilite",
+        "alpes",
+        "Logiciel de traçabilité des lots",
+        "proposal",
+        "15600.00",
+        45,
+        "cpetit",
+    ),
+)
+
+
+def create_companies(grc: Grc, world: DemoWorld) -> None:
+    """Each owner records their companies and contacts."""
+    for spec in COMPANIES:
+        with grc.acting_as(spec.owner) as work:
+            company = companies.create_company(
+                work.session, work.actor, name=spec.name, status=spec.status, owner=spec.owner
+            )
+            world.companies[spec.key] = company.id
+            for person in spec.contacts:
+                contact = companies.create_contact(
+                    work.session,
+                    work.actor,
+                    company.id,
+                    first_name=person.first_name,
+                    last_name=person.last_name,
+                    job_title=person.title,
+                    email=person.email,
+                    phone=person.phone,
+                )
+                world.contacts[person.key] = contact.id
+
+
+def create_opportunities(grc: Grc, world: DemoWorld) -> None:
+    """Each owner opens their opportunities."""
+    for spec in OPPORTUNITIES:
+        with grc.acting_as(spec.owner) as work:
+            opportunity = opportunities.create_opportunity(
+                work.session,
+                work.actor,
+                world.companies[spec.company],
+                title=spec.title,
+                stage=spec.stage,
+                amount=spec.amount,
+                expected_close=world.today + timedelta(days=spec.close_in_days),
+            )
+            world.opportunities[spec.key] = opportunity.id
+
+
+# -- exchanges -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExchangeSpec:
+    """One sample exchange; ``complete`` records it as planned, then closes it."""
+
+    key: str
+    author: str
+    action: str
+    subject: str
+    days: int
+    start: tuple[int, int]
+    minutes: int = 0
+    status: str = "planned"
+    medium: str | None = None
+    category: str | None = None
+    company: str | None = None
+    opportunities: tuple[str, ...] = ()
+    contacts: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    private: bool = False
+    custom: Mapping[str, Any] = field(default_factory=dict)
+    details: str = ""
+    complete: bool = False
+
+
+EXCHANGES = (
+    ExchangeSpec(
+        "appel_maintenance",
+        "jdupont",
+        "call",
+        "Appel de suivi du contrat de maintenance",
+        -6,
+        (10, 0),
+        20,
+        medium="phone",
+        category="relance",
+        company="boulangeries",
+        opportunities=("maintenance",),
+        contacts=("eric",),
+        custom={"priorite": "haute"},
+        details="Éric Martin confirme le renouvellement sur trois ans ; il attend une remise "
+        "de 5 % et une proposition écrite avant la fin du mois.",
+        complete=True,
+    ),
+    ExchangeSpec(
+        "note_negociation",
+        "jdupont",
+        "note",
+        "Note interne : marge de négociation",
+        -5,
+        (18, 0),
+        status="done",
+        category="commercial",
+        company="boulangeries",
+        opportunities=("maintenance",),
+        private=True,
+        details="Ne pas descendre sous 17 000 € HT ; la remise se justifie par l'extension.",
+    ),
+    ExchangeSpec(
+        "rdv_extension",
+        "jdupont",
+        "meeting",
+        "Rendez-vous de présentation de l'extension",
+        3,
+        (14, 0),
+        120,
+        medium="on_site",
+        category="commercial",
+        company="boulangeries",
+        opportunities=("maintenance", "extension"),
+        contacts=("eric", "nathalie"),
+        assignees=("jdupont", "mmartin"),
+        custom={"budget": Decimal("42000"), "priorite": "normale"},
+        details="Présenter le déploiement dans les 12 nouveaux points de vente et le "
+        "calendrier du renouvellement.",
+    ),
+    ExchangeSpec(
+        "courrier_devis",
+        "mmartin",
+        "letter",
+        "Envoi du devis signé par courrier",
+        -10,
+        (9, 0),
+        status="done",
+        medium="letter",
+        category="devis",
+        company="lefevre",
+        opportunities=("flotte",),
+        contacts=("pierre",),
+    ),
+    ExchangeSpec(
+        "incident_tournees",
+        "mmartin",
+        "email",
+        "Incident de synchronisation des tournées",
+        -1,
+        (8, 45),
+        status="in_progress",
+        medium="email",
+        category="incident",
+        company="lefevre",
+        contacts=("pierre",),
+        custom={"priorite": "haute"},
+        details="Les tournées du lundi n'apparaissent plus sur les terminaux des chauffeurs.",
+    ),
+    ExchangeSpec(
+        "relance_proposition",
+        "lbernard",
+        "email",
+        "Relance par e-mail de la proposition",
+        -2,
+        (11, 30),
+        status="done",
+        medium="email",
+        category="relance",
+        company="moreau",
+        opportunities=("cabinet",),
+        contacts=("isabelle",),
+        custom={"rappel": True},
+    ),
+    ExchangeSpec(
+        "demo_tracabilite",
+        "cpetit",
+        "todo",
+        "Préparer la démonstration de traçabilité",
+        1,
+        (9, 0),
+        180,
+        status="in_progress",
+        category="commercial",
+        company="alpes",
+        opportunities=("tracabilite",),
+        custom={"priorite": "haute"},
+    ),
+    ExchangeSpec(
+        "appel_qualification",
+        "jdupont",
+        "call",
+        "Premier appel de qualification",
+        -3,
+        (15, 0),
+        15,
+        status="done",
+        medium="phone",
+        category="commercial",
+        company="garnier",
+        contacts=("chloe",),
+    ),
+    ExchangeSpec(
+        "prise_contact",
+        "mmartin",
+        "call",
+        "Prise de contact avec le domaine",
+        2,
+        (10, 0),
+        30,
+        medium="phone",
+        category="commercial",
+        company="fontaine",
+    ),
+    ExchangeSpec(
+        "comite_commercial",
+        ADMIN,
+        "report",
+        "Compte rendu du comité commercial mensuel",
+        -1,
+        (17, 0),
+        60,
+        status="done",
+        category="administratif",
+        assignees=("jdupont", "mmartin", "lbernard", "cpetit"),
+        details="Objectif du trimestre atteint à 82 %. Priorités : renouvellements clients et "
+        "qualification des suspects.",
+    ),
+)
+
+
+def record_exchanges(grc: Grc, world: DemoWorld) -> None:
+    """Each author records their exchanges; the ones marked ``complete`` are then closed."""
+    for spec in EXCHANGES:
+        start = world.at(spec.days, *spec.start)
+        with grc.acting_as(spec.author) as work:
+            exchange = exchanges.create_exchange(
+                work.session,
+                work.actor,
+                subject=spec.subject,
+                start=start,
+                end=start + timedelta(minutes=spec.minutes),
+                action=spec.action,
+                status=spec.status,
+                medium=spec.medium,
+                category=spec.category,
+                details=spec.details,
+                company_id=world.companies[spec.company] if spec.company else None,
+                opportunity_ids=[world.opportunities[k] for k in spec.opportunities],
+                contact_ids=[world.contacts[k] for k in spec.contacts],
+                assignees=list(spec.assignees) or None,
+                private=spec.private,
+                custom=spec.custom,
+            )
+            world.exchanges[spec.key] = exchange.id
+        if spec.complete:
+            with grc.acting_as(spec.author) as work:
+                exchanges.complete_exchange(work.session, work.actor, exchange.id)
+
+
+#: The demo, in order.  Later capabilities append their own steps.
+STEPS: list[DemoStep] = [
+    DemoStep("the team: an administrator and four sales people", create_team),
+    DemoStep("categories and custom fields", configure),
+    DemoStep("companies and contacts", create_companies),
+    DemoStep("opportunities", create_opportunities),
+    DemoStep("exchanges", record_exchanges),
+]

@@ -1,0 +1,161 @@
+"""The ``grc`` root group: global options, the error boundary and every command group."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from grc_cli.commands import (
+    categories,
+    companies,
+    db,
+    demo,
+    exchanges,
+    fields,
+    opportunities,
+    picklists,
+    users,
+)
+from grc_cli.context import CliContext
+from grc_cli.failures import failure_for
+from grc_core import __version__
+
+
+class GrcGroup(click.Group):
+    """A group that reports library errors as one line and a documented exit code."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the command; turn :class:`~grc_core.errors.GrcError` into a clean failure."""
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            failure = failure_for(exc)
+            if failure is None:
+                raise
+            raise failure from exc
+
+
+@click.group(cls=GrcGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "database_url",
+    metavar="URL",
+    help="Database URL (default: $GRC_DATABASE_URL, the configuration file, or a SQLite file "
+    "in the user's data folder).",
+)
+@click.option(
+    "--config",
+    "config_file",
+    metavar="FILE",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file (default: $GRC_CONFIG or ~/.config/grc/config.toml).",
+)
+@click.option("--json", "json_output", is_flag=True, help="Print results as JSON on stdout.")
+@click.option("--as", "login", metavar="LOGIN", help="Acting user (default: $GRC_USER).")
+@click.option(
+    "--tz",
+    "timezone",
+    metavar="ZONE",
+    help="IANA time zone date-times are typed and shown in (default: Europe/Paris).",
+)
+@click.version_option(__version__, prog_name="grc")
+@click.pass_context
+def cli(
+    ctx: click.Context,
+    database_url: str | None,
+    config_file: Path | None,
+    json_output: bool,
+    login: str | None,
+    timezone: str | None,
+) -> None:
+    """Record, list and administer the exchanges with clients, prospects and suspects."""
+    state = CliContext(
+        database_url=database_url,
+        config_file=config_file,
+        json_output=json_output,
+        login=login,
+        timezone=timezone,
+    )
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+def _setter(attribute: str) -> Any:
+    def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
+        if value is not None and value is not False:
+            setattr(ctx.ensure_object(CliContext), attribute, value)
+
+    return store
+
+
+def _late_options() -> list[click.Option]:
+    """The global options again, for commands: ``grc exchange list --as alice --json``."""
+    return [
+        click.Option(
+            ["--as", "late_login"],
+            metavar="LOGIN",
+            expose_value=False,
+            callback=_setter("login"),
+            help="Acting user (same as grc --as).",
+        ),
+        click.Option(
+            ["--json", "late_json_output"],
+            is_flag=True,
+            default=None,
+            expose_value=False,
+            callback=_setter("json_output"),
+            help="Print results as JSON (same as grc --json).",
+        ),
+        click.Option(
+            ["--db", "late_database_url"],
+            metavar="URL",
+            expose_value=False,
+            callback=_setter("database_url"),
+            hidden=True,
+        ),
+        click.Option(
+            ["--tz", "late_timezone"],
+            metavar="ZONE",
+            expose_value=False,
+            callback=_setter("timezone"),
+            hidden=True,
+        ),
+        click.Option(
+            ["--config", "late_config_file"],
+            type=click.Path(dir_okay=False, path_type=Path),
+            expose_value=False,
+            callback=_setter("config_file"),
+            hidden=True,
+        ),
+    ]
+
+
+def _add_late_options(command: click.Command) -> None:
+    if isinstance(command, click.Group):
+        for sub in command.commands.values():
+            _add_late_options(sub)
+    else:
+        command.params.extend(_late_options())
+
+
+for module in (
+    db,
+    users,
+    companies,
+    opportunities,
+    picklists,
+    categories,
+    fields,
+    exchanges,
+    demo,
+):
+    module.register(cli)
+for command in cli.commands.values():
+    _add_late_options(command)
+
+
+def main() -> None:
+    """Entry point of the ``grc`` console script."""
+    cli(prog_name="grc")

@@ -1,0 +1,598 @@
+"""Rendering: Rich tables on stdout for people, JSON on stdout for scripts, status on stderr.
+
+Every command builds a :class:`Shown` (the JSON data and the Rich view of the same result)
+while its session is open, then hands it to :meth:`Output.emit` once the transaction is over.
+Date-times are shown in the configured time zone; JSON carries them as ISO 8601 with the
+offset of that zone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from typing import Any
+from uuid import UUID
+
+import click
+from rich import box
+from rich.console import Console, Group, RenderableType
+from rich.table import Column, Table
+from rich.text import Text
+from rich.tree import Tree
+
+from grc_core.models import (
+    Category,
+    Company,
+    Contact,
+    CustomField,
+    Exchange,
+    Opportunity,
+    PicklistValue,
+    User,
+)
+from grc_core.timeutil import zone
+
+#: Width of tables written to a pipe or a file when ``COLUMNS`` is not set (Rich uses 80).
+PIPE_WIDTH = 200
+
+
+@dataclass(frozen=True)
+class Shown:
+    """One result: ``data`` for ``--json``, ``view`` for people.
+
+    :param empty: said on stderr instead of printing an empty listing.
+    """
+
+    data: Any
+    view: RenderableType
+    empty: str | None = None
+
+
+class Output:
+    """Where and how results and status messages are written."""
+
+    def __init__(self, *, json_output: bool, timezone: str, language: str) -> None:
+        self.json_output = json_output
+        self.timezone = timezone
+        self.zone = zone(timezone)
+        self.language = language
+        self.console = _console(stderr=False)
+        self.err = _console(stderr=True)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def emit(self, shown: Shown) -> None:
+        """Write a result on stdout, as JSON or as a Rich view."""
+        if self.json_output:
+            click.echo(self.to_json(shown.data))
+        elif shown.empty is not None:
+            self.status(shown.empty)
+        else:
+            self.console.print(shown.view)
+
+    def emit_data(self, data: Any) -> None:
+        """Write ``data`` on stdout with ``--json``; people got a status message instead."""
+        if self.json_output:
+            click.echo(self.to_json(data))
+
+    def status(self, message: str) -> None:
+        """A message for the person at the terminal, on stderr (never in the data)."""
+        self.err.print(Text(message))
+
+    def to_json(self, data: Any) -> str:
+        """``data`` as indented JSON, date-times in the configured zone."""
+        return json.dumps(data, default=self._json_default, ensure_ascii=False, indent=2)
+
+    def _json_default(self, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return value.astimezone(self.zone).isoformat()
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, Decimal | UUID):
+            return str(value)
+        if isinstance(value, Enum):
+            return value.value
+        raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+    # -- formatting ----------------------------------------------------------------------
+
+    def when(self, value: datetime | None, *, with_zone: bool = False) -> str:
+        """A date-time in the configured zone, to the minute."""
+        if value is None:
+            return ""
+        local = value.astimezone(self.zone)
+        return local.strftime("%Y-%m-%d %H:%M %Z" if with_zone else "%Y-%m-%d %H:%M")
+
+    def label(self, value: PicklistValue | Category | None) -> str:
+        """The label of a picklist value or category in the configured language."""
+        return "" if value is None else value.label(self.language)
+
+
+def _console(*, stderr: bool) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        # Piped output is read by grep and friends: do not fold it at 80 columns.
+        console.width = PIPE_WIDTH
+    return console
+
+
+# -- building blocks -----------------------------------------------------------------------
+
+
+def text(value: object) -> Text:
+    """Data as plain text: never read as Rich markup (a subject may contain ``[…]``)."""
+    if value is None:
+        return Text("")
+    if isinstance(value, bool):
+        return Text("yes" if value else "no")
+    return Text(str(value))
+
+
+def listing(
+    title: str | None, columns: Sequence[str | Column], rows: Iterable[Sequence[object]]
+) -> Table:
+    """A table with a header row."""
+    table = Table(
+        *columns, title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold"
+    )
+    for row in rows:
+        table.add_row(*(cell if isinstance(cell, Text) else text(cell) for cell in row))
+    return table
+
+
+def record(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
+    """A two-column "field: value" view of one record."""
+    table = Table(title=title, box=None, show_header=False, title_justify="left", padding=(0, 2))
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column()
+    for name, value in pairs:
+        table.add_row(name, value if isinstance(value, Text) else text(value))
+    return table
+
+
+def _flag(active: bool) -> str:
+    return "" if active else "retired"
+
+
+# -- users ---------------------------------------------------------------------------------
+
+
+def user_data(user: User) -> dict[str, Any]:
+    """A user as JSON data."""
+    return {
+        "id": user.id,
+        "login": user.login,
+        "name": user.display_name,
+        "email": user.email,
+        "phone": user.phone,
+        "admin": user.is_admin,
+        "active": user.active,
+        "external_ref": user.external_ref,
+        "created_at": user.created_at,
+    }
+
+
+def show_user(out: Output, user: User) -> Shown:
+    """One user."""
+    pairs = [
+        ("Login", user.login),
+        ("Name", user.display_name),
+        ("E-mail", user.email),
+        ("Phone", user.phone),
+        ("Administrator", user.is_admin),
+        ("Active", user.active),
+        ("External ref.", user.external_ref),
+        ("Created", out.when(user.created_at, with_zone=True)),
+    ]
+    return Shown(user_data(user), record(f"User {user.login}", pairs))
+
+
+def show_users(out: Output, users: Sequence[User]) -> Shown:
+    """A list of users."""
+    rows = [
+        (u.login, u.display_name, u.email, u.phone, "admin" if u.is_admin else "", _active(u))
+        for u in users
+    ]
+    table = listing(None, ("Login", "Name", "E-mail", "Phone", "Rights", "State"), rows)
+    return Shown([user_data(u) for u in users], table, None if users else "no users")
+
+
+def _active(user: User) -> str:
+    return "active" if user.active else "deactivated"
+
+
+# -- companies and contacts ----------------------------------------------------------------
+
+
+def company_data(company: Company) -> dict[str, Any]:
+    """A company as JSON data."""
+    return {
+        "id": company.id,
+        "name": company.name,
+        "status": company.status,
+        "owner": company.owner.login if company.owner else None,
+        "external_ref": company.external_ref,
+        "created_at": company.created_at,
+        "updated_at": company.updated_at,
+    }
+
+
+def _company_pairs(out: Output, company: Company) -> list[tuple[str, object]]:
+    return [
+        ("Id", company.id),
+        ("Name", company.name),
+        ("Status", company.status.value),
+        ("Owner", company.owner.login if company.owner else None),
+        ("External ref.", company.external_ref),
+        ("Created", out.when(company.created_at, with_zone=True)),
+        ("Updated", out.when(company.updated_at, with_zone=True)),
+    ]
+
+
+def show_company(
+    out: Output,
+    company: Company,
+    contacts: Sequence[Contact] | None = None,
+    opportunities: Sequence[Opportunity] | None = None,
+) -> Shown:
+    """One company, with its contacts and opportunities when they are given."""
+    data = company_data(company)
+    parts: list[RenderableType] = [record(f"Company {company.id}", _company_pairs(out, company))]
+    if contacts is not None:
+        data["contacts"] = [contact_data(c) for c in contacts]
+        parts.append(_contacts_table(contacts, "Contacts"))
+    if opportunities is not None:
+        data["opportunities"] = [opportunity_data(o) for o in opportunities]
+        parts.append(_opportunities_table(out, opportunities, "Opportunities"))
+    return Shown(data, Group(*parts))
+
+
+def show_companies(out: Output, companies: Sequence[Company]) -> Shown:
+    """A list of companies."""
+    rows = [
+        (c.id, c.name, c.status.value, c.owner.login if c.owner else "", c.external_ref)
+        for c in companies
+    ]
+    table = listing(None, ("Id", "Name", "Status", "Owner", "External ref."), rows)
+    return Shown([company_data(c) for c in companies], table, None if companies else "no companies")
+
+
+def contact_data(contact: Contact) -> dict[str, Any]:
+    """A contact as JSON data."""
+    return {
+        "id": contact.id,
+        "company_id": contact.company_id,
+        "first_name": contact.first_name,
+        "last_name": contact.last_name,
+        "name": contact.full_name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "title": contact.job_title,
+        "external_ref": contact.external_ref,
+    }
+
+
+def show_contact(out: Output, contact: Contact) -> Shown:
+    """One contact."""
+    pairs = [
+        ("Id", contact.id),
+        ("Company", contact.company_id),
+        ("Name", contact.full_name),
+        ("Job title", contact.job_title),
+        ("E-mail", contact.email),
+        ("Phone", contact.phone),
+        ("External ref.", contact.external_ref),
+    ]
+    return Shown(contact_data(contact), record(f"Contact {contact.id}", pairs))
+
+
+def _contacts_table(contacts: Sequence[Contact], title: str | None = None) -> Table:
+    rows = [(c.id, c.full_name, c.job_title, c.email, c.phone) for c in contacts]
+    return listing(title, ("Id", "Name", "Job title", "E-mail", "Phone"), rows)
+
+
+def show_contacts(out: Output, contacts: Sequence[Contact]) -> Shown:
+    """The contacts of a company."""
+    data = [contact_data(c) for c in contacts]
+    return Shown(data, _contacts_table(contacts), None if contacts else "no contacts")
+
+
+# -- opportunities -------------------------------------------------------------------------
+
+
+def opportunity_data(opportunity: Opportunity) -> dict[str, Any]:
+    """An opportunity as JSON data."""
+    return {
+        "id": opportunity.id,
+        "company_id": opportunity.company_id,
+        "company": opportunity.company.name,
+        "title": opportunity.title,
+        "stage": opportunity.stage.code,
+        "closed": opportunity.stage.is_closed,
+        "amount": opportunity.amount,
+        "expected_close": opportunity.expected_close,
+        "owner": opportunity.owner.login if opportunity.owner else None,
+        "external_ref": opportunity.external_ref,
+        "created_at": opportunity.created_at,
+        "updated_at": opportunity.updated_at,
+    }
+
+
+def show_opportunity(out: Output, opportunity: Opportunity) -> Shown:
+    """One opportunity."""
+    pairs = [
+        ("Id", opportunity.id),
+        ("Title", opportunity.title),
+        ("Company", f"{opportunity.company.name} ({opportunity.company_id})"),
+        ("Stage", f"{out.label(opportunity.stage)} ({opportunity.stage.code})"),
+        ("Amount", opportunity.amount),
+        ("Expected close", opportunity.expected_close),
+        ("Owner", opportunity.owner.login if opportunity.owner else None),
+        ("External ref.", opportunity.external_ref),
+        ("Updated", out.when(opportunity.updated_at, with_zone=True)),
+    ]
+    return Shown(opportunity_data(opportunity), record(f"Opportunity {opportunity.id}", pairs))
+
+
+def _opportunities_table(
+    out: Output, opportunities: Sequence[Opportunity], title: str | None = None
+) -> Table:
+    rows = [
+        (
+            o.id,
+            o.title,
+            o.company.name,
+            out.label(o.stage),
+            o.amount,
+            o.expected_close,
+            o.owner.login if o.owner else "",
+        )
+        for o in opportunities
+    ]
+    columns = ("Id", "Title", "Company", "Stage", "Amount", "Expected close", "Owner")
+    return listing(title, columns, rows)
+
+
+def show_opportunities(out: Output, opportunities: Sequence[Opportunity]) -> Shown:
+    """A list of opportunities."""
+    data = [opportunity_data(o) for o in opportunities]
+    empty = None if opportunities else "no opportunities"
+    return Shown(data, _opportunities_table(out, opportunities), empty)
+
+
+# -- picklists, categories, custom fields --------------------------------------------------
+
+
+def picklist_data(value: PicklistValue) -> dict[str, Any]:
+    """A picklist value as JSON data."""
+    return {
+        "kind": value.kind,
+        "code": value.code,
+        "label_fr": value.label_fr,
+        "label_en": value.label_en,
+        "position": value.position,
+        "closed": value.is_closed,
+        "active": value.active,
+    }
+
+
+def show_picklist_value(out: Output, value: PicklistValue) -> Shown:
+    """One picklist value."""
+    pairs = [
+        ("Code", value.code),
+        ("Label (fr)", value.label_fr),
+        ("Label (en)", value.label_en),
+        ("Position", value.position),
+        ("Closing", value.is_closed),
+        ("Active", value.active),
+    ]
+    return Shown(picklist_data(value), record(f"{value.kind.value} {value.code}", pairs))
+
+
+def show_picklist(out: Output, kind: str, values: Sequence[PicklistValue]) -> Shown:
+    """The values of one picklist."""
+    rows = [
+        (v.code, v.label_fr, v.label_en, "closing" if v.is_closed else "", _flag(v.active))
+        for v in values
+    ]
+    table = listing(kind, ("Code", "Label (fr)", "Label (en)", "Closing", "State"), rows)
+    return Shown([picklist_data(v) for v in values], table, None if values else f"no {kind}")
+
+
+def category_data(category: Category) -> dict[str, Any]:
+    """A category as JSON data."""
+    return {
+        "code": category.code,
+        "label_fr": category.label_fr,
+        "label_en": category.label_en,
+        "parent": category.parent.code if category.parent else None,
+        "active": category.active,
+    }
+
+
+def show_category(out: Output, category: Category) -> Shown:
+    """One category."""
+    pairs = [
+        ("Code", category.code),
+        ("Label (fr)", category.label_fr),
+        ("Label (en)", category.label_en),
+        ("Parent", category.parent.code if category.parent else None),
+        ("Active", category.active),
+    ]
+    return Shown(category_data(category), record(f"Category {category.code}", pairs))
+
+
+def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
+    """The category tree (``categories`` lists parents before their children)."""
+    root = Tree(Text("categories"), guide_style="dim")
+    nodes: dict[int, Tree] = {}
+    for cat in categories:
+        label = Text(f"{cat.code} — {out.label(cat)}")
+        if not cat.active:
+            label.append("  (retired)", style="dim")
+        # A child whose parent is not listed (retired and hidden) hangs from the root.
+        parent = nodes.get(cat.parent_id, root) if cat.parent_id is not None else root
+        nodes[cat.id] = parent.add(label)
+    data = [category_data(c) for c in categories]
+    return Shown(data, root, None if categories else "no categories")
+
+
+def field_data(field: CustomField) -> dict[str, Any]:
+    """A custom field definition as JSON data."""
+    return {
+        "code": field.code,
+        "label": field.label,
+        "type": field.type,
+        "required": field.required,
+        "choices": field.choices,
+        "active": field.active,
+    }
+
+
+def show_field(out: Output, field: CustomField) -> Shown:
+    """One custom field definition."""
+    pairs = [
+        ("Code", field.code),
+        ("Label", field.label),
+        ("Type", field.type.value),
+        ("Required", field.required),
+        ("Choices", ", ".join(field.choices or [])),
+        ("Active", field.active),
+    ]
+    return Shown(field_data(field), record(f"Custom field {field.code}", pairs))
+
+
+def show_fields(out: Output, fields: Sequence[CustomField]) -> Shown:
+    """A list of custom field definitions."""
+    rows = [
+        (
+            f.code,
+            f.label,
+            f.type.value,
+            "required" if f.required else "",
+            ", ".join(f.choices or []),
+            _flag(f.active),
+        )
+        for f in fields
+    ]
+    columns = ("Code", "Label", "Type", "Required", "Choices", "State")
+    table = listing(None, columns, rows)
+    return Shown([field_data(f) for f in fields], table, None if fields else "no custom fields")
+
+
+# -- exchanges -----------------------------------------------------------------------------
+
+
+def exchange_data(exchange: Exchange) -> dict[str, Any]:
+    """An exchange as JSON data (picklists and categories by code)."""
+    company = exchange.company
+    return {
+        "id": exchange.id,
+        "uuid": exchange.uuid,
+        "subject": exchange.subject,
+        "start": exchange.start_at,
+        "end": exchange.end_at,
+        "action": exchange.action.code,
+        "status": exchange.status.code,
+        "closed": exchange.status.is_closed,
+        "medium": exchange.medium.code if exchange.medium else None,
+        "category": exchange.category.code if exchange.category else None,
+        "company": {"id": company.id, "name": company.name} if company else None,
+        "opportunities": [{"id": o.id, "title": o.title} for o in exchange.opportunities],
+        "contacts": [{"id": c.id, "name": c.full_name} for c in exchange.contacts],
+        "author": exchange.author.login,
+        "assignees": [u.login for u in exchange.assignees],
+        "private": exchange.private,
+        "custom": dict(sorted(exchange.custom.items())),
+        "details": exchange.details,
+        "created_at": exchange.created_at,
+        "updated_at": exchange.updated_at,
+    }
+
+
+def _custom_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, Decimal):
+        # Stored with six decimals; people want 42000 or 12.5, not 42000.000000.
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def show_exchange(out: Output, exchange: Exchange) -> Shown:
+    """One exchange, with everything linked to it."""
+    company = exchange.company
+    pairs: list[tuple[str, object]] = [
+        ("Id", exchange.id),
+        ("UUID", exchange.uuid),
+        ("Subject", exchange.subject),
+        ("Start", out.when(exchange.start_at, with_zone=True)),
+        ("End", out.when(exchange.end_at, with_zone=True)),
+        ("Action", out.label(exchange.action)),
+        ("Status", out.label(exchange.status)),
+        ("Medium", out.label(exchange.medium)),
+        ("Category", out.label(exchange.category)),
+        ("Company", f"{company.name} ({company.id})" if company else "(global exchange)"),
+        ("Opportunities", "\n".join(f"{o.title} ({o.id})" for o in exchange.opportunities)),
+        ("Contacts", "\n".join(f"{c.full_name} ({c.id})" for c in exchange.contacts)),
+        ("Author", exchange.author.login),
+        ("Assigned to", ", ".join(u.login for u in exchange.assignees)),
+        ("Visibility", "private" if exchange.private else "shared"),
+    ]
+    for fv in sorted(exchange.field_values, key=lambda fv: fv.field.code):
+        pairs.append((fv.field.label, _custom_value(fv.value)))
+    pairs += [
+        ("Created", out.when(exchange.created_at, with_zone=True)),
+        ("Updated", out.when(exchange.updated_at, with_zone=True)),
+    ]
+    parts: list[RenderableType] = [record(f"Exchange {exchange.id}", pairs)]
+    if exchange.details:
+        parts += [Text(""), Text(exchange.details)]
+    return Shown(exchange_data(exchange), Group(*parts))
+
+
+def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | None = None) -> Table:
+    """Exchanges as a table, one row each, dates in the configured zone."""
+    rows = [
+        (
+            ex.id,
+            out.when(ex.start_at),
+            out.label(ex.action),
+            ex.subject,
+            ex.company.name if ex.company else "(global)",
+            "\n".join(o.title for o in ex.opportunities),
+            out.label(ex.status),
+            "private" if ex.private else "",
+            ", ".join(u.login for u in ex.assignees),
+        )
+        for ex in exchanges
+    ]
+    # Short columns keep their natural width; the others share the rest, the subject most.
+    columns = (
+        Column("Id", justify="right", no_wrap=True),
+        Column("Start", no_wrap=True),
+        Column("Action"),
+        Column("Subject", ratio=4),
+        Column("Company", ratio=2),
+        Column("Opportunities", ratio=2),
+        Column("Status"),
+        Column("Private"),
+        Column("Assigned to", ratio=2),
+    )
+    table = listing(title, columns, rows)
+    table.expand = True
+    table.caption = f"times in {out.timezone}"
+    table.caption_justify = "left"
+    return table
+
+
+def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
+    """A listing of exchanges."""
+    data = [exchange_data(ex) for ex in exchanges]
+    empty = None if exchanges else "no exchanges match"
+    return Shown(data, exchanges_table(out, exchanges), empty)
