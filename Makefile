@@ -4,12 +4,17 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs clean
+.PHONY: install demo test lint docs bench-attach clean
 
-$(STAMP): pyproject.toml
+EXAMPLE_PLUGIN := examples/storage-plugin-example
+EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
+
+$(STAMP): pyproject.toml $(EXAMPLE_SOURCES)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
+	# Installed as an integrator would: the tests find it through its entry point.
+	$(BIN)/python -m pip install -q --force-reinstall --no-deps ./$(EXAMPLE_PLUGIN)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -26,6 +31,10 @@ docs: $(STAMP)
 
 test: lint docs
 	$(BIN)/python -m pytest
+
+# Peak memory of attaching a 1 MB and a 200 MB file (issue #3).
+bench-attach: $(STAMP)
+	$(BIN)/python benchmarks/attach_memory.py
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

@@ -128,3 +128,19 @@ class UnknownBackend(PluginError, LookupError):
         super().__init__(f"no storage backend is named {name!r}; available: {names}")
         self.name = name
         self.available = sorted(available)
+
+
+class AttachmentRefused(ValidationError):
+    """An uploaded file breaks the attachment policy; nothing was stored."""
+
+
+class FileTooLarge(AttachmentRefused):
+    """The upload crossed the policy's maximum size (it was cut off there)."""
+
+
+class FileInfected(AttachmentRefused):
+    """A scanner refused the file."""
+
+
+class AttachmentNotFound(NotFound):
+    """No attachment with this id is visible to the acting user."""

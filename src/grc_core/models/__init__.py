@@ -1,5 +1,6 @@
 """The GRC data model (SQLAlchemy 2 typed declarative)."""
 
+from grc_core.models.attachment import Attachment, AttachmentPolicy, BlobDeletion
 from grc_core.models.base import Base, UTCDateTime
 from grc_core.models.category import Category
 from grc_core.models.company import Company, CompanyStatus, Contact
@@ -16,7 +17,10 @@ from grc_core.models.picklist import PicklistKind, PicklistValue
 from grc_core.models.user import User
 
 __all__ = [
+    "Attachment",
+    "AttachmentPolicy",
     "Base",
+    "BlobDeletion",
     "Category",
     "Company",
     "CompanyStatus",

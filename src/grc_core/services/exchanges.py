@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid as uuid_module
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -18,6 +18,7 @@ from grc_core.errors import (
     ValidationError,
 )
 from grc_core.models import (
+    Attachment,
     Contact,
     EventKind,
     Exchange,
@@ -33,6 +34,9 @@ from grc_core.services.text import clean_line, clean_text
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import require_aware, utcnow
 from grc_core.visibility import can_modify, visible_exchanges
+
+if TYPE_CHECKING:
+    from grc_core.backends import Backends
 
 DETAILS_MAX = 100_000
 DEFAULT_STATUS = "planned"
@@ -379,10 +383,28 @@ def complete_exchange(
     return update_exchange(session, actor, exchange.id, status=status, details=details)
 
 
-def delete_exchange(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> None:
-    """Delete an exchange; its deletion event keeps a full snapshot of what it was."""
+def delete_exchange(
+    session: Session,
+    actor: User,
+    ref: int | uuid_module.UUID | str,
+    *,
+    backends: Backends | None = None,
+) -> None:
+    """Delete an exchange and its attachments.
+
+    The deletion event keeps a full snapshot of what the exchange was.  The attachments'
+    blobs are deleted once the transaction commits when ``backends`` is given, otherwise by
+    the next ``grc storage verify --repair``.
+    """
+    from grc_core.services import attachments  # attachments builds on this module
+
     exchange = _modifiable(session, actor, ref)
     before = snapshot(exchange)
+    attachments.remove_rows(
+        session,
+        backends,
+        session.scalars(select(Attachment).where(Attachment.exchange_id == exchange.id)),
+    )
     record_event(
         session,
         actor,

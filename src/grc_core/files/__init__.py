@@ -1,0 +1,1 @@
+"""Checks on uploaded files: names, content types and zip-based containers."""

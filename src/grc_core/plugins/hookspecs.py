@@ -1,0 +1,158 @@
+"""The hook specifications of GRC exchanges: the whole plugin API in one module.
+
+A plugin is a module (or any object) with functions named after these hooks, usually marked
+with :data:`grc_core.plugins.hookimpl`, declared in its distribution's metadata under the
+``grc`` entry-point group::
+
+    [project.entry-points.grc]
+    everteam = "grc_everteam.plugin"
+
+Registration hooks receive a ``register`` callback (as llm and tox do) rather than returning
+values: the callback validates what it is given at once, knows which plugin is calling, and
+lets the API grow keyword arguments without breaking existing plugins.
+
+Every hook is documented with its exact signature in ``docs/plugins/hooks.md``; a test keeps
+the two in step.
+
+This module deliberately does not use ``from __future__ import annotations``: the
+signatures shown by :func:`inspect.signature` (and so in the documentation) then name the
+real types rather than strings.
+"""
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+import click
+
+from grc_core.plugins.markers import hookspec
+from grc_core.plugins.scanning import Scanner
+from grc_core.storage.backend import StorageBackend
+
+# --- the callbacks handed to registration hooks ----------------------------------------------
+
+
+class StorageBackendFactory(Protocol):
+    """Builds a storage backend from its configuration.
+
+    The configuration is the backend's table from the GRC configuration (for example
+    ``{"root": "/srv/grc/blobs"}`` or ``{"site_url": …, "client_secret": …}``), read-only.
+    Raise :class:`~grc_core.errors.ConfigError` naming the accepted keys when it is wrong;
+    never put secret values in the message.  Import heavy client libraries here, not at
+    module level, so that ``grc`` starts without them.
+    """
+
+    def __call__(self, config: Mapping[str, Any], /) -> StorageBackend: ...
+
+
+class RegisterStorageBackend(Protocol):
+    """The ``register`` callback of :func:`grc_register_storage_backends`."""
+
+    def __call__(
+        self,
+        name: str,
+        factory: StorageBackendFactory,
+        *,
+        description: str = "",
+        requires: Sequence[str] = (),
+        extra: str | None = None,
+    ) -> None:
+        """Make a storage backend available under ``name``.
+
+        :param name: lower-case letters, digits, ``-``, ``_`` or ``.``; unique among all
+            installed plugins (a clash is an error naming both plugins).
+        :param factory: called with the backend's configuration when the backend is used.
+        :param description: one line for ``grc plugins list``.
+        :param requires: importable module names the backend needs (``"office365"``); they
+            are looked up without being imported, and a missing one makes asking for the
+            backend raise :class:`~grc_core.errors.BackendNotInstalled`.
+        :param extra: the pip extra of the plugin's distribution that installs ``requires``
+            (``"sharepoint"`` → ``pip install 'grc-exchanges[sharepoint]'``).
+        """
+        ...
+
+
+class RegisterScanner(Protocol):
+    """The ``register`` callback of :func:`grc_register_scanners`."""
+
+    def __call__(self, name: str, scanner: Scanner) -> None:
+        """Add ``scanner`` to the scanners every upload goes through.
+
+        :param name: unique among installed scanners.
+        :param scanner: a :class:`~grc_core.plugins.scanning.Scanner`.
+        """
+        ...
+
+
+class NotificationChannelFactory(Protocol):
+    """Builds a notification channel from its configuration (the channel protocol comes
+    with the notification delivery issue)."""
+
+    def __call__(self, config: Mapping[str, Any], /) -> object: ...
+
+
+class RegisterNotificationChannel(Protocol):
+    """The ``register`` callback of :func:`grc_register_notification_channels`."""
+
+    def __call__(
+        self, name: str, factory: NotificationChannelFactory, *, description: str = ""
+    ) -> None:
+        """Make a notification channel available under ``name``.
+
+        :param name: unique among installed channels (``"email"``, ``"sms"``…).
+        :param factory: called with the channel's configuration when it is used.
+        :param description: one line for ``grc plugins list``.
+        """
+        ...
+
+
+# --- the hooks --------------------------------------------------------------------------------
+
+
+@hookspec
+def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
+    """Register storage backends (GED adapters) by calling ``register`` once per backend.
+
+    Called once per plugin manager, when a :class:`~grc_core.plugins.Registry` is built.
+    Do not connect to anything here: connect in the factory.
+
+    :param register: a :class:`RegisterStorageBackend` callback:
+        ``register(name, factory, *, description="", requires=(), extra=None)``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def grc_register_scanners(register: RegisterScanner) -> None:
+    """Register content scanners (antivirus…) that may refuse a file before it is stored.
+
+    :param register: a :class:`RegisterScanner` callback: ``register(name, scanner)``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
+    """Register notification channels (email, SMS, on-screen alert…).
+
+    The specification is fixed now so that plugins can be written against it; channels are
+    used once notification delivery lands.
+
+    :param register: a :class:`RegisterNotificationChannel` callback:
+        ``register(name, factory, *, description="")``.
+
+    .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def grc_register_commands(cli: click.Group) -> None:
+    """Add commands to the ``grc`` command line.
+
+    :param cli: the top-level ``grc`` click group; call ``cli.add_command(...)`` or
+        decorate with ``@cli.command()``.  Keep command names prefixed or distinctive: a
+        plugin must not replace a built-in command.
+
+    .. versionadded:: 0.1
+    """

@@ -1,0 +1,488 @@
+"""Attachments: checked, scanned, checksummed and streamed into a storage backend.
+
+The order of operations is what keeps the database and the storage in step:
+
+1. the upload is streamed into a temporary file (size bounded as it arrives, SHA-256 and
+   scanners fed chunk by chunk), then its name, type and container are checked — nothing
+   reaches a backend before the file is accepted;
+2. the blob is stored under a key the core generates;
+3. the row is added in the caller's transaction.  If that transaction rolls back, the blob
+   is deleted; if the process dies first, the blob is an orphan that
+   :func:`grc_core.services.storage_admin.verify_storage` finds and removes.
+
+Deleting an attachment records the blob's deletion in the same transaction; the blob goes
+once the transaction commits (or at the next repair, if the process died in between).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from sqlalchemy import ColumnElement, Engine, delete, event, or_, select
+from sqlalchemy.orm import Session
+
+from grc_core.backends import Backends
+from grc_core.errors import (
+    AttachmentNotFound,
+    AttachmentRefused,
+    BlobNotFound,
+    FileInfected,
+    FileTooLarge,
+    PermissionDenied,
+    StorageError,
+    ValidationError,
+)
+from grc_core.files.names import clean_filename
+from grc_core.files.sniff import FILE_TYPES, SNIFF_BYTES, ContainerLimits, check_content
+from grc_core.models import (
+    Attachment,
+    AttachmentPolicy,
+    BlobDeletion,
+    EventKind,
+    Exchange,
+    User,
+)
+from grc_core.plugins.scanning import Scanner
+from grc_core.services.companies import get_company
+from grc_core.services.events import record_event
+from grc_core.services.exchanges import get_exchange
+from grc_core.services.opportunities import get_opportunity
+from grc_core.services.users import require_active, require_admin
+from grc_core.storage.backend import CHUNK_SIZE, StorageBackend
+from grc_core.storage.keys import new_key
+from grc_core.visibility import can_modify, visible_exchanges
+
+log = logging.getLogger(__name__)
+
+MAX_SIZE_CEILING = 10 * 1024**3
+_NEW_BLOBS = "grc.new_blobs"
+_FREED_BLOBS = "grc.freed_blobs"
+
+
+# --- policy ---------------------------------------------------------------------------------
+
+
+def get_policy(session: Session) -> AttachmentPolicy:
+    """The attachment policy (seeded by the migrations)."""
+    policy = session.get(AttachmentPolicy, 1)
+    if policy is None:  # pragma: no cover - the migration inserts it
+        raise StorageError("the attachment policy row is missing: run `grc db upgrade`")
+    return policy
+
+
+def set_policy(
+    session: Session,
+    actor: User,
+    *,
+    max_size: int | None = None,
+    allowed_extensions: Sequence[str] | None = None,
+    allow_macros: bool | None = None,
+    zip_max_entries: int | None = None,
+    zip_max_uncompressed: int | None = None,
+) -> AttachmentPolicy:
+    """Change the attachment policy; only the arguments given change."""
+    require_admin(actor, "changing the attachment policy")
+    policy = get_policy(session)
+    for name, value in (
+        ("max_size", max_size),
+        ("zip_max_entries", zip_max_entries),
+        ("zip_max_uncompressed", zip_max_uncompressed),
+    ):
+        if value is None:
+            continue
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 0 < value <= MAX_SIZE_CEILING
+        ):
+            raise ValidationError(f"{name} must be a positive integer up to {MAX_SIZE_CEILING}")
+        setattr(policy, name, value)
+    if allowed_extensions is not None:
+        cleaned = sorted({e.strip().lower().lstrip(".") for e in allowed_extensions})
+        unknown = [e for e in cleaned if e not in FILE_TYPES]
+        if unknown or not cleaned:
+            raise ValidationError(
+                f"extensions {', '.join(unknown) or '(none)'} cannot be verified; "
+                f"accepted: {', '.join(sorted(FILE_TYPES))}",
+                field="allowed_extensions",
+            )
+        policy.allowed_extensions = cleaned
+    if allow_macros is not None:
+        policy.allow_macros = allow_macros
+    session.flush()
+    return policy
+
+
+# --- visibility -----------------------------------------------------------------------------
+
+
+def visible_attachments(actor: User) -> ColumnElement[bool]:
+    """A ``WHERE`` predicate on :class:`Attachment`: those of exchanges ``actor`` may see,
+    and every company or opportunity attachment."""
+    return or_(
+        Attachment.exchange_id.is_(None),
+        Attachment.exchange_id.in_(select(Exchange.id).where(visible_exchanges(actor))),
+    )
+
+
+def get_attachment(session: Session, actor: User, attachment_id: int) -> Attachment:
+    """An attachment ``actor`` may see (the same rule as its exchange)."""
+    require_active(actor)
+    found = session.scalar(
+        select(Attachment).where(Attachment.id == attachment_id, visible_attachments(actor))
+    )
+    if found is None:
+        raise AttachmentNotFound(f"no attachment {attachment_id} visible to {actor.login!r}")
+    return found
+
+
+def list_attachments(
+    session: Session,
+    actor: User,
+    *,
+    exchange_id: int | None = None,
+    company_id: int | None = None,
+    opportunity_id: int | None = None,
+) -> list[Attachment]:
+    """The attachments of one record, oldest first (an invisible exchange has none)."""
+    kind, ident = _owner(exchange_id, company_id, opportunity_id)
+    stmt = (
+        select(Attachment)
+        .where(getattr(Attachment, f"{kind}_id") == ident, visible_attachments(actor))
+        .order_by(Attachment.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def _owner(
+    exchange_id: int | None, company_id: int | None, opportunity_id: int | None
+) -> tuple[str, int]:
+    given = [
+        (kind, ident)
+        for kind, ident in (
+            ("exchange", exchange_id),
+            ("company", company_id),
+            ("opportunity", opportunity_id),
+        )
+        if ident is not None
+    ]
+    if len(given) != 1:
+        raise ValidationError("give exactly one of exchange_id, company_id or opportunity_id")
+    return given[0]
+
+
+# --- attaching ------------------------------------------------------------------------------
+
+
+class _Spool:
+    """The upload copied to an anonymous temporary file while it is measured and hashed."""
+
+    def __init__(self, spool_dir: Path | None) -> None:
+        self.file: BinaryIO = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+        self.head = b""
+
+    def fill(self, stream: BinaryIO, max_size: int, scanners: Sequence[Scanner]) -> None:
+        scans = [s.start() for s in scanners]
+        try:
+            while chunk := stream.read(CHUNK_SIZE):
+                self.size += len(chunk)
+                if self.size > max_size:
+                    # Refused as soon as the limit is crossed: the rest is never read.
+                    raise FileTooLarge(
+                        f"the file is larger than the {max_size:,}-byte limit "
+                        f"({max_size / 1024 / 1024:g} MB); it was not stored",
+                        field="content",
+                    )
+                if len(self.head) < SNIFF_BYTES:
+                    self.head += chunk[: SNIFF_BYTES - len(self.head)]
+                self.sha256.update(chunk)
+                for scan in scans:
+                    scan.feed(chunk)
+                self.file.write(chunk)
+            for scanner, scan in zip(scanners, scans, strict=True):
+                verdict = scan.finish()
+                if not verdict.clean:
+                    name = getattr(scanner, "name", type(scanner).__name__)
+                    raise FileInfected(
+                        f"the file was refused by the {name} scanner: {verdict.reason}",
+                        field="content",
+                    )
+        finally:
+            for scan in scans:
+                scan.close()
+        self.file.flush()
+
+    def close(self) -> None:
+        self.file.close()
+
+
+def attach(
+    session: Session,
+    actor: User,
+    backends: Backends,
+    stream: BinaryIO,
+    filename: str,
+    *,
+    exchange_id: int | None = None,
+    company_id: int | None = None,
+    opportunity_id: int | None = None,
+    scanners: Sequence[Scanner] = (),
+    spool_dir: Path | None = None,
+) -> Attachment:
+    """Attach the file read from ``stream`` to one exchange, company or opportunity.
+
+    :param stream: read in chunks, never whole; the caller closes it.
+    :param filename: the name the user gave; it is checked and kept for display only.
+    :param scanners: content scanners (antivirus) that may refuse the file.
+    :param spool_dir: where the upload is spooled while it is checked (default: the
+        system's temporary directory).
+    :raises AttachmentRefused: the name, size, type, container or a scanner refused the
+        file (subclasses :class:`FileTooLarge`, :class:`FileInfected`); nothing is stored.
+    :raises StorageError: the backend failed; nothing is stored.
+    """
+    require_active(actor)
+    kind, ident = _owner(exchange_id, company_id, opportunity_id)
+    owner_company, context = _check_owner(session, actor, kind, ident)
+    display_name, extension = clean_filename(filename)
+    policy = get_policy(session)
+    if extension not in policy.allowed_extensions:
+        raise AttachmentRefused(
+            f".{extension} files are not accepted; accepted: "
+            f"{', '.join('.' + e for e in policy.allowed_extensions)}",
+            field="filename",
+        )
+
+    spool = _Spool(spool_dir)
+    try:
+        spool.fill(stream, policy.max_size, scanners)
+        limits = ContainerLimits(
+            policy.zip_max_entries, policy.zip_max_uncompressed, policy.allow_macros
+        )
+        mime = check_content(spool.file, spool.head, extension, limits)
+        spool.file.seek(0)
+        backend = backends.default
+        core_key = new_key()
+        metadata = {**context, "filename": display_name, "author": actor.login}
+        storage_key = backend.put(core_key, spool.file, size=spool.size, metadata=metadata)
+    finally:
+        spool.close()
+
+    attachment = Attachment(
+        filename=display_name,
+        extension=extension,
+        mime_type=mime,
+        size=spool.size,
+        sha256=spool.sha256.hexdigest(),
+        core_key=core_key,
+        backend=backends.default_name,
+        storage_key=storage_key,
+        author_id=actor.id,
+        **{f"{kind}_id": ident},
+    )
+    _track(session, backends, _NEW_BLOBS, (backends.default_name, storage_key))
+    try:
+        session.add(attachment)
+        session.flush()
+    except Exception:
+        _delete_quietly(backend, storage_key)
+        raise
+    record_event(
+        session,
+        actor,
+        EventKind.ATTACHMENT_ADDED,
+        entity_type="attachment",
+        entity_id=attachment.id,
+        company_id=owner_company,
+        changes={
+            "filename": [None, display_name],
+            "size": [None, attachment.size],
+            "mime_type": [None, mime],
+            f"{kind}_id": [None, ident],
+        },
+    )
+    return attachment
+
+
+def _check_owner(
+    session: Session, actor: User, kind: str, ident: int
+) -> tuple[int | None, dict[str, str]]:
+    """Check that ``actor`` may attach to the record; its company id and layout hints."""
+    if kind == "exchange":
+        exchange = get_exchange(session, actor, ident)
+        if not can_modify(actor, exchange):
+            raise PermissionDenied(
+                "only the author, the assigned users or an administrator may attach files "
+                f"to exchange {exchange.id}"
+            )
+    return layout_hints(session, kind, ident)
+
+
+def layout_hints(session: Session, kind: str, ident: int) -> tuple[int | None, dict[str, str]]:
+    """The owner's company id, and the display hints a GED uses to file the document."""
+    if kind == "exchange":
+        exchange = session.get(Exchange, ident)
+        if exchange is None:
+            raise ValidationError(f"no exchange {ident}")
+        hints = {
+            "exchange_id": str(exchange.id),
+            "subject": exchange.subject,
+            "date": exchange.start_at.date().isoformat(),
+        }
+        if exchange.company is not None:
+            hints["company"] = exchange.company.name
+        return exchange.company_id, hints
+    if kind == "company":
+        company = get_company(session, ident)
+        return company.id, {"company": company.name}
+    opportunity = get_opportunity(session, ident)
+    return opportunity.company_id, {
+        "company": opportunity.company.name,
+        "subject": opportunity.title,
+    }
+
+
+# --- reading and deleting -------------------------------------------------------------------
+
+
+def open_attachment(
+    session: Session, actor: User, backends: Backends, attachment_id: int
+) -> tuple[Attachment, BinaryIO]:
+    """The attachment and a stream of its content (use it in a ``with`` block)."""
+    attachment = get_attachment(session, actor, attachment_id)
+    return attachment, backends.get(attachment.backend).open(attachment.storage_key)
+
+
+def iter_content(stream: BinaryIO) -> Iterable[bytes]:
+    """The chunks of an opened attachment stream."""
+    with stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            yield chunk
+
+
+def delete_attachment(
+    session: Session, actor: User, backends: Backends, attachment_id: int
+) -> None:
+    """Delete an attachment; its blob goes once the transaction commits."""
+    attachment = get_attachment(session, actor, attachment_id)
+    kind, ident = attachment.owner
+    if kind == "exchange":
+        exchange = get_exchange(session, actor, ident)
+        if not can_modify(actor, exchange):
+            raise PermissionDenied(f"you may not change the attachments of exchange {ident}")
+    elif not (actor.is_admin or actor.id == attachment.author_id):
+        raise PermissionDenied("only its author or an administrator may delete this attachment")
+    remove_rows(session, backends, [attachment])
+    record_event(
+        session,
+        actor,
+        EventKind.ATTACHMENT_DELETED,
+        entity_type="attachment",
+        entity_id=attachment.id,
+        company_id=_company_of(session, attachment),
+        changes={"filename": [attachment.filename, None], f"{kind}_id": [ident, None]},
+    )
+
+
+def remove_rows(session: Session, backends: Backends | None, rows: Iterable[Attachment]) -> None:
+    """Delete attachment rows and record their blobs' deletion.
+
+    With ``backends`` the blobs are deleted as soon as the transaction commits; without, the
+    recorded deletions wait for :func:`purge_pending` (``grc storage verify --repair``).
+    """
+    for attachment in rows:
+        for name, key in _blobs_of(attachment):
+            session.add(BlobDeletion(backend=name, storage_key=key))
+            if backends is not None:
+                _track(session, backends, _FREED_BLOBS, (name, key))
+        session.delete(attachment)
+    session.flush()
+
+
+def _blobs_of(attachment: Attachment) -> list[tuple[str, str]]:
+    blobs = [(attachment.backend, attachment.storage_key)]
+    if attachment.moving_to and attachment.moving_key:
+        blobs.append((attachment.moving_to, attachment.moving_key))
+    return blobs
+
+
+def _company_of(session: Session, attachment: Attachment) -> int | None:
+    kind, ident = attachment.owner
+    if kind == "company":
+        return ident
+    if kind == "opportunity":
+        return get_opportunity(session, ident).company_id
+    return session.scalar(select(Exchange.company_id).where(Exchange.id == ident))
+
+
+# --- keeping blobs in step with transactions ------------------------------------------------
+
+
+def _track(session: Session, backends: Backends, bucket: str, blob: tuple[str, str]) -> None:
+    if "grc.backends" not in session.info:
+        session.info["grc.backends"] = backends
+        event.listen(session, "after_commit", _after_commit)
+        event.listen(session, "after_rollback", _after_rollback)
+    session.info.setdefault(bucket, []).append(blob)
+
+
+def _after_commit(session: Session) -> None:
+    session.info.pop(_NEW_BLOBS, None)
+    freed: list[tuple[str, str]] = session.info.pop(_FREED_BLOBS, [])
+    if freed:
+        purge_blobs(session.get_bind(), session.info["grc.backends"], freed)
+
+
+def _after_rollback(session: Session) -> None:
+    # The rows are gone with the transaction: their new blobs must go too.  Blobs that were
+    # to be freed stay, since their rows are back.
+    session.info.pop(_FREED_BLOBS, None)
+    backends: Backends = session.info["grc.backends"]
+    for name, key in session.info.pop(_NEW_BLOBS, []):
+        _delete_quietly(backends.get(name), key)
+
+
+def _delete_quietly(backend: StorageBackend, key: str) -> bool:
+    try:
+        backend.delete(key)
+    except BlobNotFound:
+        return True
+    except StorageError as exc:
+        # Left for `grc storage verify --repair`: an orphan is harmless, a lost row is not.
+        log.warning("could not delete blob %s from %s: %s", key, backend.name, exc)
+        return False
+    return True
+
+
+def purge_blobs(bind: Any, backends: Backends, blobs: Iterable[tuple[str, str]]) -> int:
+    """Delete blobs whose rows are gone, then their pending-deletion rows; return how many.
+
+    ``bind`` is an engine (a new transaction is used) or a connection already in one.
+    """
+    done = [(n, k) for n, k in blobs if _delete_quietly(backends.get(n), k)]
+    if not done:
+        return 0
+    stmt = delete(BlobDeletion).where(
+        or_(*((BlobDeletion.backend == n) & (BlobDeletion.storage_key == k) for n, k in done))
+    )
+    if isinstance(bind, Engine):
+        with bind.begin() as conn:
+            conn.execute(stmt)
+    else:
+        bind.execute(stmt)
+    return len(done)
+
+
+def pending_deletions(session: Session, older_than: datetime | None = None) -> list[BlobDeletion]:
+    """Blob deletions recorded but not yet carried out."""
+    stmt = select(BlobDeletion).order_by(BlobDeletion.id)
+    if older_than is not None:
+        stmt = stmt.where(BlobDeletion.requested_at < older_than)
+    return list(session.scalars(stmt))

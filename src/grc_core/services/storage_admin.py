@@ -1,0 +1,320 @@
+"""Keeping storage honest: verify blobs against rows, repair, and migrate between backends.
+
+Both operations work attachment by attachment in short transactions of their own, so they
+can run on a live database and be interrupted at any point.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Row, func, select
+from sqlalchemy.orm import Session
+
+from grc_core.backends import Backends
+from grc_core.errors import BlobExists, BlobNotFound, StorageError, ValidationError
+from grc_core.models import Attachment, BlobDeletion
+from grc_core.services.attachments import layout_hints, purge_blobs
+from grc_core.storage.backend import CHUNK_SIZE, StorageBackend
+from grc_core.timeutil import utcnow
+
+#: Opens a new transaction (``Grc.session``): each step commits on its own.
+SessionScope = Callable[[], AbstractContextManager[Session]]
+#: Called after each attachment: ``(done, total, attachment id)``.
+Progress = Callable[[int, int, int], None]
+
+DEFAULT_GRACE = timedelta(hours=1)
+
+
+def checksum(backend: StorageBackend, key: str) -> tuple[int, str]:
+    """Size and SHA-256 of a stored blob, streamed."""
+    digest, size = hashlib.sha256(), 0
+    with backend.open(key) as stream:
+        while chunk := stream.read(CHUNK_SIZE):
+            size += len(chunk)
+            digest.update(chunk)
+    return size, digest.hexdigest()
+
+
+@dataclass
+class Problem:
+    """One thing wrong between the database and a backend."""
+
+    kind: str  # missing | size | checksum | unreadable | orphan | pending | temporary
+    backend: str
+    key: str
+    attachment_id: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class VerifyReport:
+    """What :func:`verify_storage` found (and repaired)."""
+
+    checked: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    repaired: int = 0
+
+    def of_kind(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.kind == kind]
+
+    @property
+    def ok(self) -> bool:
+        """True when every row has its blob intact and no orphan remains unrepaired."""
+        return not self.problems or len(self.problems) == self.repaired
+
+
+def _in_use(session: Session, default: str) -> list[str]:
+    names = {default}
+    names.update(session.scalars(select(Attachment.backend).distinct()))
+    names.update(n for n in session.scalars(select(Attachment.moving_to).distinct()) if n)
+    names.update(session.scalars(select(BlobDeletion.backend).distinct()))
+    return sorted(names)
+
+
+def verify_storage(
+    scope: SessionScope,
+    backends: Backends,
+    *,
+    checksums: bool = True,
+    grace: timedelta = DEFAULT_GRACE,
+    repair: bool = False,
+    progress: Progress | None = None,
+) -> VerifyReport:
+    """Compare every attachment row with its blob, and every blob with the rows.
+
+    Reports rows whose blob is missing or differs in size or checksum (those are never
+    "repaired": the data is gone, a person must decide), blobs no row refers to that are
+    older than ``grace`` (younger ones may belong to an upload in progress), recorded
+    deletions not yet carried out, and temporary files of interrupted uploads (for backends
+    that have them).  With ``repair``, orphans, pending deletions and temporary files are
+    deleted.
+    """
+    report = VerifyReport()
+    with scope() as session:
+        rows = list(
+            session.execute(
+                select(
+                    Attachment.id,
+                    Attachment.backend,
+                    Attachment.storage_key,
+                    Attachment.size,
+                    Attachment.sha256,
+                    Attachment.moving_to,
+                    Attachment.moving_key,
+                ).order_by(Attachment.id)
+            )
+        )
+        pending = [(d.backend, d.storage_key) for d in session.scalars(select(BlobDeletion))]
+        names = _in_use(session, backends.default_name)
+    known: set[tuple[str, str]] = set()
+    for done, row in enumerate(rows, start=1):
+        known.add((row.backend, row.storage_key))
+        if row.moving_to and row.moving_key:
+            known.add((row.moving_to, row.moving_key))
+        report.checked += 1
+        _check_row(backends.get(row.backend), row, checksums, report)
+        if progress:
+            progress(done, len(rows), row.id)
+
+    cutoff = utcnow() - grace
+    pending_set = set(pending)
+    for name in names:
+        backend = backends.get(name)
+        for blob in backend.iter_blobs():
+            ref = (name, blob.key)
+            if ref in known or ref in pending_set:
+                continue
+            if blob.modified < cutoff:
+                report.problems.append(
+                    Problem("orphan", name, blob.key, detail=f"{blob.size} bytes, no row")
+                )
+    report.problems += [
+        Problem("pending", n, k, detail="deletion not carried out") for n, k in pending
+    ]
+    for name in names:
+        # Backends that write through temporary files (local disk) may list those a killed
+        # upload left behind; it is an optional capability, not part of the contract.
+        stale = getattr(backends.get(name), "stale_temp_files", None)
+        if stale is not None:
+            report.problems += [
+                Problem("temporary", name, str(path), detail="left by an interrupted upload")
+                for path in stale(grace)
+            ]
+
+    if repair:
+        orphans = [(p.backend, p.key) for p in report.of_kind("orphan")]
+        for name, key in orphans:
+            try:
+                backends.get(name).delete(key)
+                report.repaired += 1
+            except BlobNotFound:
+                report.repaired += 1
+        if pending:
+            with scope() as session:
+                report.repaired += purge_blobs(session.connection(), backends, pending)
+        for name in {p.backend for p in report.of_kind("temporary")}:
+            removed = backends.get(name).remove_stale_temp_files(grace)  # type: ignore[attr-defined]
+            report.repaired += len(removed)
+    return report
+
+
+def _check_row(
+    backend: StorageBackend, row: Row[Any], checksums: bool, report: VerifyReport
+) -> None:
+    ident, name, key = row.id, row.backend, row.storage_key
+    try:
+        if checksums:
+            size, digest = checksum(backend, key)
+        else:
+            size, digest = backend.stat(key).size, row.sha256
+    except BlobNotFound:
+        report.problems.append(Problem("missing", name, key, ident, "the blob is gone"))
+        return
+    except StorageError as exc:
+        report.problems.append(Problem("unreadable", name, key, ident, str(exc)))
+        return
+    if size != row.size:
+        report.problems.append(
+            Problem("size", name, key, ident, f"{size} bytes stored, {row.size} expected")
+        )
+    elif digest != row.sha256:
+        report.problems.append(Problem("checksum", name, key, ident, "SHA-256 differs"))
+
+
+# --- migration ------------------------------------------------------------------------------
+
+
+@dataclass
+class MigrationReport:
+    """What :func:`migrate_storage` did."""
+
+    target: str
+    moved: int = 0
+    already_there: int = 0
+    failed: list[tuple[int, str]] = field(default_factory=list)
+    total: int = 0
+
+
+def migrate_storage(
+    scope: SessionScope,
+    backends: Backends,
+    target: str,
+    *,
+    progress: Progress | None = None,
+) -> MigrationReport:
+    """Move every attachment to the backend ``target``, verified by checksum.
+
+    For each attachment: record the intent, copy the blob, record where it landed, verify
+    size and SHA-256 from the target, switch the row and record the source blob's deletion
+    in one transaction, then delete the source blob.  Killed at any point and run again, it
+    resumes from what was recorded: no attachment is lost and none is copied twice.
+    """
+    backends.get(target)  # fail early on an unknown or uninstalled backend
+    report = MigrationReport(target)
+    _finish_pending_deletions(scope, backends)
+    with scope() as session:
+        ids = list(
+            session.scalars(
+                select(Attachment.id).where(Attachment.backend != target).order_by(Attachment.id)
+            )
+        )
+        report.already_there = (
+            session.scalar(select(func.count()).where(Attachment.backend == target)) or 0
+        )
+    report.total = len(ids)
+    for done, ident in enumerate(ids, start=1):
+        try:
+            _move_one(scope, backends, target, ident)
+            report.moved += 1
+        except (StorageError, ValidationError) as exc:
+            report.failed.append((ident, str(exc)))
+        if progress:
+            progress(done, len(ids), ident)
+    return report
+
+
+def _finish_pending_deletions(scope: SessionScope, backends: Backends) -> None:
+    with scope() as session:
+        pending = [(d.backend, d.storage_key) for d in session.scalars(select(BlobDeletion))]
+        if pending:
+            purge_blobs(session.connection(), backends, pending)
+
+
+def _move_one(scope: SessionScope, backends: Backends, target: str, ident: int) -> None:
+    # Backends are named by configuration, not by their type's ``name`` (two local roots).
+    destination = backends.get(target)
+    with scope() as session:
+        attachment = session.get(Attachment, ident)
+        if attachment is None or attachment.backend == target:
+            return  # deleted or moved meanwhile
+        if attachment.moving_to != target:
+            attachment.moving_to, attachment.moving_key = target, None
+        source_name, source_key = attachment.backend, attachment.storage_key
+        core_key, size, sha = attachment.core_key, attachment.size, attachment.sha256
+        moving_key = attachment.moving_key
+        _, hints = layout_hints(session, *attachment.owner)
+        hints["filename"] = attachment.filename
+    source = backends.get(source_name)
+
+    if moving_key is None:
+        moving_key = _copy(source, source_key, destination, core_key, size, sha, hints)
+        with scope() as session:
+            session.get(Attachment, ident).moving_key = moving_key  # type: ignore[union-attr]
+
+    if checksum(destination, moving_key) != (size, sha):
+        _delete_if_present(destination, moving_key)
+        with scope() as session:
+            row = session.get(Attachment, ident)
+            if row is not None:
+                row.moving_to = row.moving_key = None
+        raise StorageError(f"attachment {ident}: the copy on {target} does not match; removed")
+
+    with scope() as session:
+        row = session.get(Attachment, ident)
+        if row is None:  # deleted during the copy: the copy is an orphan to remove
+            _delete_if_present(destination, moving_key)
+            return
+        session.add(BlobDeletion(backend=source_name, storage_key=source_key))
+        row.backend, row.storage_key = target, moving_key
+        row.moving_to = row.moving_key = None
+    with scope() as session:
+        purge_blobs(session.connection(), backends, [(source_name, source_key)])
+
+
+def _copy(
+    source: StorageBackend,
+    source_key: str,
+    destination: StorageBackend,
+    core_key: str,
+    size: int,
+    sha: str,
+    hints: dict[str, str],
+) -> str:
+    with source.open(source_key) as stream:
+        try:
+            return destination.put(core_key, stream, size=size, metadata=hints)
+        except BlobExists:
+            pass
+    # A previous run stored the copy but died before recording it: keep it if it is intact.
+    if checksum(destination, core_key) == (size, sha):
+        return core_key
+    destination.delete(core_key)
+    with source.open(source_key) as stream:
+        return destination.put(core_key, stream, size=size, metadata=hints)
+
+
+def _delete_if_present(backend: StorageBackend, key: str) -> None:
+    with contextlib.suppress(BlobNotFound):
+        backend.delete(key)
+
+
+def iter_problems(report: VerifyReport) -> Iterator[Problem]:
+    """Problems in a stable order, for display."""
+    yield from sorted(report.problems, key=lambda p: (p.kind, p.backend, p.key))

@@ -1,0 +1,178 @@
+"""Path safety: storage keys are checked, and no key ever leaves the storage root."""
+
+from __future__ import annotations
+
+import os
+import re
+from datetime import date
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from grc_core.errors import InvalidKey, StorageError
+from grc_core.storage.keys import MAX_KEY_LENGTH, check_key, new_key, safe_join
+
+# --- new_key -------------------------------------------------------------------------------
+
+
+def test_new_key_has_a_month_prefix_and_a_random_part() -> None:
+    key = new_key(date(2026, 3, 2))
+    assert re.fullmatch(r"2026/03/[0-9a-f]{32}", key), key
+    assert check_key(key) == key
+
+
+def test_new_key_defaults_to_today_utc() -> None:
+    assert re.fullmatch(r"\d{4}/\d{2}/[0-9a-f]{32}", new_key())
+
+
+def test_new_keys_are_unique() -> None:
+    keys = {new_key(date(2026, 1, 1)) for _ in range(1000)}
+    assert len(keys) == 1000
+
+
+# --- check_key -----------------------------------------------------------------------------
+
+GOOD = ["a", "2026/03/0123abcd", "a.b/c-d/e_f", "x" * 255, "a/" * 100 + "b", "A9.tar.gz"]
+
+
+@pytest.mark.parametrize("key", GOOD)
+def test_check_key_accepts_safe_keys(key: str) -> None:
+    assert check_key(key) == key
+
+
+BAD = {
+    "empty": ("", "empty"),
+    "absolute": ("/etc/passwd", "absolute"),
+    "dotdot": ("..", "traversal"),
+    "nested dotdot": ("2026/../../etc", "traversal"),
+    "dot": ("2026/./x", "traversal"),
+    "backslash": ("a\\b", "character"),
+    "windows traversal": ("..\\..\\x", "character"),
+    "nul": ("a\x00b", "character"),
+    "newline": ("a\nb", "character"),
+    "bidi override": ("a\u202eb", "character"),
+    "space": ("a b", "character"),
+    "non-ascii": ("café", "character"),
+    "doubled slash": ("a//b", "empty segment"),
+    "trailing slash": ("a/", "empty segment"),
+    "hidden": ("2026/.tmp-x", "'.'"),
+    "trailing dot": ("a./b", "'.'"),
+    "device": ("2026/CON", "reserved"),
+    "device with extension": ("nul.txt", "reserved"),
+    "long segment": ("x" * 256, "longer than 255"),
+    "long key": ("a/" * 256 + "b", "characters long"),
+    "drive letter": ("C:/x", "character"),
+    "tilde": ("~/x", "character"),
+}
+
+
+@pytest.mark.parametrize(("key", "why"), BAD.values(), ids=BAD.keys())
+def test_check_key_refuses_unsafe_keys_and_says_why(key: str, why: str) -> None:
+    with pytest.raises(InvalidKey) as caught:
+        check_key(key)
+    message = str(caught.value)
+    assert why in message
+    assert "A-Z a-z 0-9 . _ -" in message  # and what is accepted
+    # The error is printable as is: no raw control or bidi character in it.
+    assert not re.search(r"[\x00-\x1f\u202a-\u202e]", message)
+    assert isinstance(caught.value, ValueError)
+    assert isinstance(caught.value, StorageError)
+
+
+def test_check_key_refuses_non_strings() -> None:
+    with pytest.raises(InvalidKey, match="must be a string"):
+        check_key(b"2026/03/x")  # type: ignore[arg-type]
+
+
+def test_check_key_message_of_a_huge_key_is_short() -> None:
+    with pytest.raises(InvalidKey) as caught:
+        check_key("a" * 100_000)
+    assert len(str(caught.value)) < 400
+
+
+def test_max_key_length_is_inclusive() -> None:
+    key = ("a" * 200 + "/") * 2 + "a" * (MAX_KEY_LENGTH - 402)
+    assert len(key) == MAX_KEY_LENGTH
+    assert check_key(key) == key
+    with pytest.raises(InvalidKey):
+        check_key(key + "a")
+
+
+# --- safe_join -----------------------------------------------------------------------------
+
+
+def test_safe_join_builds_the_path_under_the_resolved_root(tmp_path: Path) -> None:
+    assert safe_join(tmp_path, "2026/03/abc") == tmp_path.resolve() / "2026" / "03" / "abc"
+
+
+def test_safe_join_refuses_a_symlink_leading_out_of_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    outside = tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    os.symlink(outside, root / "2026")
+    with pytest.raises(InvalidKey, match="outside the storage root"):
+        safe_join(root, "2026/03/abc")
+
+
+def test_safe_join_refuses_a_file_symlink_leading_out_of_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    root.mkdir()
+    (tmp_path / "secret").write_text("s")
+    os.symlink(tmp_path / "secret", root / "blob")
+    with pytest.raises(InvalidKey):
+        safe_join(root, "blob")
+
+
+def test_safe_join_works_through_a_symlinked_root(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    os.symlink(real, tmp_path / "link")
+    assert safe_join(tmp_path / "link", "a/b") == real.resolve() / "a" / "b"
+
+
+# Text biased towards the dangerous: separators, dots, NUL, controls, bidi, unicode lookalikes.
+_dangerous = st.sampled_from(
+    ["/", "\\", ".", "..", "\x00", "\n", "\u202e", "\u2215", "\uff0e", "~", ":", "%2e", " "]
+)
+_hostile_text = st.lists(st.one_of(_dangerous, st.text(max_size=6)), max_size=20).map("".join)
+
+
+@settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(key=st.one_of(st.text(), _hostile_text))
+@example(key="../x")
+@example(key="a/../../x")
+@example(key="/x")
+@example(key="..")
+@example(key="\\..\\x")
+def test_random_text_never_escapes_the_root(tmp_path: Path, key: str) -> None:
+    root = tmp_path.resolve()
+    try:
+        path = safe_join(root, key)
+    except InvalidKey:
+        return
+    resolved = path.resolve()
+    assert resolved != root
+    assert resolved.is_relative_to(root)
+    assert os.path.commonpath([root, resolved]) == str(root)
+    # What was accepted is exactly the relative path it names: nothing was dropped.
+    assert resolved.relative_to(root).as_posix() == key
+
+
+_segment = st.text(alphabet="abcXYZ019._-", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(segments=st.lists(_segment, min_size=1, max_size=8))
+def test_keys_of_the_alphabet_are_accepted_unless_dotted(
+    tmp_path: Path, segments: list[str]
+) -> None:
+    key = "/".join(segments)
+    dotted = any(s.startswith(".") or s.endswith(".") for s in segments)
+    if dotted:
+        with pytest.raises(InvalidKey):
+            safe_join(tmp_path, key)
+    else:
+        assert safe_join(tmp_path, key).relative_to(tmp_path.resolve()).as_posix() == key
