@@ -18,6 +18,7 @@ from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import Output
 from grc_core.config import Settings, load_settings
 from grc_core.facade import Grc, Work
+from grc_core.plugins.registry import Registry
 
 NO_ACTING_USER = "no acting user: pass --as LOGIN or set GRC_USER"
 
@@ -63,7 +64,16 @@ class CliContext:
     @cached_property
     def grc(self) -> Grc:
         """The facade on the configured database (builds the engine on first use)."""
-        return Grc(self.settings)
+        # Shares the plugins if a command already loaded them; else the facade loads them
+        # itself, and only if the command needs storage.
+        return Grc(self.settings, registry=self.__dict__.get("registry"))
+
+    @cached_property
+    def registry(self) -> Registry:
+        """The installed plugins, loaded on first use (``plugins list`` needs no database)."""
+        if "grc" in self.__dict__:
+            return self.grc.registry
+        return Registry.load()
 
     def ready(self) -> Grc:
         """The facade, once the database is known to be at this version's schema."""

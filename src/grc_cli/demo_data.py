@@ -8,6 +8,7 @@ Dates are relative to the day the demo runs, so the sample always looks current.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -15,7 +16,16 @@ from decimal import Decimal
 from typing import Any
 
 from grc_core.facade import Grc
-from grc_core.services import categories, companies, custom_fields, exchanges, opportunities, users
+from grc_core.files import samples
+from grc_core.services import (
+    attachments,
+    categories,
+    companies,
+    custom_fields,
+    exchanges,
+    opportunities,
+    users,
+)
 from grc_core.timeutil import utcnow, zone
 
 #: The zone the sample's appointments are set in (the team works in France).
@@ -34,6 +44,7 @@ class DemoWorld:
     contacts: dict[str, int] = field(default_factory=dict)
     opportunities: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, int] = field(default_factory=dict)
+    attachments: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def starting_today(cls) -> DemoWorld:
@@ -534,6 +545,85 @@ def record_exchanges(grc: Grc, world: DemoWorld) -> None:
                 exchanges.complete_exchange(work.session, work.actor, exchange.id)
 
 
+# -- attachments ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AttachmentSpec:
+    """A genuine small document, made by :mod:`grc_core.files.samples`, attached by ``author``.
+
+    :param owner: ``("exchange" | "company" | "opportunity", key in the world)``.
+    """
+
+    key: str
+    author: str
+    owner: tuple[str, str]
+    filename: str
+    content: Callable[[], bytes]
+
+
+ATTACHMENTS = (
+    AttachmentSpec(
+        "compte_rendu",
+        ADMIN,
+        ("exchange", "comite_commercial"),
+        "compte-rendu-comite-commercial.pdf",
+        lambda: samples.pdf("Compte rendu du comite commercial mensuel"),
+    ),
+    AttachmentSpec(
+        "presentation",
+        "jdupont",
+        ("exchange", "rdv_extension"),
+        "presentation-extension.pptx",
+        samples.pptx,
+    ),
+    AttachmentSpec(
+        "logo",
+        "jdupont",
+        ("company", "boulangeries"),
+        "logo-boulangeries-martin.png",
+        lambda: samples.png(64, 64, (164, 94, 40)),
+    ),
+    AttachmentSpec(
+        "proposition",
+        "jdupont",
+        ("opportunity", "extension"),
+        "proposition-12-points-de-vente.docx",
+        lambda: samples.docx("Proposition commerciale : 12 nouveaux points de vente"),
+    ),
+    AttachmentSpec(
+        "devis",
+        "mmartin",
+        ("exchange", "courrier_devis"),
+        "devis-suivi-de-flotte.xlsx",
+        samples.xlsx,
+    ),
+)
+
+
+def attach_documents(grc: Grc, world: DemoWorld) -> None:
+    """Each author attaches real documents, through the same checks as any upload."""
+    backends, scanners = grc.backends, grc.scanners()
+    keyed = {
+        "exchange": world.exchanges,
+        "company": world.companies,
+        "opportunity": world.opportunities,
+    }
+    for spec in ATTACHMENTS:
+        kind, key = spec.owner
+        with grc.acting_as(spec.author) as work:
+            attachment = attachments.attach(
+                work.session,
+                work.actor,
+                backends,
+                io.BytesIO(spec.content()),
+                spec.filename,
+                scanners=scanners,
+                **{f"{kind}_id": keyed[kind][key]},
+            )
+            world.attachments[spec.key] = attachment.id
+
+
 #: The demo, in order.  Later capabilities append their own steps.
 STEPS: list[DemoStep] = [
     DemoStep("the team: an administrator and four sales people", create_team),
@@ -541,4 +631,7 @@ STEPS: list[DemoStep] = [
     DemoStep("companies and contacts", create_companies),
     DemoStep("opportunities", create_opportunities),
     DemoStep("exchanges", record_exchanges),
+    DemoStep(
+        "attachments: a report, a presentation, a logo, a proposal, a quote", attach_documents
+    ),
 ]

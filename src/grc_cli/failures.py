@@ -15,6 +15,7 @@ from grc_core.errors import (
     GrcError,
     NotFound,
     PermissionDenied,
+    UnknownBackend,
     ValidationError,
 )
 
@@ -35,6 +36,8 @@ class ExitCode(enum.IntEnum):
 _EXIT_CODES: tuple[tuple[type[BaseException], ExitCode], ...] = (
     (ValidationError, ExitCode.USAGE),
     (ConfigError, ExitCode.USAGE),
+    # A backend name no plugin provides is a mistake in the configuration or in --to.
+    (UnknownBackend, ExitCode.USAGE),
     (NotFound, ExitCode.NOT_FOUND),
     (PermissionDenied, ExitCode.PERMISSION_DENIED),
     (Conflict, ExitCode.CONFLICT),

@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from grc_cli.commands import (
+    attachments,
     categories,
     companies,
     db,
@@ -16,6 +17,8 @@ from grc_cli.commands import (
     fields,
     opportunities,
     picklists,
+    plugins,
+    storage,
     users,
 )
 from grc_cli.context import CliContext
@@ -24,7 +27,20 @@ from grc_core import __version__
 
 
 class GrcGroup(click.Group):
-    """A group that reports library errors as one line and a documented exit code."""
+    """The root group: library errors become one line and a documented exit code, and the
+    commands plugins add are looked up only when needed (see :mod:`grc_cli.commands.plugins`).
+    """
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Built-in and plugin commands (listing them is what ``--help`` does)."""
+        return sorted({*super().list_commands(ctx), *plugins.plugin_commands(ctx, self.commands)})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in command without loading any plugin, else a plugin's command."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            return command
+        return plugins.plugin_commands(ctx, self.commands).get(cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn :class:`~grc_core.errors.GrcError` into a clean failure."""
@@ -149,6 +165,9 @@ for module in (
     categories,
     fields,
     exchanges,
+    attachments,
+    storage,
+    plugins,
     demo,
 ):
     module.register(cli)

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,11 +22,22 @@ from uuid import UUID
 import click
 from rich import box
 from rich.console import Console, Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Column, Table
 from rich.text import Text
 from rich.tree import Tree
 
+from grc_core.config import Settings
 from grc_core.models import (
+    Attachment,
+    AttachmentPolicy,
     Category,
     Company,
     Contact,
@@ -35,6 +47,8 @@ from grc_core.models import (
     PicklistValue,
     User,
 )
+from grc_core.plugins.registry import PluginInfo, StorageBackendInfo, redact
+from grc_core.services.storage_admin import MigrationReport, VerifyReport, iter_problems
 from grc_core.timeutil import zone
 
 #: Width of tables written to a pipe or a file when ``COLUMNS`` is not set (Rich uses 80).
@@ -596,3 +610,302 @@ def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
     data = [exchange_data(ex) for ex in exchanges]
     empty = None if exchanges else "no exchanges match"
     return Shown(data, exchanges_table(out, exchanges), empty)
+
+
+# -- attachments ---------------------------------------------------------------------------
+
+#: How many hex digits of a SHA-256 tables show (JSON carries all 64).
+SHORT_SHA = 12
+
+
+def human_size(size: int) -> str:
+    """``1536`` → ``"1.5 KB"``: binary units, as the attachment policy counts them."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def attachment_data(attachment: Attachment) -> dict[str, Any]:
+    """An attachment as JSON data (the storage key stays out: it is the backend's business)."""
+    kind, ident = attachment.owner
+    return {
+        "id": attachment.id,
+        "uuid": attachment.uuid,
+        "name": attachment.filename,
+        "extension": attachment.extension,
+        "mime_type": attachment.mime_type,
+        "size": attachment.size,
+        "sha256": attachment.sha256,
+        "backend": attachment.backend,
+        "owner": {"kind": kind, "id": ident},
+        "author": attachment.author.login,
+        "created_at": attachment.created_at,
+    }
+
+
+def attachments_table(
+    out: Output,
+    attachments: Sequence[Mapping[str, Any]],
+    *,
+    title: str | None = None,
+    attached_to: Mapping[int, str] | None = None,
+) -> Table:
+    """Attachments (as :func:`attachment_data` gives them) as a table.
+
+    :param attached_to: a label of each attachment's owner by attachment id, for listings
+        that mix owners (the demo).  Such a listing is a short one: the owner replaces the
+        type, checksum, backend and date columns.
+    """
+    short = attached_to is not None
+    columns: list[str | Column] = [Column("Id", justify="right", no_wrap=True)]
+    if short:
+        columns.append(Column("Attached to", ratio=3))
+    columns += [Column("Name", ratio=2, overflow="fold"), Column("Size", justify="right")]
+    if not short:
+        columns += [
+            Column("Type", overflow="fold"),
+            Column("SHA-256", no_wrap=True),
+            Column("Backend", no_wrap=True),
+        ]
+    columns.append(Column("Author", no_wrap=True))
+    if not short:
+        columns.append(Column("Added", no_wrap=True))
+    rows = []
+    for a in attachments:
+        if attached_to is not None:
+            row: list[object] = [a["id"], attached_to.get(a["id"], ""), a["name"]]
+            row += [human_size(a["size"]), a["author"]]
+        else:
+            row = [a["id"], a["name"], human_size(a["size"]), a["mime_type"]]
+            row += [a["sha256"][:SHORT_SHA], a["backend"], a["author"], out.when(a["created_at"])]
+        rows.append(row)
+    return listing(title, columns, rows)
+
+
+def show_attachments(
+    out: Output, attachments: Sequence[Mapping[str, Any]], *, title: str | None = None
+) -> Shown:
+    """A list of attachments (built from :func:`attachment_data` dicts)."""
+    table = attachments_table(out, attachments, title=title)
+    return Shown(list(attachments), table, None if attachments else "no attachments")
+
+
+def policy_data(policy: AttachmentPolicy) -> dict[str, Any]:
+    """The attachment policy as JSON data (sizes in bytes)."""
+    return {
+        "max_size": policy.max_size,
+        "allowed_extensions": sorted(policy.allowed_extensions),
+        "allow_macros": policy.allow_macros,
+        "zip_max_entries": policy.zip_max_entries,
+        "zip_max_uncompressed": policy.zip_max_uncompressed,
+    }
+
+
+def show_policy(out: Output, policy: AttachmentPolicy) -> Shown:
+    """The attachment policy."""
+    data = policy_data(policy)
+    pairs = [
+        ("Maximum size", f"{human_size(data['max_size'])} ({data['max_size']:,} bytes)"),
+        ("Extensions", ", ".join(data["allowed_extensions"])),
+        ("Macros allowed", data["allow_macros"]),
+        ("Zip entries at most", f"{data['zip_max_entries']:,}"),
+        (
+            "Zip uncompressed at most",
+            f"{human_size(data['zip_max_uncompressed'])} ({data['zip_max_uncompressed']:,} bytes)",
+        ),
+    ]
+    return Shown(data, record("Attachment policy", pairs))
+
+
+# -- storage -------------------------------------------------------------------------------
+
+#: Problems ``grc storage verify --repair`` removes; the others need a person.
+REPAIRABLE = frozenset({"orphan", "pending"})
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
+def verify_summary(report: VerifyReport, *, repair: bool) -> str:
+    """One line: what was checked, what is wrong, what was repaired."""
+    line = f"checked {_plural(report.checked, 'attachment')}: "
+    if not report.problems:
+        return line + "every blob is present and intact, no orphan"
+    kinds: dict[str, int] = {}
+    for problem in report.problems:
+        kinds[problem.kind] = kinds.get(problem.kind, 0) + 1
+    detail = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    line += f"{_plural(len(report.problems), 'problem')} ({detail})"
+    if repair:
+        line += f"; {report.repaired} repaired"
+    elif any(p.kind in REPAIRABLE for p in report.problems):
+        line += "; --repair removes orphans and pending deletions"
+    return line
+
+
+def show_verify_report(out: Output, report: VerifyReport, *, repair: bool) -> Shown:
+    """What ``grc storage verify`` found, as a table of problems and a summary line."""
+    problems = list(iter_problems(report))
+    summary = verify_summary(report, repair=repair)
+    data = {
+        "ok": report.ok,
+        "checked": report.checked,
+        "repaired": report.repaired,
+        "problems": [
+            {
+                "kind": p.kind,
+                "backend": p.backend,
+                "key": p.key,
+                "attachment_id": p.attachment_id,
+                "detail": p.detail,
+                "repairable": p.kind in REPAIRABLE,
+            }
+            for p in problems
+        ],
+        "summary": summary,
+    }
+    parts: list[RenderableType] = []
+    if problems:
+        rows = [(p.kind, p.backend, p.key, p.attachment_id, p.detail) for p in problems]
+        columns = ("Problem", "Backend", "Key", "Attachment", "Detail")
+        parts += [listing(None, columns, rows), Text("")]
+    parts.append(Text(summary))
+    return Shown(data, Group(*parts))
+
+
+def show_migration_report(out: Output, report: MigrationReport) -> Shown:
+    """What ``grc storage migrate`` did: a summary line, and the failures with their reason."""
+    summary = (
+        f"{_plural(report.moved, 'attachment')} moved to {report.target!r}, "
+        f"{report.already_there} already there, {len(report.failed)} failed"
+    )
+    data = {
+        "target": report.target,
+        "total": report.total,
+        "moved": report.moved,
+        "already_there": report.already_there,
+        "failed": [{"attachment_id": ident, "reason": why} for ident, why in report.failed],
+        "summary": summary,
+    }
+    parts: list[RenderableType] = []
+    if report.failed:
+        rows = sorted(report.failed)
+        parts += [listing("Not moved", ("Attachment", "Reason"), rows), Text("")]
+    parts.append(Text(summary))
+    return Shown(data, Group(*parts))
+
+
+@contextmanager
+def progress_bar(out: Output, description: str) -> Iterator[Callable[[int, int, int], None]]:
+    """A Rich progress bar on stderr, and the ``progress(done, total, id)`` callback feeding it.
+
+    Disabled with ``--json`` and when stderr is not a terminal: a bar redrawn into a log file
+    or a pipe is noise.
+    """
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=out.err,
+        disable=out.json_output or not out.err.is_terminal,
+    )
+    with bar:
+        task = bar.add_task(description, total=None)
+
+        def advance(done: int, total: int, _ident: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def backends_data(infos: Sequence[StorageBackendInfo], settings: Settings) -> dict[str, Any]:
+    """Registered and configured storage backends as JSON data (secrets redacted)."""
+    default = settings.storage_backend
+    names = sorted({*settings.storage, default})
+    configured = []
+    for name in names:
+        config = dict(settings.backend_config(name))
+        kind = str(config.pop("type", name))
+        configured.append(
+            {"name": name, "type": kind, "default": name == default, "config": redact(config)}
+        )
+    registered = [
+        {
+            "name": info.name,
+            "plugin": info.plugin,
+            "description": info.description,
+            "available": info.available,
+            "missing": list(info.missing),
+            "install": info.install,
+            "default": info.name == default,
+        }
+        for info in infos
+    ]
+    return {"default": default, "registered": registered, "configured": configured}
+
+
+def show_backends(out: Output, infos: Sequence[StorageBackendInfo], settings: Settings) -> Shown:
+    """The storage backends plugins registered, and the ones the configuration names."""
+    data = backends_data(infos, settings)
+    registered = listing(
+        "Storage backends registered by plugins",
+        ("Name", "Default", "Plugin", "Available", "Install", "Description"),
+        [
+            (
+                b["name"],
+                "default" if b["default"] else "",
+                b["plugin"],
+                "yes" if b["available"] else f"no: missing {', '.join(b['missing'])}",
+                f"pip install '{b['install']}'" if b["install"] else "",
+                b["description"],
+            )
+            for b in data["registered"]
+        ],
+    )
+    configured = listing(
+        "Configured backends (settings; secrets hidden)",
+        ("Name", "Default", "Type", "Settings"),
+        [
+            (
+                c["name"],
+                "default" if c["default"] else "",
+                c["type"],
+                ", ".join(f"{k}={v}" for k, v in sorted(c["config"].items())),
+            )
+            for c in data["configured"]
+        ],
+    )
+    empty = None if data["registered"] else "no storage backend is registered"
+    return Shown(data, Group(registered, Text(""), configured), empty)
+
+
+# -- plugins -------------------------------------------------------------------------------
+
+
+def _provides(info: PluginInfo) -> str:
+    parts = [
+        (what, names)
+        for what, names in (
+            ("storage backends", info.storage_backends),
+            ("scanners", info.scanners),
+            ("notification channels", info.notification_channels),
+            ("commands", info.commands),
+        )
+        if names
+    ]
+    return "\n".join(f"{what}: {', '.join(names)}" for what, names in parts) or "(nothing)"
+
+
+def show_plugins(out: Output, infos: Sequence[PluginInfo]) -> Shown:
+    """The installed plugins, their distribution and what each provides."""
+    rows = [
+        (i.name, i.distribution or "(none)", i.version or "", _provides(i), i.module) for i in infos
+    ]
+    table = listing(None, ("Plugin", "Distribution", "Version", "Provides", "Module"), rows)
+    return Shown([i.as_dict() for i in infos], table, None if infos else "no plugins")

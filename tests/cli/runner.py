@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ def cli_env(home: Path) -> dict[str, str | None]:
         "GRC_LANGUAGE": None,
         "XDG_CONFIG_HOME": str(home / "config"),
         "XDG_DATA_HOME": str(home / "data"),
+        # Storage settings too: a developer's GRC_STORAGE__LOCAL__ROOT must not receive
+        # the tests' attachments (the local root defaults to XDG_DATA_HOME/grc/attachments).
+        "GRC_STORAGE_BACKEND": None,
+        **{name: None for name in os.environ if name.startswith("GRC_STORAGE__")},
     }
 
 

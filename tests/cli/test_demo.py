@@ -40,7 +40,7 @@ def test_demo_creates_a_database_and_shows_the_sample(demo):
     assert "10 exchanges (1 private, 1 global, 6 closed)" in stdout
     assert "2 clients, 2 prospects, 2 suspects" in stdout
     assert f"grc --db sqlite:///{folder / 'grc-demo.sqlite3'} exchange list --as mmartin" in stdout
-    assert "[5/5] exchanges" in stderr
+    assert "[5/6] exchanges" in stderr
 
 
 def test_the_demo_database_can_be_explored(demo, tmp_path):

@@ -361,8 +361,8 @@ def test_factory_defaults_to_the_data_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
-    assert default_root() == tmp_path / "grc" / "blobs"
-    assert make_local_backend({}).root == (tmp_path / "grc" / "blobs").resolve()
+    assert default_root() == tmp_path / "grc" / "attachments"
+    assert make_local_backend({}).root == (tmp_path / "grc" / "attachments").resolve()
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from grc_core.config import default_storage_root
 from grc_core.errors import (
     BlobExists,
     BlobNotFound,
@@ -60,13 +61,12 @@ _NO_HARD_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, er
 
 
 def default_root() -> Path:
-    """The embedded default root: ``$XDG_DATA_HOME/grc/blobs`` (``~/.local/share/grc/blobs``).
+    """The embedded default root: ``$XDG_DATA_HOME/grc/attachments``.
 
     Beside the default SQLite database, so that an out-of-the-box installation keeps its
-    attachments with its data.
+    attachments with its data; the same place the settings give (one definition).
     """
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "grc" / "blobs"
+    return default_storage_root()
 
 
 def _fsync_dir(directory: Path) -> None:

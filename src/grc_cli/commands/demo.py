@@ -12,18 +12,32 @@ from typing import Any
 import click
 from rich.console import Group
 from rich.text import Text
+from sqlalchemy.orm import Session
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.demo_data import ADMIN, DEMO_ZONE, STEPS, DemoWorld
 from grc_cli.failures import CliFailure, ExitCode
-from grc_cli.output import Output, Shown, exchange_data, exchanges_table
-from grc_core.config import Settings
+from grc_cli.output import (
+    Output,
+    Shown,
+    attachment_data,
+    attachments_table,
+    exchange_data,
+    exchanges_table,
+    verify_summary,
+)
+from grc_core.config import STORAGE_ENV_PREFIX, Settings
 from grc_core.facade import Grc
-from grc_core.models import CompanyStatus
+from grc_core.models import Attachment, CompanyStatus, User
 from grc_core.queries.exchanges import list_exchanges
-from grc_core.services import companies, opportunities, users
+from grc_core.services import attachments, companies, exchanges, opportunities, users
+from grc_core.services.storage_admin import VerifyReport, verify_storage
 
 DATABASE_NAME = "grc-demo.sqlite3"
+#: The local storage root, inside the demo's folder like its database.
+ATTACHMENTS_DIR = "attachments"
+#: The variable that points later commands at the demo's attachments.
+ROOT_VARIABLE = f"{STORAGE_ENV_PREFIX}LOCAL__ROOT"
 
 
 def fresh_folder(directory: Path | None) -> Path:
@@ -60,6 +74,7 @@ class Summary:
     private: int
     global_: int
     closed: int
+    attachments: int
 
     def data(self) -> dict[str, Any]:
         return {
@@ -71,6 +86,7 @@ class Summary:
             "private_exchanges": self.private,
             "global_exchanges": self.global_,
             "closed_exchanges": self.closed,
+            "attachments": self.attachments,
         }
 
     def sentence(self) -> str:
@@ -81,7 +97,7 @@ class Summary:
             f"{self.users} users, {sum(self.companies.values())} companies ({by_status}), "
             f"{self.contacts} contacts, {self.opportunities} opportunities, "
             f"{self.exchanges} exchanges ({self.private} private, {self.global_} global, "
-            f"{self.closed} closed)"
+            f"{self.closed} closed), {self.attachments} attachments"
         )
 
 
@@ -95,7 +111,40 @@ def _explore(url: str) -> list[str]:
     ]
 
 
-def run_demo(grc: Grc, out: Output) -> tuple[Shown, Summary]:
+def _explore_attachments(url: str, root: Path, world: DemoWorld) -> list[str]:
+    """Commands on the demo's attachments: they need its storage root as well as its URL."""
+    env = f"{ROOT_VARIABLE}={shlex.quote(str(root))}"
+    db = shlex.quote(url)
+    report = world.exchanges["comite_commercial"]
+    pdf = world.attachments["compte_rendu"]
+    return [
+        f"{env} grc --db {db} attachment list --exchange {report} --as {ADMIN}",
+        f"{env} grc --db {db} attachment fetch {pdf} --as {ADMIN}   # saved in the current folder",
+        f"{env} grc --db {db} storage verify --as {ADMIN}",
+    ]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the demo shows: the exchanges, the attachments and the storage check."""
+
+    exchanges: Shown
+    attachments: Shown
+    summary: Summary
+    verified: VerifyReport
+    world: DemoWorld
+
+
+def _attached_to(session: Session, admin: User, attachment: Attachment) -> str:
+    kind, ident = attachment.owner
+    if kind == "exchange":
+        return f"exchange {ident}: {exchanges.get_exchange(session, admin, ident).subject}"
+    if kind == "company":
+        return f"company {ident}: {companies.get_company(session, ident).name}"
+    return f"opportunity {ident}: {opportunities.get_opportunity(session, ident).title}"
+
+
+def run_demo(grc: Grc, out: Output) -> Outcome:
     """Migrate, run every step, then read the sample back as the administrator sees it."""
     grc.upgrade()
     world = DemoWorld.starting_today()
@@ -106,6 +155,10 @@ def run_demo(grc: Grc, out: Output) -> tuple[Shown, Summary]:
         admin = users.get_user(session, ADMIN)
         sample = list_exchanges(session, admin, limit=1000)
         all_companies = companies.list_companies(session)
+        files = [
+            attachments.get_attachment(session, admin, ident)
+            for ident in sorted(world.attachments.values())
+        ]
         summary = Summary(
             users=len(users.list_users(session)),
             companies={
@@ -118,10 +171,18 @@ def run_demo(grc: Grc, out: Output) -> tuple[Shown, Summary]:
             private=sum(1 for e in sample if e.private),
             global_=sum(1 for e in sample if e.company_id is None),
             closed=sum(1 for e in sample if e.status.is_closed),
+            attachments=len(files),
         )
         table = exchanges_table(out, sample, title=f"Sample exchanges, as {ADMIN!r} sees them")
         shown = Shown([exchange_data(e) for e in sample], table)
-    return shown, summary
+        labels = {a.id: _attached_to(session, admin, a) for a in files}
+        files_data = [{**attachment_data(a), "attached_to": labels[a.id]} for a in files]
+        files_table = attachments_table(
+            out, files_data, title="Attached documents", attached_to=labels
+        )
+    # The same check as `grc storage verify`: every row has its blob, intact, no orphan.
+    verified = verify_storage(grc.session, grc.backends)
+    return Outcome(shown, Shown(files_data, files_table), summary, verified, world)
 
 
 @click.command("demo")
@@ -133,7 +194,7 @@ def run_demo(grc: Grc, out: Output) -> tuple[Shown, Summary]:
 )
 @pass_cli
 def demo(state: CliContext, directory: Path | None) -> None:
-    """Create a demo database with a French sample and show its exchanges.
+    """Create a demo database with a French sample; show its exchanges and documents.
 
     The demo ignores --db, --as and the configuration file: it always works on a new SQLite
     file, so it can never touch real data.
@@ -142,32 +203,51 @@ def demo(state: CliContext, directory: Path | None) -> None:
     out = Output(json_output=state.json_output, timezone=timezone, language="fr")
     folder = fresh_folder(directory)
     path = folder / DATABASE_NAME
+    root = folder / ATTACHMENTS_DIR
     url = f"sqlite:///{path}"
     out.status(f"creating the demo database {path}")
-    grc = Grc(Settings(database_url=url, timezone=timezone))
+    # The storage root is given here, never read from the environment or a file: the demo's
+    # documents stay in its folder with its database.
+    settings = Settings(database_url=url, timezone=timezone, storage={"local": {"root": str(root)}})
+    grc = Grc(settings)
     try:
-        shown, summary = run_demo(grc, out)
+        outcome = run_demo(grc, out)
     finally:
         grc.dispose()
     explore = _explore(url)
+    explore_attachments = _explore_attachments(url, root, outcome.world)
+    check = f"storage verify: {verify_summary(outcome.verified, repair=False)}"
     if out.json_output:
         out.emit_data(
             {
                 "database": str(path),
                 "database_url": url,
-                "summary": summary.data(),
-                "exchanges": shown.data,
-                "explore": explore,
+                "attachments_root": str(root),
+                "summary": outcome.summary.data(),
+                "exchanges": outcome.exchanges.data,
+                "attachments": outcome.attachments.data,
+                "storage_verify": {
+                    "ok": outcome.verified.ok,
+                    "checked": outcome.verified.checked,
+                    "problems": len(outcome.verified.problems),
+                    "summary": check,
+                },
+                "explore": explore + explore_attachments,
             }
         )
         return
     lines = [
-        Text(summary.sentence()),
+        Text(outcome.summary.sentence()),
+        Text(check),
         Text(f"Database: {path}"),
+        Text(f"Attachments: {root}"),
         Text("Explore it further:"),
         *(Text(f"  {line}") for line in explore),
+        Text(f"Commands that read or store attachments also need {ROOT_VARIABLE}:"),
+        *(Text(f"  {line}") for line in explore_attachments),
     ]
-    out.console.print(shown.view)
+    out.console.print(outcome.exchanges.view)
+    out.console.print(outcome.attachments.view)
     out.console.print(Group(*lines))
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import Row, func, select
 from sqlalchemy.orm import Session
 
 from grc_core.backends import Backends
-from grc_core.errors import BlobExists, BlobNotFound, StorageError, ValidationError
+from grc_core.errors import BlobExists, BlobNotFound, GrcError, StorageError, ValidationError
 from grc_core.models import Attachment, BlobDeletion
 from grc_core.services.attachments import layout_hints, purge_blobs
 from grc_core.storage.backend import CHUNK_SIZE, StorageBackend
@@ -119,7 +119,14 @@ def verify_storage(
         if row.moving_to and row.moving_key:
             known.add((row.moving_to, row.moving_key))
         report.checked += 1
-        _check_row(backends.get(row.backend), row, checksums, report)
+        try:
+            backend = backends.get(row.backend)
+        except GrcError as exc:  # a backend no longer configured or installed
+            report.problems.append(
+                Problem("unreadable", row.backend, row.storage_key, row.id, str(exc))
+            )
+            continue
+        _check_row(backend, row, checksums, report)
         if progress:
             progress(done, len(rows), row.id)
 
