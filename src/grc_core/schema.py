@@ -12,6 +12,14 @@ from sqlalchemy import Engine
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
+#: Tables the migrations create outside the models (full-text indexes and their shadows).
+UNMODELLED_PREFIXES = ("exchange_fts", "exchange_search")
+
+
+def is_modelled(name: str | None, type_: str, _parent: object = None) -> bool:
+    """Alembic ``include_name`` hook: leave the full-text tables out of comparisons."""
+    return not (type_ == "table" and name is not None and name.startswith(UNMODELLED_PREFIXES))
+
 
 def alembic_config(engine: Engine) -> Config:
     """An Alembic configuration bound to ``engine``; no ``alembic.ini`` is needed."""

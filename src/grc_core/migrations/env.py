@@ -7,6 +7,7 @@ from sqlalchemy import Connection
 
 from grc_core.db import create_db_engine
 from grc_core.models import Base
+from grc_core.schema import is_modelled
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,6 +20,7 @@ def _run(connection: Connection) -> None:
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        include_name=is_modelled,
     )
     with context.begin_transaction():
         context.run_migrations()

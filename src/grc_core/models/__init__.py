@@ -12,8 +12,10 @@ from grc_core.models.exchange import (
     exchange_contacts,
     exchange_opportunities,
 )
+from grc_core.models.installation import Installation
 from grc_core.models.opportunity import Opportunity
 from grc_core.models.picklist import PicklistKind, PicklistValue
+from grc_core.models.timeline import Scope, exchange_timeline
 from grc_core.models.user import User
 
 __all__ = [
@@ -32,12 +34,15 @@ __all__ = [
     "ExchangeFieldValue",
     "FieldEntity",
     "FieldType",
+    "Installation",
     "Opportunity",
     "PicklistKind",
     "PicklistValue",
+    "Scope",
     "UTCDateTime",
     "User",
     "exchange_assignees",
     "exchange_contacts",
     "exchange_opportunities",
+    "exchange_timeline",
 ]

@@ -20,6 +20,7 @@ class EventKind(enum.StrEnum):
     EXCHANGE_UPDATED = "exchange.updated"
     EXCHANGE_COMPLETED = "exchange.completed"
     EXCHANGE_DELETED = "exchange.deleted"
+    EXCHANGES_IMPORTED = "exchange.imported"
     ATTACHMENT_ADDED = "attachment.added"
     ATTACHMENT_DELETED = "attachment.deleted"
     COMPANY_STATUS_CHANGED = "company.status_changed"

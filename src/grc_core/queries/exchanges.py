@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import ValidationError
 from grc_core.models import (
+    Attachment,
     Exchange,
     ExchangeFieldValue,
     FieldType,
@@ -53,6 +54,7 @@ class ExchangeFilter:
     """What to keep in an exchange listing; every criterion given must hold.
 
     Picklist and category criteria are codes; a category includes its sub-categories.
+
     ``custom`` maps a field code to a value (equality) or is a list of
     :class:`FieldCondition`.
     """
@@ -68,6 +70,7 @@ class ExchangeFilter:
     author_id: int | None = None
     assignee_id: int | None = None
     private: bool | None = None
+    has_attachments: bool | None = None
     custom: Mapping[str, Any] | tuple[FieldCondition, ...] = field(default_factory=dict)
 
 
@@ -138,6 +141,9 @@ def filter_conditions(session: Session, flt: ExchangeFilter) -> list[ColumnEleme
         )
     if flt.private is not None:
         conds.append(Exchange.private.is_(flt.private))
+    if flt.has_attachments is not None:
+        attached = exists(select(1).where(Attachment.exchange_id == Exchange.id))
+        conds.append(attached if flt.has_attachments else ~attached)
     field_conds = (
         flt.custom
         if isinstance(flt.custom, tuple)

@@ -6,7 +6,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
-from grc_core.models import Company, CompanyStatus, Contact, EventKind, User
+from grc_core.indexing import exchanges_of_company, reindex
+from grc_core.models import (
+    Company,
+    CompanyStatus,
+    Contact,
+    EventKind,
+    User,
+    exchange_contacts,
+    exchange_opportunities,
+)
 from grc_core.services.events import record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
@@ -98,6 +107,7 @@ def update_company(
     """Rename a company, change its owner or its external reference."""
     require_active(actor)
     company = get_company(session, company_id)
+    renamed = name is not None and clean_line(name, "name", 200) != company.name
     if name is not None:
         company.name = clean_line(name, "name", 200)
     if owner is not None:
@@ -108,6 +118,8 @@ def update_company(
         company.external_ref = ref
     company.updated_at = utcnow()
     session.flush()
+    if renamed:  # the search index holds the company's name
+        reindex(session, exchanges_of_company(session, company.id))
     return company
 
 
@@ -181,6 +193,37 @@ def get_contact_by_ref(session: Session, external_ref: str) -> Contact:
     if contact is None:
         raise NotFound(f"no contact with external reference {external_ref!r}")
     return contact
+
+
+def move_contact(session: Session, actor: User, contact_id: int, company_id: int) -> Contact:
+    """Move a contact to another company (people change employers).
+
+    Their past exchanges stay with the company they were recorded for, and now also appear
+    in the new company's history, through the contact.
+    """
+    require_active(actor)
+    contact = get_contact(session, contact_id)
+    target = get_company(session, company_id)
+    if contact.company_id == target.id:
+        return contact
+    contact.company_id = target.id
+    contact.company = target
+    session.flush()
+    reindex(session, linked_exchanges(session, contact_id=contact.id))
+    return contact
+
+
+def linked_exchanges(
+    session: Session, *, contact_id: int | None = None, opportunity_id: int | None = None
+) -> list[int]:
+    """Ids of the exchanges linked to a contact or to an opportunity."""
+    if contact_id is not None:
+        link = exchange_contacts
+        stmt = select(link.c.exchange_id).where(link.c.contact_id == contact_id)
+    else:
+        link = exchange_opportunities
+        stmt = select(link.c.exchange_id).where(link.c.opportunity_id == opportunity_id)
+    return list(session.scalars(stmt))
 
 
 def list_contacts(session: Session, company_id: int) -> list[Contact]:

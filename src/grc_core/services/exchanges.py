@@ -17,6 +17,7 @@ from grc_core.errors import (
     PermissionDenied,
     ValidationError,
 )
+from grc_core.indexing import index_exchange, unindex_exchange
 from grc_core.models import (
     Attachment,
     Contact,
@@ -221,6 +222,7 @@ def create_exchange(
         if winner is None:
             raise
         return _replayed(winner, actor)
+    index_exchange(session, exchange)
     created = snapshot(exchange)
     record_event(
         session,
@@ -345,6 +347,7 @@ def update_exchange(
         return exchange
     exchange.updated_at = utcnow()
     session.flush()
+    index_exchange(session, exchange)
     completed = "status" in changes and exchange.status.is_closed
     record_event(
         session,
@@ -414,5 +417,6 @@ def delete_exchange(
         company_id=exchange.company_id,
         changes={k: [v, None] for k, v in before.items()},
     )
+    unindex_exchange(session, exchange.id)
     session.delete(exchange)
     session.flush()

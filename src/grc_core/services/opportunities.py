@@ -9,9 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import NotFound, ValidationError
+from grc_core.indexing import reindex
 from grc_core.models import EventKind, Opportunity, PicklistKind, User
 from grc_core.services import picklists
-from grc_core.services.companies import check_external_ref, get_company
+from grc_core.services.companies import check_external_ref, get_company, linked_exchanges
 from grc_core.services.events import record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
@@ -112,6 +113,27 @@ def set_opportunity_stage(
         company_id=opportunity.company_id,
         changes={"stage": [old.code, new.code]},
     )
+    return opportunity
+
+
+def transfer_opportunity(
+    session: Session, actor: User, opportunity_id: int, company_id: int
+) -> Opportunity:
+    """Move an opportunity to another company (a merger, a subsidiary taking over a deal).
+
+    Exchanges already recorded keep their company; they now also appear in the new
+    company's history, through the opportunity.
+    """
+    require_active(actor)
+    opportunity = get_opportunity(session, opportunity_id)
+    target = get_company(session, company_id)
+    if opportunity.company_id == target.id:
+        return opportunity
+    opportunity.company_id = target.id
+    opportunity.company = target
+    opportunity.updated_at = utcnow()
+    session.flush()
+    reindex(session, linked_exchanges(session, opportunity_id=opportunity.id))
     return opportunity
 
 

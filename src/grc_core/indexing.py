@@ -1,0 +1,142 @@
+"""Keeping the timeline and full-text indexes in step with exchanges.
+
+Called by the services in the writing transaction, so an index never shows a change that
+was rolled back nor misses one that was committed.  The SQL differs per database: FTS5 on
+SQLite, a ``tsvector`` with a GIN index on PostgreSQL (see migration 0003).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy.orm import Session
+
+from grc_core.models import Exchange, Scope, exchange_timeline
+
+# French stems for words, whole unaccented words for type-ahead prefixes (migration 0003).
+PG_DOCUMENT = " || ".join(
+    f"setweight(to_tsvector('{config}', :{field}), '{weight}')"
+    for field, weight in (("subject", "A"), ("names", "B"), ("details", "C"))
+    for config in ("grc_french", "grc_simple")
+)
+_PG_UPSERT = text(
+    "INSERT INTO exchange_search (exchange_id, names, document) "
+    f"VALUES (:id, :names, {PG_DOCUMENT}) "
+    "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names, document = excluded.document"
+)
+_SQLITE_DELETE = text("DELETE FROM exchange_fts WHERE rowid = :id")
+_SQLITE_INSERT = text(
+    "INSERT INTO exchange_fts (rowid, subject, details, names) "
+    "VALUES (:id, :subject, :details, :names)"
+)
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """What the indexes need to know of one exchange."""
+
+    id: int
+    start_at: datetime
+    subject: str
+    details: str
+    names: str
+    company_ids: frozenset[int]
+    opportunity_ids: frozenset[int]
+    user_ids: frozenset[int]
+
+    def timeline_rows(self) -> list[dict[str, object]]:
+        scopes = (
+            [(Scope.COMPANY, i) for i in self.company_ids]
+            + [(Scope.OPPORTUNITY, i) for i in self.opportunity_ids]
+            + [(Scope.USER, i) for i in self.user_ids]
+        )
+        return [
+            {"scope": s.value, "scope_id": i, "start_at": self.start_at, "exchange_id": self.id}
+            for s, i in scopes
+        ]
+
+    def text_row(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "subject": self.subject,
+            "details": self.details,
+            "names": self.names,
+        }
+
+
+def entry_for(exchange: Exchange) -> IndexEntry:
+    """The index entry of a loaded exchange (its links already loaded)."""
+    companies = {exchange.company_id} if exchange.company_id is not None else set()
+    companies |= {o.company_id for o in exchange.opportunities}
+    companies |= {c.company_id for c in exchange.contacts}
+    names = [exchange.company.name] if exchange.company is not None else []
+    names += [c.full_name for c in exchange.contacts]
+    return IndexEntry(
+        id=exchange.id,
+        start_at=exchange.start_at,
+        subject=exchange.subject,
+        details=exchange.details,
+        names=" ".join(names),
+        company_ids=frozenset(companies),
+        opportunity_ids=frozenset(o.id for o in exchange.opportunities),
+        user_ids=frozenset({exchange.author_id} | {u.id for u in exchange.assignees}),
+    )
+
+
+def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: bool = False) -> None:
+    """Write (or rewrite) the index rows of ``entries``.
+
+    :param fresh: the exchanges were just inserted and have no index rows yet (bulk import
+        skips the deletes).
+    """
+    if not entries:
+        return
+    ids = [e.id for e in entries]
+    if not fresh:
+        remove_entries(conn, ids)
+    rows = [row for e in entries for row in e.timeline_rows()]
+    if rows:
+        conn.execute(insert(exchange_timeline), rows)
+    texts = [e.text_row() for e in entries]
+    conn.execute(_PG_UPSERT if conn.dialect.name == "postgresql" else _SQLITE_INSERT, texts)
+
+
+def remove_entries(conn: Connection, ids: Sequence[int]) -> None:
+    """Drop the index rows of the exchanges ``ids``."""
+    conn.execute(delete(exchange_timeline).where(exchange_timeline.c.exchange_id.in_(ids)))
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            text("DELETE FROM exchange_search WHERE exchange_id = ANY(:ids)"), {"ids": list(ids)}
+        )
+    else:
+        conn.execute(_SQLITE_DELETE, [{"id": i} for i in ids])
+
+
+def index_exchange(session: Session, exchange: Exchange) -> None:
+    """Rewrite the index rows of one exchange (after it was flushed)."""
+    write_entries(session.connection(), [entry_for(exchange)])
+
+
+def unindex_exchange(session: Session, exchange_id: int) -> None:
+    """Drop the index rows of an exchange about to be deleted."""
+    remove_entries(session.connection(), [exchange_id])
+
+
+def reindex(session: Session, exchange_ids: Iterable[int]) -> None:
+    """Recompute the entries of the given exchanges (after a rename or a transfer)."""
+    ids = sorted(set(exchange_ids))
+    for start in range(0, len(ids), 500):
+        batch = session.scalars(select(Exchange).where(Exchange.id.in_(ids[start : start + 500])))
+        write_entries(session.connection(), [entry_for(e) for e in batch])
+
+
+def exchanges_of_company(session: Session, company_id: int) -> list[int]:
+    """Every exchange whose index mentions the company (its own and linked ones)."""
+    stmt = select(exchange_timeline.c.exchange_id).where(
+        exchange_timeline.c.scope == Scope.COMPANY.value,
+        exchange_timeline.c.scope_id == company_id,
+    )
+    return list(session.scalars(stmt))
