@@ -7,11 +7,11 @@ SQLite, a ``tsvector`` with a GIN index on PostgreSQL (see migration 0003).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, insert, select, text
+from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from grc_core.models import Exchange, Scope, exchange_timeline
@@ -28,34 +28,37 @@ _PG_UPSERT = text(
     "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names, document = excluded.document"
 )
 _SQLITE_DELETE = text("DELETE FROM exchange_fts WHERE rowid = :id")
-_SQLITE_INSERT = text(
-    "INSERT INTO exchange_fts (rowid, subject, details, names) "
-    "VALUES (:id, :subject, :details, :names)"
-)
+_SQLITE_INSERT_SQL = "INSERT INTO exchange_fts (rowid, subject, details, names) VALUES (?, ?, ?, ?)"
 
 
-@dataclass(frozen=True)
+TIMELINE_COLUMNS = ("scope", "scope_id", "start_at", "exchange_id")
+_COMPANY, _OPPORTUNITY, _USER = Scope.COMPANY.value, Scope.OPPORTUNITY.value, Scope.USER.value
+
+
+@dataclass(slots=True)
 class IndexEntry:
-    """What the indexes need to know of one exchange."""
+    """What the indexes need to know of one exchange (the id sets hold distinct ids)."""
 
     id: int
     start_at: datetime
     subject: str
     details: str
     names: str
-    company_ids: frozenset[int]
-    opportunity_ids: frozenset[int]
-    user_ids: frozenset[int]
+    company_ids: Collection[int]
+    opportunity_ids: Collection[int]
+    user_ids: Collection[int]
 
-    def timeline_rows(self) -> list[dict[str, object]]:
-        scopes = (
-            [(Scope.COMPANY, i) for i in self.company_ids]
-            + [(Scope.OPPORTUNITY, i) for i in self.opportunity_ids]
-            + [(Scope.USER, i) for i in self.user_ids]
-        )
+    def timeline_rows(self, start: object) -> list[tuple[object, ...]]:
+        """Rows of the timeline index, ``start`` being the start in the driver's form."""
+        ident = self.id
         return [
-            {"scope": s.value, "scope_id": i, "start_at": self.start_at, "exchange_id": self.id}
-            for s, i in scopes
+            (scope, i, start, ident)
+            for scope, ids in (
+                (_COMPANY, self.company_ids),
+                (_OPPORTUNITY, self.opportunity_ids),
+                (_USER, self.user_ids),
+            )
+            for i in ids
         ]
 
     def text_row(self) -> dict[str, object]:
@@ -97,11 +100,18 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     ids = [e.id for e in entries]
     if not fresh:
         remove_entries(conn, ids)
-    rows = [row for e in entries for row in e.timeline_rows()]
-    if rows:
-        conn.execute(insert(exchange_timeline), rows)
+    from grc_core.services.bulk import driver_value, insert_tuples  # the executemany path
+
+    start = driver_value(conn, exchange_timeline.c.start_at)
+    rows = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, rows, convert=False)
     texts = [e.text_row() for e in entries]
-    conn.execute(_PG_UPSERT if conn.dialect.name == "postgresql" else _SQLITE_INSERT, texts)
+    if conn.dialect.name == "postgresql":
+        conn.execute(_PG_UPSERT, texts)
+    else:
+        conn.exec_driver_sql(
+            _SQLITE_INSERT_SQL, [(t["id"], t["subject"], t["details"], t["names"]) for t in texts]
+        )
 
 
 def remove_entries(conn: Connection, ids: Sequence[int]) -> None:

@@ -3,17 +3,35 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine
+from sqlalchemy import Column, DateTime, Engine
+from sqlalchemy.types import TypeEngine
+
+from grc_core.models.base import UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 #: Tables the migrations create outside the models (full-text indexes and their shadows).
 UNMODELLED_PREFIXES = ("exchange_fts", "exchange_search")
+
+
+def compare_type(
+    _context: object,
+    _inspected_column: object,
+    metadata_column: Column[Any],
+    inspected_type: TypeEngine[Any],
+    _metadata_type: TypeEngine[Any],
+) -> bool | None:
+    """Alembic ``compare_type`` hook: a UTC date-time is a DATETIME column whatever form
+    the values take at run time (text on SQLite); other types use Alembic's comparison."""
+    if isinstance(metadata_column.type, UTCDateTime):
+        return not isinstance(inspected_type, DateTime)
+    return None
 
 
 def is_modelled(name: str | None, type_: str, _parent: object = None) -> bool:

@@ -19,15 +19,21 @@ def visible_exchanges(actor: User) -> ColumnElement[bool]:
         return false()
     if actor.is_admin:
         return true()
+    return visible_to_user(actor.id)
+
+
+def visible_to_user(user_id: int | ColumnElement[int]) -> ColumnElement[bool]:
+    """The predicate for an ordinary active user, whose id may be a bound parameter
+    (prepared statements reused for every reader)."""
     assigned = exists(
         select(1)
         .select_from(exchange_assignees)
         .where(
             exchange_assignees.c.exchange_id == Exchange.id,
-            exchange_assignees.c.user_id == actor.id,
+            exchange_assignees.c.user_id == user_id,
         )
     )
-    return or_(Exchange.private.is_(False), Exchange.author_id == actor.id, assigned)
+    return or_(Exchange.private.is_(False), Exchange.author_id == user_id, assigned)
 
 
 def can_see_snapshot(actor: User, *, private: bool, author_id: int, assignee_ids: set[int]) -> bool:

@@ -28,7 +28,7 @@ def test_upgrade_downgrade_upgrade(fresh_url):
 
 def test_models_and_migrations_agree(engine):
     with engine.connect() as conn:
-        opts = {"compare_type": True, "include_name": schema.is_modelled}
+        opts = {"compare_type": schema.compare_type, "include_name": schema.is_modelled}
         context = MigrationContext.configure(conn, opts=opts)
         differences = compare_metadata(context, Base.metadata)
     assert differences == []

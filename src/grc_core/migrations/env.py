@@ -7,7 +7,7 @@ from sqlalchemy import Connection
 
 from grc_core.db import create_db_engine
 from grc_core.models import Base
-from grc_core.schema import is_modelled
+from grc_core.schema import compare_type, is_modelled
 
 config = context.config
 target_metadata = Base.metadata
@@ -19,7 +19,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         # SQLite cannot ALTER most things; batch mode rebuilds tables instead.
         render_as_batch=connection.dialect.name == "sqlite",
-        compare_type=True,
+        compare_type=compare_type,
         include_name=is_modelled,
     )
     with context.begin_transaction():

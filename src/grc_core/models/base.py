@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, TypeDecorator, func
+from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, func
 from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy.types import TypeEngine
 
 from grc_core.timeutil import utcnow
 
@@ -23,27 +24,35 @@ NAMING_CONVENTION = {
 class UTCDateTime(TypeDecorator[datetime]):
     """A timezone-aware date-time stored in UTC.
 
-    PostgreSQL keeps ``timestamptz``; SQLite has no such type, so the value is normalised to
-    UTC before it is written and given back its UTC zone when read.  Naive values are refused:
-    guessing their zone is how appointments drift by an hour.
+    PostgreSQL keeps ``timestamptz``.  SQLite has no date type: the value is stored as the
+    text ``YYYY-MM-DD HH:MM:SS.ffffff`` in UTC (SQLAlchemy's own SQLite format, so it sorts
+    and compares as text), written and read with the C-fast ``isoformat``/``fromisoformat``.
+    Naive values are refused: guessing their zone is how appointments drift by an hour.
     """
 
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
         if value.tzinfo is None or value.utcoffset() is None:
             raise ValueError(f"naive date-time {value.isoformat()} cannot be stored; give a zone")
         value = value.astimezone(UTC)
         if dialect.name == "sqlite":
-            return value.replace(tzinfo=None)
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
         return value
 
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
             return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)

@@ -66,7 +66,6 @@ class Exchange(Base):
         CheckConstraint("end_at >= start_at", name="end_after_start"),
         # Timelines are read newest first, with the id as the keyset tiebreaker.
         Index("ix_exchanges_company_start", "company_id", "start_at", "id"),
-        Index("ix_exchanges_author_start", "author_id", "start_at", "id"),
         Index("ix_exchanges_start", "start_at", "id"),
     )
 

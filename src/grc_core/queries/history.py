@@ -9,6 +9,7 @@ visibility predicate and accepts the same filters as listings.  Rows are plain r
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -16,7 +17,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import ColumnElement, Select, select, tuple_
+from sqlalchemy import ColumnElement, Select, bindparam, false, select, true, tuple_
 from sqlalchemy.orm import Session, aliased
 
 from grc_core.errors import ValidationError
@@ -27,12 +28,13 @@ from grc_core.models import (
     PicklistValue,
     Scope,
     User,
+    UTCDateTime,
     exchange_assignees,
     exchange_timeline,
 )
 from grc_core.queries import cursors
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
-from grc_core.visibility import visible_exchanges
+from grc_core.visibility import visible_to_user
 
 MAX_PAGE = 200
 
@@ -107,20 +109,24 @@ def entry_select(source: Any = Exchange, *extra: Any) -> Select[Any]:
     )
 
 
+_ASSIGNED = (
+    select(exchange_assignees.c.exchange_id, User.login)
+    .join(User, User.id == exchange_assignees.c.user_id)
+    .where(exchange_assignees.c.exchange_id.in_(bindparam("ids", expanding=True)))
+    .order_by(User.login)
+)
+
+
 def build_entries(session: Session, rows: Sequence[Any]) -> list[TimelineEntry]:
     """Turn rows of :func:`entry_select` into entries, with their assignees' logins."""
     if not rows:
         return []
     names: dict[int, list[str]] = defaultdict(list)
-    assigned = (
-        select(exchange_assignees.c.exchange_id, User.login)
-        .join(User, User.id == exchange_assignees.c.user_id)
-        .where(exchange_assignees.c.exchange_id.in_([r[0] for r in rows]))
-        .order_by(User.login)
-    )
-    for exchange_id, login in session.execute(assigned):
+    assigned = session.connection().execute(_ASSIGNED, {"ids": [r[0] for r in rows]})
+    for exchange_id, login in assigned:
         names[exchange_id].append(login)
-    return [TimelineEntry(*row[: len(ENTRY_COLUMNS)], tuple(names[row[0]])) for row in rows]
+    width = len(ENTRY_COLUMNS)
+    return [TimelineEntry(*row[:width], tuple(names[row[0]])) for row in rows]
 
 
 def _page_size(limit: int) -> int:
@@ -129,48 +135,72 @@ def _page_size(limit: int) -> int:
     return limit
 
 
-def _walk(
-    session: Session,
-    actor: User,
-    stmt: Select[Any],
-    order: tuple[Any, Any],
-    conds: list[ColumnElement[bool]],
-    query: str,
-    limit: int,
-    cursor: str | None,
-) -> Page:
-    start_col, id_col = order
-    stmt = stmt.where(visible_exchanges(actor), *conds)
-    if cursor is not None:
-        position = cursors.decode(session, cursor, query)
-        stmt = stmt.where(tuple_(start_col, id_col) < tuple_(position.start_at, position.id))
-    stmt = stmt.order_by(start_col.desc(), id_col.desc()).limit(limit + 1)
-    rows = session.execute(stmt).all()
-    more = len(rows) > limit
-    entries = build_entries(session, rows[:limit])
-    next_cursor = None
-    if more:
-        last = entries[-1]
-        next_cursor = cursors.encode(session, cursors.Position(last.start_at, last.id), query)
-    return Page(entries, next_cursor)
+def _reader_kind(actor: User) -> str:
+    return "nobody" if not actor.active else "admin" if actor.is_admin else "user"
 
 
-def _scoped(
+def _visibility(kind: str) -> ColumnElement[bool]:
+    if kind == "user":
+        return visible_to_user(bindparam("reader_id"))
+    return true() if kind == "admin" else false()
+
+
+@functools.cache
+def _prepared(scope: str | None, reader: str, keyset: bool) -> Select[Any]:
+    """The unfiltered page query of a scope, built once and reused with new parameters.
+
+    Building and hashing a statement costs more than running it on an indexed page, and
+    nearly every history page is unfiltered; filtered pages are built per call.
+    """
+    return _statement(scope, reader, keyset, ())
+
+
+def _statement(
+    scope: str | None, reader: str, keyset: bool, conds: Sequence[ColumnElement[bool]]
+) -> Select[Any]:
+    if scope is None:
+        stmt = entry_select(Exchange).where(Exchange.company_id.is_(None))
+        start_col, id_col = Exchange.start_at, Exchange.id
+    else:
+        t = exchange_timeline
+        stmt = entry_select(t.join(Exchange, Exchange.id == t.c.exchange_id)).where(
+            t.c.scope == scope, t.c.scope_id == bindparam("scope_id")
+        )
+        start_col, id_col = t.c.start_at, t.c.exchange_id
+    stmt = stmt.where(_visibility(reader), *conds)
+    if keyset:
+        after = tuple_(bindparam("after_start", type_=UTCDateTime()), bindparam("after_id"))
+        stmt = stmt.where(tuple_(start_col, id_col) < after)
+    return stmt.order_by(start_col.desc(), id_col.desc()).limit(bindparam("page_size"))
+
+
+def _page(
     session: Session,
     actor: User,
-    scope: Scope,
-    scope_id: int,
+    scope: Scope | None,
+    scope_id: int | None,
     flt: ExchangeFilter | None,
     limit: int,
     cursor: str | None,
 ) -> Page:
-    t = exchange_timeline
-    stmt = entry_select(t.join(Exchange, Exchange.id == t.c.exchange_id))
-    stmt = stmt.where(t.c.scope == scope.value, t.c.scope_id == scope_id)
-    query = cursors.fingerprint(scope.value, scope_id, actor.id, flt)
-    conds = filter_conditions(session, flt or ExchangeFilter())
-    order = (t.c.start_at, t.c.exchange_id)
-    return _walk(session, actor, stmt, order, conds, query, _page_size(limit), cursor)
+    size = _page_size(limit)
+    query = cursors.fingerprint(scope.value if scope else "global", scope_id, actor.id, flt)
+    params: dict[str, Any] = {"scope_id": scope_id, "reader_id": actor.id, "page_size": size + 1}
+    if cursor is not None:
+        position = cursors.decode(session, cursor, query)
+        params |= {"after_start": position.start_at, "after_id": position.id}
+    code, reader = scope.value if scope else None, _reader_kind(actor)
+    if flt is None or flt == ExchangeFilter():
+        stmt = _prepared(code, reader, cursor is not None)
+    else:
+        stmt = _statement(code, reader, cursor is not None, filter_conditions(session, flt))
+    rows = session.connection().execute(stmt, params).all()
+    entries = build_entries(session, rows[:size])
+    next_cursor = None
+    if len(rows) > size:
+        last = entries[-1]
+        next_cursor = cursors.encode(session, cursors.Position(last.start_at, last.id), query)
+    return Page(entries, next_cursor)
 
 
 def company_history(
@@ -183,7 +213,7 @@ def company_history(
     cursor: str | None = None,
 ) -> Page:
     """A company's exchanges and those linked to its opportunities and contacts, each once."""
-    return _scoped(session, actor, Scope.COMPANY, company_id, flt, limit, cursor)
+    return _page(session, actor, Scope.COMPANY, company_id, flt, limit, cursor)
 
 
 def opportunity_history(
@@ -196,7 +226,7 @@ def opportunity_history(
     cursor: str | None = None,
 ) -> Page:
     """The exchanges linked to an opportunity."""
-    return _scoped(session, actor, Scope.OPPORTUNITY, opportunity_id, flt, limit, cursor)
+    return _page(session, actor, Scope.OPPORTUNITY, opportunity_id, flt, limit, cursor)
 
 
 def user_history(
@@ -209,7 +239,7 @@ def user_history(
     cursor: str | None = None,
 ) -> Page:
     """The exchanges a user authored or is assigned (as ``actor`` may see them)."""
-    return _scoped(session, actor, Scope.USER, user_id, flt, limit, cursor)
+    return _page(session, actor, Scope.USER, user_id, flt, limit, cursor)
 
 
 def global_history(
@@ -221,8 +251,4 @@ def global_history(
     cursor: str | None = None,
 ) -> Page:
     """Global exchanges (linked to no company)."""
-    stmt = entry_select(Exchange).where(Exchange.company_id.is_(None))
-    query = cursors.fingerprint("global", actor.id, flt)
-    conds = filter_conditions(session, flt or ExchangeFilter())
-    order = (Exchange.start_at, Exchange.id)
-    return _walk(session, actor, stmt, order, conds, query, _page_size(limit), cursor)
+    return _page(session, actor, None, None, flt, limit, cursor)

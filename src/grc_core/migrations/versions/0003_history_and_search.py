@@ -61,6 +61,9 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_index("ix_exchange_timeline_exchange", "exchange_timeline", ["exchange_id"])
+    # A user's history now reads the timeline index; this one only slowed every insert.
+    with op.batch_alter_table("exchanges") as batch_op:
+        batch_op.drop_index("ix_exchanges_author_start")
     op.create_table(
         "installation",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -87,7 +90,7 @@ def upgrade() -> None:
         # rowid = exchange id; FTS5 keeps its own copy of the text for snippets.
         op.execute(
             "CREATE VIRTUAL TABLE exchange_fts USING fts5("
-            "subject, details, names, tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')"
+            "subject, details, names, tokenize = 'unicode61 remove_diacritics 2')"
         )
     _backfill()
 
@@ -138,5 +141,7 @@ def downgrade() -> None:
     else:
         op.execute("DROP TABLE exchange_fts")
     op.drop_table("installation")
+    with op.batch_alter_table("exchanges") as batch_op:
+        batch_op.create_index("ix_exchanges_author_start", ["author_id", "start_at", "id"])
     op.drop_index("ix_exchange_timeline_exchange", table_name="exchange_timeline")
     op.drop_table("exchange_timeline")

@@ -1,0 +1,253 @@
+"""A realistic French CRM dataset, generated through the library's bulk import.
+
+Skewed like real books of business: company sizes follow a Zipf-like law (exponent 0.9),
+so with 20,000 companies the largest has tens of thousands of exchanges; 20 % of exchanges
+are private; a third are linked to an opportunity, a quarter to a contact; 5 % are global.
+Deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from grc_core import Grc
+from grc_core.models import Company, Contact, Opportunity, PicklistValue, User
+from grc_core.services import users
+from grc_core.services.bulk import ExchangeRecord, import_exchanges
+
+PREFIXES = [
+    "Groupe",
+    "Société",
+    "Établissements",
+    "Cabinet",
+    "Atelier",
+    "Laboratoires",
+    "SARL",
+    "SAS",
+]
+ROOTS = [
+    "Durand", "Lefèvre", "Moreau", "Garnier", "Fournier", "Rousseau", "Chevalier", "Bérard",
+    "Mercier", "Lambert", "Bonnet", "François", "Martinez", "Legrand", "Gauthier", "Perrin",
+    "Morel", "Girard", "André", "Mathieu", "Clément", "Guérin", "Boyer", "Roux", "Fabre",
+]  # fmt: skip
+TRADES = [
+    "Bâtiment", "Énergie", "Logistique", "Santé", "Conseil", "Électricité", "Agroalimentaire",
+    "Télécom", "Mécanique", "Numérique", "Pharmacie", "Transports", "Hôtellerie", "Industrie",
+]  # fmt: skip
+CITIES = [
+    "Lyon",
+    "Nantes",
+    "Lille",
+    "Bordeaux",
+    "Rennes",
+    "Grenoble",
+    "Toulouse",
+    "Orléans",
+    "Nîmes",
+    "Besançon",
+]
+FIRST = [
+    "Élise",
+    "Hélène",
+    "Jérôme",
+    "François",
+    "Céline",
+    "Benoît",
+    "Anaïs",
+    "Noémie",
+    "Gaëlle",
+    "Joël",
+    "Loïc",
+    "Zoé",
+]
+SUBJECTS = [
+    "Relance facture impayée", "Échéance du contrat de maintenance", "Rendez-vous de présentation",
+    "Compte rendu de réunion", "Appel de qualification", "Négociation tarifaire",
+    "Demande de devis", "Réclamation livraison", "Renouvellement de l'abonnement",
+    "Suivi du projet de déploiement", "Visite sur site", "Préparation de l'appel d'offres",
+    "Point hebdomadaire", "Problème de facturation", "Présentation de la nouvelle offre",
+]  # fmt: skip
+SENTENCES = [
+    "Le client souhaite revoir les conditions générales avant la fin du trimestre.",
+    "Envoyer le devis révisé avec la remise accordée par la direction commerciale.",
+    "La livraison a pris du retard à cause d'un problème chez le transporteur.",
+    "Prévoir une démonstration du module de reporting pour l'équipe financière.",
+    "L'interlocuteur principal change de poste le mois prochain.",
+    "Relancer la comptabilité pour la facture de février toujours impayée.",
+    "Le comité de direction validera le budget lors de sa prochaine séance.",
+    "Contrat signé pour trois ans avec une option de renouvellement tacite.",
+    "Échéance importante : la maintenance annuelle expire en septembre.",
+    "Rédiger le compte rendu et le partager avec l'équipe technique.",
+]  # fmt: skip
+ACTIONS = ["call", "meeting", "email", "note", "letter", "todo", "report"]
+STATUSES = ["done"] * 6 + ["planned", "in_progress", "cancelled"]
+MEDIA = ["phone", "on_site", "video", "email", None]
+
+
+@dataclass
+class Dataset:
+    """Ids the benchmark needs after generation."""
+
+    reader_id: int
+    largest_company: int
+    largest_opportunity: int
+    busiest_user: int
+    exchanges: int
+    import_seconds: float
+
+
+def _zipf_picker(n: int, exponent: float, rng: random.Random) -> Iterator[int]:
+    cumulative = list(itertools.accumulate(1 / (k**exponent) for k in range(1, n + 1)))
+    total = cumulative[-1]
+    while True:
+        yield bisect.bisect_left(cumulative, rng.random() * total)
+
+
+def generate(
+    grc: Grc,
+    *,
+    exchanges: int = 1_000_000,
+    companies: int = 20_000,
+    opportunities: int = 50_000,
+    users_count: int = 60,
+    seed: int = 2026,
+    progress: bool = True,
+) -> Dataset:
+    """Fill an empty, migrated database; return what the measurements need."""
+    rng = random.Random(seed)
+    with grc.session() as s:
+        admin = users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
+        user_rows = [
+            {"login": f"commercial{i:02d}", "display_name": f"{rng.choice(FIRST)} {rng.choice(ROOTS)}",
+             "active": True, "is_admin": False}
+            for i in range(users_count)
+        ]  # fmt: skip
+        s.execute(insert(User), user_rows)
+        user_ids = [
+            u
+            for u in s.scalars(User.__table__.select().with_only_columns(User.id))
+            if u != admin.id
+        ]
+        company_rows = [
+            {"name": f"{rng.choice(PREFIXES)} {rng.choice(ROOTS)} {rng.choice(TRADES)} {rng.choice(CITIES)} {i}",
+             "status": rng.choice(["client", "prospect", "suspect"]), "owner_id": rng.choice(user_ids)}
+            for i in range(companies)
+        ]  # fmt: skip
+        s.execute(insert(Company), company_rows)
+        company_ids = sorted(s.scalars(Company.__table__.select().with_only_columns(Company.id)))
+        contact_rows = [
+            {"company_id": cid, "first_name": rng.choice(FIRST), "last_name": rng.choice(ROOTS)}
+            for cid in company_ids
+            for _ in range(2)
+        ]
+        s.execute(insert(Contact), contact_rows)
+        stage = s.scalar(
+            PicklistValue.__table__.select()
+            .with_only_columns(PicklistValue.id)
+            .where(PicklistValue.code == "proposal")
+        )
+        pick = _zipf_picker(len(company_ids), 0.9, rng)
+        opp_rows = [
+            {"company_id": company_ids[next(pick)], "title": f"{rng.choice(SUBJECTS)} {i}", "stage_id": stage, "owner_id": rng.choice(user_ids)}
+            for i in range(opportunities)
+        ]  # fmt: skip
+        s.execute(insert(Opportunity), opp_rows)
+        opps_by_company: dict[int, list[int]] = {}
+        for oid, cid in s.execute(
+            Opportunity.__table__.select().with_only_columns(Opportunity.id, Opportunity.company_id)
+        ):
+            opps_by_company.setdefault(cid, []).append(oid)
+        contacts_by_company: dict[int, list[int]] = {}
+        for ctid, cid in s.execute(
+            Contact.__table__.select().with_only_columns(Contact.id, Contact.company_id)
+        ):
+            contacts_by_company.setdefault(cid, []).append(ctid)
+
+    start = datetime(2019, 1, 1, tzinfo=UTC)
+    span = int(timedelta(days=7 * 365).total_seconds())
+    pick = _zipf_picker(len(company_ids), 0.9, rng)
+
+    generating = 0.0  # time spent making records, not importing them
+
+    def records() -> Iterator[ExchangeRecord]:
+        nonlocal generating
+        for _ in range(exchanges):
+            began_one = time.perf_counter()
+            company = None if rng.random() < 0.05 else company_ids[next(pick)]
+            opps = contacts = ()
+            if company is not None:
+                if rng.random() < 0.33 and opps_by_company.get(company):
+                    opps = (rng.choice(opps_by_company[company]),)
+                if rng.random() < 0.25:
+                    contacts = (rng.choice(contacts_by_company[company]),)
+            author = rng.choice(user_ids)
+            assignees = (author,) if rng.random() < 0.7 else (author, rng.choice(user_ids))
+            when = start + timedelta(seconds=rng.randrange(span))
+            record = ExchangeRecord(
+                subject=rng.choice(SUBJECTS),
+                details=" ".join(rng.sample(SENTENCES, rng.randint(1, 3))),
+                start=when,
+                end=when + timedelta(minutes=rng.choice([15, 30, 60, 90])),
+                action=rng.choice(ACTIONS),
+                status=rng.choice(STATUSES),
+                medium=rng.choice(MEDIA),
+                author_id=author,
+                assignee_ids=assignees,
+                company_id=company,
+                opportunity_ids=opps,
+                contact_ids=contacts,
+                private=rng.random() < 0.2,
+            )
+            generating += time.perf_counter() - began_one
+            yield record
+
+    began = time.perf_counter()
+    with grc.session() as s:
+        admin = s.get(User, admin.id)
+        report = import_exchanges(
+            s, admin, records(), batch_size=5000,
+            progress=(lambda n: print(f"\r  imported {n:,}", end="", flush=True)) if progress else None,
+        )  # fmt: skip
+    seconds = time.perf_counter() - began - generating
+    if progress:
+        print()
+    with grc.session() as s:
+        from sqlalchemy import func, select
+
+        from grc_core.models import Exchange, exchange_opportunities
+
+        largest = s.execute(
+            select(Exchange.company_id, func.count())
+            .where(Exchange.company_id.is_not(None))
+            .group_by(Exchange.company_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+        opp = s.execute(
+            select(exchange_opportunities.c.opportunity_id, func.count())
+            .group_by(exchange_opportunities.c.opportunity_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+        busiest = s.execute(
+            select(Exchange.author_id, func.count())
+            .group_by(Exchange.author_id)
+            .order_by(func.count().desc())
+            .limit(1)
+        ).first()
+    return Dataset(
+        reader_id=user_ids[0],
+        largest_company=largest[0],
+        largest_opportunity=opp[0],
+        busiest_user=busiest[0],
+        exchanges=report.imported,
+        import_seconds=seconds,
+    )
