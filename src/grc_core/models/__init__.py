@@ -13,6 +13,18 @@ from grc_core.models.exchange import (
     exchange_opportunities,
 )
 from grc_core.models.installation import Installation
+from grc_core.models.notification import (
+    Delivery,
+    DeliveryStatus,
+    Digest,
+    EscalationMark,
+    InboxItem,
+    Preferences,
+    Rule,
+    Subscription,
+    TargetKind,
+    rule_triggers,
+)
 from grc_core.models.opportunity import Opportunity
 from grc_core.models.picklist import PicklistKind, PicklistValue
 from grc_core.models.timeline import Scope, exchange_timeline
@@ -28,21 +40,31 @@ __all__ = [
     "CompanyStatus",
     "Contact",
     "CustomField",
+    "Delivery",
+    "DeliveryStatus",
+    "Digest",
+    "EscalationMark",
     "Event",
     "EventKind",
     "Exchange",
     "ExchangeFieldValue",
     "FieldEntity",
     "FieldType",
+    "InboxItem",
     "Installation",
     "Opportunity",
     "PicklistKind",
     "PicklistValue",
+    "Preferences",
+    "Rule",
     "Scope",
+    "Subscription",
+    "TargetKind",
     "UTCDateTime",
     "User",
     "exchange_assignees",
     "exchange_contacts",
     "exchange_opportunities",
     "exchange_timeline",
+    "rule_triggers",
 ]

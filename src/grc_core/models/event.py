@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, String
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from grc_core.models.base import Base, UTCDateTime
@@ -40,6 +40,13 @@ class Event(Base):
     __table_args__ = (
         Index("ix_events_entity", "entity_type", "entity_id", "id"),
         Index("ix_events_company", "company_id", "id"),
+        # Fan-out reads the few events not yet handled, never the whole trail.
+        Index(
+            "ix_events_pending",
+            "id",
+            postgresql_where=text("NOT fanned_out"),
+            sqlite_where=text("NOT fanned_out"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -49,4 +56,6 @@ class Event(Base):
     entity_type: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int] = mapped_column()
     company_id: Mapped[int | None] = mapped_column()
+    #: False until the notification fan-out has turned the event into deliveries.
+    fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
