@@ -64,7 +64,16 @@ class BlobNotFound(StorageError, FileNotFoundError):
 
 
 class BlobExists(StorageError, FileExistsError):
-    """A blob is already stored under this key; backends never overwrite one."""
+    """A blob is already stored under this key; backends never overwrite one.
+
+    :param key: the key ``put`` returned for the existing blob, when the backend knows it
+        (a GED that keys blobs by its own ids); it lets an interrupted migration find the
+        copy it already made.
+    """
+
+    def __init__(self, message: str, *, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
 
 
 class StorageAuthError(StorageError, PermissionError):

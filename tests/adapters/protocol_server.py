@@ -140,6 +140,8 @@ class ProtocolServer:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # Without TCP_NODELAY every small answer waits 40 ms for the client's ACK.
+            disable_nagle_algorithm = True
 
             def log_message(self, *_args: Any) -> None:  # quiet
                 pass
@@ -151,7 +153,9 @@ class ProtocolServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread = threading.Thread(
+            target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def url(self) -> str:

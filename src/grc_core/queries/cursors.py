@@ -54,6 +54,7 @@ def fingerprint(*parts: object) -> str:
 
 
 def encode(session: Session, position: Position, query: str) -> str:
+    """A signed cursor for ``position`` in the query fingerprinted ``query``."""
     payload = json.dumps(
         {"s": position.start_at.isoformat(), "i": position.id, "q": query}, separators=(",", ":")
     ).encode()

@@ -307,12 +307,18 @@ def _copy(
     with source.open(source_key) as stream:
         try:
             return destination.put(core_key, stream, size=size, metadata=hints)
-        except BlobExists:
-            pass
+        except BlobExists as exists:
+            found = exists.key or core_key  # a GED names the copy by its own id
     # A previous run stored the copy but died before recording it: keep it if it is intact.
-    if checksum(destination, core_key) == (size, sha):
-        return core_key
-    destination.delete(core_key)
+    try:
+        if checksum(destination, found) == (size, sha):
+            return found
+        destination.delete(found)
+    except BlobNotFound:
+        raise StorageError(
+            f"{destination.name} says {core_key!r} is taken but cannot show it; "
+            "run `grc storage verify --repair` and migrate again"
+        ) from None
     with source.open(source_key) as stream:
         return destination.put(core_key, stream, size=size, metadata=hints)
 

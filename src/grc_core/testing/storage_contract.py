@@ -238,6 +238,8 @@ class StorageBackendContract:
         with pytest.raises(BlobExists) as caught:
             backend.put(key, ChunkedStream(b"intruder", max_read=self.max_read_size))
         assert isinstance(caught.value, FileExistsError)
+        # A backend that names the existing blob must name the right one.
+        assert caught.value.key in (None, stored)
         assert self.read(backend, stored) == b"original"
         assert backend.stat(stored).size == len(b"original")
         assert list(self.listed(backend)) == [stored]
