@@ -312,7 +312,7 @@ def _copy(
     # A previous run stored the copy but died before recording it: keep it if it is intact.
     try:
         if checksum(destination, found) == (size, sha):
-            return found
+            return destination.stat(found).key  # the key put would have returned
         destination.delete(found)
     except BlobNotFound:
         raise StorageError(
