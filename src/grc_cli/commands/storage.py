@@ -16,7 +16,13 @@ from grc_cli.context import CliContext, pass_cli
 from grc_cli.failures import ExitCode
 from grc_cli.output import progress_bar, show_backends, show_migration_report, show_verify_report
 from grc_cli.params import DURATION
-from grc_core.services.storage_admin import DEFAULT_GRACE, migrate_storage, verify_storage
+from grc_core.services.storage_admin import (
+    DEFAULT_GRACE,
+    CheckStep,
+    check_backend,
+    migrate_storage,
+    verify_storage,
+)
 from grc_core.services.users import require_admin
 
 
@@ -101,6 +107,37 @@ def migrate(state: CliContext, target: str) -> None:
             f"the configuration file (or GRC_STORAGE_BACKEND={target}) to store them there"
         )
     if report.failed:
+        click.get_current_context().exit(ExitCode.GENERIC)
+
+
+@storage_group.command("check")
+@click.argument("name")
+@pass_cli
+def check(state: CliContext, name: str) -> None:
+    """Check a configured backend: connect, write, read back, verify and delete a probe.
+
+    Each step is reported as it ends; exits with 1 at the first failure (its message is
+    the backend's own, secrets removed).
+    """
+    _require_admin(state, "checking a storage backend")
+    results = []
+
+    def report(step: CheckStep) -> None:
+        results.append(step)
+        if not state.out.json_output:
+            mark = "ok" if step.ok else "FAILED"
+            state.out.status(
+                f"{step.name:<26} {mark:<6} {step.seconds * 1000:7.0f} ms  {step.detail}"
+            )
+
+    steps = check_backend(state.grc.backends, name, report=report)
+    if state.out.json_output:
+        state.out.emit_data(
+            {"backend": name, "ok": all(s.ok for s in steps),
+             "steps": [{"name": s.name, "ok": s.ok, "seconds": round(s.seconds, 4),
+                        "detail": s.detail} for s in steps]}
+        )  # fmt: skip
+    if not all(step.ok for step in steps) or len(steps) < 5:
         click.get_current_context().exit(ExitCode.GENERIC)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -331,3 +333,93 @@ def _delete_if_present(backend: StorageBackend, key: str) -> None:
 def iter_problems(report: VerifyReport) -> Iterator[Problem]:
     """Problems in a stable order, for display."""
     yield from sorted(report.problems, key=lambda p: (p.kind, p.backend, p.key))
+
+
+# --- checking a backend's configuration -------------------------------------------------------
+
+
+@dataclass
+class CheckStep:
+    """One step of :func:`check_backend`: what was tried, whether it worked, how long."""
+
+    name: str
+    ok: bool
+    seconds: float
+    detail: str = ""
+
+
+PROBE = b"GRC storage check \xe2\x80\x94 this document may be deleted.\n" * 64
+
+
+def check_backend(
+    backends: Backends, name: str, *, report: Callable[[CheckStep], None] | None = None
+) -> list[CheckStep]:
+    """Connect to backend ``name``, then write, read back, verify and delete a probe.
+
+    The administrator's first question about a GED configuration is whether it works:
+    each step is reported as it ends (``report``), and the first failure stops the check
+    with the backend's own message.  Writing creates the root folder when it is missing.
+    """
+    from grc_core.storage.keys import new_key
+
+    steps: list[CheckStep] = []
+    state: dict[str, Any] = {}
+    digest = hashlib.sha256(PROBE).hexdigest()
+
+    def connect() -> str:
+        state["backend"] = backends.get(name)
+        return type(state["backend"]).__name__
+
+    def write() -> str:
+        hints = {
+            "company": "GRC",
+            "subject": "Vérification du stockage",
+            "filename": "grc-check.txt",
+        }
+        state["key"] = state["backend"].put(
+            new_key(), io.BytesIO(PROBE), size=len(PROBE), metadata=hints
+        )
+        return f"stored as {state['key']}"
+
+    def stat() -> str:
+        info = state["backend"].stat(state["key"])
+        if info.size != len(PROBE):
+            raise StorageError(f"the backend reports {info.size} bytes, {len(PROBE)} were written")
+        return f"{info.size} bytes, written {info.modified:%Y-%m-%d %H:%M:%S} UTC"
+
+    def read() -> str:
+        size, found = checksum(state["backend"], state["key"])
+        if (size, found) != (len(PROBE), digest):
+            raise StorageError("the content read back differs from what was written")
+        return "SHA-256 matches"
+
+    def remove() -> str:
+        state["backend"].delete(state["key"])
+        try:
+            state["backend"].stat(state["key"])
+        except BlobNotFound:
+            return "deleted"
+        raise StorageError("the probe is still there after its deletion")
+
+    for label, action in (
+        ("connect", connect),
+        ("write a probe", write),
+        ("stat it", stat),
+        ("read it back and verify", read),
+        ("delete it", remove),
+    ):
+        began = time.perf_counter()
+        try:
+            detail, ok = action(), True
+        except GrcError as exc:
+            detail, ok = str(exc), False
+        step = CheckStep(label, ok, time.perf_counter() - began, detail)
+        steps.append(step)
+        if report is not None:
+            report(step)
+        if not ok:
+            if "key" in state and label != "delete it":
+                with contextlib.suppress(GrcError):
+                    state["backend"].delete(state["key"])
+            break
+    return steps
