@@ -67,35 +67,49 @@ ASSIGNEES = (
     "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u ON u.id = x.user_id"
     " WHERE x.exchange_id IN ({ids}) ORDER BY u.login"
 )
-SQLITE_SEARCH = (
-    ENTRY.format(
-        extra=", -bm25(exchange_fts, 10.0, 1.0, 4.0) AS rank,"
-        " snippet(exchange_fts, -1, '[', ']', '…', 12)",
-        source="exchange_fts JOIN exchanges e ON e.id = exchange_fts.rowid",
-    )
-    + " WHERE exchange_fts MATCH ?"
-    + VISIBLE.format(false="0", p="?")
-    + " AND e.action_id IN (SELECT id FROM picklist_values WHERE kind = 'action' AND code = ?)"
-    " ORDER BY rank DESC, e.start_at DESC, e.id DESC LIMIT ?"
+ACTION_CALL = (
+    " AND e.action_id IN (SELECT id FROM picklist_values WHERE kind = 'action' AND code = {p})"
 )
-
-
-def pg_search_sql() -> str:
-    docs = "exchange_search.document"
-    query = "to_tsquery('grc_french', %s) && to_tsquery('grc_simple', %s || ':*')"
-    highlight = "to_tsquery('grc_simple', %s)"
-    return (
-        ENTRY.format(
-            extra=f", ts_rank_cd({docs}, {query}) AS rank, ts_headline('grc_simple',"
-            " e.subject || ' — ' || e.details || ' — ' || exchange_search.names,"
-            f" {highlight}, 'StartSel=[, StopSel=], MaxFragments=1, MaxWords=18, MinWords=6')",
-            source="exchange_search JOIN exchanges e ON e.id = exchange_search.exchange_id",
-        )
-        + f" WHERE {docs} @@ ({query})"
-        + VISIBLE.format(false="false", p="%s")
-        + " AND e.action_id IN (SELECT id FROM picklist_values WHERE kind = 'action' AND code = %s)"
-        " ORDER BY rank DESC, e.start_at DESC, e.id DESC LIMIT %s"
-    )
+SQLITE_WINDOW = (
+    "(SELECT e.id AS id, -bm25(exchange_fts, 10.0, 1.0, 4.0) AS rank"
+    " FROM exchange_fts JOIN exchanges e ON e.id = exchange_fts.rowid"
+    " WHERE exchange_fts MATCH ?"
+    + VISIBLE.format(false="0", p="?")
+    + ACTION_CALL.format(p="?")
+    + " ORDER BY exchange_fts.rowid DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
+)
+SQLITE_SEARCH = (
+    ENTRY.format(extra=", w.rank", source=SQLITE_WINDOW)
+    + " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT ?"
+)
+SQLITE_SNIPPETS = (
+    "SELECT e.id, e.subject, e.details, f.names FROM exchange_fts f"
+    " JOIN exchanges e ON e.id = f.rowid WHERE e.id IN ({ids})"
+)
+# The words are inlined, as the library does (see grc_core.queries.search._word).
+PG_QUERY = (
+    "to_tsquery('grc_french', 'facture') && (to_tsquery('grc_simple', 'impay:*')"
+    " || to_tsquery('grc_french', 'impay'))"
+)
+PG_WINDOW = (
+    f"(SELECT e.id AS id, ts_rank_cd(s.document, {PG_QUERY}) AS rank"
+    " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
+    f" WHERE s.document @@ ({PG_QUERY})"
+    + VISIBLE.format(false="false", p="%s")
+    + ACTION_CALL.format(p="%s")
+    + " ORDER BY s.exchange_id DESC LIMIT 500) w"
+    " JOIN exchanges e ON e.id = w.id"
+)
+PG_SEARCH = (
+    ENTRY.format(extra=", w.rank", source=PG_WINDOW)
+    + " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT %s"
+)
+PG_SNIPPETS = (
+    "SELECT e.id, ts_headline('grc_simple', e.subject || ' — ' || e.details || ' — ' || s.names,"
+    " to_tsquery('grc_simple', %s), 'StartSel=[, StopSel=], MaxFragments=1, MaxWords=18,"
+    " MinWords=6') FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
+    " WHERE e.id IN ({ids})"
+)
 
 
 def timed(run: Callable[[], Any], repeat: int) -> list[float]:
@@ -201,7 +215,10 @@ def floor_runs(
         def q(sql: str, params: tuple[Any, ...]) -> list[Any]:
             return conn.execute(sql, params).fetchall()
     else:
-        conn = psycopg.connect("host=127.0.0.1 user=postgres dbname=" + PG_DB, autocommit=True)
+        conn = psycopg.connect(
+            "host=127.0.0.1 user=postgres dbname=" + PG_DB,
+            autocommit=True,
+        )
         p, false = "%s", "false"
         edge_start = edge.start_at
 
@@ -223,11 +240,14 @@ def floor_runs(
 
     def search_run() -> Any:
         if kind == "sqlite":
-            found = q(SQLITE_SEARCH, ('"facture" AND "impay"*', reader, reader, "call", 20))
+            match = '"facture" AND "impay"*'
+            found = q(SQLITE_SEARCH, (match, reader, reader, "call", 20))
+            ids = ",".join(str(r[0]) for r in found) or "0"
+            q(SQLITE_SNIPPETS.format(ids=ids), ())
         else:
-            found = q(pg_search_sql(), ("facture", "impay", "facture:* | impay:*", "facture", "impay",
-                                        reader, reader, "call", 20))  # fmt: skip
-        ids = ",".join(str(r[0]) for r in found) or "0"
+            found = q(PG_SEARCH, (reader, reader, "call", 20))
+            ids = ",".join(str(r[0]) for r in found) or "0"
+            q(PG_SNIPPETS.format(ids=ids), ("facture:* | impay:*",))
         return q(ASSIGNEES.format(ids=ids), ())
 
     return {

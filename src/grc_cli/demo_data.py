@@ -45,6 +45,8 @@ class DemoWorld:
     opportunities: dict[str, int] = field(default_factory=dict)
     exchanges: dict[str, int] = field(default_factory=dict)
     attachments: dict[str, int] = field(default_factory=dict)
+    #: What happened to the sample along the way, in words, for the demo to tell.
+    events: list[str] = field(default_factory=list)
 
     @classmethod
     def starting_today(cls) -> DemoWorld:
@@ -513,6 +515,23 @@ EXCHANGES = (
         details="Objectif du trimestre atteint à 82 %. Priorités : renouvellements clients et "
         "qualification des suspects.",
     ),
+    ExchangeSpec(
+        "echeance_essai",
+        "cpetit",
+        "call",
+        "Échéance de la période d'essai du logiciel de traçabilité",
+        -20,
+        (11, 0),
+        25,
+        status="done",
+        medium="phone",
+        category="relance",
+        company="alpes",
+        opportunities=("tracabilite",),
+        contacts=("jean",),
+        details="Jean Girard demande quinze jours d'essai de plus avant de décider ; le "
+        "relancer après la démonstration.",
+    ),
 )
 
 
@@ -624,6 +643,28 @@ def attach_documents(grc: Grc, world: DemoWorld) -> None:
             world.attachments[spec.key] = attachment.id
 
 
+# -- people change employers ---------------------------------------------------------------
+
+#: (contact, new company): Jean Girard leaves the cheese dairy for the bakeries.
+NEW_EMPLOYER = ("jean", "boulangeries")
+
+
+def change_employer(grc: Grc, world: DemoWorld) -> None:
+    """A contact joins another company: their past exchanges follow them into its history."""
+    contact_key, company_key = NEW_EMPLOYER
+    with grc.acting_as("jdupont") as work:
+        contact = companies.get_contact(work.session, world.contacts[contact_key])
+        former = contact.company.name
+        moved = companies.move_contact(
+            work.session, work.actor, contact.id, world.companies[company_key]
+        )
+        world.events.append(
+            f"{moved.full_name} left {former} for {moved.company.name}: the exchanges "
+            f"recorded with {moved.first_name} at {former} now also appear in the history of "
+            f"{moved.company.name}."
+        )
+
+
 #: The demo, in order.  Later capabilities append their own steps.
 STEPS: list[DemoStep] = [
     DemoStep("the team: an administrator and four sales people", create_team),
@@ -634,4 +675,5 @@ STEPS: list[DemoStep] = [
     DemoStep(
         "attachments: a report, a presentation, a logo, a proposal, a quote", attach_documents
     ),
+    DemoStep("a contact changes employer", change_employer),
 ]

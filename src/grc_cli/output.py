@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ from grc_core.models import (
     User,
 )
 from grc_core.plugins.registry import PluginInfo, StorageBackendInfo, redact
+from grc_core.queries.history import Page, TimelineEntry
+from grc_core.queries.search import SearchHit
 from grc_core.services.storage_admin import MigrationReport, VerifyReport, iter_problems
 from grc_core.timeutil import zone
 
@@ -94,9 +97,13 @@ class Output:
         if self.json_output:
             click.echo(self.to_json(data))
 
-    def status(self, message: str) -> None:
-        """A message for the person at the terminal, on stderr (never in the data)."""
-        self.err.print(Text(message))
+    def status(self, message: str, *, soft_wrap: bool = False) -> None:
+        """A message for the person at the terminal, on stderr (never in the data).
+
+        :param soft_wrap: leave long lines to the terminal instead of folding them, so a
+            token in the message (a cursor) can be copied whole.
+        """
+        self.err.print(Text(message), soft_wrap=soft_wrap)
 
     def to_json(self, data: Any) -> str:
         """``data`` as indented JSON, date-times in the configured zone."""
@@ -610,6 +617,178 @@ def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
     data = [exchange_data(ex) for ex in exchanges]
     empty = None if exchanges else "no exchanges match"
     return Shown(data, exchanges_table(out, exchanges), empty)
+
+
+# -- histories and search ------------------------------------------------------------------
+
+#: How the words a search matched are shown in snippets (the data keeps ``[…]`` markers).
+HIGHLIGHT = "bold yellow"
+_MARKED = re.compile(r"\[([^\[\]]*)\]")
+
+
+class Labels:
+    """Labels of the action and status codes that histories and search hits carry."""
+
+    def __init__(self, values: Iterable[PicklistValue], language: str) -> None:
+        self._labels = {(v.kind.value, v.code): v.label(language) for v in values}
+
+    def __call__(self, kind: str, code: str | None) -> str:
+        """The label of ``code`` in the picklist ``kind``; the code itself if unknown."""
+        if code is None:
+            return ""
+        return self._labels.get((kind, code), code)
+
+    def widest(self, kind: str, *, at_most: int = 16) -> int:
+        """The length of the longest label of ``kind`` (a column that always fits them)."""
+        lengths = [len(label) for (k, _), label in self._labels.items() if k == kind]
+        return min(max(lengths, default=4), at_most)
+
+
+def timeline_entry_data(entry: TimelineEntry) -> dict[str, Any]:
+    """A history entry as JSON data (picklists and category by code)."""
+    company = (
+        {"id": entry.company_id, "name": entry.company} if entry.company_id is not None else None
+    )
+    return {
+        "id": entry.id,
+        "uuid": entry.uuid,
+        "subject": entry.subject,
+        "start": entry.start_at,
+        "end": entry.end_at,
+        "action": entry.action,
+        "status": entry.status,
+        "medium": entry.medium,
+        "category": entry.category,
+        "company": company,
+        "author_id": entry.author_id,
+        "author_name": entry.author,
+        "assignees": list(entry.assignees),
+        "private": entry.private,
+        "details": entry.details,
+    }
+
+
+def timeline_table(
+    out: Output,
+    entries: Sequence[TimelineEntry],
+    labels: Labels,
+    *,
+    title: str | None = None,
+    header: bool = True,
+    caption: bool = True,
+    steady: bool = False,
+) -> Table:
+    """History entries as a table, newest first, dates in the configured zone.
+
+    :param steady: give every column a width that depends on the terminal and the labels
+        only, not on the rows, so the tables of successive pages (``--all``) line up under
+        the first one's header, with no blank line between them.
+    """
+    rows = [
+        (
+            e.id,
+            out.when(e.start_at),
+            labels("action", e.action),
+            e.subject,
+            e.company if e.company is not None else "(global)",
+            labels("status", e.status),
+            "private" if e.private else "",
+            ", ".join(e.assignees),
+        )
+        for e in entries
+    ]
+    fixed: dict[str, int | None] = dict.fromkeys(("Id", "Start", "Action", "Status", "Private"))
+    if steady:
+        fixed = {
+            "Id": 7,
+            "Start": 16,
+            "Action": labels.widest("action"),
+            "Status": labels.widest("status"),
+            "Private": 7,
+        }
+    columns = (
+        Column("Id", justify="right", no_wrap=True, width=fixed["Id"]),
+        Column("Start", no_wrap=True, width=fixed["Start"]),
+        Column("Action", width=fixed["Action"]),
+        Column("Subject", ratio=4),
+        Column("Company", ratio=2),
+        Column("Status", width=fixed["Status"]),
+        Column("Private", width=fixed["Private"]),
+        Column("Assigned to", ratio=2),
+    )
+    table = listing(title, columns, rows)
+    table.expand = True
+    table.show_header = header
+    table.show_edge = not steady
+    if caption:
+        table.caption = f"times in {out.timezone}"
+        table.caption_justify = "left"
+    return table
+
+
+def show_timeline(out: Output, page: Page, labels: Labels, *, title: str | None = None) -> Shown:
+    """One page of a history; the JSON data carries the cursor of the next page."""
+    data = {
+        "entries": [timeline_entry_data(e) for e in page.entries],
+        "next_cursor": page.next_cursor,
+    }
+    table = timeline_table(out, page.entries, labels, title=title)
+    return Shown(data, table, None if page.entries else "no exchanges in this history")
+
+
+def highlighted(snippet: str) -> Text:
+    """A search snippet with the matched words (between ``[`` and ``]``) highlighted."""
+    flat = " ".join(snippet.split())
+    shown = Text()
+    position = 0
+    for match in _MARKED.finditer(flat):
+        shown.append(flat[position : match.start()])
+        shown.append(match[1], style=HIGHLIGHT)
+        position = match.end()
+    shown.append(flat[position:])
+    return shown
+
+
+def search_hit_data(hit: SearchHit) -> dict[str, Any]:
+    """A search hit as JSON data: the entry, its rank and the raw snippet (``[…]`` marks)."""
+    return {**timeline_entry_data(hit.entry), "rank": hit.rank, "snippet": hit.snippet}
+
+
+def search_table(out: Output, hits: Sequence[SearchHit], *, title: str | None = None) -> Table:
+    """Search hits as a table, best first, the matched words highlighted in the extracts."""
+    rows = [
+        (
+            f"{h.rank:.3g}",
+            h.entry.id,
+            out.when(h.entry.start_at),
+            h.entry.subject,
+            h.entry.company if h.entry.company is not None else "(global)",
+            "private" if h.entry.private else "",
+            highlighted(h.snippet),
+        )
+        for h in hits
+    ]
+    columns = (
+        Column("Rank", justify="right", no_wrap=True),
+        Column("Id", justify="right", no_wrap=True),
+        Column("Start", no_wrap=True),
+        Column("Subject", ratio=3),
+        Column("Company", ratio=2),
+        Column("Private"),
+        Column("Extract", ratio=5),
+    )
+    table = listing(title, columns, rows)
+    table.expand = True
+    table.caption = f"times in {out.timezone}; best matches first"
+    table.caption_justify = "left"
+    return table
+
+
+def show_search(out: Output, hits: Sequence[SearchHit], *, title: str | None = None) -> Shown:
+    """The hits of a quick search."""
+    data = [search_hit_data(h) for h in hits]
+    empty = None if hits else "no exchange matches"
+    return Shown(data, search_table(out, hits, title=title), empty)
 
 
 # -- attachments ---------------------------------------------------------------------------

@@ -63,6 +63,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
+
     engine = create_engine(parsed, **kwargs)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)

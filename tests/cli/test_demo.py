@@ -17,6 +17,7 @@ SUBJECTS = (
     "Relance par e-mail de la proposition",
     "Préparer la démonstration de traçabilité",
     "Compte rendu du comité commercial mensuel",
+    "Échéance de la période d'essai du logiciel de traçabilité",
 )
 
 
@@ -37,10 +38,10 @@ def test_demo_creates_a_database_and_shows_the_sample(demo):
     assert "Boulangeries Martin SA" in stdout
     assert "(global)" in stdout
     assert "private" in stdout
-    assert "10 exchanges (1 private, 1 global, 6 closed)" in stdout
+    assert "11 exchanges (1 private, 1 global, 7 closed)" in stdout
     assert "2 clients, 2 prospects, 2 suspects" in stdout
     assert f"grc --db sqlite:///{folder / 'grc-demo.sqlite3'} exchange list --as mmartin" in stdout
-    assert "[5/6] exchanges" in stderr
+    assert "[5/7] exchanges" in stderr
 
 
 def test_the_demo_database_can_be_explored(demo, tmp_path):
@@ -83,6 +84,66 @@ def test_demo_refuses_a_folder_that_is_not_empty(bare, tmp_path):
 
 def test_demo_json(bare, tmp_path):
     data = json.loads(bare.ok("--json", "demo", "--dir", str(tmp_path / "d")).stdout)
-    assert data["summary"]["exchanges"] == len(data["exchanges"]) == 10
+    assert data["summary"]["exchanges"] == len(data["exchanges"]) == 11
     assert Path(data["database"]).is_file()
     assert data["database_url"].startswith("sqlite:///")
+    timeline = data["timeline"]
+    assert timeline["company"]["name"] == "Boulangeries Martin SA"
+    assert [e["subject"] for e in timeline["entries"]] == TIMELINE
+    assert timeline["next_cursor"] is None
+    assert data["search"]["query"] == "echeance"
+    [hit] = data["search"]["hits"]
+    assert hit["subject"] == SUBJECTS[-1]
+    assert "[Échéance]" in hit["snippet"]
+
+
+#: The history of the company with the most exchanges, newest first: its own three and,
+#: last, the one recorded with Jean Girard at the cheese dairy before he joined it.
+TIMELINE = [
+    "Rendez-vous de présentation de l'extension",
+    "Note interne : marge de négociation",
+    "Appel de suivi du contrat de maintenance",
+    "Échéance de la période d'essai du logiciel de traçabilité",
+]
+
+
+def _section(stdout: str, title: str) -> list[str]:
+    """The lines of the table titled ``title`` in the demo's output, up to its caption."""
+    lines = stdout.splitlines()
+    start = next(n for n, line in enumerate(lines) if line.startswith(title))
+    end = next(n for n in range(start, len(lines)) if lines[n].startswith("times in"))
+    return lines[start : end + 1]
+
+
+def test_demo_shows_a_company_timeline(demo):
+    _, stdout, stderr = demo
+    assert "[7/7] a contact changes employer" in stderr
+    section = _section(stdout, "History of Boulangeries Martin SA (company 1), as 'admin' sees it")
+    rows = [line for line in section if any(subject in line for subject in TIMELINE)]
+    assert [next(s for s in TIMELINE if s in row) for row in rows] == TIMELINE
+    assert "Fromagerie des Alpes" in rows[-1]  # linked through the contact only
+    assert "private" in rows[1]
+    assert "Transports Lefèvre" not in "\n".join(section)
+    assert "Jean Girard left Fromagerie des Alpes for Boulangeries Martin SA" in stdout
+    assert "history company 1 --as mmartin" in stdout
+
+
+def test_demo_shows_an_accent_free_search(demo):
+    _, stdout, _ = demo
+    section = _section(stdout, "Quick search for 'echeance' (typed without accents)")
+    rows = [line for line in section if "Fromagerie des Alpes" in line]
+    assert len(rows) == 1
+    assert "Échéance de la période" in rows[0]
+    assert "[Échéance]" not in stdout  # highlighted, not bracketed
+    assert "search 'contrat maint' --as mmartin" in stdout
+
+
+def test_the_demo_timeline_is_the_history_command(demo, tmp_path):
+    folder, _, _ = demo
+    grc = Grc(f"sqlite:///{folder / 'grc-demo.sqlite3'}", tmp_path)
+    entries = grc.json("history", "company", "1", as_="admin")["entries"]
+    assert [e["subject"] for e in entries] == TIMELINE
+    # mmartin may not see jdupont's private note.
+    mine = grc.json("history", "company", "1", as_="mmartin")["entries"]
+    assert [e["subject"] for e in mine] == [TIMELINE[0], *TIMELINE[2:]]
+    assert [h["subject"] for h in grc.json("search", "echeance", as_="mmartin")] == [SUBJECTS[-1]]

@@ -35,13 +35,13 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
 
 def test_the_demo_shows_its_documents_and_a_clean_storage_check(demo):
     _, _, stdout, stderr = demo
-    assert "[6/6] attachments" in stderr
+    assert "[6/7] attachments" in stderr
     assert "Attached documents" in stdout
     for name in DOCUMENTS:
         assert name in stdout
     assert "company 1: Boulangeries Martin SA" in stdout
     assert "exchange 10: Compte rendu du comité commercial mensuel" in stdout
-    assert "10 exchanges (1 private, 1 global, 6 closed), 5 attachments" in stdout
+    assert "11 exchanges (1 private, 1 global, 7 closed), 5 attachments" in stdout
     assert (
         "storage verify: checked 5 attachments: every blob is present and intact, no orphan"
         in stdout

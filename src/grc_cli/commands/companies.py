@@ -109,7 +109,7 @@ def update(
 
 @click.group("contact")
 def contact_group() -> None:
-    """Add and list the contacts of a company."""
+    """Add, list and move the contacts of a company."""
 
 
 @contact_group.command("add")
@@ -156,6 +156,23 @@ def list_contacts(state: CliContext, company_id: int) -> None:
     """List the contacts of a company."""
     with state.session(read_only=True) as session:
         shown = show_contacts(state.out, companies.list_contacts(session, company_id))
+    state.out.emit(shown)
+
+
+@contact_group.command("move")
+@click.argument("contact_id", metavar="CONTACT_ID", type=int)
+@click.argument("company_id", metavar="COMPANY_ID", type=int)
+@pass_cli
+def move_contact(state: CliContext, contact_id: int, company_id: int) -> None:
+    """Move a contact to another company (they changed employer).
+
+    Their past exchanges keep their company and now also appear in the new company's history.
+    """
+    with state.work() as work:
+        contact = companies.move_contact(work.session, work.actor, contact_id, company_id)
+        target = contact.company.name
+        shown = show_contact(state.out, contact)
+    state.out.status(f"contact {contact.id} now works at company {company_id} ({target})")
     state.out.emit(shown)
 
 

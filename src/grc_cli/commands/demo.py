@@ -14,6 +14,7 @@ from rich.console import Group
 from rich.text import Text
 from sqlalchemy.orm import Session
 
+from grc_cli.commands.history import load_labels
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.demo_data import ADMIN, DEMO_ZONE, STEPS, DemoWorld
 from grc_cli.failures import CliFailure, ExitCode
@@ -24,11 +25,16 @@ from grc_cli.output import (
     attachments_table,
     exchange_data,
     exchanges_table,
+    search_hit_data,
+    search_table,
+    timeline_entry_data,
+    timeline_table,
     verify_summary,
 )
 from grc_core.config import STORAGE_ENV_PREFIX, Settings
 from grc_core.facade import Grc
 from grc_core.models import Attachment, CompanyStatus, User
+from grc_core.queries import history, search
 from grc_core.queries.exchanges import list_exchanges
 from grc_core.services import attachments, companies, exchanges, opportunities, users
 from grc_core.services.storage_admin import VerifyReport, verify_storage
@@ -38,6 +44,8 @@ DATABASE_NAME = "grc-demo.sqlite3"
 ATTACHMENTS_DIR = "attachments"
 #: The variable that points later commands at the demo's attachments.
 ROOT_VARIABLE = f"{STORAGE_ENV_PREFIX}LOCAL__ROOT"
+#: The quick search the demo runs: no accent, yet it finds "Échéance …".
+SEARCH_QUERY = "echeance"
 
 
 def fresh_folder(directory: Path | None) -> Path:
@@ -101,13 +109,15 @@ class Summary:
         )
 
 
-def _explore(url: str) -> list[str]:
+def _explore(url: str, company_id: int) -> list[str]:
     db = shlex.quote(url)
     return [
         f"grc --db {db} exchange list --as mmartin",
         f"grc --db {db} exchange list --as {ADMIN}      # an administrator sees private ones too",
         f"grc --db {db} company list",
         f"grc --db {db} exchange list --category commercial --field priorite=haute --as {ADMIN}",
+        f"grc --db {db} history company {company_id} --as mmartin   # the private note is hidden",
+        f"grc --db {db} search 'contrat maint' --as mmartin",
     ]
 
 
@@ -126,13 +136,17 @@ def _explore_attachments(url: str, root: Path, world: DemoWorld) -> list[str]:
 
 @dataclass(frozen=True)
 class Outcome:
-    """What the demo shows: the exchanges, the attachments and the storage check."""
+    """What the demo shows: the exchanges, the attachments, a company's timeline, a search
+    and the storage check."""
 
     exchanges: Shown
     attachments: Shown
+    timeline: Shown
+    search: Shown
     summary: Summary
     verified: VerifyReport
     world: DemoWorld
+    company_id: int
 
 
 def _attached_to(session: Session, admin: User, attachment: Attachment) -> str:
@@ -142,6 +156,43 @@ def _attached_to(session: Session, admin: User, attachment: Attachment) -> str:
     if kind == "company":
         return f"company {ident}: {companies.get_company(session, ident).name}"
     return f"opportunity {ident}: {opportunities.get_opportunity(session, ident).title}"
+
+
+def _busiest_company(session: Session, admin: User, world: DemoWorld) -> int:
+    """The company whose history (as the administrator sees it) is the longest."""
+    sizes = {
+        ident: len(history.company_history(session, admin, ident, limit=history.MAX_PAGE).entries)
+        for ident in sorted(world.companies.values())
+    }
+    return max(sizes, key=lambda ident: (sizes[ident], -ident))
+
+
+def _timeline(out: Output, session: Session, admin: User, world: DemoWorld) -> Shown:
+    """The busiest company's timeline, read through the history API, newest first."""
+    company_id = _busiest_company(session, admin, world)
+    name = companies.get_company(session, company_id).name
+    page = history.company_history(session, admin, company_id)
+    table = timeline_table(
+        out,
+        page.entries,
+        load_labels(session, out.language),
+        title=f"History of {name} (company {company_id}), as {ADMIN!r} sees it",
+    )
+    data = {
+        "company": {"id": company_id, "name": name},
+        "entries": [timeline_entry_data(e) for e in page.entries],
+        "next_cursor": page.next_cursor,
+    }
+    notes = [Text(event, style="italic") for event in world.events]
+    return Shown(data, Group(table, *notes, Text("")))
+
+
+def _search(out: Output, session: Session, admin: User) -> Shown:
+    """A quick search typed without accents."""
+    hits = search.search(session, admin, SEARCH_QUERY)
+    title = f"Quick search for {SEARCH_QUERY!r} (typed without accents), as {ADMIN!r} sees it"
+    data = {"query": SEARCH_QUERY, "hits": [search_hit_data(h) for h in hits]}
+    return Shown(data, search_table(out, hits, title=title))
 
 
 def run_demo(grc: Grc, out: Output) -> Outcome:
@@ -180,9 +231,20 @@ def run_demo(grc: Grc, out: Output) -> Outcome:
         files_table = attachments_table(
             out, files_data, title="Attached documents", attached_to=labels
         )
+        timeline = _timeline(out, session, admin, world)
+        found = _search(out, session, admin)
     # The same check as `grc storage verify`: every row has its blob, intact, no orphan.
     verified = verify_storage(grc.session, grc.backends)
-    return Outcome(shown, Shown(files_data, files_table), summary, verified, world)
+    return Outcome(
+        shown,
+        Shown(files_data, files_table),
+        timeline,
+        found,
+        summary,
+        verified,
+        world,
+        timeline.data["company"]["id"],
+    )
 
 
 @click.command("demo")
@@ -194,7 +256,8 @@ def run_demo(grc: Grc, out: Output) -> Outcome:
 )
 @pass_cli
 def demo(state: CliContext, directory: Path | None) -> None:
-    """Create a demo database with a French sample; show its exchanges and documents.
+    """Create a demo database with a French sample; show its exchanges, documents, a
+    company's timeline and a quick search.
 
     The demo ignores --db, --as and the configuration file: it always works on a new SQLite
     file, so it can never touch real data.
@@ -214,7 +277,7 @@ def demo(state: CliContext, directory: Path | None) -> None:
         outcome = run_demo(grc, out)
     finally:
         grc.dispose()
-    explore = _explore(url)
+    explore = _explore(url, outcome.company_id)
     explore_attachments = _explore_attachments(url, root, outcome.world)
     check = f"storage verify: {verify_summary(outcome.verified, repair=False)}"
     if out.json_output:
@@ -226,6 +289,8 @@ def demo(state: CliContext, directory: Path | None) -> None:
                 "summary": outcome.summary.data(),
                 "exchanges": outcome.exchanges.data,
                 "attachments": outcome.attachments.data,
+                "timeline": outcome.timeline.data,
+                "search": outcome.search.data,
                 "storage_verify": {
                     "ok": outcome.verified.ok,
                     "checked": outcome.verified.checked,
@@ -248,6 +313,8 @@ def demo(state: CliContext, directory: Path | None) -> None:
     ]
     out.console.print(outcome.exchanges.view)
     out.console.print(outcome.attachments.view)
+    out.console.print(outcome.timeline.view)
+    out.console.print(outcome.search.view)
     out.console.print(Group(*lines))
 
 

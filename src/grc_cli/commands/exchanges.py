@@ -5,12 +5,15 @@ Date-times typed without a zone are read in the configured zone (``--tz``, ``GRC
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
 
 import click
+from sqlalchemy.orm import Session
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.output import show_exchange, show_exchanges
@@ -157,6 +160,127 @@ def _record_options(*, adding: bool) -> Decorator:
             help="Custom field value (repeat for several; CODE= clears it).",
         ),
     )
+
+
+# -- filter options shared by every listing -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FilterOptions:
+    """The filter options of a listing as they were typed; :meth:`build` makes the filter.
+
+    ``exchange list``, ``history …`` and ``search`` take the same options (see
+    :func:`filter_options`), so a criterion means the same everywhere.
+    """
+
+    since: str | None = None
+    until: str | None = None
+    actions: tuple[str, ...] = ()
+    statuses: tuple[str, ...] = ()
+    media: tuple[str, ...] = ()
+    category: str | None = None
+    author: str | None = None
+    assignee: str | None = None
+    private: bool | None = None
+    attachments: bool | None = None
+    conditions: tuple[FieldCondition, ...] = ()
+    company_id: int | None = None
+    global_only: bool = False
+
+    def build(self, state: CliContext, session: Session) -> ExchangeFilter | None:
+        """The query's filter, ``None`` if no criterion was given; date-times are read in the
+        configured zone, logins looked up.
+
+        (No filter and an empty one select the same exchanges, but a history's cursor belongs
+        to its filter: ``None`` gives the cursors any host calling without a filter gets, and
+        the unfiltered history's prepared statement.)
+        """
+        flt = ExchangeFilter(
+            company_id=self.company_id,
+            global_only=self.global_only,
+            since=_when(state, self.since, "since"),
+            until=_when(state, self.until, "until"),
+            actions=self.actions,
+            statuses=self.statuses,
+            media=self.media,
+            category=self.category,
+            author_id=users.get_user(session, self.author).id if self.author else None,
+            assignee_id=users.get_user(session, self.assignee).id if self.assignee else None,
+            private=self.private,
+            has_attachments=self.attachments,
+            **({"custom": self.conditions} if self.conditions else {}),
+        )
+        return None if flt == ExchangeFilter() else flt
+
+
+_SCOPING_OPTIONS = (
+    click.option("--company", "company_id", metavar="ID", type=int, help="Only this company's."),
+    click.option("--global", "global_only", is_flag=True, help="Only exchanges with no company."),
+)
+_FILTER_OPTIONS = (
+    click.option(
+        "--since", metavar="DATETIME", help="Starting at or after (no zone = configured)."
+    ),
+    click.option("--until", metavar="DATETIME", help="Starting before."),
+    click.option("--action", "actions", metavar="CODE", multiple=True, help="Action (repeatable)."),
+    click.option(
+        "--status", "statuses", metavar="CODE", multiple=True, help="Status (repeatable)."
+    ),
+    click.option("--medium", "media", metavar="CODE", multiple=True, help="Medium (repeatable)."),
+    click.option("--category", metavar="CODE", help="Category, sub-categories included."),
+    click.option("--author", metavar="LOGIN", help="Recorded by this user."),
+    click.option("--assignee", metavar="LOGIN", help="Assigned to this user."),
+    click.option("--private/--shared", default=None, help="Only private, or only shared ones."),
+    click.option(
+        "--with-attachments/--without-attachments",
+        "attachments",
+        default=None,
+        help="Only exchanges with attached files, or only those without.",
+    ),
+    click.option(
+        "--field",
+        "conditions",
+        metavar="CONDITION",
+        multiple=True,
+        help="Custom field condition: CODE=V, CODE!=V, CODE<V, CODE<=V, CODE>V, CODE>=V, "
+        "CODE~TEXT (contains); repeatable, all must hold.",
+    ),
+)
+_FILTER_NAMES = (
+    "since",
+    "until",
+    "actions",
+    "statuses",
+    "media",
+    "category",
+    "author",
+    "assignee",
+    "private",
+    "attachments",
+    "conditions",
+)
+
+
+def filter_options(*, scoping: bool) -> Decorator:
+    """Add the filter options of listings to a command, gathered into one ``filters``
+    argument (a :class:`FilterOptions`).
+
+    :param scoping: also offer ``--company`` and ``--global`` (a history's scope already
+        says whose exchanges it shows).
+    """
+    names = (*_FILTER_NAMES, *(("company_id", "global_only") if scoping else ()))
+    decorators = (*(_SCOPING_OPTIONS if scoping else ()), *_FILTER_OPTIONS)
+
+    def apply(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def gathered(*args: Any, **kwargs: Any) -> Any:
+            typed = {name: kwargs.pop(name) for name in names}
+            typed["conditions"] = tuple(parse_condition(c) for c in typed["conditions"])
+            return func(*args, filters=FilterOptions(**typed), **kwargs)
+
+        return _options(*decorators)(gathered)
+
+    return apply
 
 
 @click.group("exchange")
@@ -351,62 +475,15 @@ def delete(state: CliContext, ref: str, yes: bool) -> None:
 
 
 @exchange_group.command("list")
-@click.option("--company", "company_id", metavar="ID", type=int, help="Only this company's.")
-@click.option("--global", "global_only", is_flag=True, help="Only exchanges with no company.")
-@click.option("--since", metavar="DATETIME", help="Starting at or after (no zone = configured).")
-@click.option("--until", metavar="DATETIME", help="Starting before.")
-@click.option("--action", "actions", metavar="CODE", multiple=True, help="Action (repeatable).")
-@click.option("--status", "statuses", metavar="CODE", multiple=True, help="Status (repeatable).")
-@click.option("--medium", "media", metavar="CODE", multiple=True, help="Medium (repeatable).")
-@click.option("--category", metavar="CODE", help="Category, sub-categories included.")
-@click.option("--author", metavar="LOGIN", help="Recorded by this user.")
-@click.option("--assignee", metavar="LOGIN", help="Assigned to this user.")
-@click.option("--private/--shared", default=None, help="Only private, or only shared ones.")
-@click.option(
-    "--field",
-    "conditions",
-    metavar="CONDITION",
-    multiple=True,
-    help="Custom field condition: CODE=V, CODE!=V, CODE<V, CODE<=V, CODE>V, CODE>=V, "
-    "CODE~TEXT (contains); repeatable, all must hold.",
-)
+@filter_options(scoping=True)
 @click.option("--limit", type=int, default=50, show_default=True, help="At most N exchanges.")
 @pass_cli
-def list_(
-    state: CliContext,
-    company_id: int | None,
-    global_only: bool,
-    since: str | None,
-    until: str | None,
-    actions: tuple[str, ...],
-    statuses: tuple[str, ...],
-    media: tuple[str, ...],
-    category: str | None,
-    author: str | None,
-    assignee: str | None,
-    private: bool | None,
-    conditions: tuple[str, ...],
-    limit: int,
-) -> None:
+def list_(state: CliContext, filters: FilterOptions, limit: int) -> None:
     """List the exchanges the acting user may see, newest first."""
-    parsed = tuple(parse_condition(c) for c in conditions)
     with state.work(read_only=True) as work:
-        session = work.session
-        flt = ExchangeFilter(
-            company_id=company_id,
-            global_only=global_only,
-            since=_when(state, since, "since"),
-            until=_when(state, until, "until"),
-            actions=actions,
-            statuses=statuses,
-            media=media,
-            category=category,
-            author_id=users.get_user(session, author).id if author else None,
-            assignee_id=users.get_user(session, assignee).id if assignee else None,
-            private=private,
-            custom=parsed,
-        )
-        shown = show_exchanges(state.out, list_exchanges(session, work.actor, flt, limit=limit))
+        flt = filters.build(state, work.session)
+        found = list_exchanges(work.session, work.actor, flt, limit=limit)
+        shown = show_exchanges(state.out, found)
     state.out.emit(shown)
 
 

@@ -131,6 +131,25 @@ def update(
     state.out.emit(shown)
 
 
+@opportunity_group.command("transfer")
+@click.argument("opportunity_id", metavar="OPP_ID", type=int)
+@click.argument("company_id", metavar="COMPANY_ID", type=int)
+@pass_cli
+def transfer(state: CliContext, opportunity_id: int, company_id: int) -> None:
+    """Move an opportunity to another company (a merger, a subsidiary taking over a deal).
+
+    Its past exchanges keep their company and now also appear in the new company's history.
+    """
+    with state.work() as work:
+        opportunity = opportunities.transfer_opportunity(
+            work.session, work.actor, opportunity_id, company_id
+        )
+        target = opportunity.company.name
+        shown = show_opportunity(state.out, opportunity)
+    state.out.status(f"opportunity {opportunity.id} now belongs to company {company_id} ({target})")
+    state.out.emit(shown)
+
+
 def register(cli: click.Group) -> None:
     """Add ``grc opportunity`` to the root group."""
     cli.add_command(opportunity_group)

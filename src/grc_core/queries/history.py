@@ -184,13 +184,15 @@ def _page(
     cursor: str | None,
 ) -> Page:
     size = _page_size(limit)
+    if flt is not None and flt == ExchangeFilter():
+        flt = None  # an empty filter is no filter: same cursors, same prepared statement
     query = cursors.fingerprint(scope.value if scope else "global", scope_id, actor.id, flt)
     params: dict[str, Any] = {"scope_id": scope_id, "reader_id": actor.id, "page_size": size + 1}
     if cursor is not None:
         position = cursors.decode(session, cursor, query)
         params |= {"after_start": position.start_at, "after_id": position.id}
     code, reader = scope.value if scope else None, _reader_kind(actor)
-    if flt is None or flt == ExchangeFilter():
+    if flt is None:
         stmt = _prepared(code, reader, cursor is not None)
     else:
         stmt = _statement(code, reader, cursor is not None, filter_conditions(session, flt))

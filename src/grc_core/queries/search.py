@@ -11,10 +11,11 @@ give a search, never a syntax error.  Both sides fold case and accents ("echeanc
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, func, literal_column, table
+from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from grc_core.models import Exchange, User
@@ -26,9 +27,11 @@ MAX_INPUT = 500
 MAX_TERMS = 12
 MAX_WORD = 60
 MAX_HITS = 100
+#: How many of the newest matches are ranked (see :func:`search`).
+SEARCH_WINDOW = 500
 
 # The full-text tables are created by migration 0003, per database, outside the models.
-_FTS5 = table("exchange_fts", column("rowid"))
+_FTS5 = table("exchange_fts", column("rowid"), column("names"))
 _PG_SEARCH = table("exchange_search", column("exchange_id"), column("names"), column("document"))
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -72,6 +75,36 @@ def parse(raw: str) -> SearchTerms:
     )
 
 
+def _fold(word: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", word.casefold())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def highlight(text: str, terms: SearchTerms, *, width: int = 12) -> str:
+    """An extract of ``text`` around the first match, matched words in ``[ ]``.
+
+    Words are compared case- and accent-folded; a term matches a word it begins (typed
+    words are often shortened), like the index's prefix search.
+    """
+    wanted = [_fold(w) for w in (*terms.words, *(w for p in terms.phrases for w in p))]
+    if terms.prefix:
+        wanted.append(_fold(terms.prefix))
+    tokens = re.split(r"(\w+)", text)
+    marked, first = [], None
+    for token in tokens:
+        if token and _WORD.fullmatch(token) and any(_fold(token).startswith(w) for w in wanted):
+            if first is None:
+                first = len(marked)
+            marked.append(f"[{token}]")
+        else:
+            marked.append(token)
+    if first is None:
+        return " ".join(text.split()[:width])
+    start = max(first - width, 0)
+    extract = "".join(marked[start : first + 2 * width]).strip()
+    return ("…" if start else "") + extract + ("…" if first + 2 * width < len(marked) else "")
+
+
 @dataclass(frozen=True)
 class SearchHit:
     """A matching exchange, its relevance (higher is better) and a highlighted extract."""
@@ -89,22 +122,26 @@ def _fts5_match(terms: SearchTerms) -> str:
     return " AND ".join(parts)
 
 
-def _sqlite_search(terms: SearchTerms) -> tuple[Select[Any], Any, Any]:
-    fts = literal_column("exchange_fts")
-    rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
-    snippet = func.snippet(fts, -1, "[", "]", "…", 12)
-    source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
-    stmt = entry_select(source, rank.label("rank"), snippet.label("snippet")).where(
-        fts.op("MATCH")(bindparam("match", _fts5_match(terms)))
-    )
-    return stmt, rank, None
+# Text search configurations, written into the SQL (not bound) for the same reason.
+_FRENCH = literal_column("'grc_french'::regconfig")
+_SIMPLE = literal_column("'grc_simple'::regconfig")
+
+
+def _word(text_: str) -> Any:
+    # Inlined (escaped) rather than bound: psycopg prepares a statement run five times and
+    # PostgreSQL may then reuse a generic plan, blind to the words — yet a common word and a
+    # rare one need opposite plans (walk the newest rows vs. use the GIN index).
+    return bindparam(None, text_, literal_execute=True)
 
 
 def _pg_query(terms: SearchTerms) -> Any:
-    pieces = [func.to_tsquery("grc_french", w) for w in terms.words]
-    pieces += [func.phraseto_tsquery("grc_french", " ".join(p)) for p in terms.phrases]
+    pieces = [func.to_tsquery(_FRENCH, _word(w)) for w in terms.words]
+    pieces += [func.phraseto_tsquery(_FRENCH, _word(" ".join(p))) for p in terms.phrases]
     if terms.prefix:
-        pieces.append(func.to_tsquery("grc_simple", terms.prefix + ":*"))
+        # The word being typed matches as the beginning of a word, or by its French stem
+        # ("relances" finds "Relance", whose whole form it is not a prefix of).
+        prefix = func.to_tsquery(_SIMPLE, _word(terms.prefix + ":*"))
+        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, _word(terms.prefix))))
     query = pieces[0]
     for piece in pieces[1:]:
         query = query.op("&&")(piece)
@@ -120,25 +157,54 @@ def _pg_highlight(terms: SearchTerms) -> Any:
     return func.to_tsquery("grc_simple", " | ".join(f"{w}:*" for w in words))
 
 
-def _pg_search(terms: SearchTerms) -> tuple[Select[Any], Any, Any]:
-    document = literal_column("exchange_search.document")
-    query = _pg_query(terms)
-    rank = func.ts_rank_cd(document, query)
-    snippet = func.ts_headline(
-        "grc_simple",
-        Exchange.subject
-        + " — "
-        + Exchange.details
-        + " — "
-        + literal_column("exchange_search.names"),
-        _pg_highlight(terms),
-        "StartSel=[, StopSel=], MaxFragments=1, MaxWords=18, MinWords=6",
-    )
-    source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
-    stmt = entry_select(source, rank.label("rank"), snippet.label("snippet")).where(
-        document.op("@@")(query)
-    )
-    return stmt, rank, query
+def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]:
+    """The newest matching exchanges with their relevance, before visibility and filters."""
+    if postgresql:
+        document = _PG_SEARCH.c.document
+        rank = func.ts_rank_cd(document, _pg_query(terms))
+        source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
+        match = document.op("@@")(_pg_query(terms))
+    else:
+        fts = literal_column("exchange_fts")
+        rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
+        source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
+        match = fts.op("MATCH")(bindparam("match", _fts5_match(terms)))
+    # Newest first by the full-text table's own key: FTS5 then reads its index backwards and
+    # stops at the window instead of sorting every match.
+    newest = _PG_SEARCH.c.exchange_id if postgresql else _FTS5.c.rowid
+    stmt = select(Exchange.id.label("id"), rank.label("rank")).select_from(source).where(match)
+    return stmt, newest
+
+
+def _snippets(
+    session: Session, terms: SearchTerms, ids: list[int], postgresql: bool
+) -> dict[int, str]:
+    if not ids:
+        return {}
+    if postgresql:
+        text_ = Exchange.subject + " — " + Exchange.details + " — " + _PG_SEARCH.c.names
+        headline = func.ts_headline(
+            "grc_simple", text_, _pg_highlight(terms),
+            "StartSel=[, StopSel=], MaxFragments=1, MaxWords=18, MinWords=6",
+        )  # fmt: skip
+        stmt = (
+            select(Exchange.id, headline)
+            .select_from(_PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id))
+            .where(Exchange.id.in_(ids))
+        )
+    else:
+        # FTS5's snippet() would evaluate the MATCH again over every matching row; the few
+        # texts of a page are highlighted here instead, with the same folding as the index.
+        stmt = (
+            select(Exchange.id, Exchange.subject, Exchange.details, _FTS5.c.names)
+            .select_from(_FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid))
+            .where(Exchange.id.in_(ids))
+        )
+        return {
+            ident: highlight(" — ".join(t for t in texts if t), terms)
+            for ident, *texts in session.execute(stmt)
+        }
+    return {ident: snippet for ident, snippet in session.execute(stmt)}
 
 
 def search(
@@ -151,8 +217,11 @@ def search(
 ) -> list[SearchHit]:
     """The exchanges ``actor`` may see that match ``raw``, best first.
 
-    Combine with any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no
-    hit (not an error).
+    Relevance is ranked among the :data:`SEARCH_WINDOW` most recent matches that the actor
+    may see and that pass the filters: ranking every match of a common word in years of
+    history costs seconds, and a sales engineer looks for recent exchanges.  Combine with
+    any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no hit (not an
+    error).
     """
     from grc_core.errors import ValidationError
 
@@ -161,16 +230,25 @@ def search(
     terms = parse(raw)
     if not terms:
         return []
-    builder = _pg_search if session.get_bind().dialect.name == "postgresql" else _sqlite_search
-    stmt, rank, _ = builder(terms)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    candidates, newest = _candidates(terms, postgresql)
+    window = (
+        candidates.where(
+            visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter())
+        )
+        .order_by(newest.desc())
+        .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
+        .subquery("candidates")
+    )
     stmt = (
-        stmt.where(visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter()))
-        .order_by(rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        entry_select(window.join(Exchange, Exchange.id == window.c.id), window.c.rank)
+        .order_by(window.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
         .limit(limit)
     )
     rows = session.execute(stmt).all()
     entries = build_entries(session, rows)
+    snippets = _snippets(session, terms, [e.id for e in entries], postgresql)
     return [
-        SearchHit(entry, float(row.rank), row.snippet)
+        SearchHit(entry, float(row.rank), snippets.get(entry.id, ""))
         for entry, row in zip(entries, rows, strict=True)
     ]
