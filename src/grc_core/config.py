@@ -7,6 +7,9 @@ variables, explicit overrides (command-line options).
 Storage backends are configured in ``[grc.storage.<name>]`` tables; an environment variable
 ``GRC_STORAGE__<NAME>__<KEY>`` (double underscores, ``-`` in a name written ``_``) overrides
 one value, so that secrets can stay out of the file.
+
+Notification channels are configured the same way, in ``[grc.channels.<name>]`` tables, and
+``GRC_CHANNEL__<NAME>__<KEY>`` overrides one value (``GRC_CHANNEL__EMAIL__PASSWORD``).
 """
 
 from __future__ import annotations
@@ -56,6 +59,7 @@ class Settings:
     :param user: default acting login for the command line.
     :param storage_backend: the backend new attachments go to (default ``local``).
     :param storage: each backend's configuration, by backend name.
+    :param channels: each notification channel's configuration, by channel name.
     """
 
     database_url: str = ""
@@ -64,6 +68,7 @@ class Settings:
     user: str | None = None
     storage_backend: str = "local"
     storage: dict[str, BackendConfig] = field(default_factory=dict)
+    channels: dict[str, BackendConfig] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         zone(self.timezone)
@@ -82,23 +87,32 @@ class Settings:
             config.setdefault("root", str(default_storage_root()))
         return config
 
+    def channel_config(self, name: str) -> BackendConfig:
+        """The configuration of notification channel ``name`` (empty when not configured)."""
+        # As for storage: GRC_CHANNEL__MY_SMS__URL configures the channel my-sms.
+        return {**self.channels.get(name.replace("-", "_"), {}), **self.channels.get(name, {})}
+
 
 #: Scalar settings and their environment variables.
-ENV_VARS = {f.name: f"GRC_{f.name.upper()}" for f in fields(Settings) if f.name != "storage"}
+_TABLES = ("storage", "channels")
+ENV_VARS = {f.name: f"GRC_{f.name.upper()}" for f in fields(Settings) if f.name not in _TABLES}
 STORAGE_ENV_PREFIX = "GRC_STORAGE__"
+CHANNEL_ENV_PREFIX = "GRC_CHANNEL__"
 
 
-def _storage_tables(path: Path, tables: object) -> dict[str, BackendConfig]:
+def _storage_tables(
+    path: Path, tables: object, section: str = "storage", what: str = "backend"
+) -> dict[str, BackendConfig]:
     if not isinstance(tables, dict):
-        raise ConfigError(f"{path}: [grc.storage] must hold one table per backend")
+        raise ConfigError(f"{path}: [grc.{section}] must hold one table per {what}")
     result: dict[str, BackendConfig] = {}
     for name, table in tables.items():
         if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [grc.storage.{name}] must be a table")
+            raise ConfigError(f"{path}: [grc.{section}.{name}] must be a table")
         for key, value in table.items():
             if not isinstance(value, str | int | float | bool):
                 raise ConfigError(
-                    f"{path}: storage.{name}.{key} must be a string, number or boolean"
+                    f"{path}: {section}.{name}.{key} must be a string, number or boolean"
                 )
         result[name] = dict(table)
     return result
@@ -113,7 +127,7 @@ def _from_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
     section = dict(data.get("grc", data))
-    known = [*ENV_VARS, "storage"]
+    known = [*ENV_VARS, "storage", "channels"]
     unknown = sorted(k for k in section if k not in known)
     if unknown:
         raise ConfigError(
@@ -122,6 +136,8 @@ def _from_file(path: Path) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if "storage" in section:
         values["storage"] = _storage_tables(path, section.pop("storage"))
+    if "channels" in section:
+        values["channels"] = _storage_tables(path, section.pop("channels"), "channels", "channel")
     for key, value in section.items():
         if not isinstance(value, str):
             raise ConfigError(f"{path}: {key} must be a string, got {type(value).__name__}")
@@ -129,15 +145,18 @@ def _from_file(path: Path) -> dict[str, Any]:
     return values
 
 
-def _storage_from_env(env: Mapping[str, str], storage: dict[str, BackendConfig]) -> None:
+def _storage_from_env(
+    env: Mapping[str, str],
+    storage: dict[str, BackendConfig],
+    prefix: str = STORAGE_ENV_PREFIX,
+    what: str = "BACKEND",
+) -> None:
     for var, value in env.items():
-        if not var.startswith(STORAGE_ENV_PREFIX):
+        if not var.startswith(prefix):
             continue
-        name, sep, key = var.removeprefix(STORAGE_ENV_PREFIX).partition("__")
+        name, sep, key = var.removeprefix(prefix).partition("__")
         if not sep or not name or not key:
-            raise ConfigError(
-                f"environment variable {var} should be named GRC_STORAGE__<BACKEND>__<KEY>"
-            )
+            raise ConfigError(f"environment variable {var} should be named {prefix}<{what}>__<KEY>")
         storage.setdefault(name.lower(), {})[key.lower()] = value
 
 
@@ -161,6 +180,8 @@ def load_settings(
             values[key] = env[var]
     storage = values.setdefault("storage", {})
     _storage_from_env(env, storage)
+    channels = values.setdefault("channels", {})
+    _storage_from_env(env, channels, CHANNEL_ENV_PREFIX, "CHANNEL")
     for key, value in (overrides or {}).items():
         if key not in ENV_VARS:
             raise ConfigError(f"unknown setting {key!r}")

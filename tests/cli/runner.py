@@ -27,7 +27,9 @@ def cli_env(home: Path) -> dict[str, str | None]:
         # Storage settings too: a developer's GRC_STORAGE__LOCAL__ROOT must not receive
         # the tests' attachments (the local root defaults to XDG_DATA_HOME/grc/attachments).
         "GRC_STORAGE_BACKEND": None,
-        **{name: None for name in os.environ if name.startswith("GRC_STORAGE__")},
+        **{
+            name: None for name in os.environ if name.startswith(("GRC_STORAGE__", "GRC_CHANNEL__"))
+        },
     }
 
 

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import click
 
+from grc_core.notify.channels import NotificationChannel
 from grc_core.plugins.markers import hookspec
 from grc_core.plugins.scanning import Scanner
 from grc_core.storage.backend import StorageBackend
@@ -84,10 +85,15 @@ class RegisterScanner(Protocol):
 
 
 class NotificationChannelFactory(Protocol):
-    """Builds a notification channel from its configuration (the channel protocol comes
-    with the notification delivery issue)."""
+    """Builds a notification channel from its configuration.
 
-    def __call__(self, config: Mapping[str, Any], /) -> object: ...
+    The configuration is the channel's ``[grc.channels.<name>]`` table (for example
+    ``{"host": "smtp.example.com", "password": …}``), read-only.  Raise
+    :class:`~grc_core.errors.ConfigError` naming the accepted keys when it is wrong; never
+    put secret values in the message.  Do not connect here: connect when sending.
+    """
+
+    def __call__(self, config: Mapping[str, Any], /) -> NotificationChannel: ...
 
 
 class RegisterNotificationChannel(Protocol):
@@ -98,8 +104,11 @@ class RegisterNotificationChannel(Protocol):
     ) -> None:
         """Make a notification channel available under ``name``.
 
-        :param name: unique among installed channels (``"email"``, ``"sms"``…).
-        :param factory: called with the channel's configuration when it is used.
+        :param name: lower-case letters, digits, ``-``, ``_`` or ``.``; unique among
+            installed channels (``"email"``, ``"sms"``…); the name rules and subscriptions
+            use.
+        :param factory: called with the channel's configuration when it is used; returns a
+            :class:`~grc_core.notify.channels.NotificationChannel`.
         :param description: one line for ``grc plugins list``.
         """
         ...
@@ -136,8 +145,10 @@ def grc_register_scanners(register: RegisterScanner) -> None:
 def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
     """Register notification channels (email, SMS, on-screen alert…).
 
-    The specification is fixed now so that plugins can be written against it; channels are
-    used once notification delivery lands.
+    A channel receives batches of rendered messages and returns one result per message (see
+    :class:`~grc_core.notify.channels.NotificationChannel`); the tests every channel must
+    pass are in :mod:`grc_core.testing.channel_contract`.  Do not connect to anything here:
+    connect in the factory or when sending.
 
     :param register: a :class:`RegisterNotificationChannel` callback:
         ``register(name, factory, *, description="")``.

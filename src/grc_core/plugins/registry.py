@@ -27,6 +27,7 @@ import click
 import pluggy
 
 from grc_core.errors import BackendNotInstalled, GrcError, PluginError, UnknownBackend
+from grc_core.notify.channels import NotificationChannel, UnknownChannel
 from grc_core.plugins.hookspecs import NotificationChannelFactory, StorageBackendFactory
 from grc_core.plugins.manager import make_plugin_manager
 from grc_core.plugins.scanning import Scanner
@@ -126,6 +127,20 @@ class StorageBackendInfo:
     def available(self) -> bool:
         """Whether every required module is installed."""
         return not self.missing
+
+
+@dataclass(frozen=True)
+class NotificationChannelInfo:
+    """A registered notification channel, as ``grc plugins list`` shows it.
+
+    :param name: the channel's name.
+    :param plugin: the name of the plugin that registered it.
+    :param description: one line.
+    """
+
+    name: str
+    plugin: str
+    description: str
 
 
 @dataclass(frozen=True)
@@ -413,6 +428,63 @@ class Registry:
     def notification_channel_names(self) -> list[str]:
         """The registered notification channel names, sorted."""
         return sorted(self._channels)
+
+    def notification_channels(self) -> list[NotificationChannelInfo]:
+        """Every registered notification channel, sorted by name."""
+        return [
+            NotificationChannelInfo(entry.name, entry.plugin_name, entry.description)
+            for entry in sorted(self._channels.values(), key=lambda e: e.name)
+        ]
+
+    def notification_channel(
+        self, name: str, config: Mapping[str, Any] | None = None
+    ) -> NotificationChannel:
+        """Build the notification channel ``name`` with ``config`` (its
+        ``[grc.channels.<name>]`` table, :meth:`grc_core.config.Settings.channel_config`).
+
+        :raises UnknownChannel: (also a :class:`LookupError`) no plugin registered ``name``;
+            the message lists the registered names.
+        :raises ConfigError: (or any :class:`GrcError` the factory raises) the configuration
+            is wrong.
+        :raises PluginError: the factory failed otherwise, or built something that is not a
+            :class:`~grc_core.notify.channels.NotificationChannel`.  Messages never contain
+            secret configuration values.
+        """
+        entry = self._channels.get(name)
+        if entry is None:
+            raise UnknownChannel(name, list(self._channels))
+        settings = dict(config or {})
+        secrets = _secret_values(settings)
+        failure: GrcError | None = None
+        cause: BaseException | None = None
+        try:
+            instance = entry.value(MappingProxyType(settings))
+        except GrcError as exc:
+            message = str(exc)
+            if not any(secret in message for secret in secrets):
+                raise
+            failure = PluginError(f"the {name!r} channel: {_scrub(message, secrets)}")
+        except Exception as exc:
+            message = f"{type(exc).__name__}: {exc}"
+            leaked = any(secret in message for secret in secrets)
+            failure = PluginError(
+                f"the {name!r} notification channel could not be created with "
+                f"{redact(settings)}: {_scrub(message, secrets)}"
+            )
+            cause = None if leaked else exc
+        if failure is not None:
+            # Outside the ``except`` block, so that a secret is not chained along (as for
+            # storage backends).
+            if cause is not None:
+                raise failure from cause
+            raise failure
+        if not isinstance(instance, NotificationChannel):
+            raise PluginError(
+                f"the factory of notification channel {name!r} (plugin {entry.plugin_name!r}) "
+                f"returned {type(instance).__name__}, which lacks the NotificationChannel "
+                "members (name, send, close)"
+            )
+        return instance
 
     def add_commands(self, cli: click.Group) -> None:
         """Let every plugin add its commands to ``cli`` (the ``grc`` group)."""

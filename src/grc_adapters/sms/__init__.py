@@ -1,0 +1,6 @@
+"""The ``sms`` notification channel: text messages through an HTTP gateway (entry point
+``sms``)."""
+
+from grc_adapters.sms.channel import SmsChannel, SmsSettings
+
+__all__ = ["SmsChannel", "SmsSettings"]

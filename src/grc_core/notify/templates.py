@@ -1,0 +1,1163 @@
+"""Message templates: Jinja2 in a locked-down sandbox, fed only plain mail-merge values.
+
+Templates are *text* stored in notification rules and written by administrators; they are
+rendered for every recipient of every matching event.  So a template must neither reach
+anything but the values given to it, nor take the worker down.  This module layers, on top
+of Jinja2's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
+
+- **plain values only** — :func:`plain_values` refuses anything but ``str``, ``int``,
+  ``float``, ``Decimal``, ``bool``, ``None``, ``date``, ``datetime`` and lists and dicts of
+  them, so ORM objects (and their session, engine, connection…) never reach a template;
+  :func:`merge_fields` builds those values from exchanges, companies, users and events;
+- **no loader** — a template is the text it is given; ``include``, ``import``, ``extends``
+  and ``autoescape`` blocks are refused, so no template can be chosen by name;
+- **allow-listed attributes** — only a fixed list of methods of ``str``, ``dict``, ``list``
+  and dates (``str.format`` and ``format_map`` are not among them), nothing whose name
+  starts with ``_``; any other access fails at once with a :class:`TemplateError`;
+- **allow-listed filters and globals** — ``safe``, ``pprint``, ``random``, ``lipsum``,
+  ``cycler`` and ``joiner`` are gone; ``range`` is bounded;
+- **a time budget** — every loop iteration, attribute access, call and intercepted
+  operator checks a deadline (``max_seconds``, 0.5 s by default);
+- **a size budget** — ``*``, ``+``, ``%``, ``**``, ``~``, filters and method calls refuse
+  results longer than ``max_output`` (checked *before* computing when the size can be
+  known, as for ``'a' * 10**9``), the total of everything built is capped, and the output
+  is streamed and cut off past ``max_output`` characters;
+- **bounded recursion** — calls (macros) nest at most :data:`MAX_CALL_DEPTH` deep.
+
+Every refusal is a :class:`TemplateError` (a :class:`~grc_core.errors.ValidationError`)
+whose message says what was refused and, when known, on which line.
+"""
+
+from __future__ import annotations
+
+import ast
+import enum
+import functools
+import re
+import time
+import types
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import jinja2
+from jinja2 import meta, nodes
+from jinja2.runtime import LoopContext, Namespace
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+
+from grc_core.errors import ValidationError
+from grc_core.timeutil import DEFAULT_TIMEZONE, zone
+
+# --- limits ----------------------------------------------------------------------------------
+
+#: Default cap on the rendered output, in characters.
+DEFAULT_MAX_OUTPUT = 64_000
+#: Default cap on the rendering time, in seconds.
+DEFAULT_MAX_SECONDS = 0.5
+#: The longest template text accepted.
+MAX_TEMPLATE_LENGTH = 100_000
+#: The most numbers ``range()`` may produce (Jinja's own sandbox allows 100,000).
+MAX_RANGE = 10_000
+#: How deep calls (macros calling macros) may nest.
+MAX_CALL_DEPTH = 50
+#: The largest integer an operator may produce, in bits (``2**4096`` has 1,234 digits).
+MAX_INT_BITS = 4096
+#: Everything a render builds (strings and lists, intermediate ones included) may total this
+#: many times ``max_output``…
+WORK_FACTOR = 16
+#: …but at least this many characters.
+MIN_WORK = 1_000_000
+#: How deeply nested the values given to a template may be.
+MAX_VALUE_DEPTH = 8
+#: Size-like arguments of ``indent`` and ``tojson`` (spaces per level) are small numbers.
+MAX_INDENT = 64
+
+
+class TemplateError(ValidationError):
+    """A template is invalid, was refused by the sandbox, or exceeded a limit.
+
+    :param reason: what went wrong, without the line.
+    :param line: the template line, when known; the message then starts with it.
+    """
+
+    def __init__(self, reason: str, *, line: int | None = None) -> None:
+        message = reason if line is None else f"line {line}: {reason}"
+        super().__init__(message, field="template")
+        self.reason = reason
+        self.line = line
+
+
+# --- the budget of one render ----------------------------------------------------------------
+
+
+@dataclass
+class _Budget:
+    """The limits of the render in progress, checked by the sandbox hooks."""
+
+    max_output: int
+    max_seconds: float
+    deadline: float
+    work_left: int
+    depth: int = 0
+    #: The first refusal: re-raised at the end even if template code swallowed it (a
+    #: ``TemplateError`` is a ``ValueError``, and Jinja's filters catch some of those).
+    failure: TemplateError | None = None
+
+    def fail(self, reason: str) -> TemplateError:
+        error = TemplateError(reason)
+        if self.failure is None:
+            self.failure = error
+        return error
+
+    def tick(self) -> None:
+        if self.failure is not None:
+            raise self.failure
+        if time.monotonic() > self.deadline:
+            raise self.fail(
+                f"rendering took longer than {self.max_seconds:g} s (a loop or a recursion "
+                "too long?)"
+            )
+
+    def check_size(self, size: int, what: str) -> None:
+        if size > self.max_output:
+            raise self.fail(
+                f"{what} would be {size:,} characters or items long, over the limit of "
+                f"{self.max_output:,}"
+            )
+
+    def produced(self, value: Any, what: str) -> Any:
+        """Account for ``value``, a result just built; refuse it when too big."""
+        if isinstance(value, str | list | tuple | dict):
+            size = len(value)
+            self.check_size(size, what)
+            self.work_left -= size
+            if self.work_left < 0:
+                raise self.fail(
+                    "the template built too much text in all (over "
+                    f"{self.max_output * WORK_FACTOR:,} characters); simplify its loops"
+                )
+        return value
+
+
+_budget: ContextVar[_Budget | None] = ContextVar("grc_template_budget", default=None)
+
+
+def _current() -> _Budget:
+    budget = _budget.get()
+    if budget is None:  # only render() runs templates; anything else is a bug here
+        raise RuntimeError("a GRC template ran outside render()")
+    return budget
+
+
+# --- what templates may touch ----------------------------------------------------------------
+
+
+def _names(words: str) -> frozenset[str]:
+    return frozenset(words.split())
+
+
+_STR_METHODS = _names(
+    "capitalize casefold center count endswith find index isalnum isalpha isdecimal "
+    "isdigit islower isnumeric isspace istitle isupper join ljust lower lstrip partition "
+    "removeprefix removesuffix replace rfind rindex rjust rpartition rsplit rstrip split "
+    "splitlines startswith strip swapcase title upper zfill"
+)
+_DATE_ATTRIBUTES = frozenset(
+    ["year", "month", "day", "weekday", "isoweekday", "isoformat", "strftime", "isocalendar"]
+)
+#: The attributes a template may read, by type (looked up along the type's MRO).
+_SAFE_ATTRIBUTES: dict[type, frozenset[str]] = {
+    str: _STR_METHODS,
+    dict: frozenset({"get", "keys", "values", "items"}),
+    list: frozenset({"count", "index"}),
+    tuple: frozenset({"count", "index"}),
+    datetime: _DATE_ATTRIBUTES | {"hour", "minute", "second", "date", "timestamp"},
+    date: _DATE_ATTRIBUTES,
+    LoopContext: _names(
+        "index index0 revindex revindex0 first last length depth depth0 previtem nextitem "
+        "cycle changed"
+    ),
+}
+
+#: Jinja's built-in filters a template may use.  Left out: ``safe`` (values are escaped in
+#: HTML, always), ``pprint`` (reprs), ``random`` (a message must not depend on luck).
+_ALLOWED_FILTERS = _names(
+    "abs attr batch capitalize center count d default dictsort e escape filesizeformat "
+    "first float forceescape format groupby indent int items join last length list lower "
+    "map max min reject rejectattr replace reverse round select selectattr slice sort "
+    "string striptags sum title tojson trim truncate unique upper urlencode urlize "
+    "wordcount wordwrap xmlattr"
+)
+#: Global names a template may use besides the mail-merge fields.
+GLOBAL_NAMES = frozenset({"range", "namespace", "dict"})
+
+#: A printf-style conversion: ``%(name)-10.3f``.
+_PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
+
+
+def _check_printf(fmt: str, budget: _Budget, what: str) -> None:
+    """Refuse ``*`` widths and widths adding up past the output limit (``'%999999999d'``)."""
+    total = len(fmt)
+    for width, precision, _conversion in _PRINTF.findall(fmt):
+        if width == "*" or precision == "*":
+            raise budget.fail(f"{what}: '*' widths are not supported in templates")
+        total += int(width or 0) + int(precision or 0)
+    budget.check_size(total, what)
+
+
+def _text_length(value: object) -> int:
+    return len(value) if isinstance(value, str) else len(str(value))
+
+
+def _check_replace(subject: str, old: object, new: object, count: object, what: str) -> None:
+    budget = _current()
+    old_s, new_s = str(old), str(new)
+    hits = subject.count(old_s) if old_s else len(subject) + 1
+    if isinstance(count, int) and not isinstance(count, bool) and count >= 0:
+        hits = min(hits, count)
+    budget.check_size(len(subject) + hits * (len(new_s) - len(old_s)), what)
+
+
+def _collect_join(items: object, separator: object, what: str) -> list[Any]:
+    """Materialise what ``join`` is given, refusing a result over the limit before joining."""
+    budget = _current()
+    collected: list[Any] = []
+    total, sep = 0, _text_length(separator)
+    for item in items:  # type: ignore[attr-defined]
+        budget.tick()
+        total += _text_length(item) + (sep if collected else 0)
+        budget.check_size(total, what)
+        collected.append(item)
+    return collected
+
+
+def _check_int_argument(value: object, limit: int, what: str) -> None:
+    number = isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+    if number and not -limit <= value <= limit:  # type: ignore[operator]
+        raise _current().fail(f"{what}: the argument {value} is over the limit of {limit:,}")
+
+
+def _before_method(method: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, ...]:
+    """Check a call to a ``str`` method whose result may be huge; may rewrite ``args``."""
+    owner = getattr(method, "__self__", None)
+    if not isinstance(owner, str):
+        return args
+    budget = _current()
+    name = method.__name__
+    what = f"str.{name}()"
+    if name in ("center", "ljust", "rjust", "zfill"):
+        for value in [*args, *kwargs.values()]:
+            _check_int_argument(value, budget.max_output, what)
+    elif name == "replace" and len(args) >= 2:
+        _check_replace(owner, args[0], args[1], args[2] if len(args) > 2 else -1, what)
+    elif name == "join" and args:
+        args = (_collect_join(args[0], owner, what), *args[1:])
+    return args
+
+
+# --- filters ---------------------------------------------------------------------------------
+
+
+def _filter_prechecks() -> dict[str, Callable[..., None]]:
+    """Per filter, a check of its arguments that refuses a huge result before it is built."""
+
+    def size_args(name: str, limit: Callable[[], int]) -> Callable[..., None]:
+        def check(value: Any, *args: Any, **kwargs: Any) -> None:
+            for argument in [*args, *kwargs.values()]:
+                _check_int_argument(argument, limit(), f"the {name} filter")
+
+        return check
+
+    def output() -> int:
+        return _current().max_output
+
+    def indent(value: Any, width: Any = 4, *args: Any, **kwargs: Any) -> None:
+        width = kwargs.get("width", width)
+        if isinstance(width, str):
+            lines = str(value).count("\n") + 1
+            _current().check_size(len(str(value)) + lines * len(width), "the indent filter")
+        else:
+            _check_int_argument(width, MAX_INDENT, "the indent filter")
+
+    def wordwrap(value: Any, width: Any = 79, *args: Any, **kwargs: Any) -> None:
+        width = kwargs.get("width", width)
+        _check_int_argument(width, output(), "the wordwrap filter")
+        wrapstring = kwargs.get("wrapstring", args[1] if len(args) > 1 else None) or "\n"
+        breaks = len(str(value)) // max(int(width), 1) + 1
+        _current().check_size(
+            len(str(value)) + breaks * len(str(wrapstring)), "the wordwrap filter"
+        )
+
+    def replace(value: Any, old: Any = "", new: Any = "", count: Any = None) -> None:
+        _check_replace(str(value), old, new, count, "the replace filter")
+
+    def format_(value: Any, *args: Any, **kwargs: Any) -> None:
+        _check_printf(str(value), _current(), "the format filter")
+
+    def tojson(value: Any, indent: Any = None) -> None:
+        _check_int_argument(indent, MAX_INDENT, "the tojson filter")
+
+    return {
+        "center": size_args("center", output),
+        "truncate": size_args("truncate", output),
+        "batch": size_args("batch", output),
+        "slice": size_args("slice", output),
+        "indent": indent,
+        "wordwrap": wordwrap,
+        "replace": replace,
+        "format": format_,
+        "tojson": tojson,
+    }
+
+
+_PRECHECKS = _filter_prechecks()
+
+
+def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with the time and size budget checked around it."""
+    # Filters marked pass_context/pass_environment/pass_eval_context (which set this
+    # attribute) get that object first, then the value.
+    skip = 1 if getattr(function, "jinja_pass_arg", None) is not None else 0
+    precheck = _PRECHECKS.get(name)
+
+    @functools.wraps(function)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        budget = _current()
+        budget.tick()
+        if precheck is not None:
+            precheck(*args[skip:], **kwargs)
+        if name == "join" and len(args) > skip:
+            separator = args[skip + 1] if len(args) > skip + 1 else kwargs.get("d", "")
+            collected = _collect_join(args[skip], separator, "the join filter")
+            args = (*args[:skip], collected, *args[skip + 1 :])
+        return budget.produced(function(*args, **kwargs), f"the {name} filter")
+
+    return guarded
+
+
+# --- the environment -------------------------------------------------------------------------
+
+
+class _TickingRange:
+    """A bounded ``range`` whose iteration checks the deadline at every number."""
+
+    def __init__(self, numbers: range) -> None:
+        self._numbers = numbers
+
+    def __iter__(self) -> Iterator[int]:
+        budget = _current()
+        for number in self._numbers:
+            budget.tick()
+            yield number
+
+    def __len__(self) -> int:
+        return len(self._numbers)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._numbers
+
+    def __repr__(self) -> str:
+        return repr(self._numbers)
+
+
+def _bounded_range(*args: int) -> _TickingRange:
+    numbers = range(*args)
+    try:
+        size = len(numbers)
+    except OverflowError:  # len() of range(10**20) does not even fit a C integer
+        raise _current().fail(f"range() would produce more than {MAX_RANGE:,} numbers") from None
+    if size > MAX_RANGE:
+        raise _current().fail(f"range() would produce {size:,} numbers; the limit is {MAX_RANGE:,}")
+    return _TickingRange(numbers)
+
+
+class _Instrument(ast.NodeTransformer):
+    """Rewrites the Python code Jinja generates from a template.
+
+    Every loop body starts with ``environment.grc_tick()``, so that even a loop over a plain
+    list (which calls no sandbox hook) respects the deadline; every ``str_join`` and
+    ``markup_join`` (the ``~`` operator) goes through ``environment.grc_joined`` and its size
+    check.
+    """
+
+    _JOINS = frozenset({"str_join", "markup_join"})
+
+    @staticmethod
+    def _environment(attribute: str) -> ast.Attribute:
+        return ast.Attribute(ast.Name("environment", ast.Load()), attribute, ast.Load())
+
+    def _tick_first(self, node: ast.For | ast.AsyncFor | ast.While) -> ast.AST:
+        self.generic_visit(node)
+        tick = ast.Expr(ast.Call(self._environment("grc_tick"), [], []))
+        node.body.insert(0, ast.copy_location(tick, node))
+        return node
+
+    visit_For = visit_AsyncFor = visit_While = _tick_first
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        self.generic_visit(node)
+        if isinstance(node.func, ast.Name) and node.func.id in self._JOINS:
+            wrapped = ast.Call(self._environment("grc_joined"), [node], [])
+            return ast.copy_location(wrapped, node)
+        return node
+
+
+class _SandboxEnvironment(ImmutableSandboxedEnvironment):
+    """The sandbox every GRC template runs in (one for text, one for HTML)."""
+
+    # Intercepted operators go through call_binop (and are never constant-folded at
+    # compile time, so '{{ "a" * 10**9 }}' is refused when rendered, not when compiled).
+    intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    def __init__(self, *, html: bool) -> None:
+        super().__init__(autoescape=html, loader=None, extensions=(), cache_size=0)
+        builtin_filters = self.filters
+        self.filters = {
+            name: _guard_filter(name, function)
+            for name, function in builtin_filters.items()
+            if name in _ALLOWED_FILTERS
+        }
+        self.globals = {"range": _bounded_range, "namespace": Namespace, "dict": dict}
+
+    # --- compilation: instrument the generated code ---------------------------------------
+
+    def _compile(self, source: str, filename: str) -> types.CodeType:
+        # Jinja's internal hook for "a different compile method" (its docstring invites
+        # overriding it): the generated module is instrumented before it is compiled.
+        tree = _Instrument().visit(ast.parse(source, filename))
+        return compile(ast.fix_missing_locations(tree), filename, "exec")
+
+    def grc_tick(self) -> None:
+        """Called at every loop iteration of template code."""
+        _current().tick()
+
+    def grc_joined(self, value: str) -> str:
+        """Checks the result of ``~``."""
+        return _current().produced(value, "the ~ operator")
+
+    def concat(self, parts: Any) -> str:  # type: ignore[override]
+        """Joins a macro's or a block's output (Jinja's ``environment.concat``)."""
+        return _current().produced("".join(parts), "the output of a macro or block")
+
+    # --- attributes -----------------------------------------------------------------------
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        """Only allow-listed attributes, and never one starting with ``_``."""
+        if attr.startswith("_") or not super().is_safe_attribute(obj, attr, value):
+            return False
+        if isinstance(obj, Namespace):  # a namespace's attributes are the template's values
+            return True
+        for kind in type(obj).__mro__:
+            if kind in _SAFE_ATTRIBUTES:
+                return attr in _SAFE_ATTRIBUTES[kind]
+        return False
+
+    def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
+        """Refuse at once (Jinja would return an undefined that fails only when used)."""
+        raise _current().fail(
+            f"access to {attribute!r} of a {type(obj).__name__} value is not allowed in templates"
+        )
+
+    def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
+        """Refuse ``str.format`` and ``str.format_map`` outright (Jinja would sandbox them):
+        a template has ``~`` and the ``format`` filter for that."""
+        if (
+            isinstance(value, types.MethodType | types.BuiltinMethodType)
+            and value.__name__ in ("format", "format_map")
+            and isinstance(getattr(value, "__self__", None), str)
+        ):
+            raise _current().fail(
+                f"str.{value.__name__}() is not allowed in templates; use ~ or the format filter"
+            )
+        return None
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute``: a dict's key before its methods (a field named ``items``
+        is the field), then Jinja's sandboxed lookup."""
+        _current().tick()
+        if type(obj) is dict and attribute in obj:
+            return obj[attribute]
+        if isinstance(obj, jinja2.Undefined):
+            # "'cycler' is undefined" says more than "'__init__' of an Undefined value".
+            obj._fail_with_undefined_error()
+        return super().getattr(obj, attribute)
+
+    def getitem(self, obj: Any, argument: Any) -> Any:
+        """``obj[argument]``, with the deadline checked."""
+        _current().tick()
+        if isinstance(obj, jinja2.Undefined):
+            obj._fail_with_undefined_error()
+        return super().getitem(obj, argument)
+
+    # --- calls and operators --------------------------------------------------------------
+
+    def call(self, context: Any, obj: Any, /, *args: Any, **kwargs: Any) -> Any:
+        """Every call from template code: deadline, argument checks, nesting depth, size."""
+        budget = _current()
+        budget.tick()
+        args = _before_method(obj, args, kwargs)
+        if budget.depth >= MAX_CALL_DEPTH:
+            raise budget.fail(f"calls nested more than {MAX_CALL_DEPTH} deep (a recursive macro?)")
+        budget.depth += 1
+        try:
+            result = super().call(context, obj, *args, **kwargs)
+        finally:
+            budget.depth -= 1
+        name = getattr(obj, "__name__", None) or type(obj).__name__
+        return budget.produced(result, f"{name}()")
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        """``*``, ``**``, ``+`` and ``%``, with their result's size checked first."""
+        budget = _current()
+        budget.tick()
+        what = f"the {operator} operator"
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                if isinstance(seq, str | list | tuple) and isinstance(times, int):
+                    budget.check_size(len(seq) * max(times, 0), what)
+            if _is_int(left) and _is_int(right):
+                _check_bits(left.bit_length() + right.bit_length(), what)
+        elif operator == "**":
+            if _is_int(left) and _is_int(right) and right > 0:
+                _check_bits(max(left.bit_length() - 1, 1) * right, what)
+        elif operator == "+":
+            if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
+                budget.check_size(len(left) + len(right), what)
+        elif operator == "%" and isinstance(left, str):
+            _check_printf(left, budget, what)
+        try:
+            result = self.binop_table[operator](left, right)
+        except OverflowError as exc:
+            raise budget.fail(f"{what}: {exc}") from None
+        return budget.produced(result, what)
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_bits(bits: int, what: str) -> None:
+    if bits > MAX_INT_BITS:
+        raise _current().fail(f"{what} would build a number of about {bits:,} bits; too large")
+
+
+@functools.cache
+def _environment(html: bool) -> _SandboxEnvironment:
+    return _SandboxEnvironment(html=html)
+
+
+# --- values ----------------------------------------------------------------------------------
+
+_SCALARS = (str, int, float, Decimal, bool, type(None), date, datetime)
+
+
+def plain_values(values: Mapping[str, object]) -> dict[str, object]:
+    """A copy of ``values`` made only of plain values, or a :class:`TemplateError` naming
+    the first value that is not one.
+
+    Allowed: ``str``, ``int``, ``float``, ``Decimal``, ``bool``, ``None``, ``date``,
+    ``datetime``, and lists, tuples (copied as lists) and dicts with string keys of these,
+    nested at most :data:`MAX_VALUE_DEPTH` deep.  Enum members become their value; ``str``
+    subclasses (such as ``Markup``) become plain strings, so they are escaped like any other.
+    """
+    if not isinstance(values, Mapping):
+        raise TemplateError(f"template values must be a mapping, not {type(values).__name__}")
+    return _plain_mapping(values, "values", 0)
+
+
+def _plain_mapping(values: Mapping[Any, object], path: str, depth: int) -> dict[str, object]:
+    copy: dict[str, object] = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise TemplateError(f"{path} has the key {key!r}; template keys must be strings")
+        copy[str(key)] = _plain(value, f"{path}[{key!r}]", depth + 1)
+    return copy
+
+
+def _plain(value: object, path: str, depth: int) -> object:
+    if type(value) in _SCALARS:
+        return value
+    if depth > MAX_VALUE_DEPTH:
+        raise TemplateError(f"{path} is nested more than {MAX_VALUE_DEPTH} levels deep")
+    if isinstance(value, enum.Enum):
+        return _plain(value.value, path, depth)
+    if isinstance(value, str):  # Markup and other subclasses: a plain copy
+        return str.__str__(value)
+    if isinstance(value, int):  # an int subclass (the enums were handled above)
+        return int(value)
+    if isinstance(value, Mapping):
+        return _plain_mapping(value, path, depth)
+    if isinstance(value, list | tuple):
+        return [_plain(item, f"{path}[{i}]", depth + 1) for i, item in enumerate(value)]
+    raise TemplateError(
+        f"{path} is a {type(value).__name__}; only plain values (str, int, float, Decimal, "
+        "bool, None, date, datetime, and lists and dicts of them) may reach a template"
+    )
+
+
+# --- rendering -------------------------------------------------------------------------------
+
+
+def _structure_errors(tree: nodes.Template) -> None:
+    """Refuse what a self-contained, no-loader template has no use for."""
+    refused: tuple[tuple[type[nodes.Node], str], ...] = (
+        (nodes.Extends, "'extends' is not available: a template is self-contained"),
+        (nodes.Include, "'include' is not available: a template is self-contained"),
+        (nodes.Import, "'import' is not available: a template is self-contained"),
+        (nodes.FromImport, "'from … import' is not available: a template is self-contained"),
+        (nodes.EvalContextModifier, "'autoescape' blocks are not allowed: escaping is fixed"),
+        (nodes.ScopedEvalContextModifier, "'autoescape' blocks are not allowed: escaping is fixed"),
+    )
+    for node in tree.find_all(tuple(kind for kind, _ in refused)):
+        for kind, reason in refused:
+            if isinstance(node, kind):
+                raise TemplateError(reason, line=node.lineno)
+
+
+@functools.lru_cache(maxsize=512)
+def _compiled(text: str, html: bool) -> jinja2.Template:
+    """Parse, check and compile ``text`` once; rule templates are rendered many times."""
+    if not isinstance(text, str):
+        raise TemplateError(f"a template is text, not {type(text).__name__}")
+    if len(text) > MAX_TEMPLATE_LENGTH:
+        raise TemplateError(
+            f"the template is {len(text):,} characters long; the limit is {MAX_TEMPLATE_LENGTH:,}"
+        )
+    env = _environment(html)
+    try:
+        tree = env.parse(text)
+        _structure_errors(tree)
+        return env.from_string(tree)
+    except jinja2.TemplateSyntaxError as exc:
+        raise TemplateError(f"syntax error: {exc.message}", line=exc.lineno) from None
+    except RecursionError:
+        raise TemplateError("the template is nested too deeply to be parsed") from None
+
+
+def _template_line(exc: BaseException) -> int | None:
+    """The template line an error was raised on (Jinja rewrites tracebacks to show it)."""
+    line = None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == "<template>":
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return line
+
+
+def _as_template_error(exc: BaseException) -> TemplateError:
+    line = _template_line(exc)
+    if isinstance(exc, TemplateError):
+        return TemplateError(exc.reason, line=exc.line or line)
+    if isinstance(exc, SecurityError):
+        reason = f"refused by the sandbox: {exc}"
+    elif isinstance(exc, jinja2.UndefinedError):
+        reason = f"undefined value: {exc}"
+    elif isinstance(exc, RecursionError):
+        reason = "nested too deeply (a recursive macro?)"
+    elif isinstance(exc, MemoryError):
+        reason = "the template needed too much memory"
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    return TemplateError(reason, line=line)
+
+
+def render(
+    template: str,
+    values: Mapping[str, object],
+    *,
+    html: bool = False,
+    max_output: int = DEFAULT_MAX_OUTPUT,
+    max_seconds: float = DEFAULT_MAX_SECONDS,
+) -> str:
+    """Render ``template`` (its text, never a name) with ``values`` in the sandbox.
+
+    :param template: the template text (e.g. a rule's ``body_template``).
+    :param values: the mail-merge values, usually from :func:`merge_fields`; checked by
+        :func:`plain_values`.
+    :param html: escape values for HTML (autoescape); ``False`` renders plain text.
+    :param max_output: the longest output, and the longest value any operation may build,
+        in characters.
+    :param max_seconds: the rendering time after which it is stopped.
+    :raises TemplateError: a syntax error, a refused value, attribute, call or operation, a
+        limit exceeded, or any error raised while rendering; the message gives the line
+        when it is known.
+    """
+    if max_output < 1 or max_seconds <= 0:
+        raise ValueError("max_output and max_seconds must be positive")
+    context = plain_values(values)
+    compiled = _compiled(template, html)
+    budget = _Budget(
+        max_output=max_output,
+        max_seconds=max_seconds,
+        deadline=time.monotonic() + max_seconds,
+        work_left=max(max_output * WORK_FACTOR, MIN_WORK),
+    )
+    token = _budget.set(budget)
+    parts: list[str] = []
+    size = 0
+    stream = compiled.generate(context)
+    try:
+        # Streamed, so that output past the limit is never built (or kept).
+        for chunk in stream:
+            size += len(chunk)
+            if size > max_output:
+                raise budget.fail(f"the output is longer than {max_output:,} characters")
+            parts.append(chunk)
+        if budget.failure is not None:  # refused, then swallowed by template code
+            raise budget.failure
+    except Exception as exc:  # RecursionError and MemoryError included
+        raise _as_template_error(budget.failure or exc) from None
+    finally:
+        stream.close()
+        _budget.reset(token)
+    return "".join(parts)
+
+
+def render_text(template: str, values: Mapping[str, object], **limits: Any) -> str:
+    """:func:`render` as plain text (no escaping): subjects, text bodies, SMS."""
+    return render(template, values, html=False, **limits)
+
+
+def render_html(template: str, values: Mapping[str, object], **limits: Any) -> str:
+    """:func:`render` as HTML: every value is escaped (``<`` becomes ``&lt;``)."""
+    return render(template, values, html=True, **limits)
+
+
+# --- the mail-merge fields -------------------------------------------------------------------
+
+#: Every mail-merge field, by record, with what it holds (documented in
+#: ``docs/notifications-templates.md``; a test keeps the two in step).
+FIELDS: dict[str, dict[str, str]] = {
+    "exchange": {
+        "id": "the exchange's number",
+        "uuid": "its UUID, as text",
+        "subject": "its subject",
+        "details": "its details (free text)",
+        "start": "its start, formatted in the recipient's time zone (2026-03-02 10:00)",
+        "end": "its end, formatted likewise",
+        "start_datetime": "its start as a date-time in the recipient's zone (for strftime)",
+        "end_datetime": "its end likewise",
+        "action": "the action's label (Appel, Réunion…)",
+        "action_code": "the action's code (call, meeting, todo…)",
+        "status": "the status's label",
+        "status_code": "the status's code (planned, done…)",
+        "medium": "the medium's label, or none",
+        "medium_code": "the medium's code, or none",
+        "category": "the category's label, or none",
+        "category_code": "the category's code, or none",
+        "private": "true for a private exchange",
+        "is_global": "true when it concerns no company",
+        "assignees": "the assigned users' names, a list",
+        "custom": "its custom field values by field code, a dict",
+    },
+    "company": {
+        "id": "the company's number",
+        "name": "its name",
+        "status": "client, prospect or suspect",
+        "owner": "its owner's name, or none",
+    },
+    "opportunity": {
+        "id": "the (first) opportunity's number",
+        "title": "its title",
+        "stage": "its stage's label",
+        "stage_code": "its stage's code",
+        "amount": "its amount (a Decimal), or none",
+        "expected_close": "its expected closing date (a date), or none",
+    },
+    "opportunities": {"[]": "every linked opportunity, a list of the opportunity fields"},
+    "author": {
+        "name": "the exchange author's name",
+        "login": "their login",
+        "email": "their e-mail address, or none",
+    },
+    "actor": {
+        "name": "the name of who made the change",
+        "login": "their login",
+    },
+    "recipient": {
+        "name": "the recipient's name",
+        "login": "their login",
+        "email": "their e-mail address, or none",
+        "timezone": "their time zone",
+    },
+    "event": {
+        "id": "the event's number",
+        "kind": "what happened (exchange.created, company.status_changed…)",
+        "label": "the same in words (Nouvel échange, New exchange…)",
+        "occurred": "when, formatted in the recipient's zone",
+        "occurred_datetime": "when, as a date-time in the recipient's zone",
+        "changed": "the names of the changed fields, a list",
+    },
+    "changes": {"[field]": "for each changed field, [old value, new value] as text"},
+    "link": {"": "a link to the record, when the host application gives one"},
+}
+
+#: Fields whose content is not a fixed record (a list, a dict by field name, a string).
+_FREE_FORM = frozenset({"changes", "opportunities", "link"})
+
+_EVENT_LABELS = {
+    "exchange.created": ("Nouvel échange", "New exchange"),
+    "exchange.updated": ("Échange modifié", "Exchange updated"),
+    "exchange.completed": ("Échange terminé", "Exchange completed"),
+    "exchange.deleted": ("Échange supprimé", "Exchange deleted"),
+    "exchange.imported": ("Échanges importés", "Exchanges imported"),
+    "attachment.added": ("Pièce jointe ajoutée", "Attachment added"),
+    "attachment.deleted": ("Pièce jointe supprimée", "Attachment deleted"),
+    "company.status_changed": ("Changement de statut", "Company status changed"),
+    "opportunity.stage_changed": ("Opportunité : nouvelle étape", "Opportunity stage changed"),
+    "escalation": ("Relance automatique", "Reminder"),
+}
+
+DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+
+
+def _when(value: datetime | str | None, tz: str) -> tuple[str | None, datetime | None]:
+    if value is None:
+        return None, None
+    moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+    if moment.tzinfo is None:  # stored values are UTC; a naive one is read as such
+        moment = moment.replace(tzinfo=UTC)
+    local = moment.astimezone(zone(tz))
+    return local.strftime(DATETIME_FORMAT), local
+
+
+def _label(value: Any, language: str) -> tuple[str | None, str | None]:
+    """(label, code) of a picklist value or category, or of a bare code."""
+    if value is None:
+        return None, None
+    if isinstance(value, str):
+        return value, value
+    return value.label(language), value.code
+
+
+def _person(user: Any) -> dict[str, object] | None:
+    if user is None:
+        return None
+    return {
+        "name": user.display_name,
+        "login": user.login,
+        "email": user.email,
+    }
+
+
+def _opportunity(opportunity: Any, language: str) -> dict[str, object]:
+    stage, stage_code = _label(opportunity.stage, language)
+    return {
+        "id": opportunity.id,
+        "title": opportunity.title,
+        "stage": stage,
+        "stage_code": stage_code,
+        "amount": opportunity.amount,
+        "expected_close": opportunity.expected_close,
+    }
+
+
+def _exchange_fields(exchange: Any, tz: str, language: str) -> dict[str, object]:
+    """The ``exchange`` fields of an :class:`~grc_core.models.Exchange` or of an event's
+    snapshot of one (a deleted exchange: codes stand for labels)."""
+    if isinstance(exchange, Mapping):
+        get = exchange.get
+        values = {
+            "id": get("id"),
+            "uuid": get("uuid"),
+            "subject": get("subject"),
+            "details": get("details"),
+            "start": get("start"),
+            "end": get("end"),
+            "action": get("action"),
+            "status": get("status"),
+            "medium": get("medium"),
+            "category": get("category"),
+            "private": bool(get("private")),
+            "company_id": get("company_id"),
+            "assignees": list(get("assignees") or []),
+            "custom": dict(get("custom") or {}),
+        }
+    else:
+        values = {
+            "id": exchange.id,
+            "uuid": str(exchange.uuid),
+            "subject": exchange.subject,
+            "details": exchange.details,
+            "start": exchange.start_at,
+            "end": exchange.end_at,
+            "action": exchange.action,
+            "status": exchange.status,
+            "medium": exchange.medium,
+            "category": exchange.category,
+            "private": exchange.private,
+            "company_id": exchange.company_id,
+            "assignees": [u.display_name for u in exchange.assignees],
+            "custom": exchange.custom,
+        }
+    fields: dict[str, object] = {
+        "id": values["id"],
+        "uuid": str(values["uuid"]) if values["uuid"] is not None else None,
+        "subject": values["subject"],
+        "details": values["details"],
+        "private": values["private"],
+        "is_global": values["company_id"] is None,
+        "assignees": values["assignees"],
+        "custom": values["custom"],
+    }
+    fields["start"], fields["start_datetime"] = _when(values["start"], tz)  # type: ignore[arg-type]
+    fields["end"], fields["end_datetime"] = _when(values["end"], tz)  # type: ignore[arg-type]
+    for name in ("action", "status", "medium", "category"):
+        fields[name], fields[f"{name}_code"] = _label(values[name], language)
+    return fields
+
+
+def merge_fields(
+    *,
+    recipient: Any = None,
+    exchange: Any = None,
+    company: Any = None,
+    opportunity: Any = None,
+    opportunities: Sequence[Any] | None = None,
+    author: Any = None,
+    actor: Any = None,
+    event: Any = None,
+    link: str | None = None,
+    timezone: str | None = None,
+    language: str = "fr",
+) -> dict[str, object]:
+    """The mail-merge values of a message, as plain values ready for :func:`render`.
+
+    Every field of :data:`FIELDS` is present (``None`` when there is nothing to say), so a
+    template never meets an undefined record.  ORM objects are read here, once; none is
+    passed on.  The caller has already checked that the recipient may see what the values
+    describe (the pipeline does, at fan-out and before delivery).
+
+    :param recipient: a :class:`~grc_core.models.User` or a
+        :class:`~grc_core.notify.channels.Recipient`.
+    :param exchange: an :class:`~grc_core.models.Exchange`, or the snapshot an event carries
+        of a deleted one (a mapping of :func:`grc_core.services.exchanges.snapshot` keys).
+    :param company: a :class:`~grc_core.models.Company`; defaults to the exchange's.
+    :param opportunity: an :class:`~grc_core.models.Opportunity`; defaults to the first of
+        ``opportunities``.
+    :param opportunities: defaults to the exchange's linked opportunities.
+    :param author: a :class:`~grc_core.models.User`; defaults to the exchange's author.
+    :param actor: the :class:`~grc_core.models.User` who made the change.
+    :param event: an :class:`~grc_core.models.Event` (kind, time, changed fields).
+    :param link: a URL to the record, if the host application has one.
+    :param timezone: the zone dates are formatted in; defaults to the recipient's
+        (a ``Recipient``'s ``timezone``), else Europe/Paris.
+    :param language: ``fr`` or ``en``, for picklist labels and the event label.
+    """
+    tz = timezone or getattr(recipient, "timezone", None) or DEFAULT_TIMEZONE
+    zone(tz)  # an unknown zone is a ConfigError now rather than a failure per message
+    english = language == "en"
+
+    exchange_fields = None
+    if exchange is not None:
+        exchange_fields = _exchange_fields(exchange, tz, language)
+        if not isinstance(exchange, Mapping):
+            company = company if company is not None else exchange.company
+            author = author if author is not None else exchange.author
+            if opportunities is None:
+                opportunities = list(exchange.opportunities)
+    opportunity_list = [_opportunity(o, language) for o in (opportunities or [])]
+    if opportunity is not None:
+        first = _opportunity(opportunity, language)
+        company = company if company is not None else opportunity.company
+    else:
+        first = opportunity_list[0] if opportunity_list else None
+
+    company_fields = None
+    if company is not None:
+        status = company.status
+        company_fields = {
+            "id": company.id,
+            "name": company.name,
+            "status": status.value if isinstance(status, enum.Enum) else status,
+            "owner": company.owner.display_name if company.owner is not None else None,
+        }
+
+    recipient_fields = None
+    if recipient is not None:
+        recipient_fields = {
+            "name": getattr(recipient, "display_name", None) or getattr(recipient, "name", ""),
+            "login": recipient.login,
+            "email": recipient.email,
+            "timezone": tz,
+        }
+
+    event_fields = None
+    changes: dict[str, object] = {}
+    if event is not None:
+        occurred, occurred_local = _when(event.occurred_at, tz)
+        labels = _EVENT_LABELS.get(event.kind, (event.kind, event.kind))
+        raw_changes = event.changes or {}
+        event_fields = {
+            "id": event.id,
+            "kind": event.kind,
+            "label": labels[1] if english else labels[0],
+            "occurred": occurred,
+            "occurred_datetime": occurred_local,
+            "changed": sorted(raw_changes),
+        }
+        changes = {
+            name: ["" if old is None else str(old), "" if new is None else str(new)]
+            for name, pair in raw_changes.items()
+            if isinstance(pair, list | tuple) and len(pair) == 2
+            for old, new in [pair]
+        }
+
+    actor_fields = None
+    if actor is not None:
+        actor_fields = {"name": actor.display_name, "login": actor.login}
+
+    return plain_values(
+        {
+            "exchange": exchange_fields,
+            "company": company_fields,
+            "opportunity": first,
+            "opportunities": opportunity_list,
+            "author": _person(author),
+            "actor": actor_fields,
+            "recipient": recipient_fields,
+            "event": event_fields,
+            "changes": changes,
+            "link": link,
+        }
+    )
+
+
+def sample_fields(*, timezone: str = DEFAULT_TIMEZONE) -> dict[str, object]:
+    """Realistic example values of every field: the trial render of :func:`check_template`
+    uses them, and so can a rule editor's preview."""
+    start = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    local = start.astimezone(zone(timezone))
+    opportunity = {
+        "id": 7,
+        "title": "Renouvellement 2026",
+        "stage": "Proposition",
+        "stage_code": "proposal",
+        "amount": Decimal("12500.00"),
+        "expected_close": date(2026, 6, 30),
+    }
+    return plain_values(
+        {
+            "exchange": {
+                "id": 42,
+                "uuid": "6f1c1f0e-8a52-4bb5-9a7e-2f3d8c1b5a10",
+                "subject": "Relance devis <maintenance> & support",
+                "details": "Le client attend notre proposition révisée.\nRappeler jeudi.",
+                "start": local.strftime(DATETIME_FORMAT),
+                "end": local.strftime(DATETIME_FORMAT),
+                "start_datetime": local,
+                "end_datetime": local,
+                "action": "Appel",
+                "action_code": "call",
+                "status": "Prévu",
+                "status_code": "planned",
+                "medium": "Téléphone",
+                "medium_code": "phone",
+                "category": None,
+                "category_code": None,
+                "private": False,
+                "is_global": False,
+                "assignees": ["Alice Martin", "Bruno Petit"],
+                "custom": {"priority": "haute"},
+            },
+            "company": {"id": 3, "name": "ACME", "status": "client", "owner": "Alice Martin"},
+            "opportunity": opportunity,
+            "opportunities": [opportunity],
+            "author": {"name": "Alice Martin", "login": "alice", "email": "alice@example.com"},
+            "actor": {"name": "Alice Martin", "login": "alice"},
+            "recipient": {
+                "name": "Bruno Petit",
+                "login": "bruno",
+                "email": "bruno@example.com",
+                "timezone": timezone,
+            },
+            "event": {
+                "id": 1001,
+                "kind": "exchange.updated",
+                "label": "Échange modifié",
+                "occurred": local.strftime(DATETIME_FORMAT),
+                "occurred_datetime": local,
+                "changed": ["status", "subject"],
+            },
+            "changes": {"status": ["planned", "done"], "subject": ["Relance", "Relance devis"]},
+            "link": "https://grc.example.com/exchanges/42",
+        }
+    )
+
+
+# --- checking a template when a rule is saved ------------------------------------------------
+
+
+def _field_errors(tree: nodes.Template) -> list[str]:
+    """Check every name and ``record.field`` the template reads; the fields it uses."""
+    undeclared = meta.find_undeclared_variables(tree)
+    allowed = set(FIELDS) | GLOBAL_NAMES | {"caller"}
+    for node in tree.find_all(nodes.Name):
+        if node.ctx == "load" and node.name in undeclared and node.name not in allowed:
+            raise TemplateError(
+                f"unknown field {node.name!r}; the fields are: {', '.join(sorted(FIELDS))}",
+                line=node.lineno,
+            )
+    used: set[str] = {name for name in undeclared if name in FIELDS}
+    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        target = node.node
+        if not (isinstance(target, nodes.Name) and target.name in undeclared):
+            continue
+        if isinstance(node, nodes.Getattr):
+            attribute = node.attr
+        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
+            attribute = node.arg.value
+        else:
+            continue
+        if target.name not in FIELDS or target.name in _FREE_FORM:
+            continue
+        known = FIELDS[target.name]
+        if attribute not in known:
+            raise TemplateError(
+                f"{target.name} has no field {attribute!r}; its fields are: "
+                f"{', '.join(sorted(known))}",
+                line=node.lineno,
+            )
+        used.add(f"{target.name}.{attribute}")
+    return sorted(used)
+
+
+def check_template(text: str, *, html: bool = False) -> list[str]:
+    """Check a template when a rule is saved, and return the fields it uses.
+
+    Syntax (with the line), structure (no include, import, extends or autoescape), the
+    names and ``record.field`` it reads (each must be a documented mail-merge field), and a
+    trial render with :func:`sample_fields` — so that what the sandbox would refuse at
+    delivery is refused now.
+
+    :param text: the template text.
+    :param html: check it as an HTML template.
+    :returns: the fields used, sorted (``["company.name", "exchange", "exchange.subject"]``).
+    :raises TemplateError: what is wrong, with the line when it is known.
+    """
+    _compiled(text, html)  # syntax, length and structure
+    env = _environment(html)
+    used = _field_errors(env.parse(text))
+    render(text, sample_fields(), html=html)
+    return used
+
+
+__all__ = [
+    "DEFAULT_MAX_OUTPUT",
+    "DEFAULT_MAX_SECONDS",
+    "FIELDS",
+    "MAX_CALL_DEPTH",
+    "MAX_RANGE",
+    "TemplateError",
+    "check_template",
+    "merge_fields",
+    "plain_values",
+    "render",
+    "render_html",
+    "render_text",
+    "sample_fields",
+]

@@ -1,0 +1,417 @@
+"""Delivery workers: claim due deliveries under a lease, send them, acknowledge.
+
+Several workers may run at once.  A claim marks deliveries with the worker's name and a
+lease end; PostgreSQL claims with ``FOR UPDATE SKIP LOCKED`` so workers never wait on each
+other, SQLite serialises claims in its write transaction.  While a worker sends, a
+heartbeat thread extends its leases; if the worker dies, its leases expire and another
+worker claims the deliveries again.  Delivery is therefore at least once: a duplicate is
+possible only for a message sent but not yet acknowledged when its worker died — and it
+carries the same Message-ID, derived from the delivery id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.orm import Session
+
+from grc_core.errors import NotFound, PermissionDenied
+from grc_core.models import Delivery, DeliveryStatus, Event, Exchange, User
+from grc_core.notify import escalation, fanout
+from grc_core.services.users import require_admin
+from grc_core.timeutil import utcnow
+from grc_core.visibility import can_see
+
+log = logging.getLogger(__name__)
+
+SessionScope = Callable[..., AbstractContextManager[Session]]
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Tuning of a worker; the defaults suit a small team's CRM."""
+
+    lease: timedelta = timedelta(seconds=60)
+    batch: int = 100
+    max_attempts: int = 8
+    backoff_base: timedelta = timedelta(seconds=30)
+    backoff_max: timedelta = timedelta(hours=6)
+    fanout_batch: int = 200
+
+
+@dataclass
+class RunStats:
+    """What one pass did."""
+
+    events: int = 0
+    escalated: int = 0
+    claimed: int = 0
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    skipped: int = 0
+
+    def add(self, other: RunStats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+def backoff(attempts: int, config: WorkerConfig, rng: random.Random) -> timedelta:
+    """Exponential back-off with full jitter: spread retries, never hammer a dead server."""
+    ceiling = min(config.backoff_max, config.backoff_base * (2 ** max(attempts - 1, 0)))
+    return timedelta(seconds=rng.uniform(0.5, 1.0) * ceiling.total_seconds())
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+class DeliveryWorker:
+    """Fans out events, sweeps escalations, and delivers due notifications.
+
+    :param scope: opens a transaction (``Grc.session``); called with ``read_only=True``
+        for the read-only work.
+    :param channels: the channel plugins by name.
+    """
+
+    def __init__(
+        self,
+        scope: SessionScope,
+        channels: Mapping[str, Any],
+        *,
+        worker_id: str | None = None,
+        config: WorkerConfig | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        seed: int | None = None,
+    ) -> None:
+        self.scope = scope
+        self.channels = channels
+        self.worker_id = worker_id or default_worker_id()
+        self.config = config or WorkerConfig()
+        self.clock = clock
+        self.rng = random.Random(seed)
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+
+    # --- one pass ---------------------------------------------------------------------------
+
+    def run_once(self) -> RunStats:
+        """Fan out pending events, sweep escalations, deliver what is due (one batch)."""
+        stats = RunStats()
+        with self.scope() as session:
+            stats.events = fanout.fan_out(session, limit=self.config.fanout_batch, now=self.clock())
+        with self.scope() as session:
+            stats.escalated = escalation.sweep(session, now=self.clock())
+        claimed = self.claim()
+        stats.claimed = len(claimed)
+        if claimed:
+            with self.heartbeat():
+                stats.add(self.deliver(claimed))
+        return stats
+
+    def drain(self, max_passes: int = 1000) -> RunStats:
+        """Run passes until nothing is left to do now (tests, ``grc notify run-once``)."""
+        total = RunStats()
+        for _ in range(max_passes):
+            stats = self.run_once()
+            total.add(stats)
+            if not (stats.events or stats.claimed or stats.escalated):
+                break
+        return total
+
+    def work(self, stop: threading.Event, *, idle: float = 1.0) -> RunStats:
+        """Loop until ``stop`` is set (SIGTERM sets it: the current batch finishes first)."""
+        total = RunStats()
+        while not stop.is_set():
+            try:
+                stats = self.run_once()
+            except Exception:  # the loop survives a bad pass; the next pass retries
+                log.exception("notification worker pass failed")
+                stats = RunStats()
+            total.add(stats)
+            if not (stats.events or stats.claimed):
+                stop.wait(idle)
+        return total
+
+    # --- claiming ---------------------------------------------------------------------------
+
+    def claim(self) -> list[int]:
+        """Lease up to a batch of due deliveries to this worker."""
+        now = self.clock()
+        with self.scope() as session:
+            stmt = (
+                select(Delivery.id)
+                .where(
+                    Delivery.status == DeliveryStatus.PENDING.value,
+                    Delivery.due_at <= now,
+                    or_(Delivery.lease_until.is_(None), Delivery.lease_until < now),
+                )
+                .order_by(Delivery.due_at, Delivery.id)
+                .limit(self.config.batch)
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update(skip_locked=True)
+            ids = list(session.scalars(stmt))
+            if ids:
+                session.execute(
+                    update(Delivery)
+                    .where(Delivery.id.in_(ids))
+                    .values(lease_owner=self.worker_id, lease_until=now + self.config.lease)
+                )
+        with self._lock:
+            self._held |= set(ids)
+        return ids
+
+    @contextmanager
+    def heartbeat(self) -> Iterator[None]:
+        """Extend this worker's leases every third of a lease while the block runs."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(self.config.lease.total_seconds() / 3):
+                self.renew()
+
+        thread = threading.Thread(target=beat, daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            done.set()
+            thread.join()
+
+    def renew(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        if not held:
+            return
+        with self.scope() as session:
+            session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(held), Delivery.lease_owner == self.worker_id)
+                .values(lease_until=self.clock() + self.config.lease)
+            )
+
+    # --- delivering -------------------------------------------------------------------------
+
+    def deliver(self, ids: Sequence[int]) -> RunStats:
+        stats = RunStats()
+        by_channel: dict[str, list[int]] = defaultdict(list)
+        with self.scope(read_only=True) as session:
+            for ident, channel in session.execute(
+                select(Delivery.id, Delivery.channel).where(Delivery.id.in_(ids))
+            ):
+                by_channel[channel].append(ident)
+        for name, group in by_channel.items():
+            stats.add(self._deliver_channel(name, group))
+        with self._lock:
+            self._held -= set(ids)
+        return stats
+
+    def _deliver_channel(self, name: str, ids: list[int]) -> RunStats:
+        channel = self.channels.get(name)
+        if channel is None:
+            return self._acknowledge(
+                {i: _Outcome(False, f"no notification channel named {name!r}", False) for i in ids}
+            )
+        transactional = bool(getattr(channel, "transactional", False))
+        with self.scope(read_only=not transactional) as session:
+            groups, skipped = _prepare(session, ids)
+            messages = [group.message for group in groups]
+            outcomes: dict[int, _Outcome] = {i: _Outcome.skip() for i in skipped}
+            try:
+                results = channel.send(session, messages) if messages else []
+            except Exception as exc:  # a channel bug or outage: every message retried later
+                results = [None] * len(messages)
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning("channel %s failed: %s", name, error)
+                for group in groups:
+                    for member in group.members:
+                        outcomes[member] = _Outcome(False, error, True)
+            for group, result in zip(groups, results, strict=True):
+                if result is None:
+                    continue
+                for member in group.members:
+                    outcomes[member] = _Outcome(
+                        result.ok, result.error, result.retryable, result.message_id
+                    )
+            if transactional:
+                return self._acknowledge(outcomes, session)
+        return self._acknowledge(outcomes)
+
+    def _acknowledge(
+        self, outcomes: Mapping[int, _Outcome], session: Session | None = None
+    ) -> RunStats:
+        if session is None:
+            with self.scope() as own:
+                return self._acknowledge(outcomes, own)
+        stats = RunStats()
+        now = self.clock()
+        rows = {
+            d.id: d
+            for d in session.scalars(select(Delivery).where(Delivery.id.in_(list(outcomes))))
+        }
+        for ident, outcome in outcomes.items():
+            delivery = rows.get(ident)
+            if delivery is None or delivery.status != DeliveryStatus.PENDING.value:
+                continue
+            delivery.lease_owner = delivery.lease_until = None
+            if outcome.skipped:
+                delivery.status = DeliveryStatus.SKIPPED.value
+                stats.skipped += 1
+            elif outcome.ok:
+                delivery.status = DeliveryStatus.SENT.value
+                delivery.sent_at = now
+                delivery.message_id = outcome.message_id
+                delivery.attempts += 1
+                stats.sent += 1
+            else:
+                delivery.attempts += 1
+                delivery.last_error = (outcome.error or "unknown error")[:2000]
+                if outcome.retryable and delivery.attempts < self.config.max_attempts:
+                    delivery.due_at = now + backoff(delivery.attempts, self.config, self.rng)
+                    stats.retried += 1
+                else:
+                    delivery.status = DeliveryStatus.DEAD.value
+                    stats.dead += 1
+        session.flush()
+        return stats
+
+
+@dataclass
+class _Outcome:
+    ok: bool
+    error: str | None = None
+    retryable: bool = True
+    message_id: str | None = None
+    skipped: bool = False
+
+    @classmethod
+    def skip(cls) -> _Outcome:
+        return cls(False, skipped=True)
+
+
+@dataclass
+class _Group:
+    message: Any
+    members: list[int] = field(default_factory=list)
+
+
+def _recipient(user: User) -> Any:
+    from grc_core.notify.channels import Recipient
+
+    return Recipient(
+        user_id=user.id,
+        login=user.login,
+        name=user.display_name,
+        email=user.email,
+        phone=user.phone,
+        timezone="Europe/Paris",
+    )
+
+
+def still_visible(session: Session, delivery: Delivery, user: User) -> bool:
+    """Re-check, just before sending, that the recipient may still see what it is about."""
+    if not user.active:
+        return False
+    exchange_id = (delivery.about or {}).get("exchange_id")
+    if exchange_id is None:
+        return True
+    exchange = session.get(Exchange, exchange_id)
+    if exchange is not None:
+        return can_see(user, exchange)
+    event = session.get(Event, delivery.event_id) if delivery.event_id else None
+    if event is None:
+        return False
+    return fanout.resolve(session, event).visible_to(user)
+
+
+def _prepare(session: Session, ids: Sequence[int]) -> tuple[list[_Group], list[int]]:
+    """Messages for the claimed deliveries (digests merged); ids no longer allowed."""
+    from grc_core.notify.channels import OutgoingMessage
+
+    deliveries = list(
+        session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id))
+    )
+    users = {
+        u.id: u
+        for u in session.scalars(select(User).where(User.id.in_({d.user_id for d in deliveries})))
+    }
+    skipped: list[int] = []
+    singles: list[_Group] = []
+    digests: dict[tuple[int, str], list[Delivery]] = defaultdict(list)
+    for d in deliveries:
+        user = users[d.user_id]
+        if not still_visible(session, d, user):
+            skipped.append(d.id)
+            continue
+        digest = (d.about or {}).get("digest")
+        if digest:
+            digests[(d.user_id, digest)].append(d)
+            continue
+        message = OutgoingMessage(
+            delivery_id=d.id,
+            recipient=_recipient(user),
+            subject=d.subject,
+            text=d.body,
+            html=d.html,
+            about=dict(d.about or {}),
+        )
+        singles.append(_Group(message, [d.id]))
+    for (user_id, digest), members in digests.items():
+        first = members[0]
+        text = "\n\n———\n\n".join(f"{m.subject}\n{m.body}" for m in members)
+        message = OutgoingMessage(
+            delivery_id=first.id,
+            recipient=_recipient(users[user_id]),
+            subject=f"[GRC] Récapitulatif : {len(members)} notification(s)",
+            text=text,
+            html=None,
+            about={"digest": digest, "deliveries": [m.id for m in members]},
+        )
+        singles.append(_Group(message, [m.id for m in members]))
+    return singles, skipped
+
+
+# --- administration --------------------------------------------------------------------------
+
+
+def list_dead(session: Session, actor: User, limit: int = 100) -> list[Delivery]:
+    """Deliveries parked after too many failures, newest first."""
+    require_admin(actor, "listing dead deliveries")
+    stmt = (
+        select(Delivery)
+        .where(Delivery.status == DeliveryStatus.DEAD.value)
+        .order_by(Delivery.id.desc())
+        .limit(limit)
+    )
+    return list(session.scalars(stmt))
+
+
+def retry(session: Session, actor: User, ids: Sequence[int], *, now: datetime | None = None) -> int:
+    """Put dead deliveries back in the queue, due now, with a fresh attempt count."""
+    require_admin(actor, "retrying deliveries")
+    found = list(session.scalars(select(Delivery).where(Delivery.id.in_(list(ids)))))
+    missing = set(ids) - {d.id for d in found}
+    if missing:
+        raise NotFound(f"no delivery {', '.join(map(str, sorted(missing)))}")
+    not_dead = [d.id for d in found if d.status != DeliveryStatus.DEAD.value]
+    if not_dead:
+        raise PermissionDenied(f"only dead deliveries can be retried: {not_dead} are not")
+    for d in found:
+        d.status = DeliveryStatus.PENDING.value
+        d.attempts = 0
+        d.due_at = now or utcnow()
+        d.lease_owner = d.lease_until = None
+    session.flush()
+    return len(found)
