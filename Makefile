@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs bench-attach clean
+.PHONY: install demo test lint docs bench-attach bench-history bench-notify clean
 
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
@@ -35,6 +35,15 @@ test: lint docs
 # Peak memory of attaching a 1 MB and a 200 MB file (issue #3).
 bench-attach: $(STAMP)
 	$(BIN)/python benchmarks/attach_memory.py
+
+# Timelines and search at a million exchanges, SQLite and PostgreSQL (issue #5; long).
+bench-history: $(STAMP)
+	$(BIN)/python benchmarks/history_search.py
+
+# Fan-out per event and e-mail throughput (issue #6).
+bench-notify: $(STAMP)
+	$(BIN)/python benchmarks/notifications.py --db sqlite
+	$(BIN)/python benchmarks/notifications.py --db postgresql
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

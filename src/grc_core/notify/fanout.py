@@ -55,6 +55,8 @@ class Facts:
     company_id: int | None = None
     opportunity_ids: list[int] = field(default_factory=list)
     category_ids: list[int] = field(default_factory=list)
+    #: Mail-merge values that do not depend on the recipient (filled on first use).
+    values: dict[str, Any] | None = None
 
     @property
     def exchange_id(self) -> int | None:
@@ -215,14 +217,13 @@ def plan(session: Session, facts: Facts, *, now: datetime) -> list[Planned]:
     planned: dict[tuple[int, str], Planned] = {}
     actor = facts.event.actor_id
     kind = facts.event.kind
-    prefs_cache: dict[int, Preferences] = {}
+    subscribed = _subscribers(session, facts)
+    stored = preferences_of(session, [user.id for _, user in subscribed])
 
     def prefs(user_id: int) -> Preferences:
-        if user_id not in prefs_cache:
-            prefs_cache[user_id] = get_preferences(session, user_id)
-        return prefs_cache[user_id]
+        return stored.get(user_id) or get_preferences(session, user_id)
 
-    for sub, user in _subscribers(session, facts):
+    for sub, user in subscribed:
         if user.id == actor or not facts.visible_to(user):
             continue
         subject, body = messages.subscription_message(session, facts, user)
@@ -244,10 +245,26 @@ def plan(session: Session, facts: Facts, *, now: datetime) -> list[Planned]:
     return list(planned.values())
 
 
-def _insert(session: Session, facts: Facts, deliveries: Iterable[Planned], now: datetime) -> int:
+def preferences_of(session: Session, user_ids: Iterable[int]) -> dict[int, Preferences]:
+    """The stored preferences of many users in one query (users without any are absent)."""
+    ids = sorted(set(user_ids))
+    if not ids:
+        return {}
+    return {
+        p.user_id: p
+        for p in session.scalars(select(Preferences).where(Preferences.user_id.in_(ids)))
+    }
+
+
+def _insert(session: Session, facts: Facts, deliveries: Sequence[Planned], now: datetime) -> int:
     rows = []
+    stored = preferences_of(session, [d.user.id for d in deliveries])
+    timing: dict[int, tuple[datetime, str | None]] = {}
     for d in deliveries:
-        due_at, digest = due(get_preferences(session, d.user.id), now)
+        if d.user.id not in timing:
+            prefs = stored.get(d.user.id) or get_preferences(session, d.user.id)
+            timing[d.user.id] = due(prefs, now)
+        due_at, digest = timing[d.user.id]
         about = facts.about() | ({"digest": digest} if digest else {})
         rows.append(
             {

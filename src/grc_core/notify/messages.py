@@ -34,6 +34,12 @@ KIND_LABELS = {
 
 def merge_values(session: Session, facts: Facts, recipient: User) -> dict[str, Any]:
     """The mail-merge fields of a message (allow-listed plain values only)."""
+    if facts.values is None:  # what does not depend on the recipient, once per event
+        facts.values = _event_values(session, facts)
+    return facts.values | {"recipient": {"name": recipient.display_name, "login": recipient.login}}
+
+
+def _event_values(session: Session, facts: Facts) -> dict[str, Any]:
     event = facts.event
     ex, snap = facts.exchange, facts.snapshot
     tz = zone("Europe/Paris")
@@ -58,7 +64,6 @@ def merge_values(session: Session, facts: Facts, recipient: User) -> dict[str, A
         },
         "company": {"id": facts.company_id, "name": company},
         "actor": {"name": actor.display_name if actor else None},
-        "recipient": {"name": recipient.display_name, "login": recipient.login},
         "changes": {k: [str(v[0]), str(v[1])] for k, v in changes.items() if k != "details"},
     }
 
