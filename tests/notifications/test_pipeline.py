@@ -269,3 +269,36 @@ def test_subscriptions_are_validated_and_listed(team):
     assert act(team, "alice", subscriptions.list_subscriptions) == []
     with team.grc.session() as s:
         assert users.get_user(s, "alice").active
+
+
+def test_a_subscriber_who_may_not_see_gets_nothing_on_any_channel(team, clock):
+    from grc_core.models import Exchange, InboxItem
+    from grc_core.plugins import Registry
+
+    registry = Registry.load()
+    channels = {name: registry.notification_channel(name, {}) for name in ("inbox", "task")}
+    channels["email"] = Recording("email")
+    channels["sms"] = Recording("sms")
+    act(team, "alice", subscriptions.subscribe, company_id=team.acme,
+        channels=["email", "sms", "inbox", "task"])  # fmt: skip
+    with team.grc.acting_as("admin") as work:
+        rule_admin.add_rule(
+            work.session, work.actor, "tout", triggers=list(subscriptions.EVENT_KINDS),
+            recipients={"users": ["alice"], "subscribers": True},
+            channels=["email", "sms", "inbox", "task"],
+        )  # fmt: skip
+    ident = new_exchange(team, "bob", subject="Bientôt confidentiel")
+    act(team, "bob", exchanges.update_exchange, ident, private=True, subject="Confidentiel")
+    act(team, "bob", exchanges.complete_exchange, ident)
+    act(team, "bob", exchanges.delete_exchange, ident)
+    DeliveryWorker(team.grc.session, channels, clock=clock, worker_id="w").drain()
+    assert channels["email"].sent == [] and channels["sms"].sent == []
+    with team.grc.session(read_only=True) as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 0
+        assert s.scalar(select(func.count()).select_from(Exchange)) == 0  # no task either
+    # The same events on a shared exchange do reach her, on every channel.
+    new_exchange(team, "bob", subject="Partagé")
+    DeliveryWorker(team.grc.session, channels, clock=clock, worker_id="w").drain()
+    assert len(channels["email"].sent) == 1 and len(channels["sms"].sent) == 1
+    with team.grc.session(read_only=True) as s:
+        assert s.scalar(select(func.count()).select_from(InboxItem)) == 1

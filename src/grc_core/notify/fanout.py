@@ -96,6 +96,26 @@ def _snapshot(event: Event) -> dict[str, Any]:
     return {k: v[index] for k, v in event.changes.items() if isinstance(v, list) and len(v) == 2}
 
 
+def _last_state(session: Session, event: Event, exchange_id: int) -> dict[str, Any]:
+    """What a deleted exchange was, from its deletion event's full snapshot.
+
+    An update event only carries the fields it changed, and a creation event what the
+    exchange was before later changes (it may have been made private since): every event
+    about a deleted exchange is judged on its last state.  With no such state the snapshot
+    stays empty and nobody is told (fail closed).
+    """
+    if event.kind == EventKind.EXCHANGE_DELETED.value:
+        return _snapshot(event)
+    deletion = session.scalar(
+        select(Event).where(
+            Event.entity_type == "exchange",
+            Event.entity_id == exchange_id,
+            Event.kind == EventKind.EXCHANGE_DELETED.value,
+        )
+    )
+    return _snapshot(deletion) if deletion is not None else {}
+
+
 def _category_chain(session: Session, category_id: int | None) -> list[int]:
     chain: list[int] = []
     while category_id is not None and category_id not in chain:
@@ -112,8 +132,8 @@ def resolve(session: Session, event: Event) -> Facts:
     exchange_id = facts.exchange_id
     if exchange_id is not None:
         facts.exchange = session.get(Exchange, exchange_id)
-        if event.entity_type == "exchange":
-            facts.snapshot = _snapshot(event)
+        if facts.exchange is None:
+            facts.snapshot = _last_state(session, event, exchange_id)
     if facts.exchange is not None:
         ex = facts.exchange
         facts.company_id = ex.company_id
