@@ -104,6 +104,10 @@ class Dataset:
     import_seconds: float
 
 
+def _show(count: int) -> None:
+    print(f"\r  imported {count:,}", end="", flush=True)
+
+
 def _zipf_picker(n: int, exponent: float, rng: random.Random) -> Iterator[int]:
     cumulative = list(itertools.accumulate(1 / (k**exponent) for k in range(1, n + 1)))
     total = cumulative[-1]
@@ -126,7 +130,8 @@ def generate(
     with grc.session() as s:
         admin = users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
         user_rows = [
-            {"login": f"commercial{i:02d}", "display_name": f"{rng.choice(FIRST)} {rng.choice(ROOTS)}",
+            {"login": f"commercial{i:02d}",
+             "display_name": f"{rng.choice(FIRST)} {rng.choice(ROOTS)}",
              "active": True, "is_admin": False}
             for i in range(users_count)
         ]  # fmt: skip
@@ -137,8 +142,10 @@ def generate(
             if u != admin.id
         ]
         company_rows = [
-            {"name": f"{rng.choice(PREFIXES)} {rng.choice(ROOTS)} {rng.choice(TRADES)} {rng.choice(CITIES)} {i}",
-             "status": rng.choice(["client", "prospect", "suspect"]), "owner_id": rng.choice(user_ids)}
+            {"name": " ".join((rng.choice(PREFIXES), rng.choice(ROOTS), rng.choice(TRADES),
+                               rng.choice(CITIES), str(i))),
+             "status": rng.choice(["client", "prospect", "suspect"]),
+             "owner_id": rng.choice(user_ids)}
             for i in range(companies)
         ]  # fmt: skip
         s.execute(insert(Company), company_rows)
@@ -156,7 +163,8 @@ def generate(
         )
         pick = _zipf_picker(len(company_ids), 0.9, rng)
         opp_rows = [
-            {"company_id": company_ids[next(pick)], "title": f"{rng.choice(SUBJECTS)} {i}", "stage_id": stage, "owner_id": rng.choice(user_ids)}
+            {"company_id": company_ids[next(pick)], "title": f"{rng.choice(SUBJECTS)} {i}",
+             "stage_id": stage, "owner_id": rng.choice(user_ids)}
             for i in range(opportunities)
         ]  # fmt: skip
         s.execute(insert(Opportunity), opp_rows)
@@ -214,7 +222,7 @@ def generate(
         admin = s.get(User, admin.id)
         report = import_exchanges(
             s, admin, records(), batch_size=5000,
-            progress=(lambda n: print(f"\r  imported {n:,}", end="", flush=True)) if progress else None,
+            progress=_show if progress else None,
         )  # fmt: skip
     seconds = time.perf_counter() - began - generating
     if progress:

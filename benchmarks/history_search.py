@@ -175,9 +175,12 @@ def measure(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
             assert cursor is not None, f"the largest company has fewer than {args.deep_page} pages"
         flt = ExchangeFilter(actions=("call",))
         library = {
-            "company timeline, page 1": lambda: history.company_history(s, reader, ds.largest_company, limit=PAGE),
-            "company timeline, deep page": lambda: history.company_history(s, reader, ds.largest_company, limit=PAGE, cursor=cursor),
-            "opportunity timeline": lambda: history.opportunity_history(s, reader, ds.largest_opportunity, limit=PAGE),
+            "company timeline, page 1": lambda: history.company_history(
+                s, reader, ds.largest_company, limit=PAGE),
+            "company timeline, deep page": lambda: history.company_history(
+                s, reader, ds.largest_company, limit=PAGE, cursor=cursor),
+            "opportunity timeline": lambda: history.opportunity_history(
+                s, reader, ds.largest_opportunity, limit=PAGE),
             "user timeline": lambda: history.user_history(s, reader, ds.busiest_user, limit=PAGE),
             "search 2 words + filter": lambda: search(s, reader, "facture impay", flt, limit=20),
         }  # fmt: skip
@@ -272,7 +275,8 @@ def main() -> None:
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     rows = [row for kind in kinds for row in measure(kind, args)]
     print(
-        f"\n{'database':<11}{'query':<30}{'p50 ms':>8}{'p95 ms':>8}{'floor p50':>10}{'floor p95':>10}{'ratio':>7}"
+        f"\n{'database':<11}{'query':<30}{'p50 ms':>8}{'p95 ms':>8}"
+        f"{'floor p50':>10}{'floor p95':>10}{'ratio':>7}"
     )
     for r in rows:
         if "rate" in r:
