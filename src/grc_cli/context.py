@@ -6,18 +6,21 @@ and usage errors never build an engine.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import click
 from sqlalchemy.orm import Session
 
-from grc_cli.failures import CliFailure, ExitCode
+from grc_cli.failures import CliFailure, ExitCode, one_line
 from grc_cli.output import Output
 from grc_core.config import Settings, load_settings
+from grc_core.errors import GrcError
 from grc_core.facade import Grc, Work
+from grc_core.notify.channels import NotificationChannel, OutgoingMessage, SendResult
 from grc_core.plugins.registry import Registry
 
 NO_ACTING_USER = "no acting user: pass --as LOGIN or set GRC_USER"
@@ -101,10 +104,91 @@ class CliContext:
         with self.ready().acting_as(self.acting_login(), read_only=read_only) as work:
             yield work
 
+    def notification_channels(self) -> dict[str, NotificationChannel]:
+        """Every registered notification channel, built from its configuration.
+
+        A channel whose configuration is missing or wrong costs a one-line warning on
+        stderr; its deliveries wait (they fail, retryably, with that message) while the
+        others — the inbox, tasks — are delivered.
+        """
+        return build_channels(self.registry, self.settings, warn=warn)
+
     def close(self) -> None:
         """Release pooled connections, if an engine was ever built."""
         if "grc" in self.__dict__:
             self.grc.dispose()
+
+
+def warn(message: str) -> None:
+    """A one-line ``warning: …`` on stderr."""
+    click.echo(f"warning: {one_line(message)}", err=True)
+
+
+class UnusableChannel:
+    """Stands in for a channel that could not be built from its configuration.
+
+    Without it the worker would park that channel's deliveries as dead at once ("no
+    channel named …"); with it they fail *retryably*, with the configuration error as the
+    reason, and are delivered once the channel is configured (or parked after the last
+    attempt, for ``grc notify retry``).
+    """
+
+    transactional = False
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+
+    def send(self, session: Any, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
+        """Fail every message, retryably, with the configuration error."""
+        error = f"the {self.name!r} channel is not configured: {self.reason}"
+        return [SendResult.failed(m.delivery_id, error, retryable=True) for m in messages]
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def build_channels(
+    registry: Registry,
+    settings: Settings,
+    *,
+    names: Iterable[str] | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> dict[str, NotificationChannel]:
+    """The channels a delivery worker needs, by name.
+
+    Each channel is built with ``registry.notification_channel(name,
+    settings.channel_config(name))``.  One that cannot be built (its configuration is
+    missing or invalid: an ``email`` channel with neither ``from_address`` nor ``mailbox``,
+    an ``sms`` channel without ``url``) is replaced by an :class:`UnusableChannel` and
+    reported through ``warn``.
+
+    :param names: the channels to build (default: every registered one).
+    :param warn: called with a one-line message for each channel that is not usable.
+    """
+    channels: dict[str, NotificationChannel] = {}
+    for name in registry.notification_channel_names() if names is None else names:
+        try:
+            channels[name] = registry.notification_channel(name, settings.channel_config(name))
+        except GrcError as exc:
+            reason = one_line(str(exc))
+            if warn is not None:
+                warn(
+                    f"notification channel {name!r} is not usable, its deliveries wait: "
+                    f"{reason} (configure [grc.channels.{name}] or "
+                    f"GRC_CHANNEL__{name.upper().replace('-', '_')}__<KEY>)"
+                )
+            channels[name] = UnusableChannel(name, reason)
+    return channels
+
+
+def close_channels(channels: dict[str, NotificationChannel]) -> None:
+    """Close every channel, even if one fails to."""
+    for channel in channels.values():
+        try:
+            channel.close()
+        except Exception as exc:  # closing must not hide the command's outcome
+            warn(f"closing the {channel.name!r} channel failed: {exc}")
 
 
 #: Decorator giving a command the invocation's :class:`CliContext`.

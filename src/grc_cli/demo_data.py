@@ -15,8 +15,12 @@ from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
+from grc_cli.context import build_channels, close_channels, warn
+from grc_cli.output import stats_data
 from grc_core.facade import Grc
 from grc_core.files import samples
+from grc_core.notify import rule_admin, subscriptions
+from grc_core.notify.worker import DeliveryWorker
 from grc_core.services import (
     attachments,
     categories,
@@ -47,6 +51,9 @@ class DemoWorld:
     attachments: dict[str, int] = field(default_factory=dict)
     #: What happened to the sample along the way, in words, for the demo to tell.
     events: list[str] = field(default_factory=list)
+    #: What the notification workers did: ``now`` and ``later`` (the escalation sweep run
+    #: as if four days had passed), each a :func:`~grc_cli.output.stats_data` dict.
+    deliveries: dict[str, dict[str, int]] = field(default_factory=dict)
 
     @classmethod
     def starting_today(cls) -> DemoWorld:
@@ -665,15 +672,94 @@ def change_employer(grc: Grc, world: DemoWorld) -> None:
         )
 
 
-#: The demo, in order.  Later capabilities append their own steps.
+# -- notifications -------------------------------------------------------------------------
+
+#: (colleague, company): Marie Martin follows Julien Dupont's biggest client.
+FOLLOWER = ("mmartin", "boulangeries")
+#: The rule on meetings: its owner and the people assigned hear of each new one.
+MEETING_RULE = "RDV clients"
+MEETING_CONDITION = "exchange.action = 'meeting'"
+MEETING_SUBJECT = "[GRC] RDV chez {{ company.name }} : {{ exchange.subject }}"
+MEETING_BODY = (
+    "Bonjour {{ recipient.name }},\n\n"
+    "{{ actor.name }} a planifié « {{ exchange.subject }} » chez {{ company.name }} "
+    "le {{ exchange.start }}.\n\n— GRC"
+)
+#: The escalation rule: a to-do more than two days late is escalated to its assignees.
+LATE_RULE = "To-do en retard"
+LATE_CONDITION = (
+    "exchange.action = 'todo' and exchange.status != 'done' and exchange.end < now() - 2d"
+)
+LATE_SUBJECT = "[GRC] En retard : {{ exchange.subject }} ({{ company.name }})"
+#: The channels of both rules; the e-mails go to a local mailbox file in the demo.
+RULE_CHANNELS = ("email", "inbox")
+#: How far ahead the second worker pass looks, for the escalation to have a late to-do.
+LATER = timedelta(days=4)
+
+
+def set_up_notifications(grc: Grc, world: DemoWorld) -> None:
+    """A colleague follows a company; the administrator adds a rule on meetings and an
+    escalation rule for late to-dos.  The exchanges recorded next are what they hear of."""
+    login, company = FOLLOWER
+    with grc.acting_as(login) as work:
+        subscriptions.subscribe(
+            work.session, work.actor, company_id=world.companies[company], channels=["inbox"]
+        )
+    with grc.acting_as(ADMIN) as work:
+        rule_admin.add_rule(
+            work.session,
+            work.actor,
+            MEETING_RULE,
+            triggers=["exchange.created"],
+            condition=MEETING_CONDITION,
+            recipients={"company_owner": True, "assignees": True},
+            channels=RULE_CHANNELS,
+            subject_template=MEETING_SUBJECT,
+            body_template=MEETING_BODY,
+        )
+        rule_admin.add_rule(
+            work.session,
+            work.actor,
+            LATE_RULE,
+            escalation=True,
+            condition=LATE_CONDITION,
+            recipients={"assignees": True},
+            channels=RULE_CHANNELS,
+            subject_template=LATE_SUBJECT,
+        )
+
+
+def deliver_notifications(grc: Grc, world: DemoWorld) -> None:
+    """A worker delivers what the changes called for (e-mails into the demo's mailbox file,
+    alerts into the inbox); a second pass, as if four days later, escalates the late to-do."""
+    channels = build_channels(grc.registry, grc.settings, names=RULE_CHANNELS, warn=warn)
+    try:
+        now = DeliveryWorker(grc.session, channels, worker_id="demo").drain()
+        later = DeliveryWorker(
+            grc.session, channels, worker_id="demo-later", clock=lambda: utcnow() + LATER
+        ).drain()
+    finally:
+        close_channels(channels)
+    world.deliveries = {"now": stats_data(now), "later": stats_data(later)}
+
+
+#: The demo, in order.  Later capabilities add their own steps.
 STEPS: list[DemoStep] = [
     DemoStep("the team: an administrator and four sales people", create_team),
     DemoStep("categories and custom fields", configure),
     DemoStep("companies and contacts", create_companies),
     DemoStep("opportunities", create_opportunities),
+    DemoStep(
+        "notifications: a colleague follows a company, rules on meetings and late to-dos",
+        set_up_notifications,
+    ),
     DemoStep("exchanges", record_exchanges),
     DemoStep(
         "attachments: a report, a presentation, a logo, a proposal, a quote", attach_documents
     ),
     DemoStep("a contact changes employer", change_employer),
+    DemoStep(
+        "notifications delivered: inbox alerts, e-mails into a local mailbox file",
+        deliver_notifications,
+    ),
 ]

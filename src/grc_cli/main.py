@@ -16,11 +16,15 @@ from grc_cli.commands import (
     exchanges,
     fields,
     history,
+    inbox,
+    notify,
     opportunities,
     picklists,
     plugins,
+    rules,
     search,
     storage,
+    subscriptions,
     users,
 )
 from grc_cli.context import CliContext
@@ -151,11 +155,16 @@ def _late_options() -> list[click.Option]:
 
 
 def _add_late_options(command: click.Command) -> None:
+    """Give ``command`` the global options, except those it declares itself
+    (``grc preferences set --tz`` is the user's own zone); a group that runs without a
+    subcommand (``grc inbox``) gets them as well as its subcommands."""
     if isinstance(command, click.Group):
         for sub in command.commands.values():
             _add_late_options(sub)
-    else:
-        command.params.extend(_late_options())
+        if not command.invoke_without_command:
+            return
+    taken = {opt for param in command.params for opt in param.opts}
+    command.params.extend(o for o in _late_options() if not taken & set(o.opts))
 
 
 for module in (
@@ -171,6 +180,10 @@ for module in (
     search,
     attachments,
     storage,
+    subscriptions,
+    rules,
+    notify,
+    inbox,
     plugins,
     demo,
 ):

@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
+from datetime import time as dtime
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -43,11 +44,20 @@ from grc_core.models import (
     Company,
     Contact,
     CustomField,
+    Delivery,
+    Event,
     Exchange,
     Opportunity,
     PicklistValue,
+    Preferences,
+    Rule,
+    Subscription,
     User,
 )
+from grc_core.notify.inbox import InboxEntry
+from grc_core.notify.rule_admin import RECIPIENT_FLAGS, DryRun
+from grc_core.notify.subscriptions import DEFAULT_CHANNELS
+from grc_core.notify.worker import RunStats
 from grc_core.plugins.registry import PluginInfo, StorageBackendInfo, redact
 from grc_core.queries.history import Page, TimelineEntry
 from grc_core.queries.search import SearchHit
@@ -1088,3 +1098,384 @@ def show_plugins(out: Output, infos: Sequence[PluginInfo]) -> Shown:
     ]
     table = listing(None, ("Plugin", "Distribution", "Version", "Provides", "Module"), rows)
     return Shown([i.as_dict() for i in infos], table, None if infos else "no plugins")
+
+
+# -- notifications -------------------------------------------------------------------------
+
+
+def _kinds(kinds: Sequence[str] | None) -> str:
+    return ", ".join(kinds) if kinds else "every kind"
+
+
+def subscription_data(subscription: Subscription, follows: str) -> dict[str, Any]:
+    """A subscription as JSON data; ``follows`` names its target in words.
+
+    ``event_kinds`` ``null`` means every kind; ``channels`` ``null`` means the user's
+    preferred channels (``grc preferences``).
+    """
+    return {
+        "id": subscription.id,
+        "target": {"kind": subscription.target_kind, "id": subscription.target_id},
+        "follows": follows,
+        "event_kinds": subscription.event_kinds,
+        "channels": subscription.channels,
+        "narrow": subscription.narrow,
+        "created_at": subscription.created_at,
+    }
+
+
+def _sub_channels(channels: Sequence[str] | None) -> str:
+    return ", ".join(channels) if channels else "my preferred channels"
+
+
+def show_subscription(out: Output, subscription: Subscription, follows: str) -> Shown:
+    """One subscription."""
+    pairs = [
+        ("Id", subscription.id),
+        ("Follows", follows + (" (without its opportunities)" if subscription.narrow else "")),
+        ("Events", _kinds(subscription.event_kinds)),
+        ("Channels", _sub_channels(subscription.channels)),
+        ("Since", out.when(subscription.created_at, with_zone=True)),
+    ]
+    data = subscription_data(subscription, follows)
+    return Shown(data, record(f"Subscription {subscription.id}", pairs))
+
+
+def show_subscriptions(
+    out: Output, subscriptions: Sequence[Subscription], follows: Mapping[int, str]
+) -> Shown:
+    """What a user follows (``follows``: each subscription's target in words, by id)."""
+    rows = [
+        (
+            s.id,
+            follows[s.id],
+            "yes" if s.narrow else "",
+            _kinds(s.event_kinds),
+            _sub_channels(s.channels),
+            out.when(s.created_at),
+        )
+        for s in subscriptions
+    ]
+    columns = ("Id", "Follows", "Narrowed", "Events", "Channels", "Since")
+    data = [subscription_data(s, follows[s.id]) for s in subscriptions]
+    empty = None if subscriptions else "you follow nothing; see grc subscribe --help"
+    return Shown(data, listing(None, columns, rows), empty)
+
+
+def _clock(value: dtime | None) -> str | None:
+    return None if value is None else value.strftime("%H:%M")
+
+
+def preferences_data(prefs: Preferences) -> dict[str, Any]:
+    """Notification preferences as JSON data (``channels``: per event kind, ``*`` the
+    default; ``quiet_hours`` ``null`` when none)."""
+    quiet = None
+    if prefs.quiet_start is not None and prefs.quiet_end is not None:
+        quiet = {"start": _clock(prefs.quiet_start), "end": _clock(prefs.quiet_end)}
+    return {
+        "channels": dict(sorted((prefs.channels or {}).items())),
+        "default_channels": list((prefs.channels or {}).get("*") or DEFAULT_CHANNELS),
+        "quiet_hours": quiet,
+        "timezone": prefs.timezone,
+        "digest": prefs.digest,
+    }
+
+
+def show_preferences(out: Output, login: str, prefs: Preferences) -> Shown:
+    """A user's notification preferences."""
+    data = preferences_data(prefs)
+    quiet = data["quiet_hours"]
+    pairs: list[tuple[str, object]] = [
+        ("Channels", ", ".join(data["default_channels"])),
+    ]
+    for kind, names in data["channels"].items():
+        if kind != "*":
+            pairs.append((f"  for {kind}", ", ".join(names)))
+    pairs += [
+        ("Quiet hours", f"{quiet['start']}–{quiet['end']}" if quiet else "none"),
+        ("Time zone", data["timezone"]),
+        ("Digest", data["digest"]),
+    ]
+    return Shown(data, record(f"Notification preferences of {login}", pairs))
+
+
+def recipients_text(recipients: Mapping[str, Any]) -> str:
+    """A rule's recipients as ``--to`` would give them: ``users:alice,bob; assignees``."""
+    parts = []
+    if recipients.get("users"):
+        parts.append("users:" + ",".join(recipients["users"]))
+    parts += [flag for flag in RECIPIENT_FLAGS if recipients.get(flag)]
+    return "; ".join(parts)
+
+
+def rule_data(rule: Rule, triggers: Sequence[str], logins: Mapping[int, str]) -> dict[str, Any]:
+    """A notification rule as JSON data (named users by login)."""
+    spec = dict(rule.recipients or {})
+    recipients: dict[str, Any] = {
+        "users": [logins.get(i, f"#{i}") for i in spec.get("users") or []],
+        **{flag: bool(spec.get(flag)) for flag in RECIPIENT_FLAGS},
+    }
+    return {
+        "id": rule.id,
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "escalation": rule.escalation,
+        "triggers": list(triggers),
+        "condition": rule.condition,
+        "recipients": recipients,
+        "channels": list(rule.channels or DEFAULT_CHANNELS),
+        "subject_template": rule.subject_template,
+        "body_template": rule.body_template,
+        "created_at": rule.created_at,
+    }
+
+
+def _when_it_runs(data: Mapping[str, Any]) -> str:
+    return "escalation (periodic sweep)" if data["escalation"] else ", ".join(data["triggers"])
+
+
+def show_rule(out: Output, data: Mapping[str, Any]) -> Shown:
+    """One rule (built by :func:`rule_data`), templates included."""
+    pairs: list[tuple[str, object]] = [
+        ("Id", data["id"]),
+        ("Name", data["name"]),
+        ("State", "enabled" if data["enabled"] else "disabled"),
+        ("On", _when_it_runs(data)),
+        ("Condition", data["condition"] or "(none: always)"),
+        ("To", recipients_text(data["recipients"])),
+        ("Channels", ", ".join(data["channels"])),
+        ("Subject", data["subject_template"] or "(the default wording)"),
+        ("Body", data["body_template"] or "(the default wording)"),
+        ("Created", out.when(data["created_at"], with_zone=True)),
+    ]
+    return Shown(dict(data), record(f"Rule {data['name']}", pairs))
+
+
+def show_rules(out: Output, rules: Sequence[Mapping[str, Any]]) -> Shown:
+    """Every rule (each built by :func:`rule_data`)."""
+    rows = [
+        (
+            r["name"],
+            "enabled" if r["enabled"] else "disabled",
+            _when_it_runs(r),
+            r["condition"] or "(always)",
+            recipients_text(r["recipients"]),
+            ", ".join(r["channels"]),
+        )
+        for r in rules
+    ]
+    columns = (
+        Column("Name", no_wrap=True),
+        Column("State"),
+        Column("On"),
+        Column("Condition", ratio=3),
+        Column("To", ratio=1),
+        Column("Channels"),
+    )
+    empty = None if rules else "no notification rules; see grc rules add --help"
+    return Shown([dict(r) for r in rules], listing(None, columns, rows), empty)
+
+
+def dry_run_data(rule: str, event: Event, dry: DryRun) -> dict[str, Any]:
+    """What ``grc rules test`` found, as JSON data."""
+    return {
+        "rule": rule,
+        "event": {
+            "id": event.id,
+            "kind": event.kind,
+            "entity": f"{event.entity_type} {event.entity_id}",
+            "occurred_at": event.occurred_at,
+        },
+        "fires": dry.fires,
+        "reasons": list(dry.reasons),
+        "recipients": list(dry.recipients),
+        "subject": dry.subject,
+        "body": dry.body,
+    }
+
+
+def show_dry_run(out: Output, data: Mapping[str, Any]) -> Shown:
+    """A rule's dry run on an event (built by :func:`dry_run_data`)."""
+    event = data["event"]
+    pairs: list[tuple[str, object]] = [
+        ("Event", f"{event['id']}: {event['kind']} of {event['entity']}"),
+        ("Fires", "yes" if data["fires"] else "no"),
+        ("Why not" if not data["fires"] else "Notes", "\n".join(data["reasons"]) or "—"),
+        ("Recipients", ", ".join(data["recipients"]) or "nobody"),
+    ]
+    if data["recipients"]:
+        pairs += [
+            (f"Subject ({data['recipients'][0]})", data["subject"]),
+            ("Body", data["body"]),
+        ]
+    title = f"Dry run of rule {data['rule']!r} on event {event['id']} (nothing is sent)"
+    return Shown(dict(data), record(title, pairs))
+
+
+def stats_data(stats: RunStats) -> dict[str, int]:
+    """What a worker did, as JSON data."""
+    return {name: int(getattr(stats, name)) for name in RunStats.__dataclass_fields__}
+
+
+def stats_summary(stats: RunStats) -> str:
+    """One line: what a worker did."""
+    deliveries = "delivery" if stats.claimed == 1 else "deliveries"
+    return (
+        f"{_plural(stats.events, 'event')} fanned out, {stats.escalated} escalated, "
+        f"{stats.claimed} {deliveries} claimed: {stats.sent} sent, {stats.retried} to retry, "
+        f"{stats.dead} dead, {stats.skipped} skipped (no longer visible)"
+    )
+
+
+def delivery_data(delivery: Delivery, login: str) -> dict[str, Any]:
+    """A delivery as JSON data (``recipient``: the user's login)."""
+    return {
+        "id": delivery.id,
+        "status": delivery.status,
+        "channel": delivery.channel,
+        "recipient": login,
+        "event_id": delivery.event_id,
+        "rule_id": delivery.rule_id,
+        "attempts": delivery.attempts,
+        "last_error": delivery.last_error,
+        "subject": delivery.subject,
+        "due_at": delivery.due_at,
+        "created_at": delivery.created_at,
+    }
+
+
+def show_dead(out: Output, deliveries: Sequence[Mapping[str, Any]]) -> Shown:
+    """Dead deliveries (each built by :func:`delivery_data`), newest first."""
+    rows = [
+        (
+            d["id"],
+            d["channel"],
+            d["recipient"],
+            d["attempts"],
+            d["last_error"] or "",
+            d["subject"],
+            out.when(d["created_at"]),
+        )
+        for d in deliveries
+    ]
+    columns = (
+        Column("Id", justify="right", no_wrap=True),
+        Column("Channel"),
+        Column("To"),
+        Column("Attempts", justify="right"),
+        Column("Last error", ratio=3),
+        Column("Subject", ratio=2),
+        Column("Created", no_wrap=True),
+    )
+    table = listing(None, columns, rows)
+    if deliveries:
+        table.caption = "grc notify retry ID … puts them back in the queue"
+        table.caption_justify = "left"
+    return Shown(list(deliveries), table, None if deliveries else "no dead deliveries")
+
+
+def event_data(event: Event, actor: str | None) -> dict[str, Any]:
+    """An audit event as JSON data (``actor``: a login)."""
+    return {
+        "id": event.id,
+        "kind": event.kind,
+        "entity_type": event.entity_type,
+        "entity_id": event.entity_id,
+        "company_id": event.company_id,
+        "actor": actor,
+        "occurred_at": event.occurred_at,
+        "fanned_out": event.fanned_out,
+    }
+
+
+def show_events(out: Output, events: Sequence[Mapping[str, Any]]) -> Shown:
+    """Audit events (each built by :func:`event_data`), newest first."""
+    rows = [
+        (
+            e["id"],
+            out.when(e["occurred_at"]),
+            e["kind"],
+            f"{e['entity_type']} {e['entity_id']}",
+            e["company_id"] or "",
+            e["actor"] or "",
+            "done" if e["fanned_out"] else "pending",
+        )
+        for e in events
+    ]
+    columns = (
+        Column("Id", justify="right", no_wrap=True),
+        Column("Occurred", no_wrap=True),
+        "Kind",
+        "About",
+        Column("Company", justify="right"),
+        "By",
+        "Fan-out",
+    )
+    table = listing(None, columns, rows)
+    table.caption = f"times in {out.timezone}; grc rules test RULE --event ID tries a rule on one"
+    table.caption_justify = "left"
+    return Shown(list(events), table, None if events else "no events")
+
+
+def _about_text(about: Mapping[str, Any]) -> str:
+    for key in ("exchange_id", "opportunity_id", "company_id"):
+        if about.get(key) is not None:
+            return f"{key.removesuffix('_id')} {about[key]}"
+    return ""
+
+
+def inbox_entry_data(entry: InboxEntry) -> dict[str, Any]:
+    """An inbox alert as JSON data."""
+    return {
+        "id": entry.id,
+        "title": entry.title,
+        "body": entry.body,
+        "about": dict(entry.about),
+        "created_at": entry.created_at,
+        "read_at": entry.read_at,
+        "unread": entry.unread,
+    }
+
+
+#: How much of an alert's text the inbox table shows.
+INBOX_EXCERPT = 90
+
+
+def _excerpt(body: str) -> str:
+    text = " ".join(body.split())
+    return text if len(text) <= INBOX_EXCERPT else text[: INBOX_EXCERPT - 1] + "…"
+
+
+def inbox_title(login: str, unread: int) -> str:
+    """The header of an inbox listing: whose, and how many unread."""
+    return f"Inbox of {login}: {_plural(unread, 'unread alert')}"
+
+
+def show_inbox(out: Output, login: str, entries: Sequence[InboxEntry], unread: int) -> Shown:
+    """A user's inbox, newest first, with the unread count in its header."""
+    rows = [
+        (
+            e.id,
+            out.when(e.created_at),
+            "new" if e.unread else "",
+            e.title,
+            _excerpt(e.body),
+            _about_text(e.about),
+        )
+        for e in entries
+    ]
+    columns = (
+        Column("Id", justify="right", no_wrap=True),
+        Column("Received", no_wrap=True),
+        Column("", no_wrap=True),
+        Column("Title", ratio=2),
+        Column("Text", ratio=3),
+        Column("About", no_wrap=True),
+    )
+    table = listing(inbox_title(login, unread), columns, rows)
+    if entries:
+        table.caption = f"times in {out.timezone}; grc inbox read ID … (or --all) marks them read"
+        table.caption_justify = "left"
+    data = {"unread": unread, "items": [inbox_entry_data(e) for e in entries]}
+    empty = None if entries else f"{inbox_title(login, unread)}; nothing to show"
+    return Shown(data, table, empty)

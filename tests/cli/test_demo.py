@@ -41,7 +41,7 @@ def test_demo_creates_a_database_and_shows_the_sample(demo):
     assert "11 exchanges (1 private, 1 global, 7 closed)" in stdout
     assert "2 clients, 2 prospects, 2 suspects" in stdout
     assert f"grc --db sqlite:///{folder / 'grc-demo.sqlite3'} exchange list --as mmartin" in stdout
-    assert "[5/7] exchanges" in stderr
+    assert "[6/9] exchanges" in stderr
 
 
 def test_the_demo_database_can_be_explored(demo, tmp_path):
@@ -117,7 +117,7 @@ def _section(stdout: str, title: str) -> list[str]:
 
 def test_demo_shows_a_company_timeline(demo):
     _, stdout, stderr = demo
-    assert "[7/7] a contact changes employer" in stderr
+    assert "[8/9] a contact changes employer" in stderr
     section = _section(stdout, "History of Boulangeries Martin SA (company 1), as 'admin' sees it")
     rows = [line for line in section if any(subject in line for subject in TIMELINE)]
     assert [next(s for s in TIMELINE if s in row) for row in rows] == TIMELINE

@@ -35,7 +35,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str, str
 
 def test_the_demo_shows_its_documents_and_a_clean_storage_check(demo):
     _, _, stdout, stderr = demo
-    assert "[6/7] attachments" in stderr
+    assert "[7/9] attachments" in stderr
     assert "Attached documents" in stdout
     for name in DOCUMENTS:
         assert name in stdout

@@ -2,38 +2,58 @@
 
 from __future__ import annotations
 
+import mailbox
 import shlex
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime
+from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Group
+from rich.console import Group, RenderableType
 from rich.text import Text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_cli.commands.history import load_labels
 from grc_cli.context import CliContext, pass_cli
-from grc_cli.demo_data import ADMIN, DEMO_ZONE, STEPS, DemoWorld
+from grc_cli.demo_data import (
+    ADMIN,
+    DEMO_ZONE,
+    FOLLOWER,
+    LATE_RULE,
+    LATER,
+    MEETING_RULE,
+    STEPS,
+    DemoWorld,
+)
 from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import (
     Output,
     Shown,
     attachment_data,
     attachments_table,
+    dry_run_data,
     exchange_data,
     exchanges_table,
+    inbox_entry_data,
+    inbox_title,
     search_hit_data,
     search_table,
+    show_dry_run,
+    show_inbox,
+    stats_summary,
     timeline_entry_data,
     timeline_table,
     verify_summary,
 )
 from grc_core.config import STORAGE_ENV_PREFIX, Settings
 from grc_core.facade import Grc
-from grc_core.models import Attachment, CompanyStatus, User
+from grc_core.models import Attachment, CompanyStatus, Event, User
+from grc_core.notify import inbox, rule_admin
+from grc_core.notify.worker import RunStats
 from grc_core.queries import history, search
 from grc_core.queries.exchanges import list_exchanges
 from grc_core.services import attachments, companies, exchanges, opportunities, users
@@ -46,6 +66,23 @@ ATTACHMENTS_DIR = "attachments"
 ROOT_VARIABLE = f"{STORAGE_ENV_PREFIX}LOCAL__ROOT"
 #: The quick search the demo runs: no accent, yet it finds "Échéance …".
 SEARCH_QUERY = "echeance"
+#: The mbox file the demo's e-mail channel writes to, in the demo's folder (no SMTP server).
+MAILBOX_FILE = "mailbox.mbox"
+#: The sender of the demo's e-mails.
+DEMO_SENDER = "GRC démo <grc@exemple.fr>"
+#: The exchange whose creation the meeting rule is tried on (a call: it does not fire).
+DRY_RUN_ON = "appel_maintenance"
+#: The private exchange the follower may not see, hence hears nothing of.
+PRIVATE_NOTE = "note_negociation"
+#: The to-do the escalation rule finds late.
+LATE_TODO = "demo_tracabilite"
+#: The headers of the first e-mail the demo shows: (header, JSON key).
+MAIL_HEADERS = (
+    ("Subject", "subject"),
+    ("From", "from"),
+    ("To", "to"),
+    ("Message-ID", "message_id"),
+)
 
 
 def fresh_folder(directory: Path | None) -> Path:
@@ -134,6 +171,20 @@ def _explore_attachments(url: str, root: Path, world: DemoWorld) -> list[str]:
     ]
 
 
+def _explore_notifications(url: str, mbox: Path, event_id: int) -> list[str]:
+    """Commands on the demo's notifications."""
+    db = shlex.quote(url)
+    login, _ = FOLLOWER
+    return [
+        f"grc --db {db} inbox --as {login}",
+        f"grc --db {db} subscriptions --as {login}",
+        f"grc --db {db} rules list",
+        f"grc --db {db} rules test {shlex.quote(MEETING_RULE)} --event {event_id} --as {ADMIN}",
+        f"grc --db {db} notify events --as {ADMIN}",
+        f"GRC_CHANNEL__EMAIL__MAILBOX={shlex.quote(str(mbox))} grc --db {db} notify run-once",
+    ]
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What the demo shows: the exchanges, the attachments, a company's timeline, a search
@@ -147,6 +198,7 @@ class Outcome:
     verified: VerifyReport
     world: DemoWorld
     company_id: int
+    notifications: Shown
 
 
 def _attached_to(session: Session, admin: User, attachment: Attachment) -> str:
@@ -195,8 +247,113 @@ def _search(out: Output, session: Session, admin: User) -> Shown:
     return Shown(data, search_table(out, hits, title=title))
 
 
-def run_demo(grc: Grc, out: Output) -> Outcome:
-    """Migrate, run every step, then read the sample back as the administrator sees it."""
+def _header(message: mailbox.mboxMessage, name: str) -> str:
+    return str(make_header(decode_header(message.get(name, ""))))
+
+
+def _mailbox(path: Path) -> dict[str, Any]:
+    """How many e-mails the file holds, and the headers of the first."""
+    if not path.exists():
+        return {"path": str(path), "count": 0, "first": None}
+    box = mailbox.mbox(path, create=False)
+    try:
+        messages = list(box)
+    finally:
+        box.close()
+    first = None
+    if messages:
+        first = {key: _header(messages[0], name) for name, key in MAIL_HEADERS}
+    return {"path": str(path), "count": len(messages), "first": first}
+
+
+def _creation_event(session: Session, exchange_id: int) -> Event:
+    stmt = select(Event).where(
+        Event.entity_type == "exchange",
+        Event.entity_id == exchange_id,
+        Event.kind == "exchange.created",
+    )
+    event = session.scalars(stmt).one()
+    return event
+
+
+def _notifications(out: Output, session: Session, world: DemoWorld, mbox: Path) -> Shown:
+    """What the notification steps produced: an inbox, the mailbox, a rule's dry run."""
+    login, company_key = FOLLOWER
+    follower = users.get_user(session, login)
+    entries = inbox.list_inbox(session, follower, limit=inbox.MAX_PAGE)
+    unread = inbox.unread_count(session, follower)
+    shown_inbox = show_inbox(out, login, entries, unread)
+    mail = _mailbox(mbox)
+    event = _creation_event(session, world.exchanges[DRY_RUN_ON])
+    dry = rule_admin.test_rule(session, MEETING_RULE, event.id)
+    dry_data = dry_run_data(MEETING_RULE, event, dry)
+    company = companies.get_company(session, world.companies[company_key]).name
+    now, later = (RunStats(**world.deliveries[k]) for k in ("now", "later"))
+    data = {
+        "subscription": {"user": login, "company": company},
+        "rules": [MEETING_RULE, LATE_RULE],
+        "deliveries": world.deliveries,
+        "inbox": {
+            "user": login,
+            "unread": unread,
+            "items": [inbox_entry_data(e) for e in entries],
+        },
+        "mailbox": mail,
+        "dry_run": dry_data,
+    }
+    note = exchanges.get_exchange(
+        session, users.get_user(session, ADMIN), world.exchanges[PRIVATE_NOTE]
+    )
+    told_of_note = any(e.about.get("exchange_id") == note.id for e in entries)
+    escalated = _escalated(session, world)
+    data["escalated"] = escalated
+    data["private_note_notified"] = told_of_note
+    lines: list[RenderableType] = [
+        Text(
+            f"Notifications: {login} follows {company}; rules {MEETING_RULE!r} (a new meeting: "
+            f"its company's owner and assignees are told, by e-mail and inbox) and "
+            f"{LATE_RULE!r} (an escalation)",
+            style="bold",
+        ),
+        Text(f"delivery now: {stats_summary(now)}"),
+        Text(
+            f"delivery {LATER.days} days later (the escalation sweep finds the late to-do): "
+            f"{stats_summary(later)}"
+        ),
+        *(Text(f"escalated to {e['user']}: {e['title']}") for e in escalated),
+        Text(
+            f"{login} was told nothing of the private note {note.subject!r}: she may not see it"
+            if not told_of_note
+            else f"{login} was told of the private note {note.subject!r}"
+        ),
+        Text(""),
+        shown_inbox.view if entries else Text(inbox_title(login, unread)),
+        Text(""),
+        Text(f"E-mails written to {mail['path']}: {mail['count']}"),
+    ]
+    if mail["first"]:
+        lines += [Text(f"  {name}: {mail['first'][key]}") for name, key in MAIL_HEADERS]
+    lines += [Text(""), show_dry_run(out, dry_data).view, Text("")]
+    return Shown(data, Group(*lines))
+
+
+def _escalated(session: Session, world: DemoWorld) -> list[dict[str, Any]]:
+    """The escalation alerts in the inboxes of the late to-do's assignees."""
+    admin = users.get_user(session, ADMIN)
+    todo = exchanges.get_exchange(session, admin, world.exchanges[LATE_TODO])
+    found = []
+    for user in sorted(todo.assignees, key=lambda u: u.login):
+        for entry in inbox.list_inbox(session, user, limit=inbox.MAX_PAGE):
+            if entry.about.get("rule") == LATE_RULE:
+                found.append({"user": user.login, "title": entry.title, "id": entry.id})
+    return found
+
+
+def run_demo(grc: Grc, out: Output, mbox: Path) -> Outcome:
+    """Migrate, run every step, then read the sample back as the administrator sees it.
+
+    :param mbox: the mailbox file the e-mail channel writes to (``grc.settings`` says so).
+    """
     grc.upgrade()
     world = DemoWorld.starting_today()
     for number, step in enumerate(STEPS, start=1):
@@ -233,6 +390,7 @@ def run_demo(grc: Grc, out: Output) -> Outcome:
         )
         timeline = _timeline(out, session, admin, world)
         found = _search(out, session, admin)
+        notified = _notifications(out, session, world, mbox)
     # The same check as `grc storage verify`: every row has its blob, intact, no orphan.
     verified = verify_storage(grc.session, grc.backends)
     return Outcome(
@@ -244,6 +402,7 @@ def run_demo(grc: Grc, out: Output) -> Outcome:
         verified,
         world,
         timeline.data["company"]["id"],
+        notified,
     )
 
 
@@ -257,7 +416,7 @@ def run_demo(grc: Grc, out: Output) -> Outcome:
 @pass_cli
 def demo(state: CliContext, directory: Path | None) -> None:
     """Create a demo database with a French sample; show its exchanges, documents, a
-    company's timeline and a quick search.
+    company's timeline, a quick search and notifications.
 
     The demo ignores --db, --as and the configuration file: it always works on a new SQLite
     file, so it can never touch real data.
@@ -271,14 +430,24 @@ def demo(state: CliContext, directory: Path | None) -> None:
     out.status(f"creating the demo database {path}")
     # The storage root is given here, never read from the environment or a file: the demo's
     # documents stay in its folder with its database.
-    settings = Settings(database_url=url, timezone=timezone, storage={"local": {"root": str(root)}})
+    mbox = folder / MAILBOX_FILE
+    # Likewise the e-mail channel writes to a mailbox file in that folder: no SMTP server.
+    settings = Settings(
+        database_url=url,
+        timezone=timezone,
+        storage={"local": {"root": str(root)}},
+        channels={"email": {"mailbox": str(mbox), "from_address": DEMO_SENDER}},
+    )
     grc = Grc(settings)
     try:
-        outcome = run_demo(grc, out)
+        outcome = run_demo(grc, out, mbox)
     finally:
         grc.dispose()
     explore = _explore(url, outcome.company_id)
     explore_attachments = _explore_attachments(url, root, outcome.world)
+    explore_notifications = _explore_notifications(
+        url, mbox, outcome.notifications.data["dry_run"]["event"]["id"]
+    )
     check = f"storage verify: {verify_summary(outcome.verified, repair=False)}"
     if out.json_output:
         out.emit_data(
@@ -297,7 +466,8 @@ def demo(state: CliContext, directory: Path | None) -> None:
                     "problems": len(outcome.verified.problems),
                     "summary": check,
                 },
-                "explore": explore + explore_attachments,
+                "notifications": outcome.notifications.data,
+                "explore": explore + explore_attachments + explore_notifications,
             }
         )
         return
@@ -310,11 +480,14 @@ def demo(state: CliContext, directory: Path | None) -> None:
         *(Text(f"  {line}") for line in explore),
         Text(f"Commands that read or store attachments also need {ROOT_VARIABLE}:"),
         *(Text(f"  {line}") for line in explore_attachments),
+        Text("Notifications:"),
+        *(Text(f"  {line}") for line in explore_notifications),
     ]
     out.console.print(outcome.exchanges.view)
     out.console.print(outcome.attachments.view)
     out.console.print(outcome.timeline.view)
     out.console.print(outcome.search.view)
+    out.console.print(outcome.notifications.view)
     out.console.print(Group(*lines))
 
 

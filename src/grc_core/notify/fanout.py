@@ -21,6 +21,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from grc_core.errors import GrcError
 from grc_core.models import (
     Category,
     Company,
@@ -57,6 +58,8 @@ class Facts:
     category_ids: list[int] = field(default_factory=list)
     #: Mail-merge values that do not depend on the recipient (filled on first use).
     values: dict[str, Any] | None = None
+    #: The records templates are given (read on first use).
+    template_values: dict[str, Any] | None = None
 
     @property
     def exchange_id(self) -> int | None:
@@ -259,7 +262,11 @@ def plan(session: Session, facts: Facts, *, now: datetime) -> list[Planned]:
         for user in rule_recipients(session, rule, facts):
             if user.id == actor or not facts.visible_to(user):
                 continue
-            subject, body = messages.rule_message(session, rule, facts, user, now=now)
+            try:
+                subject, body = messages.rule_message(session, rule, facts, user, now=now)
+            except GrcError as exc:  # a template failing on these values: skip, tell the log
+                log.warning("rule %s not rendered for event %s: %s", rule.name, facts.event.id, exc)
+                break
             for channel in rule.channels or list(DEFAULT_CHANNELS):
                 planned[(user.id, channel)] = Planned(user, channel, rule.id, subject, body)
     return list(planned.values())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grc_core.models import Company, Rule, User
+from grc_core.models import Company, Opportunity, Rule, User
 from grc_core.timeutil import zone
 
 if TYPE_CHECKING:
@@ -127,14 +127,38 @@ def rule_matches(session: Session, rule: Rule, facts: Facts, *, now: datetime) -
     return bool(condition.evaluate(rule_context(session, facts, now)))
 
 
+def template_values(session: Session, facts: Facts, recipient: User) -> dict[str, object]:
+    """Every documented mail-merge field (:data:`grc_core.notify.templates.FIELDS`)."""
+    from grc_core.notify.templates import merge_fields
+
+    if facts.template_values is None:  # the records are read once per event
+        event = facts.event
+        facts.template_values = {
+            "exchange": facts.exchange if facts.exchange is not None else (facts.snapshot or None),
+            "company": session.get(Company, facts.company_id) if facts.company_id else None,
+            "opportunities": [
+                o for o in (session.get(Opportunity, i) for i in facts.opportunity_ids) if o
+            ],
+            "actor": session.get(User, event.actor_id) if event.actor_id else None,
+            "event": event if event.id is not None else None,
+        }
+    return merge_fields(recipient=recipient, **facts.template_values)
+
+
 def rule_message(
     session: Session, rule: Rule, facts: Facts, recipient: User, *, now: datetime
 ) -> tuple[str, str]:
-    """A rule's message, rendered from its templates (or the default wording)."""
+    """A rule's message, rendered from its templates (or the default wording).
+
+    :raises TemplateError: a template fails on these values (fan-out then skips the rule
+        for this event, with a warning, instead of holding every other notification).
+    """
     from grc_core.notify.templates import render
 
     default_subject, default_body = subscription_message(session, facts, recipient)
-    values = merge_values(session, facts, recipient)
+    if not (rule.subject_template or rule.body_template):
+        return default_subject, default_body
+    values = template_values(session, facts, recipient)
     subject = render(rule.subject_template, values) if rule.subject_template else default_subject
     body = render(rule.body_template, values) if rule.body_template else default_body
     return subject.strip()[:300] or default_subject, body

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
-from grc_core.errors import Conflict, NotFound, ValidationError
+from grc_core.errors import Conflict, GrcError, NotFound, ValidationError
 from grc_core.models import Event, Rule, User, rule_triggers
 from grc_core.notify import messages
 from grc_core.notify.fanout import resolve, rule_recipients
@@ -144,9 +144,20 @@ class DryRun:
 
 
 def test_rule(
-    session: Session, ref: int | str, event_id: int, *, now: datetime | None = None
+    session: Session,
+    ref: int | str,
+    event_id: int,
+    *,
+    now: datetime | None = None,
+    actor: User | None = None,
 ) -> DryRun:
-    """Would ``ref`` fire on event ``event_id``?  Nothing is sent or recorded."""
+    """Would ``ref`` fire on event ``event_id``?  Nothing is sent or recorded.
+
+    The result shows the rendered message, which may quote a private exchange: pass the
+    acting ``actor`` to require an administrator (the command line does).
+    """
+    if actor is not None:
+        require_admin(actor, "trying a notification rule")
     rule = get_rule(session, ref)
     event = session.get(Event, event_id)
     if event is None:
@@ -178,5 +189,9 @@ def test_rule(
     fires = not any(r for r in reasons if not r.startswith("left out"))
     subject = body = ""
     if allowed:
-        subject, body = messages.rule_message(session, rule, facts, allowed[0], now=now)
+        try:
+            subject, body = messages.rule_message(session, rule, facts, allowed[0], now=now)
+        except GrcError as exc:
+            reasons.append(f"the message cannot be rendered: {exc}")
+            fires = False
     return DryRun(fires, reasons, [u.login for u in allowed], subject, body)

@@ -26,7 +26,7 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
-from grc_core.errors import NotFound, PermissionDenied
+from grc_core.errors import Conflict, NotFound
 from grc_core.models import Delivery, DeliveryStatus, Event, Exchange, User
 from grc_core.notify import escalation, fanout
 from grc_core.services.users import require_admin
@@ -222,7 +222,8 @@ class DeliveryWorker:
         channel = self.channels.get(name)
         if channel is None:
             return self._acknowledge(
-                {i: _Outcome(False, f"no notification channel named {name!r}", False) for i in ids}
+                # Retried, not parked: the channel may be configured or installed meanwhile.
+                {i: _Outcome(False, f"no notification channel named {name!r}", True) for i in ids}
             )
         transactional = bool(getattr(channel, "transactional", False))
         with self.scope(read_only=not transactional) as session:
@@ -407,7 +408,7 @@ def retry(session: Session, actor: User, ids: Sequence[int], *, now: datetime | 
         raise NotFound(f"no delivery {', '.join(map(str, sorted(missing)))}")
     not_dead = [d.id for d in found if d.status != DeliveryStatus.DEAD.value]
     if not_dead:
-        raise PermissionDenied(f"only dead deliveries can be retried: {not_dead} are not")
+        raise Conflict(f"only dead deliveries can be retried: {not_dead} are not")
     for d in found:
         d.status = DeliveryStatus.PENDING.value
         d.attempts = 0
