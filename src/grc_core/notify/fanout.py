@@ -57,8 +57,6 @@ class Facts:
     opportunity_ids: list[int] = field(default_factory=list)
     category_ids: list[int] = field(default_factory=list)
     #: Mail-merge values that do not depend on the recipient (filled on first use).
-    values: dict[str, Any] | None = None
-    #: The records templates are given (read on first use).
     template_values: dict[str, Any] | None = None
 
     @property

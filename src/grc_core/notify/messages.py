@@ -9,83 +9,45 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_core.models import Company, Opportunity, Rule, User
-from grc_core.timeutil import zone
 
 if TYPE_CHECKING:
     from grc_core.notify.fanout import Facts
 
-#: How each event kind is announced (French first: the users' language).
-KIND_LABELS = {
-    "exchange.created": "Nouvel échange",
-    "exchange.updated": "Échange modifié",
-    "exchange.completed": "Échange terminé",
-    "exchange.deleted": "Échange supprimé",
-    "attachment.added": "Pièce jointe ajoutée",
-    "attachment.deleted": "Pièce jointe supprimée",
-    "company.status_changed": "Changement de statut",
-    "opportunity.stage_changed": "Opportunité : nouvelle étape",
-    "escalation": "Relance automatique",
-}
 
-
-def merge_values(session: Session, facts: Facts, recipient: User) -> dict[str, Any]:
-    """The mail-merge fields of a message (allow-listed plain values only)."""
-    if facts.values is None:  # what does not depend on the recipient, once per event
-        facts.values = _event_values(session, facts)
-    return facts.values | {"recipient": {"name": recipient.display_name, "login": recipient.login}}
-
-
-def _event_values(session: Session, facts: Facts) -> dict[str, Any]:
-    event = facts.event
-    ex, snap = facts.exchange, facts.snapshot
-    tz = zone("Europe/Paris")
-    start = ex.start_at if ex is not None else snap.get("start")
-    if isinstance(start, str):
-        start = datetime.fromisoformat(start)
-    company = (
-        session.scalar(select(Company.name).where(Company.id == facts.company_id))
-        if facts.company_id is not None
-        else None
-    )
-    actor = session.get(User, event.actor_id) if event.actor_id else None
-    changes = {k: v for k, v in event.changes.items() if isinstance(v, list) and len(v) == 2}
-    return {
-        "event": {"kind": event.kind, "label": KIND_LABELS.get(event.kind, event.kind)},
-        "exchange": {
-            "id": facts.exchange_id,
-            "subject": ex.subject if ex is not None else snap.get("subject"),
-            "status": ex.status.code if ex is not None else snap.get("status"),
-            "action": ex.action.code if ex is not None else snap.get("action"),
-            "start": start.astimezone(tz).strftime("%d/%m/%Y %H:%M") if start else None,
-        },
-        "company": {"id": facts.company_id, "name": company},
-        "actor": {"name": actor.display_name if actor else None},
-        "changes": {k: [str(v[0]), str(v[1])] for k, v in changes.items() if k != "details"},
-    }
+#: Kinds the templates' event labels do not cover (no event row behind them).
+_LABELS = {"escalation": "Relance automatique"}
 
 
 def subscription_message(session: Session, facts: Facts, recipient: User) -> tuple[str, str]:
-    """The subject and text of a notification sent to a subscriber."""
-    v = merge_values(session, facts, recipient)
-    what = v["exchange"]["subject"] or v["changes"].get("status", ["", ""])[1] or ""
-    where = v["company"]["name"] or "Échange global"
-    subject = f"[GRC] {v['event']['label']} — {where}" + (f" : {what}" if what else "")
+    """The subject and text of a notification sent to a subscriber.
+
+    Built from the same mail-merge fields rule templates get (:func:`template_values`),
+    plus the old and new values of what changed.
+    """
+    v = template_values(session, facts, recipient)
+    # A group is None when there is nothing to say about it (no company, no event...).
+    exchange, company = v["exchange"] or {}, v["company"] or {}
+    event, actor = v["event"] or {}, v["actor"] or {}
+    label = event.get("label") or _LABELS.get(facts.event.kind, facts.event.kind)
+    what = exchange.get("subject") or ""
+    where = company.get("name") or "Échange global"
+    subject = f"[GRC] {label} — {where}" + (f" : {what}" if what else "")
     lines = [
         f"Bonjour {v['recipient']['name']},",
         "",
-        f"{v['event']['label']} par {v['actor']['name'] or 'GRC'} — {where}.",
+        f"{label} par {actor.get('name') or 'GRC'} — {where}.",
     ]
-    if v["exchange"]["subject"]:
-        lines.append(f"Objet : {v['exchange']['subject']}")
-    if v["exchange"]["start"]:
-        lines.append(f"Date : {v['exchange']['start']}")
-    for name, (old, new) in v["changes"].items():
-        if facts.event.kind.endswith(("updated", "completed", "status_changed", "stage_changed")):
-            lines.append(f"{name} : {old} → {new}")
+    if what:
+        lines.append(f"Objet : {what}")
+    if exchange.get("start"):
+        lines.append(f"Date : {exchange['start']}")
+    if facts.event.kind.endswith(("updated", "completed", "status_changed", "stage_changed")):
+        for name, change in facts.event.changes.items():
+            if name != "details" and isinstance(change, list) and len(change) == 2:
+                lines.append(f"{name} : {change[0]} → {change[1]}")
     return subject[:300], "\n".join(lines)
 
 
@@ -128,21 +90,25 @@ def rule_matches(session: Session, rule: Rule, facts: Facts, *, now: datetime) -
 
 
 def template_values(session: Session, facts: Facts, recipient: User) -> dict[str, object]:
-    """Every documented mail-merge field (:data:`grc_core.notify.templates.FIELDS`)."""
+    """Every documented mail-merge field (:data:`grc_core.notify.templates.FIELDS`).
+
+    Users carry no time zone of their own yet, so everything but the recipient's fields is
+    the same for every recipient of an event: it is computed once per event.
+    """
     from grc_core.notify.templates import merge_fields
 
-    if facts.template_values is None:  # the records are read once per event
+    if facts.template_values is None:
         event = facts.event
-        facts.template_values = {
-            "exchange": facts.exchange if facts.exchange is not None else (facts.snapshot or None),
-            "company": session.get(Company, facts.company_id) if facts.company_id else None,
-            "opportunities": [
+        facts.template_values = merge_fields(
+            exchange=facts.exchange if facts.exchange is not None else (facts.snapshot or None),
+            company=session.get(Company, facts.company_id) if facts.company_id else None,
+            opportunities=[
                 o for o in (session.get(Opportunity, i) for i in facts.opportunity_ids) if o
             ],
-            "actor": session.get(User, event.actor_id) if event.actor_id else None,
-            "event": event if event.id is not None else None,
-        }
-    return merge_fields(recipient=recipient, **facts.template_values)
+            actor=session.get(User, event.actor_id) if event.actor_id else None,
+            event=event if event.id is not None else None,
+        )
+    return facts.template_values | {"recipient": merge_fields(recipient=recipient)["recipient"]}
 
 
 def rule_message(
