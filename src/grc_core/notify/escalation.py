@@ -6,12 +6,11 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import exists, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from grc_core.models import Delivery, EscalationMark, Event, Exchange, Rule
 from grc_core.notify import messages
-from grc_core.notify.fanout import Facts, rule_recipients
+from grc_core.notify.fanout import Facts, insert_new, rule_recipients
 from grc_core.notify.schedule import due
 from grc_core.notify.subscriptions import DEFAULT_CHANNELS, get_preferences
 
@@ -19,10 +18,6 @@ log = logging.getLogger(__name__)
 
 #: Records one sweep may escalate per rule; the rest wait for the next sweep.
 SWEEP_LIMIT = 500
-
-
-def _dialect(session: Session) -> object:
-    return postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
 
 
 def sweep(session: Session, *, now: datetime) -> int:
@@ -57,14 +52,12 @@ def sweep(session: Session, *, now: datetime) -> int:
 
 
 def _escalate(session: Session, rule: Rule, exchange: Exchange, now: datetime) -> int:
-    dialect = _dialect(session)
     # RETURNING says whether this sweep claimed the record (row counts are not reliable
     # across drivers for ON CONFLICT DO NOTHING).
     marks = EscalationMark.__table__
     claimed = session.connection().execute(
-        dialect.insert(marks)  # type: ignore[attr-defined]
+        insert_new(session, marks)
         .values(rule_id=rule.id, exchange_id=exchange.id, notified_at=now)
-        .on_conflict_do_nothing()
         .returning(marks.c.rule_id)
     )
     if claimed.first() is None:  # another worker escalated it meanwhile
@@ -109,8 +102,5 @@ def _escalate(session: Session, rule: Rule, exchange: Exchange, now: datetime) -
                 }
             )
     if rows:
-        session.connection().execute(
-            dialect.insert(Delivery.__table__).on_conflict_do_nothing(),  # type: ignore[attr-defined]
-            rows,
-        )
+        session.connection().execute(insert_new(session, Delivery.__table__), rows)
     return 1

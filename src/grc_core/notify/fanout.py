@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import Insert, Table, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -309,10 +309,14 @@ def _insert(session: Session, facts: Facts, deliveries: Sequence[Planned], now: 
         )
     if not rows:
         return 0
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(Delivery.__table__).on_conflict_do_nothing()
-    session.connection().execute(stmt, rows)
+    session.connection().execute(insert_new(session, Delivery.__table__), rows)
     return len(rows)
+
+
+def insert_new(session: Session, table: Table) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING``: the unique constraints decide what is new."""
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(table).on_conflict_do_nothing()
 
 
 def claim_events(session: Session, limit: int) -> Sequence[Event]:

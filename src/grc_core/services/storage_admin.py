@@ -160,11 +160,8 @@ def verify_storage(
     if repair:
         orphans = [(p.backend, p.key) for p in report.of_kind("orphan")]
         for name, key in orphans:
-            try:
-                backends.get(name).delete(key)
-                report.repaired += 1
-            except BlobNotFound:
-                report.repaired += 1
+            _delete_if_present(backends.get(name), key)
+            report.repaired += 1
         if pending:
             with scope() as session:
                 report.repaired += purge_blobs(session.connection(), backends, pending)
