@@ -50,9 +50,11 @@ class Certificate:
 @pytest.fixture(scope="session")
 def certificate(tmp_path_factory: pytest.TempPathFactory) -> Certificate:
     """A self-signed certificate for 127.0.0.1 (and localhost)."""
-    x509 = pytest.importorskip("cryptography.x509")
+    # cryptography comes with msal (the [sharepoint] extra, part of [test]): TLS is always
+    # tested, never skipped.
     import ipaddress
 
+    from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
