@@ -11,11 +11,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
+from sqlalchemy import select
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.failures import ExitCode
 from grc_cli.output import progress_bar, show_backends, show_migration_report, show_verify_report
 from grc_cli.params import DURATION
+from grc_core.errors import ConfigError, GrcError
+from grc_core.models import Attachment
 from grc_core.services.storage_admin import (
     DEFAULT_GRACE,
     CheckStep,
@@ -96,6 +99,7 @@ def migrate(state: CliContext, target: str) -> None:
     """
     _require_admin(state, "migrating the storage")
     grc = state.ready()
+    _require_sources(state, target)
     with progress_bar(state.out, f"moving attachments to {target}") as progress:
         report = migrate_storage(grc.session, grc.backends, target, progress=progress)
     state.out.emit(show_migration_report(state.out, report))
@@ -108,6 +112,26 @@ def migrate(state: CliContext, target: str) -> None:
         )
     if report.failed:
         click.get_current_context().exit(ExitCode.GENERIC)
+
+
+def _require_sources(state: CliContext, target: str) -> None:
+    """Refuse to start unless every backend holding attachments to move can be built: the
+    migration would otherwise stop part-way, after moving some of them."""
+    grc = state.ready()
+    grc.backends.get(target)  # an unknown target is reported as such
+    with state.session(read_only=True) as session:
+        sources = session.scalars(
+            select(Attachment.backend).where(Attachment.backend != target).distinct()
+        ).all()
+    for name in sorted(sources):
+        try:
+            grc.backends.get(name)
+        except GrcError as exc:
+            raise ConfigError(
+                f"attachments are stored on the storage backend {name!r}, which cannot be used "
+                f"here ({exc}); nothing was moved: configure [grc.storage.{name}] as it was "
+                "when they were stored, then run the migration again"
+            ) from exc
 
 
 @storage_group.command("check")

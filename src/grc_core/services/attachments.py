@@ -32,8 +32,10 @@ from grc_core.errors import (
     AttachmentNotFound,
     AttachmentRefused,
     BlobNotFound,
+    ConfigError,
     FileInfected,
     FileTooLarge,
+    GrcError,
     PermissionDenied,
     StorageError,
     ValidationError,
@@ -396,7 +398,17 @@ def remove_rows(session: Session, backends: Backends | None, rows: Iterable[Atta
 
     With ``backends`` the blobs are deleted as soon as the transaction commits; without, the
     recorded deletions wait for :func:`purge_pending` (``grc storage verify --repair``).
+
+    :raises ConfigError: with ``backends``, a blob is on a backend that cannot be built here
+        (not configured, client not installed); nothing was changed.
     """
+    rows = list(rows)
+    if backends is not None:
+        # Checked before the first change: once committed, a deletion whose blob cannot be
+        # reached would be reported as a failure although the row and its event are gone.
+        for attachment in rows:
+            for name, _key in _blobs_of(attachment):
+                _require_backend(backends, name, attachment.id)
     for attachment in rows:
         for name, key in _blobs_of(attachment):
             session.add(BlobDeletion(backend=name, storage_key=key))
@@ -404,6 +416,17 @@ def remove_rows(session: Session, backends: Backends | None, rows: Iterable[Atta
                 _track(session, backends, _FREED_BLOBS, (name, key))
         session.delete(attachment)
     session.flush()
+
+
+def _require_backend(backends: Backends, name: str, attachment_id: int) -> None:
+    try:
+        backends.get(name)
+    except GrcError as exc:
+        raise ConfigError(
+            f"attachment {attachment_id} is stored on the storage backend {name!r}, which "
+            f"cannot be used here ({exc}); nothing was deleted: configure [grc.storage.{name}] "
+            "as it was when the attachment was stored, then try again"
+        ) from exc
 
 
 def _blobs_of(attachment: Attachment) -> list[tuple[str, str]]:
@@ -436,8 +459,14 @@ def _track(session: Session, backends: Backends, bucket: str, blob: tuple[str, s
 def _after_commit(session: Session) -> None:
     session.info.pop(_NEW_BLOBS, None)
     freed: list[tuple[str, str]] = session.info.pop(_FREED_BLOBS, [])
-    if freed:
+    if not freed:
+        return
+    try:
         purge_blobs(session.get_bind(), session.info["grc.backends"], freed)
+    except Exception as exc:
+        # The deletion is committed: failing now would report it as not done.  The recorded
+        # deletions stay for `grc storage verify --repair`.
+        log.warning("deleted blobs left for repair (%d): %s", len(freed), exc)
 
 
 def _after_rollback(session: Session) -> None:
@@ -446,7 +475,17 @@ def _after_rollback(session: Session) -> None:
     session.info.pop(_FREED_BLOBS, None)
     backends: Backends = session.info["grc.backends"]
     for name, key in session.info.pop(_NEW_BLOBS, []):
-        _delete_quietly(backends.get(name), key)
+        backend = _backend_or_none(backends, name)
+        if backend is not None:
+            _delete_quietly(backend, key)
+
+
+def _backend_or_none(backends: Backends, name: str) -> StorageBackend | None:
+    try:
+        return backends.get(name)
+    except GrcError as exc:
+        log.warning("storage backend %r cannot be used (%s); its blobs wait for repair", name, exc)
+        return None
 
 
 def _delete_quietly(backend: StorageBackend, key: str) -> bool:
@@ -466,7 +505,13 @@ def purge_blobs(bind: Any, backends: Backends, blobs: Iterable[tuple[str, str]])
 
     ``bind`` is an engine (a new transaction is used) or a connection already in one.
     """
-    done = [(n, k) for n, k in blobs if _delete_quietly(backends.get(n), k)]
+    done = []
+    for name, key in blobs:
+        # A backend that is no longer configured keeps its deletions pending, reported by
+        # `grc storage verify`, instead of stopping every other deletion.
+        backend = _backend_or_none(backends, name)
+        if backend is not None and _delete_quietly(backend, key):
+            done.append((name, key))
     if not done:
         return 0
     stmt = delete(BlobDeletion).where(
