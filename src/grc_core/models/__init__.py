@@ -1,5 +1,6 @@
 """The GRC data model (SQLAlchemy 2 typed declarative)."""
 
+from grc_core.models.api_token import ApiToken, IdempotencyKey
 from grc_core.models.attachment import Attachment, AttachmentPolicy, BlobDeletion
 from grc_core.models.base import Base, UTCDateTime
 from grc_core.models.category import Category
@@ -31,6 +32,7 @@ from grc_core.models.timeline import Scope, exchange_timeline
 from grc_core.models.user import User
 
 __all__ = [
+    "ApiToken",
     "Attachment",
     "AttachmentPolicy",
     "Base",
@@ -50,6 +52,7 @@ __all__ = [
     "ExchangeFieldValue",
     "FieldEntity",
     "FieldType",
+    "IdempotencyKey",
     "InboxItem",
     "Installation",
     "Opportunity",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from sqlalchemy import DateTime, Dialect, MetaData, String, TypeDecorator, func
-from sqlalchemy.orm import DeclarativeBase, mapped_column
+from sqlalchemy import DateTime, Dialect, Integer, MetaData, String, TypeDecorator, func
+from sqlalchemy.orm import DeclarativeBase, Mapped, declared_attr, mapped_column
 from sqlalchemy.types import TypeEngine
 
 from grc_core.timeutil import utcnow
@@ -72,3 +72,27 @@ class Base(DeclarativeBase):
 Timestamp = Annotated[
     datetime, mapped_column(UTCDateTime, default=utcnow, server_default=func.now())
 ]
+
+
+class Versioned:
+    """Mixin of every mutable record: an optimistic-concurrency ``version``.
+
+    It is 1 on creation and the ORM increments it on every UPDATE of the row, which it runs
+    as ``UPDATE ... WHERE id = :id AND version = :version_read`` and so detects an update
+    lost to a concurrent writer (:class:`sqlalchemy.orm.exc.StaleDataError`, which the
+    services turn into :class:`grc_core.errors.VersionConflict`).  Rows written outside the
+    ORM (bulk import) get the server default, 1.
+    """
+
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+    @declared_attr.directive
+    def __mapper_args__(cls) -> dict[str, Any]:
+        return {"version_id_col": cls.__table__.c.version}  # type: ignore[attr-defined]
+
+
+#: Table options of every table whose integer ids other records refer to: on SQLite,
+#: AUTOINCREMENT stops the largest id from being handed out again after a delete (audit
+#: events, deliveries and inbox items about a deleted record must never designate a new
+#: one).  PostgreSQL sequences never reuse a value anyway.
+NEVER_REUSE_IDS: dict[str, Any] = {"sqlite_autoincrement": True}

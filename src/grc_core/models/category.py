@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base
+from grc_core.models.base import Base, Versioned
 
 
-class Category(Base):
+class Category(Versioned, Base):
     """A node of the category tree; retired nodes stay on old exchanges only."""
 
     __tablename__ = "categories"

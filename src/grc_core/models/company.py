@@ -7,7 +7,7 @@ import enum
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp
+from grc_core.models.base import Base, Timestamp, Versioned
 from grc_core.models.user import User
 
 
@@ -19,7 +19,7 @@ class CompanyStatus(enum.StrEnum):
     SUSPECT = "suspect"
 
 
-class Company(Base):
+class Company(Versioned, Base):
     """A company the sales team deals with; its status changes are audited."""
 
     __tablename__ = "companies"
@@ -47,7 +47,7 @@ class Company(Base):
     )
 
 
-class Contact(Base):
+class Contact(Versioned, Base):
     """A person at a company."""
 
     __tablename__ = "contacts"

@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base
+from grc_core.models.base import Base, Versioned
 
 
 class FieldType(enum.StrEnum):
@@ -42,7 +42,7 @@ class FieldEntity(enum.StrEnum):
     EXCHANGE = "exchange"
 
 
-class CustomField(Base):
+class CustomField(Versioned, Base):
     """The definition of one custom field."""
 
     __tablename__ = "custom_fields"

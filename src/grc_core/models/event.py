@@ -23,8 +23,46 @@ class EventKind(enum.StrEnum):
     EXCHANGES_IMPORTED = "exchange.imported"
     ATTACHMENT_ADDED = "attachment.added"
     ATTACHMENT_DELETED = "attachment.deleted"
+    COMPANY_CREATED = "company.created"
+    COMPANY_UPDATED = "company.updated"
     COMPANY_STATUS_CHANGED = "company.status_changed"
+    CONTACT_CREATED = "contact.created"
+    CONTACT_UPDATED = "contact.updated"
+    CONTACT_MOVED = "contact.moved"
+    OPPORTUNITY_CREATED = "opportunity.created"
+    OPPORTUNITY_UPDATED = "opportunity.updated"
     OPPORTUNITY_STAGE_CHANGED = "opportunity.stage_changed"
+    OPPORTUNITY_TRANSFERRED = "opportunity.transferred"
+    # Administration: the configuration everyone works with...
+    PICKLIST_VALUE_ADDED = "picklist.value_added"
+    PICKLIST_VALUE_UPDATED = "picklist.value_updated"
+    CATEGORY_ADDED = "category.added"
+    CATEGORY_UPDATED = "category.updated"
+    CUSTOM_FIELD_DEFINED = "custom_field.defined"
+    CUSTOM_FIELD_UPDATED = "custom_field.updated"
+    # ... and what only administrators see (see ADMIN_ONLY_KINDS).
+    USER_CREATED = "user.created"
+    USER_UPDATED = "user.updated"
+    ATTACHMENT_POLICY_CHANGED = "attachment_policy.changed"
+    RULE_ADDED = "rule.added"
+    RULE_UPDATED = "rule.updated"
+    RULE_DELETED = "rule.deleted"
+
+
+#: Events only administrators may read (audit trail) or be notified of: accounts and their
+#: rights, the attachment policy, notification rules, bulk imports.
+ADMIN_ONLY_KINDS = frozenset(
+    k.value
+    for k in (
+        EventKind.USER_CREATED,
+        EventKind.USER_UPDATED,
+        EventKind.ATTACHMENT_POLICY_CHANGED,
+        EventKind.RULE_ADDED,
+        EventKind.RULE_UPDATED,
+        EventKind.RULE_DELETED,
+        EventKind.EXCHANGES_IMPORTED,
+    )
+)
 
 
 class Event(Base):
@@ -59,3 +97,7 @@ class Event(Base):
     #: False until the notification fan-out has turned the event into deliveries.
     fanned_out: Mapped[bool] = mapped_column(Boolean, default=False)
     changes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    #: Who could see the exchange the event is about, right after the event:
+    #: ``{"uuid": str, "private": bool, "author_id": int, "assignee_ids": [int]}``, so that
+    #: the event is judged on the record it was about, never on what now has its id.
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON)

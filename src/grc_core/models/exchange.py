@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid as uuid_module
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     Column,
@@ -18,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp, UTCDateTime
+from grc_core.models.base import Base, Timestamp, UTCDateTime, Versioned
 from grc_core.models.category import Category
 from grc_core.models.company import Company, Contact
 from grc_core.models.custom_field import ExchangeFieldValue
@@ -54,7 +56,7 @@ exchange_contacts = Table(
 )
 
 
-class Exchange(Base):
+class Exchange(Versioned, Base):
     """One exchange with a client, prospect or suspect, or a global one (no company).
 
     ``uuid`` is chosen by the client when it wants idempotent creation (a phone retrying
@@ -84,6 +86,11 @@ class Exchange(Base):
     company_id: Mapped[int | None] = mapped_column(ForeignKey("companies.id", ondelete="RESTRICT"))
     created_at: Mapped[Timestamp]
     updated_at: Mapped[Timestamp]
+    #: Provenance of an exchange a notification channel created (``{"channel": "task",
+    #: "rule_id": 3, "event_id": 12, "exchange_id": 7, "delivery_id": 40}``); ``None`` for
+    #: the exchanges people record.  Rules and escalations use it to avoid feeding on the
+    #: records they created.
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     action: Mapped[PicklistValue] = relationship(foreign_keys=[action_id], lazy="joined")
     status: Mapped[PicklistValue] = relationship(foreign_keys=[status_id], lazy="joined")

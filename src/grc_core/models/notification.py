@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, Timestamp, UTCDateTime
+from grc_core.models.base import Base, Timestamp, UTCDateTime, Versioned
 
 
 class TargetKind(enum.StrEnum):
@@ -54,7 +54,7 @@ class Digest(enum.StrEnum):
     DAILY = "daily"
 
 
-class Subscription(Base):
+class Subscription(Versioned, Base):
     """A user following a company (and its opportunities unless ``narrow``), an
     opportunity or a category.  ``event_kinds`` and ``channels`` ``None`` mean "all" and
     "my preferred channels"."""
@@ -75,7 +75,7 @@ class Subscription(Base):
     created_at: Mapped[Timestamp]
 
 
-class Preferences(Base):
+class Preferences(Versioned, Base):
     """A user's notification preferences (one row per user, created on first change)."""
 
     __tablename__ = "notification_preferences"
@@ -91,7 +91,7 @@ class Preferences(Base):
     digest: Mapped[str] = mapped_column(String(16), default=Digest.IMMEDIATE.value)
 
 
-class Rule(Base):
+class Rule(Versioned, Base):
     """An administrator's notification rule (or, with ``escalation``, a periodic check).
 
     ``recipients`` is ``{"users": [ids], "subscribers": bool, "assignees": bool,
@@ -112,6 +112,10 @@ class Rule(Base):
     body_template: Mapped[str] = mapped_column(Text, default="")
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     created_at: Mapped[Timestamp]
+    #: Set when the safety limit parked a runaway rule (it then triggers nothing until an
+    #: administrator re-enables it); ``parked_reason`` says what the limit saw.
+    parked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    parked_reason: Mapped[str | None] = mapped_column(String(500))
 
 
 #: Which rules an event kind triggers: fan-out looks rules up here, never scans them all.

@@ -8,13 +8,13 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp
+from grc_core.models.base import Base, Timestamp, Versioned
 from grc_core.models.company import Company
 from grc_core.models.picklist import PicklistValue
 from grc_core.models.user import User
 
 
-class Opportunity(Base):
+class Opportunity(Versioned, Base):
     """A deal with one company; its stage is a picklist value and its changes are audited."""
 
     __tablename__ = "opportunities"

@@ -7,7 +7,7 @@ import enum
 from sqlalchemy import Boolean, Enum, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base
+from grc_core.models.base import Base, Versioned
 
 
 class PicklistKind(enum.StrEnum):
@@ -19,7 +19,7 @@ class PicklistKind(enum.StrEnum):
     STAGE = "stage"
 
 
-class PicklistValue(Base):
+class PicklistValue(Versioned, Base):
     """One value of a picklist.
 
     A retired value (``active`` false) stays on the records that use it but cannot be chosen

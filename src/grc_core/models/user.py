@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, Timestamp
+from grc_core.models.base import Base, Timestamp, Versioned
 
 
-class User(Base):
+class User(Versioned, Base):
     """A colleague.  ``is_admin`` users see private exchanges and manage configuration."""
 
     __tablename__ = "users"
