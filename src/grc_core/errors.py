@@ -43,6 +43,29 @@ class Conflict(GrcError):
     """The request contradicts what is already stored (duplicate key, reused UUID...)."""
 
 
+class VersionConflict(Conflict):
+    """An update named the version of a record it had read, and the record has changed since.
+
+    Nothing was written.  The caller reloads the record (its ``version`` tells the new
+    expected version), re-applies its change if it still makes sense, and retries; over HTTP
+    this is ``412 Precondition Failed`` on a stale ``If-Match``.
+
+    :param record: what was updated, e.g. ``"exchange 12"``.
+    :param expected: the version the caller had read.
+    :param current: the version stored now (0 when it could not be read).
+    """
+
+    def __init__(self, record: str, *, expected: int, current: int) -> None:
+        now = f"it is at version {current} now" if current > 0 else "it has changed since"
+        super().__init__(
+            f"{record} was changed by someone else: you expected version {expected}, {now}; "
+            "reload it and apply your change again"
+        )
+        self.record = record
+        self.expected = expected
+        self.current = current
+
+
 class DatabaseError(GrcError, RuntimeError):
     """The database is unreachable or its schema is not at the expected revision."""
 

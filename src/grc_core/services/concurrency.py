@@ -1,0 +1,117 @@
+"""Optimistic concurrency: record versions, row locks, lost-update detection.
+
+Every mutable record has a ``version`` (see :class:`grc_core.models.base.Versioned`): 1 on
+creation, incremented by the ORM on each UPDATE of its row.  An update service follows
+three steps, in the caller's transaction:
+
+1. load the row with :func:`lock_for_update` (``SELECT ... FOR UPDATE`` on PostgreSQL; on
+   SQLite a writing transaction already holds the database's write lock, see
+   :mod:`grc_core.db`), so that concurrent updates without a version queue behind each
+   other and each one reads the state the previous one committed — the "before" values of
+   its audit event are then exactly the "after" values of the previous event;
+2. call :func:`check_version` with the version the caller read (``None``: no check);
+3. change the record and flush inside :func:`stale_as_conflict`, which turns the ORM's
+   lost-update detection into :class:`~grc_core.errors.VersionConflict` should a writer
+   that skipped step 1 have changed the row meanwhile.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+
+from grc_core.db import READ_ONLY
+from grc_core.errors import ValidationError, VersionConflict
+
+T = TypeVar("T")
+
+
+def check_version(record: Any, expected: int | None, label: str) -> None:
+    """Refuse to change ``record`` if it is no longer at the version the caller read.
+
+    Call it after loading the record with :func:`lock_for_update` and before changing
+    anything, so that a refusal leaves everything as it was.
+
+    :param record: a loaded model instance with a ``version`` attribute.
+    :param expected: the version the caller read (e.g. from an ``If-Match`` header or
+        ``--if-version``); ``None`` skips the check (last writer wins, still serialised).
+    :param label: how messages name the record, e.g. ``"exchange 12"``.
+    :raises ValidationError: ``expected`` is not a positive integer.
+    :raises VersionConflict: the stored version differs from ``expected``.
+    """
+    if expected is None:
+        return
+    if isinstance(expected, bool) or not isinstance(expected, int) or expected < 1:
+        raise ValidationError(
+            f"invalid expected version {expected!r} for {label}: give the positive integer "
+            "version you read, or none to skip the check",
+            field="version",
+        )
+    current = record.version
+    if current != expected:
+        raise VersionConflict(label, expected=expected, current=current)
+
+
+def for_update(stmt: Select[Any], *entities: Any) -> Select[Any]:
+    """``stmt`` locking the rows of ``entities`` (default: all) until the transaction ends.
+
+    ``FOR UPDATE OF <table>`` on PostgreSQL (eager outer joins cannot be locked, and only the
+    record's own row needs to be); SQLite renders nothing: its writers already hold the
+    database's write lock.  ``populate_existing`` refreshes an instance the session already
+    holds, so that what the caller reads is what was locked, not an older copy.
+    """
+    locked = stmt.with_for_update(of=list(entities)) if entities else stmt.with_for_update()
+    return locked.execution_options(populate_existing=True)
+
+
+def lock_for_update(session: Session, model: type[T], ident: Any) -> T | None:
+    """Load the ``model`` row with primary key ``ident``, locked for modification.
+
+    Returns ``None`` when there is no such row.  Relationships loaded with it (joined or
+    selectin) are read after the lock is granted, so they are current too.
+    """
+    mapper: Any = model
+    pk = mapper.__mapper__.primary_key
+    if len(pk) != 1:
+        raise TypeError(f"{model.__name__} has a composite primary key; build the query")
+    stmt = for_update(select(model).where(pk[0] == ident), model)
+    return session.scalars(stmt).unique().one_or_none()
+
+
+@contextmanager
+def stale_as_conflict(record: Any, label: str) -> Iterator[None]:
+    """Turn the ORM's lost-update detection (``StaleDataError``) into a ``VersionConflict``.
+
+    Wrap the flush that writes ``record``.  The caller's transaction must then be rolled
+    back (as after any failed flush); nothing of the change is kept.
+    """
+    expected = record.version
+    try:
+        yield
+    except StaleDataError as exc:
+        raise VersionConflict(label, expected=expected, current=_current_version(record)) from exc
+
+
+def _current_version(record: Any) -> int:
+    # The failed flush left the session unusable until rollback: read the stored version on
+    # another connection, as a reader (no write lock to wait for on SQLite).  Best effort:
+    # the record is reported as changed either way.
+    state = inspect(record)
+    session = state.session
+    if session is None or state.identity is None:
+        return 0
+    mapper = state.mapper
+    try:
+        engine = session.get_bind().engine
+        with engine.connect().execution_options(**{READ_ONLY: True}) as conn:
+            value = conn.execute(
+                select(mapper.c.version).where(mapper.primary_key[0] == state.identity[0])
+            ).scalar_one_or_none()
+    except Exception:
+        return 0
+    return int(value) if value is not None else 0
