@@ -90,8 +90,10 @@ class Grc:
 
     def check_schema(self) -> None:
         """Refuse to work on a database that is unreachable or not at this version's schema."""
+        # Read-only: on SQLite a deferred BEGIN, so that a writer holding the write lock
+        # never delays (or fails, after the busy timeout) a command that only reads.
         with self._reachable():
-            current = schema.current_revision(self.engine)
+            current = schema.current_revision(self.engine.execution_options(**{READ_ONLY: True}))
         head = schema.head_revision()
         if current != head:
             raise DatabaseError(
