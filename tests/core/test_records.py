@@ -72,6 +72,8 @@ def test_company_status_change_is_recorded(world, session):
 
 
 def test_opportunity_stage_change_is_recorded(world, session):
+    # Changing the stage is for the owner (grc_core.permissions): bob takes the deal first.
+    opportunities.update_opportunity(session, world.admin, world.deal1.id, owner=world.bob)
     opportunities.set_opportunity_stage(session, world.bob, world.deal1.id, "proposal")
     [event] = session.scalars(select(Event).where(Event.kind == "opportunity.stage_changed"))
     assert event.changes == {"stage": ["prospecting", "proposal"]}

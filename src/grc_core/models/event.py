@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, UTCDateTime
+from grc_core.models.base import NEVER_REUSE_IDS, Base, UTCDateTime
 from grc_core.timeutil import utcnow
 
 
@@ -85,6 +85,7 @@ class Event(Base):
             postgresql_where=text("NOT fanned_out"),
             sqlite_where=text("NOT fanned_out"),
         ),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,10 +11,11 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, GrcError, NotFound, ValidationError
-from grc_core.models import Event, Rule, User, rule_triggers
+from grc_core.models import Event, EventKind, Rule, User, rule_triggers
 from grc_core.notify import messages
 from grc_core.notify.fanout import resolve, rule_recipients
 from grc_core.notify.subscriptions import check_channels, check_event_kinds
+from grc_core.services.events import record_event
 from grc_core.services.text import clean_line
 from grc_core.services.users import get_user, require_admin
 from grc_core.timeutil import utcnow
@@ -91,7 +92,43 @@ def add_rule(
     session.flush()
     if kinds:
         session.execute(insert(rule_triggers), [{"kind": k, "rule_id": rule.id} for k in kinds])
+    _record(
+        session,
+        actor,
+        EventKind.RULE_ADDED,
+        rule,
+        {k: [None, v] for k, v in _rule_fields(rule, kinds).items()},
+    )
     return rule
+
+
+def _rule_fields(rule: Rule, triggers: Sequence[str]) -> dict[str, Any]:
+    """What a rule is, for its audit events."""
+    return {
+        "name": rule.name,
+        "enabled": rule.enabled,
+        "escalation": rule.escalation,
+        "triggers": sorted(triggers),
+        "condition": rule.condition,
+        "recipients": rule.recipients,
+        "channels": rule.channels,
+        "subject_template": rule.subject_template,
+        "body_template": rule.body_template,
+    }
+
+
+def _record(
+    session: Session, actor: User, kind: EventKind, rule: Rule, changes: dict[str, Any]
+) -> None:
+    record_event(
+        session,
+        actor,
+        kind,
+        entity_type="rule",
+        entity_id=rule.id,
+        company_id=None,
+        changes=changes,
+    )
 
 
 def get_rule(session: Session, ref: int | str) -> Rule:
@@ -118,8 +155,11 @@ def set_enabled(session: Session, actor: User, ref: int | str, enabled: bool) ->
     """Enable or disable a rule."""
     require_admin(actor, "changing notification rules")
     rule = get_rule(session, ref)
+    if rule.enabled == enabled:
+        return rule
     rule.enabled = enabled
     session.flush()
+    _record(session, actor, EventKind.RULE_UPDATED, rule, {"enabled": [not enabled, enabled]})
     return rule
 
 
@@ -127,6 +167,8 @@ def delete_rule(session: Session, actor: User, ref: int | str) -> None:
     """Remove a rule (its deliveries keep their history)."""
     require_admin(actor, "changing notification rules")
     rule = get_rule(session, ref)
+    fields = _rule_fields(rule, rule_triggers_of(session, rule))
+    _record(session, actor, EventKind.RULE_DELETED, rule, {k: [v, None] for k, v in fields.items()})
     session.execute(delete(rule_triggers).where(rule_triggers.c.rule_id == rule.id))
     session.delete(rule)
     session.flush()

@@ -6,7 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, ValidationError
-from grc_core.models import Category, User
+from grc_core.models import Category, EventKind, User
+from grc_core.services.events import record_event
 from grc_core.services.picklists import check_code
 from grc_core.services.text import clean_line
 from grc_core.services.users import require_admin
@@ -89,6 +90,20 @@ def add_category(
     )
     session.add(cat)
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CATEGORY_ADDED,
+        entity_type="category",
+        entity_id=cat.id,
+        company_id=None,
+        changes={
+            "code": [None, code],
+            "label_fr": [None, cat.label_fr],
+            "label_en": [None, cat.label_en],
+            "parent": [None, parent_cat.code if parent_cat else None],
+        },
+    )
     return cat
 
 
@@ -96,6 +111,17 @@ def set_active(session: Session, actor: User, code: str, active: bool) -> Catego
     """Retire or restore a category; exchanges keep it either way."""
     require_admin(actor, "changing categories")
     cat = get_category(session, code)
+    if cat.active == active:
+        return cat
     cat.active = active
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CATEGORY_UPDATED,
+        entity_type="category",
+        entity_id=cat.id,
+        company_id=None,
+        changes={"active": [not active, active]},
+    )
     return cat

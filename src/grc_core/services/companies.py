@@ -1,6 +1,12 @@
-"""Companies and contacts; company status changes are audited."""
+"""Companies and contacts.
+
+Every change is recorded as an audit event (``company.*``, ``contact.*``) in the caller's
+transaction; who may change what is :mod:`grc_core.permissions`.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -16,7 +22,8 @@ from grc_core.models import (
     exchange_contacts,
     exchange_opportunities,
 )
-from grc_core.services.events import record_event
+from grc_core.permissions import require_change, require_move_contact
+from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import utcnow
@@ -92,7 +99,28 @@ def create_company(
     )
     session.add(company)
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.COMPANY_CREATED,
+        entity_type="company",
+        entity_id=company.id,
+        company_id=company.id,
+        changes={k: [None, v] for k, v in _company_fields(company).items() if v is not None},
+    )
     return company
+
+
+def _company_fields(company: Company) -> dict[str, Any]:
+    """The audited fields of a company, JSON-safe."""
+    return json_safe(
+        {
+            "name": company.name,
+            "status": company.status,
+            "owner_id": company.owner_id,
+            "external_ref": company.external_ref,
+        }
+    )
 
 
 def update_company(
@@ -104,20 +132,40 @@ def update_company(
     owner: UserRef | None = None,
     external_ref: str | None = None,
 ) -> Company:
-    """Rename a company, change its owner or its external reference."""
+    """Rename a company, change its owner or its external reference.
+
+    :raises PermissionDenied: the actor may not change this company
+        (:func:`grc_core.permissions.can_change_company`).
+    """
     require_active(actor)
     company = get_company(session, company_id)
+    require_change(actor, company, "changing the details")
+    before = _company_fields(company)
     renamed = name is not None and clean_line(name, "name", 200) != company.name
     if name is not None:
         company.name = clean_line(name, "name", 200)
     if owner is not None:
-        company.owner = get_user(session, owner)
+        new_owner = get_user(session, owner)
+        company.owner_id = new_owner.id
+        company.owner = new_owner
     if external_ref is not None:
         ref = optional_line(external_ref, "external_ref", 200)
         check_external_ref(session, Company, ref, company.id)
         company.external_ref = ref
+    changes = diff(before, _company_fields(company))
+    if not changes:
+        return company
     company.updated_at = utcnow()
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.COMPANY_UPDATED,
+        entity_type="company",
+        entity_id=company.id,
+        company_id=company.id,
+        changes=changes,
+    )
     if renamed:  # the search index holds the company's name
         reindex(session, exchanges_of_company(session, company.id))
     return company
@@ -130,6 +178,7 @@ def set_company_status(
     require_active(actor)
     company = get_company(session, company_id)
     new = _status(status)
+    require_change(actor, company, "changing the status")
     old = company.status
     if new == old:
         return company
@@ -176,6 +225,83 @@ def create_contact(
     )
     session.add(contact)
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CONTACT_CREATED,
+        entity_type="contact",
+        entity_id=contact.id,
+        company_id=company.id,
+        changes={k: [None, v] for k, v in _contact_fields(contact).items() if v not in (None, "")},
+    )
+    return contact
+
+
+def _contact_fields(contact: Contact) -> dict[str, Any]:
+    """The audited fields of a contact, JSON-safe."""
+    return json_safe(
+        {
+            "company_id": contact.company_id,
+            "first_name": contact.first_name,
+            "last_name": contact.last_name,
+            "email": contact.email,
+            "phone": contact.phone,
+            "job_title": contact.job_title,
+            "external_ref": contact.external_ref,
+        }
+    )
+
+
+def update_contact(
+    session: Session,
+    actor: User,
+    contact_id: int,
+    *,
+    first_name: str | None = None,
+    last_name: str | None = None,
+    email: str | None = None,
+    phone: str | None = None,
+    job_title: str | None = None,
+    external_ref: str | None = None,
+) -> Contact:
+    """Change a contact's details; arguments left out (``None``) are unchanged, an empty
+    string clears an optional one.
+
+    :raises PermissionDenied: the actor may not change the contact's company.
+    """
+    require_active(actor)
+    contact = get_contact(session, contact_id)
+    require_change(actor, contact, "changing the details")
+    before = _contact_fields(contact)
+    if first_name is not None:
+        contact.first_name = optional_line(first_name, "first_name", 100) or ""
+    if last_name is not None:
+        contact.last_name = clean_line(last_name, "last_name", 100)
+    if email is not None:
+        contact.email = optional_line(email, "email", 320)
+    if phone is not None:
+        contact.phone = optional_line(phone, "phone", 40)
+    if job_title is not None:
+        contact.job_title = optional_line(job_title, "job_title", 200)
+    if external_ref is not None:
+        ref = optional_line(external_ref, "external_ref", 200)
+        check_external_ref(session, Contact, ref, contact.id)
+        contact.external_ref = ref
+    changes = diff(before, _contact_fields(contact))
+    if not changes:
+        return contact
+    session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CONTACT_UPDATED,
+        entity_type="contact",
+        entity_id=contact.id,
+        company_id=contact.company_id,
+        changes=changes,
+    )
+    if "first_name" in changes or "last_name" in changes:  # names are searchable
+        reindex(session, linked_exchanges(session, contact_id=contact.id))
     return contact
 
 
@@ -206,9 +332,21 @@ def move_contact(session: Session, actor: User, contact_id: int, company_id: int
     target = get_company(session, company_id)
     if contact.company_id == target.id:
         return contact
+    require_move_contact(actor, contact, target)
+    former = contact.company_id
     contact.company_id = target.id
     contact.company = target
     session.flush()
+    # Scoped to the company it joins, whose history now shows the contact's exchanges.
+    record_event(
+        session,
+        actor,
+        EventKind.CONTACT_MOVED,
+        entity_type="contact",
+        entity_id=contact.id,
+        company_id=target.id,
+        changes={"company_id": [former, target.id]},
+    )
     reindex(session, linked_exchanges(session, contact_id=contact.id))
     return contact
 

@@ -1,19 +1,25 @@
-"""Opportunities; stage changes are audited."""
+"""Opportunities.
+
+Every change is recorded as an audit event (``opportunity.*``) in the caller's transaction;
+who may change what is :mod:`grc_core.permissions`.
+"""
 
 from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from grc_core.errors import NotFound, ValidationError
+from grc_core.errors import NotFound, PermissionDenied, ValidationError
 from grc_core.indexing import reindex
 from grc_core.models import EventKind, Opportunity, PicklistKind, User
+from grc_core.permissions import can_change_company, require_change
 from grc_core.services import picklists
 from grc_core.services.companies import check_external_ref, get_company, linked_exchanges
-from grc_core.services.events import record_event
+from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import utcnow
@@ -87,7 +93,32 @@ def create_opportunity(
     )
     session.add(opportunity)
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.OPPORTUNITY_CREATED,
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        company_id=company.id,
+        changes={
+            k: [None, v] for k, v in _opportunity_fields(opportunity).items() if v is not None
+        },
+    )
     return opportunity
+
+
+def _opportunity_fields(opportunity: Opportunity) -> dict[str, Any]:
+    """The audited fields of an opportunity (but its company, see transfers), JSON-safe."""
+    return json_safe(
+        {
+            "title": opportunity.title,
+            "stage": opportunity.stage.code if opportunity.stage is not None else None,
+            "amount": opportunity.amount,
+            "expected_close": opportunity.expected_close,
+            "owner_id": opportunity.owner_id,
+            "external_ref": opportunity.external_ref,
+        }
+    )
 
 
 def set_opportunity_stage(
@@ -96,6 +127,7 @@ def set_opportunity_stage(
     """Move an opportunity to another stage and record the change."""
     require_active(actor)
     opportunity = get_opportunity(session, opportunity_id)
+    require_change(actor, opportunity, "changing the stage")
     old = opportunity.stage
     new = picklists.resolve_for_write(session, PicklistKind.STAGE, stage, current=old)
     if new.id == old.id:
@@ -129,10 +161,26 @@ def transfer_opportunity(
     target = get_company(session, company_id)
     if opportunity.company_id == target.id:
         return opportunity
+    require_change(actor, opportunity, "transferring")
+    if not can_change_company(actor, target):
+        raise PermissionDenied(
+            f"transferring opportunity {opportunity.id} to company {target.id} needs the right "
+            f"to change that company (its owner or an administrator); {actor.login!r} has not"
+        )
+    former = opportunity.company_id
     opportunity.company_id = target.id
     opportunity.company = target
     opportunity.updated_at = utcnow()
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.OPPORTUNITY_TRANSFERRED,
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        company_id=target.id,
+        changes={"company_id": [former, target.id]},
+    )
     reindex(session, linked_exchanges(session, opportunity_id=opportunity.id))
     return opportunity
 
@@ -148,9 +196,15 @@ def update_opportunity(
     owner: UserRef | None = None,
     external_ref: str | None = None,
 ) -> Opportunity:
-    """Change an opportunity's details (its stage has :func:`set_opportunity_stage`)."""
+    """Change an opportunity's details (its stage has :func:`set_opportunity_stage`).
+
+    :raises PermissionDenied: the actor may not change this opportunity
+        (:func:`grc_core.permissions.can_change_opportunity`).
+    """
     require_active(actor)
     opportunity = get_opportunity(session, opportunity_id)
+    require_change(actor, opportunity, "changing the details")
+    before = _opportunity_fields(opportunity)
     if title is not None:
         opportunity.title = clean_line(title, "title", 200)
     if amount is not None:
@@ -158,11 +212,25 @@ def update_opportunity(
     if expected_close is not None:
         opportunity.expected_close = expected_close
     if owner is not None:
-        opportunity.owner = get_user(session, owner)
+        new_owner = get_user(session, owner)
+        opportunity.owner_id = new_owner.id
+        opportunity.owner = new_owner
     if external_ref is not None:
         ref = optional_line(external_ref, "external_ref", 200)
         check_external_ref(session, Opportunity, ref, opportunity.id)
         opportunity.external_ref = ref
+    changes = diff(before, _opportunity_fields(opportunity))
+    if not changes:
+        return opportunity
     opportunity.updated_at = utcnow()
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.OPPORTUNITY_UPDATED,
+        entity_type="opportunity",
+        entity_id=opportunity.id,
+        company_id=opportunity.company_id,
+        changes=changes,
+    )
     return opportunity

@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
-from grc_core.models import PicklistKind, PicklistValue, User
+from grc_core.models import EventKind, PicklistKind, PicklistValue, User
+from grc_core.services.events import record_event
 from grc_core.services.text import clean_line
 from grc_core.services.users import require_admin
 
@@ -110,7 +111,38 @@ def add_value(
     )
     session.add(value)
     session.flush()
+    _record(
+        session,
+        actor,
+        EventKind.PICKLIST_VALUE_ADDED,
+        value,
+        {
+            "kind": [None, kind.value],
+            "code": [None, code],
+            "label_fr": [None, value.label_fr],
+            "label_en": [None, value.label_en],
+            "is_closed": [None, is_closed],
+        },
+    )
     return value
+
+
+def _record(
+    session: Session,
+    actor: User,
+    kind: EventKind,
+    value: PicklistValue,
+    changes: dict[str, list[object]],
+) -> None:
+    record_event(
+        session,
+        actor,
+        kind,
+        entity_type="picklist_value",
+        entity_id=value.id,
+        company_id=None,
+        changes=changes,
+    )
 
 
 def set_active(
@@ -123,8 +155,13 @@ def set_active(
         remaining = [v for v in list_values(session, kind) if v.id != value.id]
         if not remaining:
             raise ValidationError(f"{code!r} is the last active {value.kind.value}; keep one")
+    if value.active == active:
+        return value
     value.active = active
     session.flush()
+    _record(
+        session, actor, EventKind.PICKLIST_VALUE_UPDATED, value, {"active": [not active, active]}
+    )
     return value
 
 

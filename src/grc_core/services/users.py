@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, PermissionDenied, ValidationError
-from grc_core.models import User
+from grc_core.models import EventKind, User
+from grc_core.services.events import diff, record_event
 from grc_core.services.text import clean_line, optional_line
 
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
@@ -115,7 +117,41 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    _record(
+        session,
+        actor,
+        EventKind.USER_CREATED,
+        user,
+        {k: [None, v] for k, v in _user_fields(user).items() if v is not None},
+    )
     return user
+
+
+def _user_fields(user: User) -> dict[str, Any]:
+    """The audited fields of a user."""
+    return {
+        "login": user.login,
+        "display_name": user.display_name,
+        "email": user.email,
+        "phone": user.phone,
+        "is_admin": user.is_admin,
+        "active": user.active,
+        "external_ref": user.external_ref,
+    }
+
+
+def _record(
+    session: Session, actor: User | None, kind: EventKind, user: User, changes: dict[str, Any]
+) -> None:
+    record_event(
+        session,
+        actor,
+        kind,
+        entity_type="user",
+        entity_id=user.id,
+        company_id=None,
+        changes=changes,
+    )
 
 
 def update_user(
@@ -138,6 +174,7 @@ def update_user(
         require_admin(actor, "changing another user or access rights")
     if user.id == actor.id and (active is False or is_admin is False):
         raise ValidationError("an administrator cannot deactivate or demote themselves")
+    before = _user_fields(user)
     if display_name is not None:
         user.display_name = clean_line(display_name, "display_name", 200)
     if email is not None:
@@ -153,5 +190,8 @@ def update_user(
         if ref_value != user.external_ref:
             _check_unique(session, User.external_ref, ref_value, "external reference")
         user.external_ref = ref_value
-    session.flush()
+    changes = diff(before, _user_fields(user))
+    if changes:
+        session.flush()
+        _record(session, actor, EventKind.USER_UPDATED, user, changes)
     return user
