@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from grc_core.errors import Conflict, ValidationError
 from grc_core.models import (
     CustomField,
+    EventKind,
     Exchange,
     ExchangeFieldValue,
     FieldEntity,
@@ -20,6 +21,7 @@ from grc_core.models import (
     User,
 )
 from grc_core.models.custom_field import VALUE_COLUMN
+from grc_core.services.events import record_event
 from grc_core.services.picklists import check_code
 from grc_core.services.text import clean_line
 from grc_core.services.users import require_admin
@@ -100,6 +102,22 @@ def define_field(
     )
     session.add(field)
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CUSTOM_FIELD_DEFINED,
+        entity_type="custom_field",
+        entity_id=field.id,
+        company_id=None,
+        changes={
+            "entity": [None, entity],
+            "code": [None, code],
+            "label": [None, field.label],
+            "type": [None, field_type],
+            "required": [None, required],
+            "choices": [None, cleaned],
+        },
+    )
     return field
 
 
@@ -107,8 +125,19 @@ def set_active(session: Session, actor: User, code: str, active: bool) -> Custom
     """Retire or restore a field; stored values are kept and still shown."""
     require_admin(actor, "changing custom fields")
     field = get_field(session, code)
+    if field.active == active:
+        return field
     field.active = active
     session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CUSTOM_FIELD_UPDATED,
+        entity_type="custom_field",
+        entity_id=field.id,
+        company_id=None,
+        changes={"active": [not active, active]},
+    )
     return field
 
 
