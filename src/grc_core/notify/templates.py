@@ -22,6 +22,13 @@ of Jinja2's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
   results longer than ``max_output`` (checked *before* computing when the size can be
   known, as for ``'a' * 10**9``), the total of everything built is capped, and the output
   is streamed and cut off past ``max_output`` characters;
+- **a structure budget** — every list, tuple, dict and namespace a template builds (literals,
+  filter and call results, namespace assignments) is weighed by its *expanded* size, the
+  items and characters that ``str()``, ``==``, ``tojson`` or a sort would walk through,
+  and refused past :func:`max_structure` (256,000 by default).  ``{% set l = [l, l] %}``
+  doubles that size at each step while its memory hardly grows, and one ``==`` or
+  ``str()`` of it is a single C call that no deadline check can interrupt: bounding what
+  such a call can walk through is what keeps the time and memory budgets true;
 - **bounded recursion** — calls (macros) nest at most :data:`MAX_CALL_DEPTH` deep.
 
 Every refusal is a :class:`TemplateError` (a :class:`~grc_core.errors.ValidationError`)
@@ -33,18 +40,20 @@ from __future__ import annotations
 import ast
 import enum
 import functools
+import itertools
 import re
 import time
 import types
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
 import jinja2
 from jinja2 import meta, nodes
+from jinja2.compiler import CodeGenerator, Frame
 from jinja2.runtime import LoopContext, Namespace
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
@@ -74,6 +83,23 @@ MIN_WORK = 1_000_000
 MAX_VALUE_DEPTH = 8
 #: Size-like arguments of ``indent`` and ``tojson`` (spaces per level) are small numbers.
 MAX_INDENT = 64
+#: A structure a template builds may expand to this many times ``max_output``…
+STRUCTURE_FACTOR = 4
+#: …but at least this much…
+MIN_STRUCTURE = 256_000
+#: …and never more than this, whatever ``max_output`` (``str()`` of a structure writes up to
+#: ~10 characters per unit of weight: this keeps one such call to tens of megabytes).
+MAX_STRUCTURE = 1_000_000
+#: The weight of a value that is neither text, a number nor a container (a date, a macro…).
+_OPAQUE_WEIGHT = 8
+#: Work charged for a container, on top of one unit per item (its header, in pointer-sized
+#: units): many tiny lists cost memory too.
+_CONTAINER_WORK = 8
+
+
+def max_structure(max_output: int) -> int:
+    """The largest expanded size of a structure a template may build, for ``max_output``."""
+    return min(max(STRUCTURE_FACTOR * max_output, MIN_STRUCTURE), MAX_STRUCTURE)
 
 
 class TemplateError(ValidationError):
@@ -101,7 +127,12 @@ class _Budget:
     max_seconds: float
     deadline: float
     work_left: int
+    max_weight: int
     depth: int = 0
+    #: The weight of every container already weighed, by id (the container is kept, so that
+    #: its id is not reused).  Containers never change once built: the sandbox is immutable
+    #: and only namespaces, which are never cached, take assignments.
+    weights: dict[int, tuple[object, int]] = field(default_factory=dict)
     #: The first refusal: re-raised at the end even if template code swallowed it (a
     #: ``TemplateError`` is a ``ValueError``, and Jinja's filters catch some of those).
     failure: TemplateError | None = None
@@ -133,14 +164,72 @@ class _Budget:
         if isinstance(value, str | list | tuple | dict):
             size = len(value)
             self.check_size(size, what)
-            self.work_left -= size
-            if self.work_left < 0:
-                raise self.fail(
-                    "the template built too much text in all (over "
-                    f"{self.max_output * WORK_FACTOR:,} characters); simplify its loops"
-                )
+            if not isinstance(value, str):
+                self.weigh(value, what)
+                size += _CONTAINER_WORK
+            self.spend(size)
+        elif isinstance(value, (Namespace, *_VIEWS)):
+            self.weigh(value, what)
+        elif type(value) is int:
+            self.spend(value.bit_length() // 64)
         return value
 
+    def spend(self, work: int) -> None:
+        self.work_left -= work
+        if self.work_left < 0:
+            raise self.fail(
+                "the template built too much text in all (over "
+                f"{self.max_output * WORK_FACTOR:,} characters); simplify its loops"
+            )
+
+    def weigh(self, value: object, what: str) -> int:
+        """The expanded size of ``value``, refused past ``max_weight``.
+
+        Items count one each (shared ones as often as they appear, since ``str()`` and
+        ``==`` visit them that often), strings their length; namespaces only at the top.
+        """
+        if isinstance(value, Namespace):
+            attributes = object.__getattribute__(value, "_Namespace__attrs")
+            total = 1 + sum(self.weigh_item(v, what) + len(k) for k, v in attributes.items())
+            return self._check_weight(total, what)
+        return self.weigh_item(value, what)
+
+    def weigh_item(self, value: object, what: str) -> int:
+        if isinstance(value, str):
+            return len(value) + 1
+        if isinstance(value, int):
+            return value.bit_length() // 3 + 1
+        if isinstance(value, Namespace):
+            # A namespace changes after it is put somewhere, so the weight of what holds it
+            # would go stale: it stays a top-level variable.
+            raise self.fail(
+                f"{what}: a namespace cannot be put in a list, a dict or another namespace"
+            )
+        if not isinstance(value, _CONTAINERS):
+            return _OPAQUE_WEIGHT
+        known = self.weights.get(id(value))
+        if known is not None and known[0] is value:
+            return known[1]
+        total = 1
+        items = itertools.chain.from_iterable(value.items()) if isinstance(value, dict) else value
+        for item in items:
+            total += self.weigh_item(item, what)
+            self._check_weight(total, what)
+        if not isinstance(value, _VIEWS):  # a view is a new object at every call
+            self.weights[id(value)] = (value, total)
+        return total
+
+    def _check_weight(self, total: int, what: str) -> int:
+        if total > self.max_weight:
+            raise self.fail(
+                f"{what} would hold more than {self.max_weight:,} items and characters in all "
+                "(nested lists count every time they appear); build smaller structures"
+            )
+        return total
+
+
+_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
+_CONTAINERS = (list, tuple, dict, *_VIEWS)
 
 _budget: ContextVar[_Budget | None] = ContextVar("grc_template_budget", default=None)
 
@@ -198,14 +287,44 @@ GLOBAL_NAMES = frozenset({"range", "namespace", "dict"})
 _PRINTF = re.compile(r"%(?:\([^)]*\))?[-#0 +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?(.)", re.S)
 
 
-def _check_printf(fmt: str, budget: _Budget, what: str) -> None:
-    """Refuse ``*`` widths and widths adding up past the output limit (``'%999999999d'``)."""
+def _check_printf(fmt: str, args: object, budget: _Budget, what: str) -> None:
+    """Refuse ``*`` widths, and a result that would be over the output limit: widths
+    (``'%999999999d'``) and what the arguments print, as often as they are printed
+    (``'%(a)s' * 1000 % {'a': x}``)."""
     total = len(fmt)
-    for width, precision, _conversion in _PRINTF.findall(fmt):
+    conversions = 0
+    for width, precision, conversion in _PRINTF.findall(fmt):
         if width == "*" or precision == "*":
             raise budget.fail(f"{what}: '*' widths are not supported in templates")
         total += int(width or 0) + int(precision or 0)
+        conversions += conversion != "%"
+    if isinstance(args, tuple):
+        total += sum(_printed(budget, item, what) for item in args)
+    elif isinstance(args, Mapping):
+        largest = max((_printed(budget, item, what) for item in args.values()), default=0)
+        total += conversions * largest
+    else:
+        total += conversions * _printed(budget, args, what)
     budget.check_size(total, what)
+
+
+def _printed(budget: _Budget, value: object, what: str) -> int:
+    """About what ``%s`` writes for ``value``: a text's length, a structure's expanded size
+    (numbers are short next to the widths already counted)."""
+    if isinstance(value, str):
+        return len(value)
+    return budget.weigh(value, what) if isinstance(value, _CONTAINERS) else 0
+
+
+def _nesting(value: object, seen: dict[int, int] | None = None) -> int:
+    """How deeply lists, tuples and dicts nest in ``value`` (shared parts counted once)."""
+    if not isinstance(value, list | tuple | dict):
+        return 0
+    seen = {} if seen is None else seen
+    if id(value) not in seen:
+        items = value.values() if isinstance(value, dict) else value
+        seen[id(value)] = 1 + max((_nesting(item, seen) for item in items), default=0)
+    return seen[id(value)]
 
 
 def _text_length(value: object) -> int:
@@ -295,15 +414,47 @@ def _filter_prechecks() -> dict[str, Callable[..., None]]:
         _check_replace(str(value), old, new, count, "the replace filter")
 
     def format_(value: Any, *args: Any, **kwargs: Any) -> None:
-        _check_printf(str(value), _current(), "the format filter")
+        _check_printf(str(value), kwargs or args, _current(), "the format filter")
 
     def tojson(value: Any, indent: Any = None) -> None:
         _check_int_argument(indent, MAX_INDENT, "the tojson filter")
+        if isinstance(indent, int) and indent > 0:
+            # Every item goes on its own line, indented by its depth: a deep structure
+            # prints far more than its size.
+            budget = _current()
+            weight = budget.weigh(value, "the tojson filter")
+            budget.check_size(weight * (1 + indent * _nesting(value)), "the tojson filter")
+
+    def batch(value: Any, linecount: Any = 1, fill_with: Any = None) -> None:
+        _check_int_argument(linecount, output(), "the batch filter")
+        if fill_with is not None and isinstance(linecount, int):
+            # Each batch is padded with up to linecount - 1 copies of fill_with.
+            budget = _current()
+            padding = budget.weigh(fill_with, "the batch filter") * max(linecount, 1)
+            budget.check_size(padding, "the batch filter's padding")
+
+    def sum_(value: Any, attribute: Any = None, start: Any = 0) -> None:
+        if not (isinstance(start, int | float | Decimal) and not isinstance(start, bool)):
+            # sum() adds lists by copying: quadratic time in one C call.
+            raise _current().fail(
+                f"the sum filter adds numbers; start={type(start).__name__} is not accepted "
+                "(join lists with + or the join filter)"
+            )
+
+    def urlize(value: Any, *args: Any, **kwargs: Any) -> None:
+        # Each link gets the target and rel attributes: long ones, many times over.
+        text = str(value)
+        extra = sum(len(str(a)) for a in [*args, *kwargs.values()] if isinstance(a, str))
+        links = sum(1 for word in text.split() if any(c in word for c in ".:@"))
+        escaped = sum(text.count(c) for c in "&<>\"'") * 5
+        _current().check_size(2 * (len(text) + escaped) + links * (extra + 64), "the urlize filter")
 
     return {
         "center": size_args("center", output),
         "truncate": size_args("truncate", output),
-        "batch": size_args("batch", output),
+        "batch": batch,
+        "sum": sum_,
+        "urlize": urlize,
         "slice": size_args("slice", output),
         "indent": indent,
         "wordwrap": wordwrap,
@@ -336,6 +487,17 @@ def _guard_filter(name: str, function: Callable[..., Any]) -> Callable[..., Any]
         return budget.produced(function(*args, **kwargs), f"the {name} filter")
 
     return guarded
+
+
+def _ticking(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with the deadline checked first."""
+
+    @functools.wraps(function)
+    def ticking(*args: Any, **kwargs: Any) -> Any:
+        _current().tick()
+        return function(*args, **kwargs)
+
+    return ticking
 
 
 # --- the environment -------------------------------------------------------------------------
@@ -405,12 +567,48 @@ class _Instrument(ast.NodeTransformer):
         return node
 
 
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, with every list, tuple and dict literal of a template passed
+    through ``environment.grc_built``: ``[l, l]`` is where a structure doubles."""
+
+    def _built(self, visit: Callable[[Any, Frame], None], node: nodes.Node, frame: Frame) -> None:
+        self.write("environment.grc_built(")
+        visit(node, frame)
+        self.write(")")
+
+    def visit_List(self, node: nodes.List, frame: Frame) -> None:
+        self._built(super().visit_List, node, frame)
+
+    def visit_Dict(self, node: nodes.Dict, frame: Frame) -> None:
+        self._built(super().visit_Dict, node, frame)
+
+    def visit_Tuple(self, node: nodes.Tuple, frame: Frame) -> None:
+        if node.ctx == "load":  # not an assignment target: {% for a, b in … %}
+            self._built(super().visit_Tuple, node, frame)
+        else:
+            super().visit_Tuple(node, frame)
+
+
+class _Namespace(Namespace):
+    """What ``namespace()`` makes in a template: every assignment to it is weighed."""
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        budget = _current()
+        budget.tick()
+        what = f"the namespace attribute {name!r}"
+        budget.weigh_item(value, what)  # refuses a namespace
+        super().__setitem__(name, value)
+        budget.weigh(self, what)
+
+
 class _SandboxEnvironment(ImmutableSandboxedEnvironment):
     """The sandbox every GRC template runs in (one for text, one for HTML)."""
 
     # Intercepted operators go through call_binop (and are never constant-folded at
     # compile time, so '{{ "a" * 10**9 }}' is refused when rendered, not when compiled).
     intercepted_binops = frozenset({"*", "**", "+", "%"})
+
+    code_generator_class = _CodeGenerator
 
     def __init__(self, *, html: bool) -> None:
         super().__init__(autoescape=html, loader=None, extensions=(), cache_size=0)
@@ -420,6 +618,8 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
             for name, function in builtin_filters.items()
             if name in _ALLOWED_FILTERS
         }
+        # Tests compare (sameas, in, ==…) inside filters such as select: a tick each.
+        self.tests = {name: _ticking(function) for name, function in self.tests.items()}
         self.globals = {"range": _bounded_range, "namespace": Namespace, "dict": dict}
 
     # --- compilation: instrument the generated code ---------------------------------------
@@ -433,6 +633,12 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
     def grc_tick(self) -> None:
         """Called at every loop iteration of template code."""
         _current().tick()
+
+    def grc_built(self, value: Any) -> Any:
+        """Checks a list, tuple or dict literal of the template."""
+        budget = _current()
+        budget.tick()
+        return budget.produced(value, f"a {type(value).__name__}")
 
     def grc_joined(self, value: str) -> str:
         """Checks the result of ``~``."""
@@ -457,8 +663,9 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
 
     def unsafe_undefined(self, obj: Any, attribute: str) -> jinja2.Undefined:
         """Refuse at once (Jinja would return an undefined that fails only when used)."""
+        kind = "Namespace" if isinstance(obj, Namespace) else type(obj).__name__
         raise _current().fail(
-            f"access to {attribute!r} of a {type(obj).__name__} value is not allowed in templates"
+            f"access to {attribute!r} of a {kind} value is not allowed in templates"
         )
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
@@ -499,6 +706,9 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
         budget = _current()
         budget.tick()
         args = _before_method(obj, args, kwargs)
+        name = getattr(obj, "__name__", None) or type(obj).__name__
+        if obj is Namespace:
+            obj, name = _Namespace, "namespace"
         if budget.depth >= MAX_CALL_DEPTH:
             raise budget.fail(f"calls nested more than {MAX_CALL_DEPTH} deep (a recursive macro?)")
         budget.depth += 1
@@ -506,7 +716,6 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
             result = super().call(context, obj, *args, **kwargs)
         finally:
             budget.depth -= 1
-        name = getattr(obj, "__name__", None) or type(obj).__name__
         return budget.produced(result, f"{name}()")
 
     def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
@@ -527,7 +736,7 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
             if isinstance(left, str | list | tuple) and isinstance(right, str | list | tuple):
                 budget.check_size(len(left) + len(right), what)
         elif operator == "%" and isinstance(left, str):
-            _check_printf(left, budget, what)
+            _check_printf(left, right, budget, what)
         try:
             result = self.binop_table[operator](left, right)
         except OverflowError as exc:
@@ -657,7 +866,7 @@ def _as_template_error(exc: BaseException) -> TemplateError:
     elif isinstance(exc, jinja2.UndefinedError):
         reason = f"undefined value: {exc}"
     elif isinstance(exc, RecursionError):
-        reason = "nested too deeply (a recursive macro?)"
+        reason = "nested too deeply (a recursive macro, or lists nested in lists?)"
     elif isinstance(exc, MemoryError):
         reason = "the template needed too much memory"
     else:
@@ -695,6 +904,7 @@ def render(
         max_seconds=max_seconds,
         deadline=time.monotonic() + max_seconds,
         work_left=max(max_output * WORK_FACTOR, MIN_WORK),
+        max_weight=max_structure(max_output),
     )
     token = _budget.set(budget)
     parts: list[str] = []
