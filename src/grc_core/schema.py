@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -9,9 +11,10 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Column, DateTime, Engine
+from sqlalchemy import Column, Connection, DateTime, Engine
 from sqlalchemy.types import TypeEngine
 
+from grc_core.errors import DatabaseError
 from grc_core.models.base import UTCDateTime
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
@@ -51,18 +54,44 @@ def alembic_config(engine: Engine) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema up to ``revision`` (default: the latest)."""
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
+    with _migrating(engine) as (cfg, _conn):
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the schema down to ``revision`` (``base`` removes every table)."""
-    cfg = alembic_config(engine)
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
+    with _migrating(engine) as (cfg, _conn):
         command.downgrade(cfg, revision)
+
+
+@contextmanager
+def _migrating(engine: Engine) -> Iterator[tuple[Config, Connection]]:
+    """One transaction for the migrations; on SQLite, with foreign keys off.
+
+    SQLite changes a table by rebuilding it (create, copy, drop, rename); with foreign keys
+    on, dropping a referenced table deletes or nulls the rows that refer to it.  The pragma
+    only takes effect outside a transaction, so it is set before BEGIN, and every reference
+    is checked before COMMIT instead (the procedure SQLite's ALTER TABLE documentation gives).
+    """
+    cfg = alembic_config(engine)
+    with engine.connect() as conn:
+        sqlite = conn.dialect.name == "sqlite"
+        if sqlite:
+            conn.connection.driver_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with conn.begin():
+                cfg.attributes["connection"] = conn
+                yield cfg, conn
+                if sqlite:
+                    broken = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if broken:
+                        raise DatabaseError(
+                            f"the migration left {len(broken)} broken references (first: "
+                            f"{tuple(broken[0])}); nothing was changed"
+                        )
+        finally:
+            if sqlite:
+                conn.connection.driver_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def current_revision(engine: Engine) -> str | None:

@@ -1,13 +1,17 @@
 """Alembic owns the schema: it upgrades, downgrades and matches the models on both databases."""
 
+import uuid
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, select
+from sqlalchemy import inspect, select, text
+from sqlalchemy.orm import Session
 
 from grc_core import schema
 from grc_core.db import create_db_engine
-from grc_core.models import Base, PicklistKind, PicklistValue
-from grc_core.services import picklists
+from grc_core.models import Base, PicklistKind, PicklistValue, User
+from grc_core.services import exchanges, picklists
 
 
 def test_upgrade_downgrade_upgrade(fresh_url):
@@ -45,3 +49,110 @@ def test_first_migration_seeds_picklists_in_french_and_english(session):
     assert {"phone", "on_site", "video", "email"} <= media
     count = len(session.scalars(select(PicklistValue)).all())
     assert count == 22
+
+
+def _fill_0004(conn):
+    """Rows written at revision 0004 (plain SQL of that revision), exchange 3 deleted."""
+    sql = conn.exec_driver_sql
+    action, status = (
+        conn.execute(
+            text("SELECT id FROM picklist_values WHERE kind = :k AND code = :c"),
+            {"k": kind, "c": code},
+        ).scalar_one()
+        for kind, code in (("action", "call"), ("status", "planned"))
+    )
+    for ident, login in ((1, "alice"), (2, "bob")):
+        sql(
+            "INSERT INTO users (id, login, display_name, active, is_admin)"
+            f" VALUES ({ident}, '{login}', '{login.title()}', true, false)"
+        )
+    sql("INSERT INTO companies (id, name, status) VALUES (1, 'ACME', 'client')")
+    start = "2026-03-02 09:00:00"
+    for ident, subject in ((1, "Appel narvalo"), (2, "Réunion"), (3, "Supprimé")):
+        conn.execute(
+            text(
+                "INSERT INTO exchanges (id, uuid, start_at, end_at, action_id, status_id, subject,"
+                " details, private, author_id, company_id) VALUES (:id, :uuid, :s, :s, :a, :st,"
+                " :subject, '', false, 1, 1)"
+            ),
+            {"id": ident, "uuid": uuid.uuid4().hex, "s": start, "a": action, "st": status}
+            | {"subject": subject},
+        )
+        sql(f"INSERT INTO exchange_assignees (exchange_id, user_id) VALUES ({ident}, 2)")
+        sql(
+            "INSERT INTO events (occurred_at, kind, entity_type, entity_id, company_id, changes,"
+            f" fanned_out) VALUES ('{start}', 'exchange.created', 'exchange', {ident}, 1, '{{}}',"
+            " false)"
+        )
+    sql(
+        "INSERT INTO exchange_timeline (scope, scope_id, start_at, exchange_id)"
+        f" VALUES ('c', 1, '{start}', 1)"
+    )
+    if conn.dialect.name == "sqlite":
+        sql(
+            "INSERT INTO exchange_fts (rowid, subject, details, names)"
+            " VALUES (1, 'Appel narvalo', '', 'ACME')"
+        )
+    else:  # the ids above were given explicitly: move the sequences past them, as use would
+        for table in ("users", "companies", "exchanges"):
+            sql(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'),"
+                f" (SELECT max(id) FROM {table}))"
+            )
+    sql("DELETE FROM exchange_assignees WHERE exchange_id = 3")
+    sql("DELETE FROM exchanges WHERE id = 3")
+
+
+def test_upgrading_a_0004_database_keeps_its_rows_and_retires_deleted_ids(fresh_url):
+    engine = create_db_engine(fresh_url)
+    try:
+        schema.upgrade(engine, "0004")
+        with engine.begin() as conn:
+            _fill_0004(conn)
+        schema.upgrade(engine, "0005")
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT id, subject, version, origin FROM exchanges ORDER BY id"
+            ).all()
+            assert [tuple(r) for r in rows] == [
+                (1, "Appel narvalo", 1, None),
+                (2, "Réunion", 1, None),
+            ]
+            assert conn.exec_driver_sql("SELECT count(*) FROM exchange_assignees").scalar() == 2
+            assert conn.exec_driver_sql("SELECT count(*) FROM events").scalar() == 3
+            assert conn.exec_driver_sql("SELECT count(*) FROM exchange_timeline").scalar() == 1
+            assert conn.exec_driver_sql("SELECT min(version) FROM users").scalar() == 1
+            if conn.dialect.name == "sqlite":
+                assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+                assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+                hits = conn.exec_driver_sql(
+                    "SELECT rowid FROM exchange_fts WHERE exchange_fts MATCH 'narvalo'"
+                ).all()
+                assert [h[0] for h in hits] == [1]
+                indexes = {
+                    r[0]
+                    for r in conn.exec_driver_sql(
+                        "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+                    )
+                }
+                assert {"ix_events_pending", "ix_exchanges_start", "ix_companies_name"} <= indexes
+            # Exchange 2 was the newest one left; 3, deleted before the upgrade, is still named
+            # by an event and must not come back.
+            conn.exec_driver_sql("DELETE FROM exchange_assignees WHERE exchange_id = 2")
+            conn.exec_driver_sql("DELETE FROM exchanges WHERE id = 2")
+            conn.commit()
+        schema.upgrade(engine)
+        with Session(engine) as session:
+            alice = session.get(User, 1)
+            created = exchanges.create_exchange(
+                session,
+                alice,
+                subject="Nouveau",
+                start=datetime(2026, 3, 3, tzinfo=UTC),
+                action="call",
+            )
+            session.commit()
+            assert created.id == 4
+            assert created.version == 1
+    finally:
+        engine.dispose()

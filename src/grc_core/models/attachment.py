@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp, UTCDateTime
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, UTCDateTime
 from grc_core.models.user import User
 from grc_core.timeutil import utcnow
 
@@ -43,6 +43,7 @@ class Attachment(Base):
             name="one_owner",
         ),
         UniqueConstraint("backend", "storage_key"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,7 +91,7 @@ class BlobDeletion(Base):
     """
 
     __tablename__ = "blob_deletions"
-    __table_args__ = (UniqueConstraint("backend", "storage_key"),)
+    __table_args__ = (UniqueConstraint("backend", "storage_key"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     backend: Mapped[str] = mapped_column(String(64))

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Boolean, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Versioned
 
 
 class Category(Versioned, Base):
     """A node of the category tree; retired nodes stay on old exchanges only."""
 
     __tablename__ = "categories"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(40), unique=True)

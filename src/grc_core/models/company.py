@@ -7,7 +7,7 @@ import enum
 from sqlalchemy import Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, Versioned
 from grc_core.models.user import User
 
 
@@ -23,6 +23,7 @@ class Company(Versioned, Base):
     """A company the sales team deals with; its status changes are audited."""
 
     __tablename__ = "companies"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(200), index=True)
@@ -51,6 +52,7 @@ class Contact(Versioned, Base):
     """A person at a company."""
 
     __tablename__ = "contacts"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(

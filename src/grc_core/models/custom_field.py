@@ -22,7 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Versioned
 
 
 class FieldType(enum.StrEnum):
@@ -46,7 +46,7 @@ class CustomField(Versioned, Base):
     """The definition of one custom field."""
 
     __tablename__ = "custom_fields"
-    __table_args__ = (UniqueConstraint("entity", "code"),)
+    __table_args__ = (UniqueConstraint("entity", "code"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     entity: Mapped[FieldEntity] = mapped_column(

@@ -101,4 +101,4 @@ class Event(Base):
     #: Who could see the exchange the event is about, right after the event:
     #: ``{"uuid": str, "private": bool, "author_id": int, "assignee_ids": [int]}``, so that
     #: the event is judged on the record it was about, never on what now has its id.
-    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    audience: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))

@@ -20,7 +20,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp, UTCDateTime, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, UTCDateTime, Versioned
 from grc_core.models.category import Category
 from grc_core.models.company import Company, Contact
 from grc_core.models.custom_field import ExchangeFieldValue
@@ -69,6 +69,7 @@ class Exchange(Versioned, Base):
         # Timelines are read newest first, with the id as the keyset tiebreaker.
         Index("ix_exchanges_company_start", "company_id", "start_at", "id"),
         Index("ix_exchanges_start", "start_at", "id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -90,7 +91,7 @@ class Exchange(Versioned, Base):
     #: "rule_id": 3, "event_id": 12, "exchange_id": 7, "delivery_id": 40}``); ``None`` for
     #: the exchanges people record.  Rules and escalations use it to avoid feeding on the
     #: records they created.
-    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    origin: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
     action: Mapped[PicklistValue] = relationship(foreign_keys=[action_id], lazy="joined")
     status: Mapped[PicklistValue] = relationship(foreign_keys=[status_id], lazy="joined")

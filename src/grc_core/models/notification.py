@@ -26,7 +26,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, Timestamp, UTCDateTime, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, UTCDateTime, Versioned
 
 
 class TargetKind(enum.StrEnum):
@@ -63,6 +63,7 @@ class Subscription(Versioned, Base):
     __table_args__ = (
         UniqueConstraint("user_id", "target_kind", "target_id"),
         Index("ix_subscriptions_target", "target_kind", "target_id"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -100,6 +101,7 @@ class Rule(Versioned, Base):
     """
 
     __tablename__ = "notification_rules"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
@@ -141,6 +143,7 @@ class Delivery(Base):
         UniqueConstraint("event_id", "user_id", "channel"),
         UniqueConstraint("dedupe_key", "user_id", "channel"),
         Index("ix_deliveries_due", "status", "due_at"),
+        NEVER_REUSE_IDS,
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -185,7 +188,7 @@ class InboxItem(Base):
     """An on-screen alert in a user's inbox."""
 
     __tablename__ = "inbox_items"
-    __table_args__ = (Index("ix_inbox_items_user", "user_id", "read_at", "id"),)
+    __table_args__ = (Index("ix_inbox_items_user", "user_id", "read_at", "id"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))

@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import Date, ForeignKey, Numeric, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from grc_core.models.base import Base, Timestamp, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, Versioned
 from grc_core.models.company import Company
 from grc_core.models.picklist import PicklistValue
 from grc_core.models.user import User
@@ -18,6 +18,7 @@ class Opportunity(Versioned, Base):
     """A deal with one company; its stage is a picklist value and its changes are audited."""
 
     __tablename__ = "opportunities"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     company_id: Mapped[int] = mapped_column(

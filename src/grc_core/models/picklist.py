@@ -7,7 +7,7 @@ import enum
 from sqlalchemy import Boolean, Enum, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Versioned
 
 
 class PicklistKind(enum.StrEnum):
@@ -28,7 +28,7 @@ class PicklistValue(Versioned, Base):
     """
 
     __tablename__ = "picklist_values"
-    __table_args__ = (UniqueConstraint("kind", "code"),)
+    __table_args__ = (UniqueConstraint("kind", "code"), NEVER_REUSE_IDS)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[PicklistKind] = mapped_column(

@@ -5,13 +5,14 @@ from __future__ import annotations
 from sqlalchemy import Boolean, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from grc_core.models.base import Base, Timestamp, Versioned
+from grc_core.models.base import NEVER_REUSE_IDS, Base, Timestamp, Versioned
 
 
 class User(Versioned, Base):
     """A colleague.  ``is_admin`` users see private exchanges and manage configuration."""
 
     __tablename__ = "users"
+    __table_args__ = NEVER_REUSE_IDS
 
     id: Mapped[int] = mapped_column(primary_key=True)
     login: Mapped[str] = mapped_column(String(64), unique=True)

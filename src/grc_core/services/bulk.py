@@ -240,7 +240,11 @@ def _reserve_ids(conn: Connection, count: int) -> list[int]:
         )
         return list(conn.execute(stmt, {"n": count}).scalars())
     # SQLite: this transaction holds the write lock (BEGIN IMMEDIATE), nobody else inserts.
+    # The table is AUTOINCREMENT: ids above the largest row that were deleted are recorded in
+    # sqlite_sequence and must not be handed out again (events and alerts still name them).
     top = conn.execute(select(func.max(Exchange.id))).scalar() or 0
+    seq = conn.exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'exchanges'").scalar()
+    top = max(top, seq or 0)
     return list(range(top + 1, top + 1 + count))
 
 
@@ -343,6 +347,8 @@ def _row(lookups: _Lookups, rec: ExchangeRecord, n: int, now: datetime) -> dict[
         "company_id": rec.company_id,
         "created_at": rec.created_at or now,
         "updated_at": rec.created_at or now,
+        # The first version, as the ORM would write it (optimistic concurrency).
+        "version": 1,
     }
 
 
