@@ -4,11 +4,11 @@ Every mutable record has a ``version`` (see :class:`grc_core.models.base.Version
 creation, incremented by the ORM on each UPDATE of its row.  An update service follows
 three steps, in the caller's transaction:
 
-1. load the row with :func:`lock_for_update` (``SELECT ... FOR UPDATE`` on PostgreSQL; on
-   SQLite a writing transaction already holds the database's write lock, see
-   :mod:`grc_core.db`), so that concurrent updates without a version queue behind each
-   other and each one reads the state the previous one committed — the "before" values of
-   its audit event are then exactly the "after" values of the previous event;
+1. load the row with :func:`lock_for_update` (a row lock on PostgreSQL; on SQLite a writing
+   transaction already holds the database's write lock, see :mod:`grc_core.db`), so that
+   concurrent updates without a version queue behind each other and each one reads the
+   state the previous one committed — the "before" values of its audit event are then
+   exactly the "after" values of the previous event;
 2. call :func:`check_version` with the version the caller read (``None``: no check);
 3. change the record and flush inside :func:`stale_as_conflict`, which turns the ORM's
    lost-update detection into :class:`~grc_core.errors.VersionConflict` should a writer
@@ -17,7 +17,7 @@ three steps, in the caller's transaction:
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -57,30 +57,47 @@ def check_version(record: Any, expected: int | None, label: str) -> None:
         raise VersionConflict(label, expected=expected, current=current)
 
 
-def for_update(stmt: Select[Any], *entities: Any) -> Select[Any]:
-    """``stmt`` locking the rows of ``entities`` (default: all) until the transaction ends.
+def lock_rows(session: Session, model: type[Any], idents: Iterable[Any]) -> None:
+    """Lock the ``model`` rows with these primary keys until the transaction ends.
 
-    ``FOR UPDATE OF <table>`` on PostgreSQL (eager outer joins cannot be locked, and only the
-    record's own row needs to be); SQLite renders nothing: its writers already hold the
-    database's write lock.  ``populate_existing`` refreshes an instance the session already
-    holds, so that what the caller reads is what was locked, not an older copy.
+    PostgreSQL: ``SELECT id ... ORDER BY id FOR NO KEY UPDATE`` — the lock an UPDATE that
+    keeps the key takes, so inserts of rows that refer to the record (foreign-key checks
+    take ``KEY SHARE``) are not blocked, and sorted ids keep concurrent multi-row lockers
+    from deadlocking.  Only the record's own table is in the statement: re-checking a locked
+    row that another transaction changed meanwhile re-reads that row only, and a join would
+    pair it with stale rows.  SQLite: nothing to do, a writing transaction already holds the
+    database's write lock (``BEGIN IMMEDIATE``, see :mod:`grc_core.db`).
     """
-    locked = stmt.with_for_update(of=list(entities)) if entities else stmt.with_for_update()
-    return locked.execution_options(populate_existing=True)
-
-
-def lock_for_update(session: Session, model: type[T], ident: Any) -> T | None:
-    """Load the ``model`` row with primary key ``ident``, locked for modification.
-
-    Returns ``None`` when there is no such row.  Relationships loaded with it (joined or
-    selectin) are read after the lock is granted, so they are current too.
-    """
+    keys = sorted(set(idents))
+    if not keys or session.get_bind().dialect.name != "postgresql":
+        return
     mapper: Any = model
     pk = mapper.__mapper__.primary_key
     if len(pk) != 1:
-        raise TypeError(f"{model.__name__} has a composite primary key; build the query")
-    stmt = for_update(select(model).where(pk[0] == ident), model)
-    return session.scalars(stmt).unique().one_or_none()
+        raise TypeError(f"{mapper.__name__} has a composite primary key")
+    stmt = select(pk[0]).where(pk[0].in_(keys)).order_by(pk[0]).with_for_update(key_share=True)
+    session.execute(stmt)
+
+
+def fresh(stmt: Select[Any]) -> Select[Any]:
+    """``stmt`` overwriting what the session already holds for the rows it loads.
+
+    Run it after :func:`lock_rows`: the caller then reads the state the previous writer
+    committed (attributes and eagerly loaded collections alike), not an older copy kept in
+    the session's identity map.
+    """
+    return stmt.execution_options(populate_existing=True)
+
+
+def lock_for_update(session: Session, model: type[T], ident: Any) -> T | None:
+    """Lock the ``model`` row with primary key ``ident`` and load it as now committed.
+
+    Returns ``None`` when there is no such row.
+    """
+    lock_rows(session, model, [ident])
+    mapper: Any = model
+    pk = mapper.__mapper__.primary_key[0]
+    return session.scalars(fresh(select(model).where(pk == ident))).unique().one_or_none()
 
 
 @contextmanager
