@@ -8,9 +8,10 @@ rule is about exchanges, :mod:`grc_core.visibility`).  Changing them is not.
   nobody owns yet is everybody's: any active user may change it, and so also take it
   (set themselves as its owner).
 * A **contact** is changed by whoever may change its company.  *Moving* a contact to another
-  company (they changed employers) is allowed to whoever may change the company they leave
-  *or* the company they join: the account manager of the new employer is usually the one
-  who learns of the move.
+  company (they changed employers) is allowed to whoever may change the company they leave,
+  and to the owner of the company they join: the account manager of the new employer is
+  usually the one who learns of the move.  (Not to anyone merely because the company they
+  join has no owner: that would let anyone move any contact.)
 * An **opportunity** — stage, amount, close date, owner, title, transfer — is changed by its
   owner or by the owner of its company (who answers for the whole account).  An opportunity
   nobody owns follows its company's rule.
@@ -70,8 +71,10 @@ def can_change(actor: User, record: Record) -> bool:
 
 def can_move_contact(actor: User, contact: Contact, target: Company) -> bool:
     """Whether ``actor`` may move ``contact`` to ``target``: they may change the company the
-    contact leaves or the one it joins."""
-    return can_change_company(actor, contact.company) or can_change_company(actor, target)
+    contact leaves, or they own the one it joins."""
+    if can_change_company(actor, contact.company):
+        return True
+    return actor.active and _owns(actor, target.owner_id)
 
 
 def _describe(record: Record) -> tuple[str, str]:
@@ -111,6 +114,7 @@ def require_move_contact(actor: User, contact: Contact, target: Company) -> None
         return
     raise PermissionDenied(
         f"moving contact {contact.id} from company {contact.company_id} to company "
-        f"{target.id} is for the owner of either company or an administrator; "
-        f"{actor.login!r} is neither"
+        f"{target.id} is for whoever may change company {contact.company_id} (its owner, "
+        f"anyone if it has none), the owner of company {target.id} or an administrator; "
+        f"{actor.login!r} is none of them"
     )
