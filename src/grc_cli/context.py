@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from grc_cli.failures import CliFailure, ExitCode, one_line
 from grc_cli.output import Output
+from grc_cli.safe_text import escape_controls
 from grc_core.config import Settings, load_settings
 from grc_core.errors import GrcError
 from grc_core.facade import Grc, Work
@@ -121,7 +122,7 @@ class CliContext:
 
 def warn(message: str) -> None:
     """A one-line ``warning: …`` on stderr."""
-    click.echo(f"warning: {one_line(message)}", err=True)
+    click.echo(f"warning: {escape_controls(one_line(message))}", err=True)
 
 
 class UnusableChannel:

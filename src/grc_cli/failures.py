@@ -8,6 +8,7 @@ from typing import IO, Any
 import click
 from sqlalchemy import exc as sa_exc
 
+from grc_cli.safe_text import escape_controls
 from grc_core.errors import (
     ConfigError,
     Conflict,
@@ -56,7 +57,9 @@ class CliFailure(click.ClickException):
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print the message on stderr (or ``file``) without click's usage text."""
-        click.echo(f"error: {self.format_message()}", file=file, err=file is None)
+        # Messages quote what users typed or stored (names, filter text): shown, not obeyed.
+        message = escape_controls(self.format_message())
+        click.echo(f"error: {message}", file=file, err=file is None)
 
 
 def one_line(message: str) -> str:

@@ -23,12 +23,15 @@ from grc_cli.commands import (
     plugins,
     rules,
     search,
+    serve,
     storage,
     subscriptions,
+    tokens,
     users,
 )
 from grc_cli.context import CliContext
 from grc_cli.failures import failure_for
+from grc_cli.safe_text import escape_controls
 from grc_core import __version__
 
 
@@ -52,6 +55,10 @@ class GrcGroup(click.Group):
         """Run the command; turn :class:`~grc_core.errors.GrcError` into a clean failure."""
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # Usage errors quote what was typed; click prints them raw.
+            exc.message = escape_controls(exc.message)
+            raise
         except Exception as exc:
             failure = failure_for(exc)
             if failure is None:
@@ -186,6 +193,8 @@ for module in (
     inbox,
     plugins,
     demo,
+    tokens,
+    serve,
 ):
     module.register(cli)
 for command in cli.commands.values():

@@ -36,6 +36,7 @@ from rich.table import Column, Table
 from rich.text import Text
 from rich.tree import Tree
 
+from grc_cli.safe_text import SafeConsole, escape_controls, escape_json
 from grc_core.config import Settings
 from grc_core.models import (
     Attachment,
@@ -113,11 +114,12 @@ class Output:
         :param soft_wrap: leave long lines to the terminal instead of folding them, so a
             token in the message (a cursor) can be copied whole.
         """
-        self.err.print(Text(message), soft_wrap=soft_wrap)
+        self.err.print(Text(escape_controls(message)), soft_wrap=soft_wrap)
 
     def to_json(self, data: Any) -> str:
         """``data`` as indented JSON, date-times in the configured zone."""
-        return json.dumps(data, default=self._json_default, ensure_ascii=False, indent=2)
+        dumped = json.dumps(data, default=self._json_default, ensure_ascii=False, indent=2)
+        return escape_json(dumped)
 
     def _json_default(self, value: Any) -> Any:
         if isinstance(value, datetime):
@@ -145,7 +147,7 @@ class Output:
 
 
 def _console(*, stderr: bool) -> Console:
-    console = Console(stderr=stderr, highlight=False)
+    console = SafeConsole(stderr=stderr, highlight=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped output is read by grep and friends: do not fold it at 80 columns.
         console.width = PIPE_WIDTH
@@ -156,12 +158,18 @@ def _console(*, stderr: bool) -> Console:
 
 
 def text(value: object) -> Text:
-    """Data as plain text: never read as Rich markup (a subject may contain ``[…]``)."""
+    """Data as plain text: never read as Rich markup (a subject may contain ``[…]``), control
+    characters escaped (see :mod:`grc_cli.safe_text`)."""
     if value is None:
         return Text("")
     if isinstance(value, bool):
         return Text("yes" if value else "no")
-    return Text(str(value))
+    return Text(escape_controls(str(value)))
+
+
+def _title(title: str | None) -> Text | None:
+    # A str title would be parsed as Rich markup, and titles carry names (companies, users).
+    return None if title is None else text(title)
 
 
 def listing(
@@ -169,7 +177,11 @@ def listing(
 ) -> Table:
     """A table with a header row."""
     table = Table(
-        *columns, title=title, box=box.SIMPLE_HEAD, title_justify="left", header_style="bold"
+        *columns,
+        title=_title(title),
+        box=box.SIMPLE_HEAD,
+        title_justify="left",
+        header_style="bold",
     )
     for row in rows:
         table.add_row(*(cell if isinstance(cell, Text) else text(cell) for cell in row))
@@ -178,11 +190,14 @@ def listing(
 
 def record(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
     """A two-column "field: value" view of one record."""
-    table = Table(title=title, box=None, show_header=False, title_justify="left", padding=(0, 2))
+    table = Table(
+        title=_title(title), box=None, show_header=False, title_justify="left", padding=(0, 2)
+    )
     table.add_column(style="bold", no_wrap=True)
     table.add_column()
     for name, value in pairs:
-        table.add_row(name, value if isinstance(value, Text) else text(value))
+        # Names include custom field labels, typed by administrators: text, never markup.
+        table.add_row(text(name), value if isinstance(value, Text) else text(value))
     return table
 
 
@@ -463,7 +478,7 @@ def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
     root = Tree(Text("categories"), guide_style="dim")
     nodes: dict[int, Tree] = {}
     for cat in categories:
-        label = Text(f"{cat.code} — {out.label(cat)}")
+        label = text(f"{cat.code} — {out.label(cat)}")
         if not cat.active:
             label.append("  (retired)", style="dim")
         # A child whose parent is not listed (retired and hidden) hangs from the root.
@@ -583,7 +598,7 @@ def show_exchange(out: Output, exchange: Exchange) -> Shown:
     ]
     parts: list[RenderableType] = [record(f"Exchange {exchange.id}", pairs)]
     if exchange.details:
-        parts += [Text(""), Text(exchange.details)]
+        parts += [Text(""), text(exchange.details)]
     return Shown(exchange_data(exchange), Group(*parts))
 
 
@@ -748,7 +763,7 @@ def show_timeline(out: Output, page: Page, labels: Labels, *, title: str | None 
 
 def highlighted(snippet: str) -> Text:
     """A search snippet with the matched words (between ``[`` and ``]``) highlighted."""
-    flat = " ".join(snippet.split())
+    flat = escape_controls(" ".join(snippet.split()))
     shown = Text()
     position = 0
     for match in _MARKED.finditer(flat):

@@ -18,6 +18,7 @@ import click
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.failures import CliFailure, one_line
 from grc_cli.output import show_plugins
+from grc_cli.safe_text import escape_controls
 from grc_core.errors import GrcError
 from grc_core.plugins.registry import Registry
 
@@ -57,7 +58,7 @@ def load_registry() -> Registry:
 
 
 def _warn(message: str) -> None:
-    click.echo(f"warning: {one_line(message)}", err=True)
+    click.echo(f"warning: {escape_controls(one_line(message))}", err=True)
 
 
 def _collect(builtins: Mapping[str, click.Command]) -> dict[str, click.Command]:
