@@ -52,7 +52,7 @@ from grc_core.models import (
 )
 from grc_core.plugins.scanning import Scanner
 from grc_core.services.companies import get_company
-from grc_core.services.events import record_event
+from grc_core.services.events import diff, record_event
 from grc_core.services.exchanges import get_exchange
 from grc_core.services.opportunities import get_opportunity
 from grc_core.services.users import require_active, require_admin
@@ -91,6 +91,7 @@ def set_policy(
     """Change the attachment policy; only the arguments given change."""
     require_admin(actor, "changing the attachment policy")
     policy = get_policy(session)
+    before = _policy_fields(policy)
     for name, value in (
         ("max_size", max_size),
         ("zip_max_entries", zip_max_entries),
@@ -118,7 +119,31 @@ def set_policy(
     if allow_macros is not None:
         policy.allow_macros = allow_macros
     session.flush()
+    changes = diff(before, _policy_fields(policy))
+    if changes:
+        record_event(
+            session,
+            actor,
+            EventKind.ATTACHMENT_POLICY_CHANGED,
+            entity_type="attachment_policy",
+            entity_id=policy.id,
+            company_id=None,
+            changes=changes,
+        )
     return policy
+
+
+def _policy_fields(policy: AttachmentPolicy) -> dict[str, Any]:
+    return {name: getattr(policy, name) for name in _POLICY_FIELDS}
+
+
+_POLICY_FIELDS = (
+    "max_size",
+    "allowed_extensions",
+    "allow_macros",
+    "zip_max_entries",
+    "zip_max_uncompressed",
+)
 
 
 # --- visibility -----------------------------------------------------------------------------
