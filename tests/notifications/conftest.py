@@ -62,10 +62,11 @@ class Team:
         self.grc.upgrade()
         with self.grc.session() as s:
             admin = users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
-            for login in ("alice", "bob", "carol"):
+            for number, login in enumerate(("alice", "bob", "carol")):
                 users.create_user(
-                    s, admin, login=login, display_name=login.title(), email=f"{login}@example.fr"
-                )
+                    s, admin, login=login, display_name=login.title(),
+                    email=f"{login}@example.fr", phone=f"+3361000000{number}",
+                )  # fmt: skip
             acme = companies.create_company(s, admin, name="ACME", owner="carol")
             other = companies.create_company(s, admin, name="Globex")
             deal = opportunities.create_opportunity(s, admin, acme.id, title="Renouvellement")

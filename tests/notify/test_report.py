@@ -170,7 +170,7 @@ def test_days_and_limit(
     assert "Appel &lt;b&gt;relance" in html and "Réunion de lancement" not in html
 
 
-def test_nothing_to_report_is_a_permanent_failure(
+def test_a_message_about_no_company_is_sent_with_its_text_and_no_history(
     session: Session, world, smtp_server: SmtpServer
 ) -> None:
     results = smtp_report(smtp_server).send(
@@ -180,9 +180,34 @@ def test_nothing_to_report_is_a_permanent_failure(
             report_message(6, recipient_for(world.bob), {"company_id": 999_999}),
         ],
     )
-    assert [(r.ok, r.retryable) for r in results] == [(False, False), (False, False)]
-    assert results[0].error == "the message is about no company: there is no history to report"
-    assert smtp_server.recorder.connections == 0
+    assert [r.ok for r in results] == [True, True]
+    for delivery_id in (5, 6):
+        html, text = html_and_text(smtp_server, delivery_id)
+        assert "Voici l'activité récente." in text
+        assert "Aucune société concernée" in html and "Aucune société concernée" in text
+
+
+def test_a_digest_reports_on_every_company_it_is_about(
+    session: Session, world, history: dict[str, Any], smtp_server: SmtpServer
+) -> None:
+    from grc_core.notify.channels import digest_about
+
+    about = digest_about(
+        "hourly:2026030210",
+        [
+            (1, {"exchange_id": history["shared"].id, "company_id": world.acme.id}),
+            (2, {"exchange_id": history["elsewhere"].id, "company_id": world.other.id}),
+            (3, {"exchange_id": history["shared"].id, "company_id": world.acme.id}),
+        ],
+    )
+    [result] = smtp_report(smtp_server).send(
+        session, [report_message(9, recipient_for(world.bob), about)]
+    )
+    assert result.ok, result
+    html, text = html_and_text(smtp_server, 9)
+    assert html.count("<h1") == 2 and "ACME" in html and "Globex" in html
+    assert "Chez Globex" in text and "Appel <b>relance</b> & devis" in text
+    assert "Note confidentielle" not in html + text  # Alice's private note: not Bob's to see
 
 
 def test_an_empty_history(session: Session, world, smtp_server: SmtpServer) -> None:

@@ -90,7 +90,7 @@ def test_a_task_is_a_todo_owned_by_the_recipient_linked_like_its_exchange(
     session: Session, world
 ) -> None:
     exchange = source_exchange(session, world)
-    message, result = send_task(session, world, {"exchange_id": exchange.id})
+    message, result = send_task(session, world, {"exchange_id": exchange.id, "private": False})
     assert result.ok and result.message_id == str(task_uuid(message.delivery_id))
     task = exchanges.get_exchange(session, world.bob, task_uuid(message.delivery_id))
     assert (task.action.code, task.status.code) == ("todo", "planned")

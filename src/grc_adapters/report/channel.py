@@ -8,6 +8,11 @@ as rule templates, and sent with the ``email`` channel's transport (SMTP, one co
 per batch, or an mbox file) and its Message-ID rule.  The message's own text opens the
 report.
 
+A digest (several notifications in one message) reports on every company its members are
+about, one section each (at most :data:`MAX_COMPANIES`).  A message about no company (a
+global exchange) is sent with its text and no history.  The report goes to its recipient
+only, and the history in it is what they may see: privacy holds whatever the path.
+
 External like email: it only reads through the session it is given.
 """
 
@@ -36,20 +41,23 @@ from grc_core.timeutil import utcnow, zone
 
 #: Reports are longer than notifications.
 MAX_REPORT = 512_000
+#: The most companies one report covers (a digest about many).
+MAX_COMPANIES = 10
 
 REPORT_HTML = """\
 <!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8"><title>{{ title }}</title></head>
 <body style="font-family: sans-serif; color: #222">
-<h1 style="font-size: 1.3em">{{ company.name }}</h1>
 {% if intro %}<p style="white-space: pre-line">{{ intro }}</p>{% endif %}
-<p>Historique des {{ days }} derniers jours ({{ entries|length }} échange(s)
-{%- if more %}, les {{ entries|length }} plus récents{% endif %}).</p>
+{%- for section in sections %}
+<h1 style="font-size: 1.3em">{{ section.company.name }}</h1>
+<p>Historique des {{ days }} derniers jours ({{ section.entries|length }} échange(s)
+{%- if section.more %}, les {{ section.entries|length }} plus récents{% endif %}).</p>
 <table style="border-collapse: collapse" cellpadding="4">
 <thead><tr><th align="left">Date</th><th align="left">Action</th><th align="left">Objet</th>
 <th align="left">Auteur</th><th align="left">Statut</th></tr></thead>
 <tbody>
-{%- for e in entries %}
+{%- for e in section.entries %}
 <tr><td>{{ e.start }}</td><td>{{ e.action }}</td><td>{{ e.subject }}
 {%- if e.private %} <em>(privé)</em>{% endif %}</td><td>{{ e.author }}</td>
 <td>{{ e.status }}</td></tr>
@@ -57,21 +65,29 @@ REPORT_HTML = """\
 <tr><td colspan="5">Aucun échange sur la période.</td></tr>
 {%- endfor %}
 </tbody></table>
+{%- else %}
+<p>Aucune société concernée : pas d'historique à joindre.</p>
+{%- endfor %}
 </body></html>
 """
 
 REPORT_TEXT = """\
-{{ company.name }}
-{% if intro %}
-{{ intro }}
+{% if intro %}{{ intro }}
+
 {% endif %}
+{%- for section in sections %}
+{{ section.company.name }}
 Historique des {{ days }} derniers jours :
-{% for e in entries %}
+{% for e in section.entries %}
 - {{ e.start }}  {{ e.action }} — {{ e.subject }}{% if e.private %} (privé){% endif %} \
 ({{ e.author }}, {{ e.status }})
 {%- else %}
 Aucun échange sur la période.
 {%- endfor %}
+
+{% else %}
+Aucune société concernée : pas d'historique à joindre.
+{% endfor %}
 """
 
 
@@ -119,38 +135,37 @@ class ReportChannel:
         if reader is None or not reader.active:
             error = f"user {message.recipient.login!r} does not exist or is deactivated"
             return SendResult.failed(ident, error, retryable=False)
-        company = _company_of(session, message.about)
-        if company is None:
-            return SendResult.failed(
-                ident,
-                "the message is about no company: there is no history to report",
-                retryable=False,
-            )
-        page = company_history(
-            session,
-            reader,
-            company.id,
-            ExchangeFilter(since=utcnow() - timedelta(days=self.days)),
-            limit=self.limit,
-        )
+        companies = _companies_of(session, message.about)
         tz = zone(message.recipient.timezone)
+        since = utcnow() - timedelta(days=self.days)
+        sections = []
+        for company in companies:
+            page = company_history(
+                session, reader, company.id, ExchangeFilter(since=since), limit=self.limit
+            )
+            sections.append(
+                {
+                    "company": {"id": company.id, "name": company.name},
+                    "more": page.next_cursor is not None,
+                    "entries": [
+                        {
+                            "start": entry.start_at.astimezone(tz).strftime(DATETIME_FORMAT),
+                            "action": labels.get(("action", entry.action), entry.action),
+                            "status": labels.get(("status", entry.status), entry.status),
+                            "subject": entry.subject,
+                            "author": entry.author,
+                            "private": entry.private,
+                        }
+                        for entry in page.entries
+                    ],
+                }
+            )
+        names = ", ".join(c.name for c in companies)
         values = {
-            "title": message.subject or f"GRC — {company.name}",
+            "title": message.subject or (f"GRC — {names}" if names else "GRC"),
             "intro": message.text,
             "days": self.days,
-            "more": page.next_cursor is not None,
-            "company": {"id": company.id, "name": company.name},
-            "entries": [
-                {
-                    "start": entry.start_at.astimezone(tz).strftime(DATETIME_FORMAT),
-                    "action": labels.get(("action", entry.action), entry.action),
-                    "status": labels.get(("status", entry.status), entry.status),
-                    "subject": entry.subject,
-                    "author": entry.author,
-                    "private": entry.private,
-                }
-                for entry in page.entries
-            ],
+            "sections": sections,
         }
         try:
             html = render_html(REPORT_HTML, values, max_output=MAX_REPORT)
@@ -163,13 +178,21 @@ class ReportChannel:
         """Nothing is held between batches."""
 
 
-def _company_of(session: Session, about: Any) -> Company | None:
-    company_id = about.get("company_id")
-    if company_id is None and about.get("exchange_id") is not None:
-        company_id = session.scalar(
-            select(Exchange.company_id).where(Exchange.id == about["exchange_id"])
-        )
-    return session.get(Company, company_id) if company_id is not None else None
+def _companies_of(session: Session, about: Any) -> list[Company]:
+    """The companies a message is about: its own, its exchange's, or for a digest those of
+    every member (in order, each once, at most :data:`MAX_COMPANIES`)."""
+    members = about.get("items") if about.get("digest") is not None else None
+    ids: list[int] = []
+    for item in members if members is not None else [about]:
+        company_id = item.get("company_id")
+        if company_id is None and item.get("exchange_id") is not None:
+            company_id = session.scalar(
+                select(Exchange.company_id).where(Exchange.id == item["exchange_id"])
+            )
+        if company_id is not None and company_id not in ids:
+            ids.append(int(company_id))
+    found = [session.get(Company, i) for i in ids[:MAX_COMPANIES]]
+    return [company for company in found if company is not None]
 
 
 def _labels(session: Session) -> dict[tuple[str, str], str]:

@@ -98,8 +98,11 @@ class OutgoingMessage:
     :param subject: one line (an e-mail subject, an inbox title).
     :param text: the plain-text body.
     :param html: an HTML body (already escaped by the sandbox), or ``None``.
-    :param about: what it is about — ``exchange_id``, ``company_id``, ``opportunity_ids``,
-        ``event_id``… — plain JSON values, for channels that link or look records up.
+    :param about: what it is about — ``exchange_id``, ``exchange_uuid``, ``company_id``,
+        ``opportunity_ids``, ``event_id``, ``private`` (the message may quote a private
+        exchange)… — plain JSON values, for channels that link or look records up.  A digest
+        (``about["digest"]``) quotes several notifications: ``about["items"]`` holds the
+        ``about`` of each (see :func:`digest_about`).
     """
 
     delivery_id: int
@@ -108,6 +111,64 @@ class OutgoingMessage:
     text: str
     html: str | None = None
     about: Mapping[str, Any] = field(default_factory=dict)
+
+
+def digest_about(digest: str, members: Sequence[tuple[int, Mapping[str, Any]]]) -> dict[str, Any]:
+    """The ``about`` of a digest message, from its ``(delivery id, about)`` members.
+
+    A digest quotes every member, so it carries what each is about (``items``), the ids of
+    every exchange it quotes (``exchange_ids``), ``private`` when any member may quote a
+    private exchange — or an exchange whose privacy is unknown — and ``company_id`` when
+    every member is about the same company.  Channels that create records (a task) or look
+    records up (a report) decide on all of them, never on the first only.
+    """
+    items = [dict(about) for _, about in members]
+    companies = {item.get("company_id") for item in items}
+    about: dict[str, Any] = {
+        "digest": digest,
+        "deliveries": [ident for ident, _ in members],
+        "items": items,
+        "exchange_ids": sorted({int(i["exchange_id"]) for i in items if i.get("exchange_id")}),
+        "private": any(quotes_private(item) for item in items),
+    }
+    if len(companies) == 1:
+        about["company_id"] = companies.pop()
+    return about
+
+
+def quotes_private(about: Mapping[str, Any]) -> bool:
+    """Whether a message may quote a private exchange (fail closed: a message about an
+    exchange that does not say it is shared counts as private)."""
+    if about.get("digest") is not None and "items" in about:
+        return any(quotes_private(item) for item in about["items"]) or bool(about.get("private"))
+    if about.get("exchange_id") is None:
+        return bool(about.get("private"))
+    return about.get("private") is not False
+
+
+#: What the built-in channels need of a recipient to reach them: the user attribute and
+#: its description.  A subscription or preference naming a channel its user cannot be
+#: reached by is refused when it is set, rather than parked dead at every notification.
+CHANNEL_NEEDS: dict[str, tuple[str, str]] = {
+    "email": ("email", "an e-mail address"),
+    "report": ("email", "an e-mail address"),
+    "sms": ("phone", "a phone number"),
+}
+
+
+def unservable_reason(channel: str, user: Any) -> str | None:
+    """Why ``channel`` cannot serve ``user`` (a missing address or number), or ``None``."""
+    need = CHANNEL_NEEDS.get(channel)
+    if need is None:
+        return None
+    attribute, what = need
+    value = getattr(user, attribute, None)
+    if isinstance(value, str) and value.strip():
+        return None
+    return (
+        f"the {channel!r} channel cannot reach {getattr(user, 'login', 'this user')!r}: "
+        f"they have no {attribute} ({what} is needed; set one, or choose another channel)"
+    )
 
 
 @dataclass(frozen=True)

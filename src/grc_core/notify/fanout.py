@@ -37,58 +37,127 @@ from grc_core.models import (
     User,
     rule_triggers,
 )
+from grc_core.models.event import ADMIN_ONLY_KINDS
 from grc_core.notify import messages
 from grc_core.notify.schedule import due
 from grc_core.notify.subscriptions import DEFAULT_CHANNELS, channels_for, get_preferences
 from grc_core.timeutil import utcnow
-from grc_core.visibility import can_see, can_see_snapshot
+from grc_core.visibility import (
+    audience_from_snapshot,
+    audience_of,
+    before_audience,
+    can_see,
+    can_see_audience,
+    may_read_old_values,
+)
 
 log = logging.getLogger(__name__)
 
 
+#: How far back the provenance of a channel-made record is followed (each step is one
+#: record a channel made from another); beyond it, rules are refused (fail closed).
+MAX_ORIGIN_STEPS = 32
+
+
 @dataclass
 class Facts:
-    """What an event is about, resolved once for all its recipients."""
+    """What an event is about, resolved once for all its recipients.
+
+    For an event about an exchange, ``exchange`` is that very record as it is now — ``None``
+    once it is gone, *or when another record now has its id* (the uuid differs) — and
+    ``snapshot`` its last state when it is gone.  ``audience`` is who could see it right
+    after the event, ``before`` who could see it just before (``None`` for a creation).
+    """
 
     event: Event
     exchange: Exchange | None = None
     snapshot: dict[str, Any] = field(default_factory=dict)
+    audience: dict[str, Any] | None = None
+    before: dict[str, Any] | None = None
     company_id: int | None = None
     opportunity_ids: list[int] = field(default_factory=list)
     category_ids: list[int] = field(default_factory=list)
-    #: Mail-merge values that do not depend on the recipient (filled on first use).
+    #: Rules that made the record (or the records it was made from): they must not fire
+    #: on it again (no chain reaction through channel-made records).
+    origin_rules: set[int] = field(default_factory=set)
+    #: Mail-merge values that do not depend on the recipient, per view (filled on first use).
     template_values: dict[str, Any] | None = None
+    views: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def exchange_id(self) -> int | None:
-        if self.event.entity_type == "exchange":
-            return self.event.entity_id
-        value = self.event.changes.get("exchange_id")
-        return value[1] if isinstance(value, list) else None
+        return exchange_id_of(self.event)
+
+    def current_audience(self) -> dict[str, Any] | None:
+        """Who may see the exchange now (its last state once deleted; ``None``: unknown)."""
+        if self.exchange is not None:
+            return audience_of(self.exchange)
+        return audience_from_snapshot(self.snapshot) if self.snapshot else None
+
+    def event_audience(self) -> dict[str, Any] | None:
+        """Who could see the exchange right after the event."""
+        if self.audience is not None:
+            return self.audience
+        if self.event.id is None and self.exchange is not None:
+            return audience_of(self.exchange)  # an escalation: about the exchange as it is
+        return None
 
     def visible_to(self, user: User) -> bool:
-        """The one visibility rule, on the exchange as it is now or as it was deleted."""
+        """Whether ``user`` may hear of the event: they could see the exchange right after
+        it *and* can still see it now (a deleted one: on its last state).  Unknown is no."""
         if not user.active:
             return False
-        if self.exchange is not None:
-            return can_see(user, self.exchange)
-        if self.snapshot:
-            return can_see_snapshot(
-                user,
-                private=bool(self.snapshot.get("private")),
-                author_id=int(self.snapshot.get("author_id") or 0),
-                assignee_ids=set(self.snapshot.get("assignee_ids") or []),
-            )
-        return self.exchange_id is None  # not about an exchange: companies, opportunities
+        if self.event.kind in ADMIN_ONLY_KINDS and not user.is_admin:
+            return False
+        if self.exchange_id is None:
+            return True  # not about an exchange: companies, opportunities
+        return can_see_audience(user, self.event_audience()) and can_see_audience(
+            user, self.current_audience()
+        )
+
+    def reads_old_values(self, user: User) -> bool:
+        """Whether ``user`` may be told the old values of the event's changes (they could
+        see the exchange before it); otherwise the exchange is only "now shared" with them."""
+        if self.exchange_id is None or self.event.id is None:
+            return True
+        return may_read_old_values(user, self.event_audience(), self.event.changes or {})
+
+    def quotes_private(self) -> bool:
+        """Whether a message about the event may quote a private exchange: private right
+        after the event, before it, now, or unknown (a channel then keeps it private)."""
+        if self.exchange_id is None:
+            return False
+        audiences = [self.event_audience(), self.current_audience()]
+        if self.event.id is not None and self.event_audience() is not None:
+            before = before_audience(self.event_audience(), self.event.changes or {})
+            if before is not None:
+                audiences.append(before)
+        return any(a is None or bool(a.get("private", True)) for a in audiences)
 
     def about(self) -> dict[str, Any]:
-        return {
+        about: dict[str, Any] = {
             "event_id": self.event.id,
             "kind": self.event.kind,
             "exchange_id": self.exchange_id,
             "company_id": self.company_id,
             "opportunity_ids": self.opportunity_ids,
         }
+        if self.exchange_id is not None:
+            audience = self.event_audience() or self.current_audience() or {}
+            about["exchange_uuid"] = audience.get("uuid")
+            about["private"] = self.quotes_private()
+        return about
+
+
+def exchange_id_of(event: Event) -> int | None:
+    """The id of the exchange an event is about (an attachment's exchange too), or ``None``."""
+    if event.entity_type == "exchange":
+        return event.entity_id
+    value = (event.changes or {}).get("exchange_id")
+    if isinstance(value, list) and len(value) == 2:
+        found = value[1] if value[1] is not None else value[0]
+        return int(found) if found is not None else None
+    return None
 
 
 def _snapshot(event: Event) -> dict[str, Any]:
@@ -97,24 +166,46 @@ def _snapshot(event: Event) -> dict[str, Any]:
     return {k: v[index] for k, v in event.changes.items() if isinstance(v, list) and len(v) == 2}
 
 
-def _last_state(session: Session, event: Event, exchange_id: int) -> dict[str, Any]:
+def _stored_audience(event: Event) -> dict[str, Any] | None:
+    """The audience written with the event; for events older than that column, the one a
+    creation or deletion snapshot carries (an update's is unknown: ``None``)."""
+    if event.audience:
+        return dict(event.audience)
+    if event.kind in (EventKind.EXCHANGE_CREATED.value, EventKind.EXCHANGE_DELETED.value):
+        return audience_from_snapshot(_snapshot(event))
+    return None
+
+
+def _last_state(
+    session: Session, event: Event, exchange_id: int, uuid: str | None
+) -> dict[str, Any]:
     """What a deleted exchange was, from its deletion event's full snapshot.
 
     An update event only carries the fields it changed, and a creation event what the
     exchange was before later changes (it may have been made private since): every event
-    about a deleted exchange is judged on its last state.  With no such state the snapshot
-    stays empty and nobody is told (fail closed).
+    about a deleted exchange is judged on its last state.  The deletion is the one of the
+    same record (same uuid): ids were reused on old SQLite databases.  With no such state
+    the snapshot stays empty and nobody is told (fail closed).
     """
     if event.kind == EventKind.EXCHANGE_DELETED.value:
         return _snapshot(event)
-    deletion = session.scalar(
-        select(Event).where(
+    deletions = session.scalars(
+        select(Event)
+        .where(
             Event.entity_type == "exchange",
             Event.entity_id == exchange_id,
             Event.kind == EventKind.EXCHANGE_DELETED.value,
+            Event.id > (event.id or 0),
         )
-    )
-    return _snapshot(deletion) if deletion is not None else {}
+        .order_by(Event.id)
+    ).all()
+    for deletion in deletions:
+        state = _snapshot(deletion)
+        if uuid is not None and str(state.get("uuid")) == uuid:
+            return state
+    if uuid is None and len(deletions) == 1:  # an event older than audiences: one candidate
+        return _snapshot(deletions[0])
+    return {}
 
 
 def _category_chain(session: Session, category_id: int | None) -> list[int]:
@@ -125,21 +216,73 @@ def _category_chain(session: Session, category_id: int | None) -> list[int]:
     return chain
 
 
+def origin_rules(session: Session, exchange: Exchange | None) -> set[int]:
+    """The rules that made ``exchange``, or the records it was made from, through a channel.
+
+    Follows ``Exchange.origin`` (written by the task channel) from record to record.  A rule
+    in this set must not fire on ``exchange``: it would feed on its own output.  A chain
+    longer than :data:`MAX_ORIGIN_STEPS` yields ``{-1}`` plus what was found, and callers
+    treat ``-1`` as "every rule" (fail closed).
+    """
+    rules: set[int] = set()
+    seen: set[int] = set()
+    todo: list[Exchange] = [exchange] if exchange is not None else []
+    steps = 0
+    while todo:
+        current = todo.pop()
+        if current.id in seen:
+            continue
+        seen.add(current.id)
+        origin = current.origin or {}
+        if not origin:
+            continue
+        steps += 1
+        if steps > MAX_ORIGIN_STEPS:
+            return rules | {-1}
+        rules |= {int(r) for r in [origin.get("rule_id"), *(origin.get("rule_ids") or [])] if r}
+        parents = [origin.get("exchange_id"), *(origin.get("exchange_ids") or [])]
+        for parent_id in {int(p) for p in parents if p is not None} - seen:
+            parent = session.get(Exchange, parent_id)
+            if parent is not None:
+                todo.append(parent)
+    return rules
+
+
+def judge(session: Session, event: Event) -> Facts:
+    """What decides who may hear of ``event``: the record it was about (by uuid, never just
+    by id), who could see it then, and who can see it now (its last state once deleted)."""
+    facts = Facts(event, company_id=event.company_id)
+    exchange_id = facts.exchange_id
+    if exchange_id is None:
+        return facts
+    audience = _stored_audience(event)
+    uuid = audience.get("uuid") if audience else None
+    exchange = session.get(Exchange, exchange_id)
+    if exchange is not None and uuid is not None and str(exchange.uuid) != uuid:
+        exchange = None  # another record now has this id: the event's record is gone
+    if audience is None and exchange is not None and event.entity_type != "exchange":
+        # An attachment event older than audiences: the exchange is judged as it is now.
+        audience = audience_of(exchange)
+    facts.audience = audience
+    if audience is not None:
+        facts.before = before_audience(audience, event.changes or {})
+    facts.exchange = exchange
+    if exchange is None:
+        facts.snapshot = _last_state(session, event, exchange_id, uuid)
+    return facts
+
+
 def resolve(session: Session, event: Event) -> Facts:
     """Gather what fan-out needs to know about ``event``."""
-    facts = Facts(event, company_id=event.company_id)
+    facts = judge(session, event)
     if event.entity_type == "opportunity":
         facts.opportunity_ids = [event.entity_id]
-    exchange_id = facts.exchange_id
-    if exchange_id is not None:
-        facts.exchange = session.get(Exchange, exchange_id)
-        if facts.exchange is None:
-            facts.snapshot = _last_state(session, event, exchange_id)
-    if facts.exchange is not None:
-        ex = facts.exchange
-        facts.company_id = ex.company_id
-        facts.opportunity_ids = [o.id for o in ex.opportunities]
-        facts.category_ids = _category_chain(session, ex.category_id)
+    exchange = facts.exchange
+    if exchange is not None:
+        facts.company_id = exchange.company_id
+        facts.opportunity_ids = [o.id for o in exchange.opportunities]
+        facts.category_ids = _category_chain(session, exchange.category_id)
+        facts.origin_rules = origin_rules(session, exchange)
     elif facts.snapshot:
         facts.opportunity_ids = list(facts.snapshot.get("opportunity_ids") or [])
         code = facts.snapshot.get("category")
@@ -147,6 +290,28 @@ def resolve(session: Session, event: Event) -> Facts:
             first = session.scalar(select(Category.id).where(Category.code == code))
             facts.category_ids = _category_chain(session, first)
     return facts
+
+
+def still_visible(session: Session, delivery: Delivery, user: User) -> bool:
+    """Re-check, just before sending, that ``user`` may still hear of what ``delivery`` is
+    about: the same rule as at fan-out (:meth:`Facts.visible_to`), on the exchange as it is
+    now.  An escalation (no event) must find the very exchange it was about (same uuid)."""
+    if not user.active:
+        return False
+    about = delivery.about or {}
+    if about.get("kind") in ADMIN_ONLY_KINDS and not user.is_admin:
+        return False
+    event = session.get(Event, delivery.event_id) if delivery.event_id else None
+    if event is not None:
+        return judge(session, event).visible_to(user)
+    exchange_id = about.get("exchange_id")
+    if exchange_id is None:
+        return True
+    exchange = session.get(Exchange, exchange_id)
+    uuid = about.get("exchange_uuid")
+    if exchange is None or (uuid is not None and str(exchange.uuid) != uuid):
+        return False
+    return can_see(user, exchange)
 
 
 @dataclass
@@ -188,6 +353,8 @@ def _subscribers(session: Session, facts: Facts) -> list[tuple[Subscription, Use
     for sub, user in rows:
         if sub.event_kinds is not None and kind not in sub.event_kinds:
             continue
+        if _before(facts.event, sub.created_at):
+            continue  # a subscription applies to what happens after it, not to the past
         about_opportunity = bool(facts.opportunity_ids)
         if sub.target_kind == TargetKind.COMPANY.value and sub.narrow and about_opportunity:
             continue
@@ -195,11 +362,26 @@ def _subscribers(session: Session, facts: Facts) -> list[tuple[Subscription, Use
     return found
 
 
+def _before(event: Event, moment: datetime | None) -> bool:
+    """Whether ``event`` happened before ``moment`` (a subscription's or rule's creation).
+
+    An escalation (no event row) is about the exchange as it is now: never "before".
+    """
+    if event.id is None or event.occurred_at is None or moment is None:
+        return False
+    return event.occurred_at < moment
+
+
 def _rules(session: Session, kind: str) -> list[Rule]:
     stmt = (
         select(Rule)
         .join(rule_triggers, rule_triggers.c.rule_id == Rule.id)
-        .where(rule_triggers.c.kind == kind, Rule.enabled.is_(True), Rule.escalation.is_(False))
+        .where(
+            rule_triggers.c.kind == kind,
+            Rule.enabled.is_(True),
+            Rule.escalation.is_(False),
+            Rule.parked_at.is_(None),
+        )
         .order_by(Rule.id)
     )
     return list(session.scalars(stmt))
@@ -251,6 +433,13 @@ def plan(session: Session, facts: Facts, *, now: datetime) -> list[Planned]:
         for channel in sub.channels or channels_for(prefs(user.id), kind):
             planned.setdefault((user.id, channel), Planned(user, channel, None, subject, body))
     for rule in _rules(session, kind):
+        if rule.id in facts.origin_rules or -1 in facts.origin_rules:
+            # The record was made by this rule (or from records it made): firing again
+            # would feed the rule on its own output, forever.
+            log.info("rule %s not applied to its own output (event %s)", rule.name, facts.event.id)
+            continue
+        if _before(facts.event, rule.created_at):
+            continue  # like a subscription, a rule applies to what happens after it
         try:
             if not messages.rule_matches(session, rule, facts, now=now):
                 continue
@@ -290,7 +479,7 @@ def _insert(session: Session, facts: Facts, deliveries: Sequence[Planned], now: 
             prefs = stored.get(d.user.id) or get_preferences(session, d.user.id)
             timing[d.user.id] = due(prefs, now)
         due_at, digest = timing[d.user.id]
-        about = facts.about() | ({"digest": digest} if digest else {})
+        about = facts.about() | {"rule_id": d.rule_id} | ({"digest": digest} if digest else {})
         rows.append(
             {
                 "event_id": facts.event.id,

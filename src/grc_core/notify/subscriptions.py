@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import NotFound, ValidationError
 from grc_core.models import Digest, EventKind, Preferences, Subscription, TargetKind, User
+from grc_core.notify.channels import unservable_reason
 from grc_core.services import categories
 from grc_core.services.companies import get_company
 from grc_core.services.opportunities import get_opportunity
@@ -60,6 +61,15 @@ def check_channels(
     return list(dict.fromkeys(channels))
 
 
+def check_servable(user: User, channels: Sequence[str] | None) -> None:
+    """Refuse channels that cannot reach ``user`` (no e-mail address for ``email`` and
+    ``report``, no phone number for ``sms``): every notification would fail."""
+    for channel in channels or ():
+        reason = unservable_reason(channel, user)
+        if reason is not None:
+            raise ValidationError(reason, field="channels")
+
+
 def _target(
     session: Session,
     company_id: int | None,
@@ -90,8 +100,13 @@ def subscribe(
 ) -> Subscription:
     """Follow a record (or change how it is followed: one subscription per target).
 
+    A subscription applies to the events that happen after it (never to the past, even
+    if those events are still waiting for fan-out).
+
     :param narrow: for a company, leave out the events of its opportunities.
     :param available_channels: when given, channel names are checked against it.
+    :raises ValidationError: an unknown event kind or channel, or a channel that cannot
+        reach ``actor`` (see :data:`grc_core.notify.channels.CHANNEL_NEEDS`).
     """
     require_active(actor)
     kind, target = _target(session, company_id, opportunity_id, category)
@@ -109,6 +124,7 @@ def subscribe(
         session.add(sub)
     sub.event_kinds = check_event_kinds(event_kinds)
     sub.channels = check_channels(channels, available_channels)
+    check_servable(actor, sub.channels)
     sub.narrow = narrow
     session.flush()
     return sub
@@ -165,6 +181,7 @@ def set_preferences(
             if kind != "*":
                 check_event_kinds([kind])
             checked[kind] = check_channels(names, available_channels) or []
+            check_servable(actor, checked[kind])
         prefs.channels = checked
     if quiet_hours is not False:
         if quiet_hours is None:

@@ -27,11 +27,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound
-from grc_core.models import Delivery, DeliveryStatus, Event, Exchange, User
+from grc_core.models import Delivery, DeliveryStatus, User
 from grc_core.notify import escalation, fanout
 from grc_core.services.users import require_admin
 from grc_core.timeutil import utcnow
-from grc_core.visibility import can_see
 
 log = logging.getLogger(__name__)
 
@@ -322,24 +321,14 @@ def _recipient(user: User) -> Any:
 
 
 def still_visible(session: Session, delivery: Delivery, user: User) -> bool:
-    """Re-check, just before sending, that the recipient may still see what it is about."""
-    if not user.active:
-        return False
-    exchange_id = (delivery.about or {}).get("exchange_id")
-    if exchange_id is None:
-        return True
-    exchange = session.get(Exchange, exchange_id)
-    if exchange is not None:
-        return can_see(user, exchange)
-    event = session.get(Event, delivery.event_id) if delivery.event_id else None
-    if event is None:
-        return False
-    return fanout.resolve(session, event).visible_to(user)
+    """Re-check, just before sending, that the recipient may still see what it is about
+    (digests: each member; see :func:`grc_core.notify.fanout.still_visible`)."""
+    return fanout.still_visible(session, delivery, user)
 
 
 def _prepare(session: Session, ids: Sequence[int]) -> tuple[list[_Group], list[int]]:
     """Messages for the claimed deliveries (digests merged); ids no longer allowed."""
-    from grc_core.notify.channels import OutgoingMessage
+    from grc_core.notify.channels import OutgoingMessage, digest_about
 
     deliveries = list(
         session.scalars(select(Delivery).where(Delivery.id.in_(ids)).order_by(Delivery.id))
@@ -378,7 +367,7 @@ def _prepare(session: Session, ids: Sequence[int]) -> tuple[list[_Group], list[i
             subject=f"[GRC] Récapitulatif : {len(members)} notification(s)",
             text=text,
             html=None,
-            about={"digest": digest, "deliveries": [m.id for m in members]},
+            about=digest_about(digest, [(m.id, dict(m.about or {})) for m in members]),
         )
         singles.append(_Group(message, [m.id for m in members]))
     return singles, skipped

@@ -58,7 +58,7 @@ from grc_core.services.opportunities import get_opportunity
 from grc_core.services.users import require_active, require_admin
 from grc_core.storage.backend import CHUNK_SIZE, StorageBackend
 from grc_core.storage.keys import new_key
-from grc_core.visibility import can_modify, visible_exchanges
+from grc_core.visibility import audience_of_record, can_modify, visible_exchanges
 
 log = logging.getLogger(__name__)
 
@@ -334,6 +334,7 @@ def attach(
             "mime_type": [None, mime],
             f"{kind}_id": [None, ident],
         },
+        audience=audience_of_record(session, kind, ident),
     )
     return attachment
 
@@ -415,6 +416,7 @@ def delete_attachment(
         entity_id=attachment.id,
         company_id=_company_of(session, attachment),
         changes={"filename": [attachment.filename, None], f"{kind}_id": [ident, None]},
+        audience=audience_of_record(session, kind, ident),
     )
 
 

@@ -45,8 +45,15 @@ def record_event(
     entity_id: int,
     company_id: int | None,
     changes: Mapping[str, list[Any]],
+    audience: Mapping[str, Any] | None = None,
 ) -> Event:
-    """Add one audit event to ``session``; it commits or rolls back with the change itself."""
+    """Add one audit event to ``session``; it commits or rolls back with the change itself.
+
+    :param audience: for an event about an exchange (its creation, update, completion,
+        deletion, an attachment added to or deleted from it), who could see the exchange
+        right after the event — :func:`grc_core.visibility.audience_of`; for a deletion, as
+        it was when deleted.  Notifications and the audit trail judge the event on it.
+    """
     event = Event(
         actor_id=actor.id if actor is not None else None,
         kind=kind.value,
@@ -54,6 +61,7 @@ def record_event(
         entity_id=entity_id,
         company_id=company_id,
         changes=json_safe(dict(changes)),
+        audience=json_safe(dict(audience)) if audience is not None else None,
     )
     session.add(event)
     return event

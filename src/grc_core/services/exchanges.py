@@ -34,7 +34,7 @@ from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, clean_text
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import require_aware, utcnow
-from grc_core.visibility import can_modify, visible_exchanges
+from grc_core.visibility import audience_of, can_modify, visible_exchanges
 
 if TYPE_CHECKING:
     from grc_core.backends import Backends
@@ -171,8 +171,15 @@ def create_exchange(
     private: bool = False,
     custom: Mapping[str, Any] | None = None,
     uuid: uuid_module.UUID | str | None = None,
+    system: bool = False,
+    origin: Mapping[str, Any] | None = None,
 ) -> Exchange:
     """Record an exchange authored by ``actor`` and write its creation event.
+
+    ``system=True`` marks a record the system makes on someone's behalf (a notification
+    task): nobody could fill the required custom fields an administrator added, so they are
+    not required of it (values given are still checked).  ``origin`` records its provenance
+    (``Exchange.origin``).
 
     ``assignees`` defaults to the author.  ``uuid``, chosen by the client, makes the call
     idempotent: repeating it returns the exchange created the first time, with no second
@@ -207,8 +214,9 @@ def create_exchange(
         assignees=_assignees(session, [actor] if assignees is None else assignees),
         opportunities=opportunities,
         contacts=contacts,
+        origin=dict(origin) if origin is not None else None,
     )
-    values = custom_fields.validate_values(session, custom or {}, creating=True)
+    values = custom_fields.validate_values(session, custom or {}, creating=not system)
     custom_fields.apply_values(exchange, values)
 
     # A concurrent retry with the same UUID may win the race between our check and our
@@ -232,6 +240,7 @@ def create_exchange(
         entity_id=exchange.id,
         company_id=exchange.company_id,
         changes={k: [None, v] for k, v in created.items()},
+        audience=audience_of(exchange),
     )
     session.flush()
     return exchange
@@ -357,6 +366,7 @@ def update_exchange(
         entity_id=exchange.id,
         company_id=exchange.company_id,
         changes=changes,
+        audience=audience_of(exchange),
     )
     session.flush()
     return exchange
@@ -416,6 +426,7 @@ def delete_exchange(
         entity_id=exchange.id,
         company_id=exchange.company_id,
         changes={k: [v, None] for k, v in before.items()},
+        audience=audience_of(exchange),
     )
     unindex_exchange(session, exchange.id)
     session.delete(exchange)
