@@ -1,0 +1,88 @@
+"""Every resource of the API, as routers built on one :class:`~grc_api.context.Api`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from grc_api.auth import Principal
+from grc_api.context import Api
+from grc_api.schemas import ProblemOut
+
+_PROBLEM = {"model": ProblemOut, "content": {"application/problem+json": {}}}
+
+#: Statuses any authenticated operation may answer with (documented once for all).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {**_PROBLEM, "description": description}
+    for status, description in {
+        400: "Malformed request (a header, a cursor)",
+        401: "Not authenticated (missing, invalid, expired or revoked credential)",
+        403: "Authenticated, but not allowed (or deactivated, or unknown to GRC)",
+        404: "No such record visible to the caller",
+        409: "Conflicts with what is stored",
+        412: "If-Match names an older version; the current one is in 'current'",
+        413: "Request or file too large",
+        415: "Unsupported media or file type",
+        422: "Invalid input; 'errors' lists the fields",
+        428: "If-Match is required",
+        429: "Too many failed authentications from this client",
+        503: "Database or storage unavailable",
+    }.items()
+}
+
+PrincipalDependency = Callable[..., Awaitable[Principal]]
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="bearer",
+    description="A personal API token (`grc token create`) or an OpenID Connect access token",
+)
+
+
+def principal_dependency(api: Api) -> PrincipalDependency:
+    """The dependency that authenticates a request (401/403/429 otherwise)."""
+
+    async def principal(
+        request: Request,
+        _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
+    ) -> Principal:
+        return await api.authenticator.authenticate(request)
+
+    return principal
+
+
+def build_router(api: Api) -> APIRouter:
+    """All the API's routes."""
+    from grc_api.routes import (
+        admin,
+        attachments,
+        catalogue,
+        exchanges,
+        history,
+        notifications,
+        people,
+        records,
+        service,
+    )
+
+    auth = principal_dependency(api)
+    root = APIRouter()
+    root.include_router(service.public_router(api))
+    secured = APIRouter(responses=COMMON_RESPONSES)
+    for module in (
+        service,
+        people,
+        records,
+        exchanges,
+        catalogue,
+        history,
+        attachments,
+        notifications,
+        admin,
+    ):
+        secured.include_router(module.router(api, auth))
+    root.include_router(secured)
+    return root

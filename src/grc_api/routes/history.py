@@ -1,0 +1,166 @@
+"""Histories (a company's, an opportunity's, a user's, the global one) and search.
+
+Every filter of :class:`~grc_core.queries.exchanges.ExchangeFilter` is a query parameter;
+pages are keyset pages behind signed cursors, with the next page's URL in ``next``.
+"""
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from sqlalchemy.orm import Session
+
+from grc_api.auth import Principal
+from grc_api.context import Api
+from grc_api.routes import PrincipalDependency
+from grc_api.schemas import EntryOut, HistoryPage, SearchHitOut, SearchResults
+from grc_core.errors import ValidationError
+from grc_core.models import User
+from grc_core.queries import history as histories
+from grc_core.queries.exchanges import OPERATORS, ExchangeFilter, FieldCondition
+from grc_core.queries.search import MAX_HITS, search
+from grc_core.services import companies, opportunities, users
+
+
+class Filters:
+    """The filters shared by histories and search, as query parameters."""
+
+    def __init__(
+        self,
+        since: Annotated[datetime | None, Query(description="start ≥ (timezone-aware)")] = None,
+        until: Annotated[datetime | None, Query(description="start < (timezone-aware)")] = None,
+        action: Annotated[list[str] | None, Query(max_length=20)] = None,
+        status: Annotated[list[str] | None, Query(max_length=20)] = None,
+        medium: Annotated[list[str] | None, Query(max_length=20)] = None,
+        category: Annotated[str | None, Query(description="with its sub-categories")] = None,
+        author: Annotated[str | None, Query(description="login")] = None,
+        assignee: Annotated[str | None, Query(description="login")] = None,
+        private: bool | None = None,
+        has_attachments: bool | None = None,
+        field: Annotated[
+            list[str] | None,
+            Query(
+                max_length=20,
+                description="custom-field condition CODE:OP:VALUE, OP one of "
+                + ", ".join(OPERATORS),
+            ),
+        ] = None,
+    ) -> None:
+        self.since, self.until = since, until
+        self.action, self.status, self.medium = action or [], status or [], medium or []
+        self.category, self.author, self.assignee = category, author, assignee
+        self.private, self.has_attachments = private, has_attachments
+        self.field = field or []
+
+    def build(self, session: Session, **scope: object) -> ExchangeFilter:
+        conditions = []
+        for raw in self.field:
+            code, sep, rest = raw.partition(":")
+            op, sep2, value = rest.partition(":")
+            if not sep or not sep2 or not code:
+                raise ValidationError(
+                    f"field filter {raw!r} is not CODE:OP:VALUE (e.g. budget:ge:1000)",
+                    field="field",
+                )
+            conditions.append(FieldCondition(code, op, value))
+        return ExchangeFilter(
+            since=self.since,
+            until=self.until,
+            actions=tuple(self.action),
+            statuses=tuple(self.status),
+            media=tuple(self.medium),
+            category=self.category,
+            author_id=users.get_user(session, self.author).id if self.author else None,
+            assignee_id=users.get_user(session, self.assignee).id if self.assignee else None,
+            private=self.private,
+            has_attachments=self.has_attachments,
+            custom=tuple(conditions),
+            **scope,  # type: ignore[arg-type]
+        )
+
+
+def _page(request: Request, page: histories.Page) -> HistoryPage:
+    next_url = None
+    if page.next_cursor:
+        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+    return HistoryPage(
+        items=[EntryOut.of(e) for e in page.entries], next_cursor=page.next_cursor, next=next_url
+    )
+
+
+def router(api: Api, auth: PrincipalDependency) -> APIRouter:
+    r = APIRouter(tags=["history"])
+    Caller = Annotated[Principal, Depends(auth)]
+    Limit = Annotated[int, Query(ge=1, le=histories.MAX_PAGE)]
+    Cursor = Annotated[str | None, Query(max_length=2000, description="from the previous page")]
+    Filtered = Annotated[Filters, Depends()]
+
+    @r.get("/companies/{company_id}/history", response_model=HistoryPage)
+    def company_history(
+        principal: Caller, company_id: int, request: Request, filters: Filtered,
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> HistoryPage:  # fmt: skip
+        """A company's exchanges and those linked to its opportunities and contacts."""
+        with api.work(principal, read_only=True) as work:
+            companies.get_company(work.session, company_id)
+            page = histories.company_history(
+                work.session, work.actor, company_id, filters.build(work.session),
+                limit=limit, cursor=cursor,
+            )  # fmt: skip
+            return _page(request, page)
+
+    @r.get("/opportunities/{opportunity_id}/history", response_model=HistoryPage)
+    def opportunity_history(
+        principal: Caller, opportunity_id: int, request: Request, filters: Filtered,
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> HistoryPage:  # fmt: skip
+        """The exchanges linked to an opportunity."""
+        with api.work(principal, read_only=True) as work:
+            opportunities.get_opportunity(work.session, opportunity_id)
+            page = histories.opportunity_history(
+                work.session, work.actor, opportunity_id, filters.build(work.session),
+                limit=limit, cursor=cursor,
+            )  # fmt: skip
+            return _page(request, page)
+
+    @r.get("/users/{login}/history", response_model=HistoryPage)
+    def user_history(
+        principal: Caller, login: str, request: Request, filters: Filtered,
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> HistoryPage:  # fmt: skip
+        """The exchanges a user authored or is assigned, as the caller may see them."""
+        with api.work(principal, read_only=True) as work:
+            user: User = users.get_user(work.session, login)
+            page = histories.user_history(
+                work.session, work.actor, user.id, filters.build(work.session),
+                limit=limit, cursor=cursor,
+            )  # fmt: skip
+            return _page(request, page)
+
+    @r.get("/history", response_model=HistoryPage)
+    def global_history(
+        principal: Caller, request: Request, filters: Filtered,
+        limit: Limit = 50, cursor: Cursor = None,
+    ) -> HistoryPage:  # fmt: skip
+        """Global exchanges (linked to no company)."""
+        with api.work(principal, read_only=True) as work:
+            page = histories.global_history(
+                work.session, work.actor, filters.build(work.session), limit=limit, cursor=cursor
+            )
+            return _page(request, page)
+
+    @r.get("/search", response_model=SearchResults)
+    def search_exchanges(
+        principal: Caller,
+        filters: Filtered,
+        q: Annotated[str, Query(max_length=500, description='words, "phrases", prefix')],
+        company_id: int | None = None,
+        limit: Annotated[int, Query(ge=1, le=MAX_HITS)] = 20,
+    ) -> SearchResults:
+        """Full-text search (accent-insensitive, French stemming), best first."""
+        with api.work(principal, read_only=True) as work:
+            flt = filters.build(work.session, company_id=company_id)
+            hits = search(work.session, work.actor, q, flt, limit=limit)
+            return SearchResults(items=[SearchHitOut.of_hit(h) for h in hits])
+
+    return r
