@@ -366,6 +366,12 @@ def show(state: CliContext, ref: str) -> None:
 @click.option("--clear-opportunities", is_flag=True, help="Unlink every opportunity.")
 @click.option("--clear-contacts", is_flag=True, help="Unlink every contact.")
 @click.option("--private/--shared", default=None, help="Make the exchange private or shared.")
+@click.option(
+    "--if-version",
+    metavar="N",
+    type=click.IntRange(min=1),
+    help="Change it only if it is still at version N (else: conflict, nothing changed).",
+)
 @pass_cli
 def update(
     state: CliContext,
@@ -390,6 +396,7 @@ def update(
     clear_opportunities: bool,
     clear_contacts: bool,
     private: bool | None,
+    if_version: int | None,
 ) -> None:
     """Change the given fields of an exchange; the others stay as they are."""
     _exclusive(("--medium", medium), ("--clear-medium", clear_medium))
@@ -434,7 +441,9 @@ def update(
     if not changes:
         raise click.UsageError("nothing to change: give at least one option")
     with state.work() as work:
-        exchange = exchanges.update_exchange(work.session, work.actor, exchange_ref(ref), **changes)
+        exchange = exchanges.update_exchange(
+            work.session, work.actor, exchange_ref(ref), expected_version=if_version, **changes
+        )
         shown = show_exchange(state.out, exchange)
     state.out.status(f"updated exchange {exchange.id}")
     state.out.emit(shown)

@@ -7,8 +7,10 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import delete, inspect, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session, object_session
 
 from grc_core.errors import Conflict, ValidationError
 from grc_core.models import (
@@ -239,7 +241,43 @@ def validate_values(
 
 
 def apply_values(exchange: Exchange, values: Mapping[CustomField, Any]) -> None:
-    """Store checked values on ``exchange`` (set, replace or clear)."""
+    """Store checked values on ``exchange`` (set, replace or clear).
+
+    A new exchange gets its values with its own INSERT.  On a stored one each value is
+    written at once as an upsert (``INSERT ... ON CONFLICT DO UPDATE``, both databases): two
+    transactions setting the same not-yet-set field can never collide on the primary key,
+    whatever locks their callers took; the exchange's loaded values are then re-read.
+    """
+    session = object_session(exchange)
+    state = inspect(exchange)
+    if session is None or not state.persistent:
+        _apply_in_memory(exchange, values)
+        return
+    columns = sorted(set(VALUE_COLUMN.values()))
+    table = ExchangeFieldValue.__table__
+    for field, value in values.items():
+        if value is None:
+            session.execute(
+                delete(table).where(
+                    table.c.exchange_id == exchange.id, table.c.field_id == field.id
+                )
+            )
+            continue
+        row = dict.fromkeys(columns) | {VALUE_COLUMN[field.type]: value}
+        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        stmt = insert(table).values(exchange_id=exchange.id, field_id=field.id, **row)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.exchange_id, table.c.field_id],
+            set_={name: stmt.excluded[name] for name in columns},
+        )
+        session.execute(stmt)
+    # The rows changed behind the ORM's back: forget what it had loaded.
+    for loaded in exchange.field_values:
+        session.expire(loaded)
+    session.expire(exchange, ["field_values"])
+
+
+def _apply_in_memory(exchange: Exchange, values: Mapping[CustomField, Any]) -> None:
     by_field = {fv.field_id: fv for fv in exchange.field_values}
     for field, value in values.items():
         current = by_field.get(field.id)

@@ -30,6 +30,7 @@ from grc_core.models import (
 from grc_core.models.exchange import SUBJECT_MAX
 from grc_core.services import categories, custom_fields, picklists
 from grc_core.services.companies import get_company
+from grc_core.services.concurrency import check_version, fresh, lock_rows, stale_as_conflict
 from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, clean_text
 from grc_core.services.users import UserRef, get_user, require_active
@@ -81,7 +82,15 @@ def get_exchange(session: Session, actor: User, ref: int | uuid_module.UUID | st
     A private exchange the actor may not see is reported as not found, so that its existence
     does not leak.
     """
+    return _fetch(session, actor, ref)
+
+
+def _fetch(
+    session: Session, actor: User, ref: int | uuid_module.UUID | str, *, refresh: bool = False
+) -> Exchange:
     stmt = select(Exchange).where(visible_exchanges(actor))
+    if refresh:
+        stmt = fresh(stmt)
     if isinstance(ref, int) and not isinstance(ref, bool):
         stmt = stmt.where(Exchange.id == ref)
     else:
@@ -265,14 +274,29 @@ def _replayed(existing: Exchange, actor: User) -> Exchange:
     return existing
 
 
-def _modifiable(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> Exchange:
+def _modifiable(
+    session: Session,
+    actor: User,
+    ref: int | uuid_module.UUID | str,
+    expected_version: int | None = None,
+) -> Exchange:
+    """The exchange ``actor`` may change, locked until the transaction ends.
+
+    It is read again once the lock is granted: concurrent changes queue behind each other
+    and each one starts from what the previous one committed (its audit event's old values
+    are the previous event's new values), and a stale ``expected_version`` is refused
+    before anything changes.
+    """
     require_active(actor)
     exchange = get_exchange(session, actor, ref)
+    lock_rows(session, Exchange, [exchange.id])
+    exchange = _fetch(session, actor, exchange.id, refresh=True)
     if not can_modify(actor, exchange):
         raise PermissionDenied(
             f"only the author, the assigned users or an administrator may change exchange "
             f"{exchange.id}"
         )
+    check_version(exchange, expected_version, f"exchange {exchange.id}")
     return exchange
 
 
@@ -295,14 +319,63 @@ def update_exchange(
     assignees: Sequence[UserRef] = UNSET,
     private: bool = UNSET,
     custom: Mapping[str, Any] = UNSET,
+    expected_version: int | None = None,
 ) -> Exchange:
     """Change the given fields and write one event with every changed field.
 
     Arguments left out are unchanged; ``None`` clears an optional one.  Moving the status to
     a closing value (done, cancelled…) records a *completed* event instead of *updated*.
     Changing the company requires links that belong to the new one.
+
+    ``expected_version`` is the ``version`` the caller read: if the exchange has changed
+    since, nothing is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    Without it, concurrent updates are applied one after the other (row lock), each on the
+    state the previous one left.  A change increments ``version``.
     """
-    exchange = _modifiable(session, actor, ref)
+    exchange = _modifiable(session, actor, ref, expected_version)
+    # One UPDATE per call (one version step): no query in between flushes half a change.
+    with stale_as_conflict(exchange, f"exchange {exchange.id}"), session.no_autoflush:
+        return _update_locked(
+            session,
+            actor,
+            exchange,
+            subject=subject,
+            details=details,
+            start=start,
+            end=end,
+            action=action,
+            status=status,
+            medium=medium,
+            category=category,
+            company_id=company_id,
+            opportunity_ids=opportunity_ids,
+            contact_ids=contact_ids,
+            assignees=assignees,
+            private=private,
+            custom=custom,
+        )
+
+
+def _update_locked(
+    session: Session,
+    actor: User,
+    exchange: Exchange,
+    *,
+    subject: str = UNSET,
+    details: str = UNSET,
+    start: datetime = UNSET,
+    end: datetime = UNSET,
+    action: str = UNSET,
+    status: str = UNSET,
+    medium: str | None = UNSET,
+    category: str | None = UNSET,
+    company_id: int | None = UNSET,
+    opportunity_ids: Sequence[int] = UNSET,
+    contact_ids: Sequence[int] = UNSET,
+    assignees: Sequence[UserRef] = UNSET,
+    private: bool = UNSET,
+    custom: Mapping[str, Any] = UNSET,
+) -> Exchange:
     before = snapshot(exchange)
 
     if subject is not UNSET:
@@ -379,8 +452,12 @@ def complete_exchange(
     *,
     status: str = DONE_STATUS,
     details: str = UNSET,
+    expected_version: int | None = None,
 ) -> Exchange:
-    """Close an exchange (status ``done`` unless another closing status is given)."""
+    """Close an exchange (status ``done`` unless another closing status is given).
+
+    ``expected_version`` works as in :func:`update_exchange`.
+    """
     value = picklists.get_value(session, PicklistKind.STATUS, status)
     if not value.is_closed:
         closing = [
@@ -390,10 +467,17 @@ def complete_exchange(
             f"status {status!r} does not close an exchange; accepted: {', '.join(closing)}",
             field="status",
         )
-    exchange = _modifiable(session, actor, ref)
+    exchange = _modifiable(session, actor, ref, expected_version)
     if exchange.status.id == value.id:
         return exchange
-    return update_exchange(session, actor, exchange.id, status=status, details=details)
+    return update_exchange(
+        session,
+        actor,
+        exchange.id,
+        status=status,
+        details=details,
+        expected_version=expected_version,
+    )
 
 
 def delete_exchange(
@@ -402,8 +486,11 @@ def delete_exchange(
     ref: int | uuid_module.UUID | str,
     *,
     backends: Backends | None = None,
+    expected_version: int | None = None,
 ) -> None:
     """Delete an exchange and its attachments.
+
+    ``expected_version`` works as in :func:`update_exchange`.
 
     The deletion event keeps a full snapshot of what the exchange was.  The attachments'
     blobs are deleted once the transaction commits when ``backends`` is given, otherwise by
@@ -411,7 +498,7 @@ def delete_exchange(
     """
     from grc_core.services import attachments  # attachments builds on this module
 
-    exchange = _modifiable(session, actor, ref)
+    exchange = _modifiable(session, actor, ref, expected_version)
     before = snapshot(exchange)
     attachments.remove_rows(
         session,
@@ -429,5 +516,6 @@ def delete_exchange(
         audience=audience_of(exchange),
     )
     unindex_exchange(session, exchange.id)
-    session.delete(exchange)
-    session.flush()
+    with stale_as_conflict(exchange, f"exchange {exchange.id}"):
+        session.delete(exchange)
+        session.flush()
