@@ -130,6 +130,9 @@ def client(app: Any) -> Iterator[httpx.Client]:
 
 
 def _client(app: Any) -> httpx.Client:
+    import warnings
+
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
     from starlette.testclient import TestClient
 
     return TestClient(app, base_url="http://testserver", raise_server_exceptions=False)
