@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -10,6 +12,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grc_core.errors import ConfigError
+from grc_core.files.modes import create_private_file, make_private_dirs, restrict_like
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 
@@ -48,11 +51,14 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     """
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
+        port = parsed.port  # "h:notaport" fails here, or already in make_url
+    except (ArgumentError, ValueError) as exc:
         raise ConfigError(
-            f"invalid database URL {url!r}: expected e.g. sqlite:///path/grc.sqlite3 "
-            "or postgresql://user@host/db"
+            f"invalid database URL {_hide_password(url)!r}: expected e.g. "
+            "sqlite:///path/grc.sqlite3 or postgresql://user@host:5432/db"
         ) from exc
+    if port is not None and not 0 < port < 65536:
+        raise ConfigError(f"invalid database URL: port {port} is not between 1 and 65535")
     backend = parsed.get_backend_name()
     if backend == "postgresql" and parsed.drivername == "postgresql":
         parsed = parsed.set(drivername="postgresql+psycopg")
@@ -64,11 +70,52 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
 
-    engine = create_engine(parsed, **kwargs)
+    database = parsed.database or ""
+    on_disk = backend == "sqlite" and database not in ("", ":memory:")
+    if on_disk and not (database.startswith("file:") or parsed.query.get("uri")):
+        # Created here with a private mode: SQLite would create it from the umask (0644),
+        # and its -wal and -shm files take the database file's mode.
+        path = Path(database)
+        try:
+            make_private_dirs(path.parent)
+            create_private_file(path)
+        except OSError as exc:
+            raise ConfigError(f"cannot create the SQLite database {database}: {exc}") from None
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except ImportError as exc:
+        driver = parsed.drivername
+        raise ConfigError(
+            f"the database driver {driver!r} needs the module {exc.name or exc}, which is not "
+            "installed; GRC ships sqlite:// and postgresql+psycopg:// (postgresql:// uses it)"
+        ) from None
+    except ArgumentError as exc:
+        raise ConfigError(
+            f"unknown database driver {parsed.drivername!r} ({exc}); "
+            "GRC ships sqlite:// and postgresql+psycopg://"
+        ) from None
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
+        if on_disk:
+            event.listen(engine, "connect", _sidecar_guard(database))
     return engine
+
+
+def _sidecar_guard(database: str) -> Any:
+    """A connect hook keeping the -wal and -shm files no more readable than the database
+    (SQLite gives them its mode, but files left by an older version may be 0644)."""
+
+    def restrict(_dbapi_connection: Any, _record: Any) -> None:
+        for suffix in ("-wal", "-shm"):
+            restrict_like(database + suffix, database)
+
+    return restrict
+
+
+def _hide_password(url: str) -> str:
+    """``url`` without the password between ``:`` and ``@`` (the URL did not parse)."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from grc_core.errors import ConfigError
+from grc_core.files.modes import create_private_file, make_private_dirs
 from grc_core.notify.channels import (
     ChannelSettings,
     OutgoingMessage,
@@ -397,7 +398,8 @@ class SmtpTransport:
 
 
 class MboxTransport:
-    """Appends messages to a local mbox file (created with its directory if needed).
+    """Appends messages to a local mbox file (created with its directory if needed, with
+    modes ``0600`` and ``0700`` or ``GRC_FILE_MODE``: see :mod:`grc_core.files.modes`).
 
     The file is locked (``fcntl`` and a dot-lock, as mail programs do) for the whole batch,
     so that several workers may append to it at once.
@@ -413,7 +415,10 @@ class MboxTransport:
         if not envelopes:
             return []
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # Created private before the mailbox module opens it (from the umask, 0644):
+            # the messages quote exchanges.
+            make_private_dirs(self.path.parent)
+            create_private_file(self.path)
             box = mailbox.mbox(self.path, create=True)
             try:
                 box.lock()
@@ -425,7 +430,7 @@ class MboxTransport:
                     box.unlock()
             finally:
                 box.close()
-        except (OSError, mailbox.Error) as exc:
+        except (OSError, mailbox.Error, ConfigError) as exc:
             error = f"cannot write to the mailbox {self.path}: {exc}"
             return [SendResult.failed(e.delivery_id, error, retryable=True) for e in envelopes]
         return [SendResult.sent(e.delivery_id, e.message_id) for e in envelopes]

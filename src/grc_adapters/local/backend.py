@@ -45,6 +45,7 @@ from grc_core.errors import (
     StorageAuthError,
     StorageError,
 )
+from grc_core.files.modes import directory_mode, file_mode, make_private_dirs
 from grc_core.storage.backend import CHUNK_SIZE, BlobInfo
 from grc_core.storage.keys import check_key, safe_join
 
@@ -98,8 +99,9 @@ class LocalDiskBackend:
 
     Safe to share between threads and processes: it keeps no state but ``root``, and the
     file system arbitrates concurrent ``put`` calls on one key (exactly one wins).
-    Files are created with mode ``0600`` (``mkstemp``'s): only the account running GRC may
-    read attachments.
+    Files are created with mode ``0600`` and directories (the root included, when it is
+    created) with ``0700``: only the account running GRC may read attachments, or even list
+    them.  ``GRC_FILE_MODE`` sets another mode (see :mod:`grc_core.files.modes`).
 
     :param root: the directory holding the blobs; created (with its parents) if missing.
     :param temp_grace: how long a temporary file may go unwritten before it counts as
@@ -111,7 +113,7 @@ class LocalDiskBackend:
 
     def __init__(self, root: Path | str, *, temp_grace: timedelta = DEFAULT_TEMP_GRACE) -> None:
         with _storage_errors("create the root of", str(root)):
-            Path(root).expanduser().mkdir(parents=True, exist_ok=True)
+            make_private_dirs(Path(root).expanduser())
         #: The resolved root; every blob path is under it.
         self.root = Path(root).expanduser().resolve()
         if not self.root.is_dir():
@@ -140,12 +142,15 @@ class LocalDiskBackend:
             # Checked early to avoid streaming a large upload for nothing; the real guard
             # is the atomic publish below.
             raise BlobExists(f"a blob is already stored under {key!r}; blobs are never replaced")
+        mode = file_mode()
         with _storage_errors("store", key):
             self._make_dirs(final.parent)
             fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, dir=final.parent)
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as out:
+                if mode != 0o600:  # mkstemp's
+                    os.fchmod(out.fileno(), mode)
                 while True:
                     # The stream's own exceptions propagate unchanged (contract).
                     chunk = stream.read(CHUNK_SIZE)
@@ -176,7 +181,8 @@ class LocalDiskBackend:
             current = current.parent
         for path in reversed(missing):
             try:
-                path.mkdir()
+                path.mkdir(directory_mode())
+                os.chmod(path, directory_mode())  # whatever the umask
             except FileExistsError:
                 if not path.is_dir():  # a blob is stored where a directory is needed
                     raise StorageError(

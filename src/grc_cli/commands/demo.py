@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import mailbox
+import os
 import shlex
 import tempfile
 from dataclasses import dataclass
@@ -51,6 +52,7 @@ from grc_cli.output import (
 )
 from grc_core.config import STORAGE_ENV_PREFIX, Settings
 from grc_core.facade import Grc
+from grc_core.files.modes import directory_mode, make_private_dirs
 from grc_core.models import Attachment, CompanyStatus, Event, User
 from grc_core.notify import inbox, rule_admin
 from grc_core.notify.worker import RunStats
@@ -93,14 +95,16 @@ def fresh_folder(directory: Path | None) -> Path:
                 f"--dir {directory} is not an empty folder; give a new or empty one",
                 ExitCode.USAGE,
             )
-        directory.mkdir(parents=True, exist_ok=True)
+        make_private_dirs(directory)
         return directory.resolve()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(tempfile.gettempdir()) / f"grc-demo-{stamp}"
     candidate, n = base, 1
     while True:
         try:
-            candidate.mkdir(parents=True)
+            # Private: the demo's database, documents and e-mails are inside.
+            candidate.mkdir(directory_mode())
+            os.chmod(candidate, directory_mode())
             return candidate
         except FileExistsError:
             n += 1
