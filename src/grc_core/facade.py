@@ -26,6 +26,7 @@ from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
 from grc_core.db import READ_ONLY, create_db_engine, session_factory
 from grc_core.errors import DatabaseError, PermissionDenied
+from grc_core.files.modes import make_private_dirs
 from grc_core.models import User
 from grc_core.plugins.registry import Registry
 from grc_core.plugins.scanning import Scanner
@@ -58,7 +59,7 @@ class Grc:
             # The embedded default lives in a folder that may not exist yet.
             path = settings.database_url.removeprefix("sqlite:///")
             if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+                make_private_dirs(Path(path).parent)
         self.engine = engine or create_db_engine(settings.database_url)
         self._sessions: sessionmaker[Session] = session_factory(self.engine)
         self._read_sessions: sessionmaker[Session] = session_factory(
