@@ -41,6 +41,7 @@ class ApiWorld:
     url: str
     tokens: dict[str, str] = field(default_factory=dict)
     ids: dict[str, Any] = field(default_factory=dict)
+    storage: str = ""
 
     def headers(self, who: str, **extra: str) -> dict[str, str]:
         headers = dict(extra)
@@ -113,6 +114,7 @@ def api_world(
     grc = Grc(settings)
     grc.upgrade()
     world = build_world(grc)
+    world.storage = str(storage)
     yield world
     grc.dispose()
 
