@@ -9,6 +9,7 @@ import click
 
 from grc_cli.commands import (
     attachments,
+    audit,
     categories,
     companies,
     db,
@@ -191,6 +192,7 @@ for module in (
     rules,
     notify,
     inbox,
+    audit,
     plugins,
     demo,
     tokens,

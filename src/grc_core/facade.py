@@ -21,7 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grc_core import schema
+from grc_core import event_hooks, schema
 from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
 from grc_core.db import READ_ONLY, create_db_engine, session_factory
@@ -65,6 +65,8 @@ class Grc:
         self._read_sessions: sessionmaker[Session] = session_factory(
             self.engine.execution_options(**{READ_ONLY: True})
         )
+        # Plugins observe committed events (grc_event_committed); loaded on first need.
+        event_hooks.watch(self._sessions, lambda: self.registry.plugin_manager)
 
     @classmethod
     def from_url(cls, url: str, **settings: str) -> Grc:

@@ -44,6 +44,7 @@ def callback_signature(protocol: type) -> str:
 
 def test_there_are_hooks_to_check() -> None:
     assert [name for name, _ in HOOKS] == [
+        "grc_event_committed",
         "grc_register_commands",
         "grc_register_notification_channels",
         "grc_register_scanners",
@@ -148,3 +149,22 @@ def test_the_command_example_adds_a_command() -> None:
     result = CliRunner().invoke(cli, ["everteam-check", "--url", "https://ged"])
     assert result.exit_code == 0, result.output
     assert result.output == "checking https://ged\n"
+
+
+def test_the_event_example_queues_company_changes(fresh_url) -> None:
+    from grc_core.config import Settings
+    from grc_core.facade import Grc
+    from grc_core.services import companies, users
+
+    plugin = example("grc_event_committed")
+    grc = Grc(
+        Settings(database_url=fresh_url), registry=Registry.load(autoload=False, plugins=[plugin])
+    )
+    try:
+        grc.upgrade()
+        with grc.session() as s:
+            admin = users.create_user(s, None, login="admin", display_name="A", is_admin=True)
+            company = companies.create_company(s, admin, name="ACME")
+        assert plugin.OUTBOX == [("company.created", company.id)]
+    finally:
+        grc.dispose()

@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 import click
 
+from grc_core.event_hooks import CommittedEvent
 from grc_core.notify.channels import NotificationChannel
 from grc_core.plugins.markers import hookspec
 from grc_core.plugins.scanning import Scanner
@@ -166,4 +167,28 @@ def grc_register_commands(cli: click.Group) -> None:
         plugin must not replace a built-in command.
 
     .. versionadded:: 0.1
+    """
+
+
+@hookspec
+def grc_event_committed(event: CommittedEvent) -> None:
+    """Observe a change: called once per audit event, after its transaction committed.
+
+    In-process and best-effort: called synchronously in the process that made the change,
+    right after its commit, once per event in id order (sessions of the
+    :class:`~grc_core.facade.Grc` facade, and any session a host passes to
+    :func:`grc_core.event_hooks.watch`).  Nothing is announced for a transaction that rolls
+    back.  An exception is logged and ignored: it neither undoes the change nor stops the
+    other plugins.  A crash right after the commit loses the call: a consumer that must
+    see every event reads the trail from a cursor instead
+    (:func:`grc_core.queries.audit.audit_events` with ``oldest_first=True``).
+
+    The event is not filtered: a plugin is code the host chose to run, trusted like the
+    host itself, and sees private exchanges' values.  Do not forward them to anyone who
+    may not see them (:func:`grc_core.visibility.can_see_audience` on ``event.audience``).
+    Keep it quick (the caller waits) and do not use the committing session.
+
+    :param event: a read-only :class:`~grc_core.event_hooks.CommittedEvent`.
+
+    .. versionadded:: 0.2
     """
