@@ -7,6 +7,15 @@ heartbeat thread extends its leases; if the worker dies, its leases expire and a
 worker claims the deliveries again.  Delivery is therefore at least once: a duplicate is
 possible only for a message sent but not yet acknowledged when its worker died — and it
 carries the same Message-ID, derived from the delivery id.
+
+**Short write transactions.**  SQLite has one write lock for the whole database: a worker
+that held it for a whole pass would make every user saving an exchange meanwhile wait (and
+fail after the busy timeout).  Every write of a pass is therefore cut into transactions
+that each stop once they have spent :attr:`WorkerConfig.write_budget` (50 ms by default):
+fan-out commits every few events, escalations every few records, transactional channels
+(inbox, task) every few messages, acknowledgements a small batch at a time.  What only
+reads (finding due escalations, preparing messages for external channels, checking the
+rule limit) runs in read-only transactions, which take no lock at all.
 """
 
 from __future__ import annotations
@@ -16,6 +25,7 @@ import os
 import random
 import socket
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -23,12 +33,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound
 from grc_core.models import Delivery, DeliveryStatus, User
-from grc_core.notify import escalation, fanout
+from grc_core.notify import escalation, fanout, runaway
+from grc_core.notify.runaway import RunawayLimit
 from grc_core.services.users import require_admin
 from grc_core.timeutil import utcnow
 
@@ -46,7 +57,15 @@ class WorkerConfig:
     max_attempts: int = 8
     backoff_base: timedelta = timedelta(seconds=30)
     backoff_max: timedelta = timedelta(hours=6)
+    #: Events one pass fans out at most (in as many short transactions as it takes).
     fanout_batch: int = 200
+    #: How long one background write transaction may run before it commits and the next
+    #: one starts (it finishes the event, record or message in hand first).
+    write_budget: timedelta = timedelta(milliseconds=50)
+    #: Deliveries acknowledged per transaction.
+    ack_batch: int = 50
+    #: The safety limit that parks a runaway rule (:mod:`grc_core.notify.runaway`).
+    rule_limit: RunawayLimit = field(default_factory=RunawayLimit)
 
 
 @dataclass
@@ -60,6 +79,7 @@ class RunStats:
     retried: int = 0
     dead: int = 0
     skipped: int = 0
+    parked: int = 0
 
     def add(self, other: RunStats) -> None:
         for name in self.__dataclass_fields__:
@@ -102,16 +122,19 @@ class DeliveryWorker:
         self.rng = random.Random(seed)
         self._held: set[int] = set()
         self._lock = threading.Lock()
+        #: The newest delivery id the rule limit has looked at.
+        self._mark: int | None = None
 
     # --- one pass ---------------------------------------------------------------------------
 
     def run_once(self) -> RunStats:
         """Fan out pending events, sweep escalations, deliver what is due (one batch)."""
         stats = RunStats()
-        with self.scope() as session:
-            stats.events = fanout.fan_out(session, limit=self.config.fanout_batch, now=self.clock())
-        with self.scope() as session:
-            stats.escalated = escalation.sweep(session, now=self.clock())
+        if self._mark is None:
+            self._mark = self._newest_delivery()
+        stats.events = self.fan_out()
+        stats.escalated = self.sweep()
+        stats.parked = self.enforce_rule_limit()
         claimed = self.claim()
         stats.claimed = len(claimed)
         if claimed:
@@ -142,6 +165,67 @@ class DeliveryWorker:
             if not (stats.events or stats.claimed):
                 stop.wait(idle)
         return total
+
+    # --- fan-out and escalations, in short transactions ----------------------------------------
+
+    @property
+    def _budget(self) -> float:
+        return self.config.write_budget.total_seconds()
+
+    def fan_out(self) -> int:
+        """Fan out up to ``fanout_batch`` events, committing whenever the budget is spent."""
+        done, more = 0, True
+        while more and done < self.config.fanout_batch:
+            with self.scope() as session:
+                deadline = time.monotonic() + self._budget
+                while done < self.config.fanout_batch:
+                    # One event per call: each is claimed (PostgreSQL: locked, others skip
+                    # it), fanned out and marked done before the clock is looked at.
+                    if not fanout.fan_out(session, limit=1, now=self.clock()):
+                        more = False
+                        break
+                    done += 1
+                    if time.monotonic() >= deadline:
+                        break
+        return done
+
+    def sweep(self) -> int:
+        """Find due escalations (read-only), then escalate them in short transactions."""
+        now = self.clock()
+        with self.scope(read_only=True) as session:
+            todo = escalation.due_escalations(session, now=now)
+        escalated = 0
+        while todo:
+            with self.scope() as session:
+                handled, count = escalation.escalate(session, todo, now=now, budget=self._budget)
+            escalated += count
+            todo = todo[handled:]
+        return escalated
+
+    def _newest_delivery(self) -> int:
+        with self.scope(read_only=True) as session:
+            return int(session.scalar(select(func.max(Delivery.id))) or 0)
+
+    def enforce_rule_limit(self) -> int:
+        """Park the rules that went over the limit with the deliveries made since the last
+        check (by this worker or another); return how many were parked."""
+        now = self.clock()
+        limit = self.config.rule_limit
+        with self.scope(read_only=True) as session:
+            mark = self._mark or 0
+            newest = int(session.scalar(select(func.max(Delivery.id))) or 0)
+            rule_ids = session.scalars(
+                select(Delivery.rule_id)
+                .where(Delivery.id > mark, Delivery.id <= newest, Delivery.rule_id.is_not(None))
+                .distinct()
+            ).all()
+            over = runaway.over_limit(session, rule_ids, now=now, limit=limit)
+        self._mark = max(mark, newest)
+        parked = 0
+        for rule_id, count in over.items():
+            with self.scope() as session:
+                parked += runaway.park(session, rule_id, runaway.reason(count, limit), now=now)
+        return parked
 
     # --- claiming ---------------------------------------------------------------------------
 
@@ -224,37 +308,56 @@ class DeliveryWorker:
                 # Retried, not parked: the channel may be configured or installed meanwhile.
                 {i: _Outcome(False, f"no notification channel named {name!r}", True) for i in ids}
             )
-        transactional = bool(getattr(channel, "transactional", False))
-        with self.scope(read_only=not transactional) as session:
-            groups, skipped = _prepare(session, ids)
-            messages = [group.message for group in groups]
-            outcomes: dict[int, _Outcome] = {i: _Outcome.skip() for i in skipped}
-            try:
-                results = channel.send(session, messages) if messages else []
-            except Exception as exc:  # a channel bug or outage: every message retried later
-                results = [None] * len(messages)
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("channel %s failed: %s", name, error)
-                for group in groups:
-                    for member in group.members:
-                        outcomes[member] = _Outcome(False, error, True)
-            for group, result in zip(groups, results, strict=True):
-                if result is None:
-                    continue
-                for member in group.members:
-                    outcomes[member] = _Outcome(
-                        result.ok, result.error, result.retryable, result.message_id
-                    )
-            if transactional:
-                return self._acknowledge(outcomes, session)
+        if getattr(channel, "transactional", False):
+            return self._deliver_in_transactions(name, channel, ids)
+        # An external channel: messages are prepared in a read-only transaction (no lock is
+        # held while the server answers), then acknowledged in short write transactions.
+        with self.scope(read_only=True) as session:
+            outcomes = _send(session, name, channel, ids)
         return self._acknowledge(outcomes)
+
+    def _deliver_in_transactions(self, name: str, channel: Any, ids: list[int]) -> RunStats:
+        """A database channel writes and acknowledges in the same transaction (exactly
+        once); a transaction takes units (one message, or one user's whole digest) until the
+        budget is spent."""
+        stats = RunStats()
+        units = self._units(ids)
+        while units:
+            with self.scope() as session:
+                deadline = time.monotonic() + self._budget
+                outcomes: dict[int, _Outcome] = {}
+                while units:
+                    outcomes |= _send(session, name, channel, units.pop(0))
+                    if time.monotonic() >= deadline:
+                        break
+                stats.add(self._acknowledge(outcomes, session))
+        return stats
+
+    def _units(self, ids: Sequence[int]) -> list[list[int]]:
+        """The deliveries grouped as they are sent: a digest's members stay together."""
+        units: dict[Any, list[int]] = {}
+        with self.scope(read_only=True) as session:
+            rows = session.execute(
+                select(Delivery.id, Delivery.user_id, Delivery.about)
+                .where(Delivery.id.in_(ids))
+                .order_by(Delivery.id)
+            )
+            for ident, user_id, about in rows:
+                digest = (about or {}).get("digest")
+                units.setdefault((user_id, digest) if digest else ident, []).append(ident)
+        return list(units.values())
 
     def _acknowledge(
         self, outcomes: Mapping[int, _Outcome], session: Session | None = None
     ) -> RunStats:
         if session is None:
-            with self.scope() as own:
-                return self._acknowledge(outcomes, own)
+            stats = RunStats()
+            items = list(outcomes.items())
+            step = max(self.config.ack_batch, 1)
+            for start in range(0, len(items), step):
+                with self.scope() as own:
+                    stats.add(self._acknowledge(dict(items[start : start + step]), own))
+            return stats
         stats = RunStats()
         now = self.clock()
         rows = {
@@ -286,6 +389,30 @@ class DeliveryWorker:
                     stats.dead += 1
         session.flush()
         return stats
+
+
+def _send(session: Session, name: str, channel: Any, ids: Sequence[int]) -> dict[int, _Outcome]:
+    """Prepare and send the messages of ``ids`` through ``channel``; the outcome of each."""
+    groups, skipped = _prepare(session, ids)
+    messages = [group.message for group in groups]
+    outcomes: dict[int, _Outcome] = {i: _Outcome.skip() for i in skipped}
+    try:
+        results = channel.send(session, messages) if messages else []
+    except Exception as exc:  # a channel bug or outage: every message retried later
+        results = [None] * len(messages)
+        error = f"{type(exc).__name__}: {exc}"
+        log.warning("channel %s failed: %s", name, error)
+        for group in groups:
+            for member in group.members:
+                outcomes[member] = _Outcome(False, error, True)
+    for group, result in zip(groups, results, strict=True):
+        if result is None:
+            continue
+        for member in group.members:
+            outcomes[member] = _Outcome(
+                result.ok, result.error, result.retryable, result.message_id
+            )
+    return outcomes
 
 
 @dataclass
