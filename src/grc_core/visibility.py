@@ -161,7 +161,9 @@ def may_read_old_values(
     actor: User, audience: Mapping[str, Any] | None, changes: Mapping[str, Any]
 ) -> bool:
     """Whether ``actor`` may read the old values of an event's changes: only if they could
-    see the exchange before the event (and can see it right after it)."""
-    return can_see_audience(actor, audience) and can_see_audience(
-        actor, before_audience(audience, changes)
-    )
+    see the exchange before the event (and can see it right after it).  A creation has no
+    old values: whoever may see the event may read it whole."""
+    if not can_see_audience(actor, audience):
+        return False
+    before = before_audience(audience, changes)
+    return before is None or can_see_audience(actor, before)
