@@ -148,7 +148,12 @@ def list_subscriptions(session: Session, actor: User) -> list[Subscription]:
 def get_preferences(session: Session, user_id: int) -> Preferences:
     """A user's preferences (defaults when never set; not added to the session)."""
     prefs = session.get(Preferences, user_id)
-    return prefs or Preferences(
+    return prefs or default_preferences(user_id)
+
+
+def default_preferences(user_id: int) -> Preferences:
+    """The preferences of a user who never set any (not added to the session)."""
+    return Preferences(
         user_id=user_id, channels={}, timezone="Europe/Paris", digest=Digest.IMMEDIATE.value
     )
 
