@@ -282,15 +282,16 @@ def _modifiable(
 ) -> Exchange:
     """The exchange ``actor`` may change, locked until the transaction ends.
 
-    It is read again once the lock is granted: concurrent changes queue behind each other
-    and each one starts from what the previous one committed (its audit event's old values
-    are the previous event's new values), and a stale ``expected_version`` is refused
-    before anything changes.
+    It is read once the lock is granted: concurrent changes queue behind each other and
+    each one starts from what the previous one committed (its audit event's old values are
+    the previous event's new values), and a stale ``expected_version`` is refused before
+    anything changes.  Visibility is judged on that fresh copy too.
     """
     require_active(actor)
-    exchange = get_exchange(session, actor, ref)
-    lock_rows(session, Exchange, [exchange.id])
-    exchange = _fetch(session, actor, exchange.id, refresh=True)
+    ident = _id_of(session, ref)
+    if ident is not None:
+        lock_rows(session, Exchange, [ident])
+    exchange = _fetch(session, actor, ref, refresh=True)
     if not can_modify(actor, exchange):
         raise PermissionDenied(
             f"only the author, the assigned users or an administrator may change exchange "
@@ -298,6 +299,17 @@ def _modifiable(
         )
     check_version(exchange, expected_version, f"exchange {exchange.id}")
     return exchange
+
+
+def _id_of(session: Session, ref: int | uuid_module.UUID | str) -> int | None:
+    """The id ``ref`` designates, if any (no visibility check: only used to lock the row)."""
+    if isinstance(ref, int) and not isinstance(ref, bool):
+        return ref
+    try:
+        key = ref if isinstance(ref, uuid_module.UUID) else uuid_module.UUID(str(ref))
+    except ValueError:
+        return None
+    return session.scalar(select(Exchange.id).where(Exchange.uuid == key))
 
 
 def update_exchange(
