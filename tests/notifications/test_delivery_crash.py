@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
 import socket
 import threading
 import time
+import traceback
 from collections import Counter
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -24,6 +27,7 @@ from grc_core.timeutil import utcnow
 from .conftest import Recording
 
 EMAILS = 1000
+KILLS = 12
 
 
 def free_port() -> int:
@@ -33,19 +37,27 @@ def free_port() -> int:
 
 
 class Mailbox:
-    """An aiosmtpd handler keeping the Message-ID of every message it accepts."""
+    """An aiosmtpd handler keeping, in arrival order, the Message-ID and envelope sender of
+    every message it accepts; it answers each after ``delay`` seconds (a slow server, so
+    that the run lasts long enough for every kill to land while there is work)."""
 
-    def __init__(self) -> None:
-        self.ids: list[str] = []
+    def __init__(self, delay: float) -> None:
+        self.received: list[tuple[str, str]] = []
+        self.delay = delay
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server, session, envelope) -> str:
         for line in envelope.content.decode("utf-8", "replace").splitlines():
             if line.lower().startswith("message-id:"):
                 with self.lock:
-                    self.ids.append(line.split(":", 1)[1].strip())
+                    self.received.append((line.split(":", 1)[1].strip(), envelope.mail_from))
                 break
+        await asyncio.sleep(self.delay)
         return "250 OK"
+
+    def count(self, sender: str) -> int:
+        with self.lock:
+            return sum(1 for _, who in self.received if who == sender)
 
 
 def queue(team, count: int) -> list[int]:
@@ -63,45 +75,76 @@ def queue(team, count: int) -> list[int]:
         return list(s.scalars(select(Delivery.id).order_by(Delivery.id)))
 
 
-def email_channel(port: int):
+def email_channel(port: int, sender: str = "grc@example.fr"):
     config = {
         "host": "127.0.0.1",
         "port": port,
         "tls": "none",
-        "from_address": "GRC <grc@example.fr>",
+        "from_address": f"GRC <{sender}>",
         "message_id_domain": "example.fr",
     }
     return Registry.load().notification_channel("email", config)
 
 
-def test_killed_workers_lose_no_email_and_duplicates_share_a_message_id(team):
-    mailbox = Mailbox()
+def fork_worker(url: str, port: int, sender: str, errors: Path, config: WorkerConfig) -> int:
+    """A worker process sending as ``sender``; whatever stops it but a kill is written to
+    ``errors`` and makes it exit with status 1."""
+    pid = os.fork()
+    if pid == 0:
+        code = 0
+        try:
+            grc = Grc.from_url(url)
+            channel = email_channel(port, sender)
+            DeliveryWorker(grc.session, {"email": channel}, config=config).work(
+                threading.Event(), idle=0.05
+            )
+            errors.write_text("the worker returned before it was killed")
+            code = 1
+        except BaseException:
+            errors.write_text(traceback.format_exc())
+            code = 1
+        os._exit(code)
+    return pid
+
+
+def killed_by_sigkill(pid: int, errors: Path) -> None:
+    """Reap ``pid`` and check that the kill is what ended it."""
+    _, status = os.waitpid(pid, 0)
+    if not (os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL):
+        detail = errors.read_text() if errors.exists() else ""
+        raise AssertionError(f"worker {pid} ended by itself (status {status}): {detail}")
+
+
+def test_killed_workers_lose_no_email_and_duplicates_share_a_message_id(team, tmp_path):
+    mailbox = Mailbox(delay=0.002)
     port = free_port()
     controller = Controller(mailbox, hostname="127.0.0.1", port=port)
     controller.start()
+    config = WorkerConfig(lease=timedelta(seconds=1), batch=25)
+    rng = random.Random(6)
+    killed: dict[str, int] = {}  # sender -> messages the server had from it when it died
     try:
         ids = queue(team, EMAILS)
         url = team.grc.settings.database_url
         team.grc.dispose()  # no pooled connection may cross a fork
-        config = WorkerConfig(lease=timedelta(seconds=1), batch=25)
-        rng = random.Random(6)
-        kills = 0
-        for _ in range(15):
-            pid = os.fork()
-            if pid == 0:  # a worker process, killed at a random moment
-                code = 0
-                try:
-                    grc = Grc.from_url(url)
-                    DeliveryWorker(grc.session, {"email": email_channel(port)}, config=config).work(
-                        threading.Event(), idle=0.05
-                    )
-                except BaseException:
-                    code = 1
-                os._exit(code)
-            time.sleep(rng.uniform(0.05, 0.6))
+        for number in range(KILLS):
+            sender = f"worker-{number}@example.fr"
+            errors = tmp_path / f"worker-{number}.err"
+            pid = fork_worker(url, port, sender, errors, config)
+            # Killed once the server has accepted some of its messages, mid-batch (between
+            # 1 and batch - 5 messages into one), so that the kill lands between sending and
+            # acknowledging: every kill does work, and leaves work to redo.
+            target = rng.randrange(0, 2) * config.batch + rng.randint(1, config.batch - 5)
+            deadline = time.monotonic() + 30
+            while mailbox.count(sender) < target:
+                if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                    raise AssertionError(f"{sender} ended by itself: {errors.read_text()}")
+                assert time.monotonic() < deadline, f"{sender} sent {mailbox.count(sender)} in 30 s"
+                time.sleep(0.001)
+            time.sleep(rng.uniform(0, mailbox.delay))
             os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            kills += 1
+            killed_by_sigkill(pid, errors)
+            killed[sender] = mailbox.count(sender)
         time.sleep(1.2)  # the last victim's leases lapse
         grc = Grc.from_url(url)
         finisher = DeliveryWorker(grc.session, {"email": email_channel(port)}, config=config)
@@ -115,13 +158,30 @@ def test_killed_workers_lose_no_email_and_duplicates_share_a_message_id(team):
 
     assert statuses == {"sent": EMAILS}  # none lost
     expected = {f"<grc-delivery-{i}@example.fr>" for i in ids}
-    received = Counter(mailbox.ids)
-    assert set(received) == expected  # every delivery arrived, nothing else did
+    copies: dict[str, list[str]] = {}
+    for message_id, sender in mailbox.received:
+        copies.setdefault(message_id, []).append(sender)
+    assert set(copies) == expected  # every delivery arrived, nothing else did
     assert set(recorded.values()) == expected  # each row knows its Message-ID
-    duplicates = sum(n - 1 for n in received.values())
-    # A duplicate can only be a message sent but not yet acknowledged when its worker was
-    # killed: at most one batch per kill, and it carries the same Message-ID.
-    assert duplicates <= kills * config.batch
+
+    # The kills were spread over the run: each killed worker had done work, and work was
+    # left for the finisher after the last one.
+    assert all(count >= 1 for count in killed.values()), killed
+    assert mailbox.count("grc@example.fr") > 0
+    # A message is sent again only when its sender was killed before acknowledging it: every
+    # copy but the last comes from a killed worker, at most one batch per kill…
+    redone: Counter[str] = Counter()
+    for message_id, senders in copies.items():
+        assert all(sender in killed for sender in senders[:-1]), (message_id, senders)
+        redone.update(senders[:-1])
+    assert all(redone[sender] <= config.batch for sender in killed), redone
+    # …and the kills landed inside that window: the messages of a killed worker's unfinished
+    # batch (those past its last whole batch) were all sent again.
+    for sender, count in killed.items():
+        assert redone[sender] >= count % config.batch, (sender, count, redone[sender])
+    mid_batch = [sender for sender, count in killed.items() if count % config.batch]
+    assert len(mid_batch) >= KILLS // 2, killed
+    assert sum(redone.values()) > 0
 
 
 @pytest.mark.parametrize("fresh_url", ["postgresql"], indirect=True)
