@@ -20,29 +20,29 @@ FIELDS = ("source", "canal", "relance", "note")
 USERS = ("alice", "bob", "carol")
 
 
-def _one_operation(engine: Any, rng: random.Random, worker: int, step: int, ids: list[int]) -> str:
-    """Run one update in its own transaction; return what kind it was."""
-    ident = rng.choice(ids)
+def _choose(rng: random.Random, worker: int, step: int) -> tuple[str, dict[str, Any]]:
     roll = rng.random()
-    expected: int | None = None
     if roll < 0.25:
-        kind = "versioned"
-        with Session(engine) as session:  # read, as a client would, then write later
-            expected = session.get(Exchange, ident).version
-        changes: dict[str, Any] = {"subject": f"w{worker} s{step} v{expected}"}
-    elif roll < 0.55:
-        kind, changes = "subject", {"subject": f"w{worker} s{step}"}
-    elif roll < 0.8:
+        return "versioned", {"subject": f"w{worker} s{step} (versioned)"}
+    if roll < 0.55:
+        return "subject", {"subject": f"w{worker} s{step}"}
+    if roll < 0.8:
         field = rng.choice(FIELDS)
         value = None if rng.random() < 0.3 else f"w{worker}-{step}"
-        kind, changes = "custom", {"custom": {field: value}}
-    else:
-        chosen = rng.sample(USERS, rng.randint(1, len(USERS)))
-        kind, changes = "assignees", {"assignees": chosen}
+        return "custom", {"custom": {field: value}}
+    return "assignees", {"assignees": rng.sample(USERS, rng.randint(1, len(USERS)))}
+
+
+def _update(engine: Any, ident: int, kind: str, changes: dict[str, Any]) -> None:
+    """One update in its own transaction; a versioned one first reads the version, as a
+    client would, in an earlier transaction."""
+    expected: int | None = None
+    if kind == "versioned":
+        with Session(engine) as session:
+            expected = session.get(Exchange, ident).version
     with Session(engine) as session, session.begin():
         actor = session.query(User).filter_by(login="alice").one()
         exchanges.update_exchange(session, actor, ident, expected_version=expected, **changes)
-    return kind
 
 
 def update_worker(
@@ -60,11 +60,13 @@ def update_worker(
     raw: list[str] = []
     barrier.wait(timeout=60)
     for step in range(operations):
+        ident = rng.choice(ids)
+        kind, changes = _choose(rng, worker, step)
         try:
-            kind = _one_operation(engine, rng, worker, step, ids)
+            _update(engine, ident, kind, changes)
             done[kind] = done.get(kind, 0) + 1
         except Conflict as exc:
-            name = type(exc).__name__
+            name = f"{kind}:{type(exc).__name__}"
             conflicts[name] = conflicts.get(name, 0) + 1
         except GrcError as exc:  # typed, but not what concurrency may cause
             raw.append(f"{type(exc).__name__}: {exc}")
