@@ -15,6 +15,7 @@ from grc_core.models import Event, EventKind, Rule, User, rule_triggers
 from grc_core.notify import messages
 from grc_core.notify.fanout import resolve, rule_recipients
 from grc_core.notify.subscriptions import check_channels, check_event_kinds
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import record_event
 from grc_core.services.text import clean_line
 from grc_core.services.users import get_user, require_admin
@@ -151,14 +152,28 @@ def list_rules(session: Session) -> list[Rule]:
     return list(session.scalars(select(Rule).order_by(Rule.name)))
 
 
-def set_enabled(session: Session, actor: User, ref: int | str, enabled: bool) -> Rule:
-    """Enable or disable a rule."""
+def set_enabled(
+    session: Session,
+    actor: User,
+    ref: int | str,
+    enabled: bool,
+    *,
+    expected_version: int | None = None,
+) -> Rule:
+    """Enable or disable a rule.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
     require_admin(actor, "changing notification rules")
     rule = get_rule(session, ref)
+    rule = lock_for_update(session, Rule, rule.id) or rule
+    check_version(rule, expected_version, f"rule {rule.name!r}")
     if rule.enabled == enabled:
         return rule
     rule.enabled = enabled
-    session.flush()
+    with stale_as_conflict(rule, f"rule {rule.name!r}"):
+        session.flush()
     _record(session, actor, EventKind.RULE_UPDATED, rule, {"enabled": [not enabled, enabled]})
     return rule
 

@@ -7,6 +7,7 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, ValidationError
 from grc_core.models import Category, EventKind, User
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import record_event
 from grc_core.services.picklists import check_code
 from grc_core.services.text import clean_line
@@ -107,14 +108,28 @@ def add_category(
     return cat
 
 
-def set_active(session: Session, actor: User, code: str, active: bool) -> Category:
-    """Retire or restore a category; exchanges keep it either way."""
+def set_active(
+    session: Session,
+    actor: User,
+    code: str,
+    active: bool,
+    *,
+    expected_version: int | None = None,
+) -> Category:
+    """Retire or restore a category; exchanges keep it either way.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
     require_admin(actor, "changing categories")
     cat = get_category(session, code)
+    cat = lock_for_update(session, Category, cat.id) or cat
+    check_version(cat, expected_version, f"category {cat.code!r}")
     if cat.active == active:
         return cat
     cat.active = active
-    session.flush()
+    with stale_as_conflict(cat, f"category {cat.code!r}"):
+        session.flush()
     record_event(
         session,
         actor,

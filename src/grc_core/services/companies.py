@@ -23,6 +23,7 @@ from grc_core.models import (
     exchange_opportunities,
 )
 from grc_core.permissions import require_change, require_move_contact
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
@@ -56,6 +57,19 @@ def get_company(session: Session, company_id: int) -> Company:
     if company is None:
         raise NotFound(f"no company {company_id}")
     return company
+
+
+def _locked(
+    session: Session, model: type[Company] | type[Contact], ident: int, expected: int | None
+) -> Any:
+    """The record locked for this transaction and read as committed, at ``expected``
+    version if one is given (see :mod:`grc_core.services.concurrency`)."""
+    label = f"{model.__name__.lower()} {ident}"
+    found = lock_for_update(session, model, ident)
+    if found is None:
+        raise NotFound(f"no {label}")
+    check_version(found, expected, label)
+    return found
 
 
 def get_company_by_ref(session: Session, external_ref: str) -> Company:
@@ -131,14 +145,18 @@ def update_company(
     name: str | None = None,
     owner: UserRef | None = None,
     external_ref: str | None = None,
+    expected_version: int | None = None,
 ) -> Company:
     """Rename a company, change its owner or its external reference.
 
+    :param expected_version: the ``version`` the caller read; if the company changed since,
+        nothing is written and :class:`~grc_core.errors.VersionConflict` is raised.
     :raises PermissionDenied: the actor may not change this company
         (:func:`grc_core.permissions.can_change_company`).
     """
     require_active(actor)
     company = get_company(session, company_id)
+    company = _locked(session, Company, company.id, expected_version)
     require_change(actor, company, "changing the details")
     before = _company_fields(company)
     renamed = name is not None and clean_line(name, "name", 200) != company.name
@@ -156,7 +174,8 @@ def update_company(
     if not changes:
         return company
     company.updated_at = utcnow()
-    session.flush()
+    with stale_as_conflict(company, f"company {company.id}"):
+        session.flush()
     record_event(
         session,
         actor,
@@ -172,19 +191,30 @@ def update_company(
 
 
 def set_company_status(
-    session: Session, actor: User, company_id: int, status: CompanyStatus | str
+    session: Session,
+    actor: User,
+    company_id: int,
+    status: CompanyStatus | str,
+    *,
+    expected_version: int | None = None,
 ) -> Company:
-    """Move a company to ``status`` (e.g. prospect → client) and record the change."""
+    """Move a company to ``status`` (e.g. prospect → client) and record the change.
+
+    :param expected_version: as for :func:`update_company`.
+    :raises PermissionDenied: the actor may not change this company.
+    """
     require_active(actor)
     company = get_company(session, company_id)
     new = _status(status)
+    company = _locked(session, Company, company.id, expected_version)
     require_change(actor, company, "changing the status")
     old = company.status
     if new == old:
         return company
     company.status = new
     company.updated_at = utcnow()
-    session.flush()
+    with stale_as_conflict(company, f"company {company.id}"):
+        session.flush()
     record_event(
         session,
         actor,
@@ -263,14 +293,17 @@ def update_contact(
     phone: str | None = None,
     job_title: str | None = None,
     external_ref: str | None = None,
+    expected_version: int | None = None,
 ) -> Contact:
     """Change a contact's details; arguments left out (``None``) are unchanged, an empty
     string clears an optional one.
 
+    :param expected_version: the ``version`` the caller read (see :func:`update_company`).
     :raises PermissionDenied: the actor may not change the contact's company.
     """
     require_active(actor)
     contact = get_contact(session, contact_id)
+    contact = _locked(session, Contact, contact.id, expected_version)
     require_change(actor, contact, "changing the details")
     before = _contact_fields(contact)
     if first_name is not None:
@@ -290,7 +323,8 @@ def update_contact(
     changes = diff(before, _contact_fields(contact))
     if not changes:
         return contact
-    session.flush()
+    with stale_as_conflict(contact, f"contact {contact.id}"):
+        session.flush()
     record_event(
         session,
         actor,
@@ -321,22 +355,34 @@ def get_contact_by_ref(session: Session, external_ref: str) -> Contact:
     return contact
 
 
-def move_contact(session: Session, actor: User, contact_id: int, company_id: int) -> Contact:
+def move_contact(
+    session: Session,
+    actor: User,
+    contact_id: int,
+    company_id: int,
+    *,
+    expected_version: int | None = None,
+) -> Contact:
     """Move a contact to another company (people change employers).
 
     Their past exchanges stay with the company they were recorded for, and now also appear
     in the new company's history, through the contact.
+
+    :param expected_version: the ``version`` of the contact the caller read.
+    :raises PermissionDenied: see :func:`grc_core.permissions.can_move_contact`.
     """
     require_active(actor)
     contact = get_contact(session, contact_id)
     target = get_company(session, company_id)
+    contact = _locked(session, Contact, contact.id, expected_version)
     if contact.company_id == target.id:
         return contact
     require_move_contact(actor, contact, target)
     former = contact.company_id
     contact.company_id = target.id
     contact.company = target
-    session.flush()
+    with stale_as_conflict(contact, f"contact {contact.id}"):
+        session.flush()
     # Scoped to the company it joins, whose history now shows the contact's exchanges.
     record_event(
         session,

@@ -23,6 +23,7 @@ from grc_core.models import (
     User,
 )
 from grc_core.models.custom_field import VALUE_COLUMN
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import record_event
 from grc_core.services.picklists import check_code
 from grc_core.services.text import clean_line
@@ -123,14 +124,28 @@ def define_field(
     return field
 
 
-def set_active(session: Session, actor: User, code: str, active: bool) -> CustomField:
-    """Retire or restore a field; stored values are kept and still shown."""
+def set_active(
+    session: Session,
+    actor: User,
+    code: str,
+    active: bool,
+    *,
+    expected_version: int | None = None,
+) -> CustomField:
+    """Retire or restore a field; stored values are kept and still shown.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
     require_admin(actor, "changing custom fields")
     field = get_field(session, code)
+    field = lock_for_update(session, CustomField, field.id) or field
+    check_version(field, expected_version, f"custom field {field.code!r}")
     if field.active == active:
         return field
     field.active = active
-    session.flush()
+    with stale_as_conflict(field, f"custom field {field.code!r}"):
+        session.flush()
     record_event(
         session,
         actor,

@@ -19,6 +19,7 @@ from grc_core.models import EventKind, Opportunity, PicklistKind, User
 from grc_core.permissions import can_change_company, require_change
 from grc_core.services import picklists
 from grc_core.services.companies import check_external_ref, get_company, linked_exchanges
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import diff, json_safe, record_event
 from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
@@ -47,6 +48,16 @@ def get_opportunity(session: Session, opportunity_id: int) -> Opportunity:
     if opportunity is None:
         raise NotFound(f"no opportunity {opportunity_id}")
     return opportunity
+
+
+def _locked(session: Session, opportunity_id: int, expected: int | None) -> Opportunity:
+    """The opportunity locked for this transaction and read as committed, at ``expected``
+    version if one is given (see :mod:`grc_core.services.concurrency`)."""
+    found = lock_for_update(session, Opportunity, opportunity_id)
+    if found is None:
+        raise NotFound(f"no opportunity {opportunity_id}")
+    check_version(found, expected, f"opportunity {opportunity_id}")
+    return found
 
 
 def get_opportunity_by_ref(session: Session, external_ref: str) -> Opportunity:
@@ -122,11 +133,21 @@ def _opportunity_fields(opportunity: Opportunity) -> dict[str, Any]:
 
 
 def set_opportunity_stage(
-    session: Session, actor: User, opportunity_id: int, stage: str
+    session: Session,
+    actor: User,
+    opportunity_id: int,
+    stage: str,
+    *,
+    expected_version: int | None = None,
 ) -> Opportunity:
-    """Move an opportunity to another stage and record the change."""
+    """Move an opportunity to another stage and record the change.
+
+    :param expected_version: as for :func:`update_opportunity`.
+    :raises PermissionDenied: the actor may not change this opportunity.
+    """
     require_active(actor)
-    opportunity = get_opportunity(session, opportunity_id)
+    opportunity = _locked(session, get_opportunity(session, opportunity_id).id, expected_version)
+    picklists.get_value(session, PicklistKind.STAGE, stage)  # an unknown stage is refused first
     require_change(actor, opportunity, "changing the stage")
     old = opportunity.stage
     new = picklists.resolve_for_write(session, PicklistKind.STAGE, stage, current=old)
@@ -135,7 +156,8 @@ def set_opportunity_stage(
     opportunity.stage_id = new.id
     opportunity.stage = new
     opportunity.updated_at = utcnow()
-    session.flush()
+    with stale_as_conflict(opportunity, f"opportunity {opportunity.id}"):
+        session.flush()
     record_event(
         session,
         actor,
@@ -149,15 +171,24 @@ def set_opportunity_stage(
 
 
 def transfer_opportunity(
-    session: Session, actor: User, opportunity_id: int, company_id: int
+    session: Session,
+    actor: User,
+    opportunity_id: int,
+    company_id: int,
+    *,
+    expected_version: int | None = None,
 ) -> Opportunity:
     """Move an opportunity to another company (a merger, a subsidiary taking over a deal).
 
     Exchanges already recorded keep their company; they now also appear in the new
     company's history, through the opportunity.
+
+    :param expected_version: as for :func:`update_opportunity`.
+    :raises PermissionDenied: the actor may not change the opportunity, or the company
+        it would go to.
     """
     require_active(actor)
-    opportunity = get_opportunity(session, opportunity_id)
+    opportunity = _locked(session, get_opportunity(session, opportunity_id).id, expected_version)
     target = get_company(session, company_id)
     if opportunity.company_id == target.id:
         return opportunity
@@ -171,7 +202,8 @@ def transfer_opportunity(
     opportunity.company_id = target.id
     opportunity.company = target
     opportunity.updated_at = utcnow()
-    session.flush()
+    with stale_as_conflict(opportunity, f"opportunity {opportunity.id}"):
+        session.flush()
     record_event(
         session,
         actor,
@@ -195,14 +227,17 @@ def update_opportunity(
     expected_close: date | None = None,
     owner: UserRef | None = None,
     external_ref: str | None = None,
+    expected_version: int | None = None,
 ) -> Opportunity:
     """Change an opportunity's details (its stage has :func:`set_opportunity_stage`).
 
+    :param expected_version: the ``version`` the caller read; if the opportunity changed
+        since, nothing is written and :class:`~grc_core.errors.VersionConflict` is raised.
     :raises PermissionDenied: the actor may not change this opportunity
         (:func:`grc_core.permissions.can_change_opportunity`).
     """
     require_active(actor)
-    opportunity = get_opportunity(session, opportunity_id)
+    opportunity = _locked(session, get_opportunity(session, opportunity_id).id, expected_version)
     require_change(actor, opportunity, "changing the details")
     before = _opportunity_fields(opportunity)
     if title is not None:
@@ -223,7 +258,8 @@ def update_opportunity(
     if not changes:
         return opportunity
     opportunity.updated_at = utcnow()
-    session.flush()
+    with stale_as_conflict(opportunity, f"opportunity {opportunity.id}"):
+        session.flush()
     record_event(
         session,
         actor,

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
 from grc_core.models import EventKind, PicklistKind, PicklistValue, User
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import record_event
 from grc_core.services.text import clean_line
 from grc_core.services.users import require_admin
@@ -146,11 +147,23 @@ def _record(
 
 
 def set_active(
-    session: Session, actor: User, kind: PicklistKind | str, code: str, active: bool
+    session: Session,
+    actor: User,
+    kind: PicklistKind | str,
+    code: str,
+    active: bool,
+    *,
+    expected_version: int | None = None,
 ) -> PicklistValue:
-    """Retire (``active=False``) or restore a value; records keep it either way."""
+    """Retire (``active=False``) or restore a value; records keep it either way.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
     require_admin(actor, "changing picklists")
     value = get_value(session, kind, code)
+    value = lock_for_update(session, PicklistValue, value.id) or value
+    check_version(value, expected_version, f"{value.kind.value} {value.code!r}")
     if not active and value.active:
         remaining = [v for v in list_values(session, kind) if v.id != value.id]
         if not remaining:
@@ -158,7 +171,8 @@ def set_active(
     if value.active == active:
         return value
     value.active = active
-    session.flush()
+    with stale_as_conflict(value, f"{value.kind.value} {value.code!r}"):
+        session.flush()
     _record(
         session, actor, EventKind.PICKLIST_VALUE_UPDATED, value, {"active": [not active, active]}
     )

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from grc_core.models import EventKind, User
+from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import diff, record_event
 from grc_core.services.text import clean_line, optional_line
 
@@ -165,10 +166,17 @@ def update_user(
     active: bool | None = None,
     is_admin: bool | None = None,
     external_ref: str | None = None,
+    expected_version: int | None = None,
 ) -> User:
-    """Change a user's details; users may edit their own contact details, admins anything."""
+    """Change a user's details; users may edit their own contact details, admins anything.
+
+    :param expected_version: the ``version`` the caller read; if the user changed since,
+        nothing is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
     user = get_user(session, ref)
     require_active(actor)
+    user = lock_for_update(session, User, user.id) or user
+    check_version(user, expected_version, f"user {user.login!r}")
     touches_rights = active is not None or is_admin is not None or external_ref is not None
     if actor.id != user.id or touches_rights:
         require_admin(actor, "changing another user or access rights")
@@ -192,6 +200,7 @@ def update_user(
         user.external_ref = ref_value
     changes = diff(before, _user_fields(user))
     if changes:
-        session.flush()
+        with stale_as_conflict(user, f"user {user.login!r}"):
+            session.flush()
         _record(session, actor, EventKind.USER_UPDATED, user, changes)
     return user
