@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
-from grc_core.errors import ConfigError
+from grc_core.errors import ConfigError, ValidationError
 from grc_core.files.modes import create_private_file, make_private_dirs, restrict_like
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
@@ -94,12 +95,40 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
             f"unknown database driver {parsed.drivername!r} ({exc}); "
             "GRC ships sqlite:// and postgresql+psycopg://"
         ) from None
+    # On both databases, so that a filter behaves the same on either (SQLite would match
+    # nothing where PostgreSQL fails).
+    event.listen(engine, "before_cursor_execute", _refuse_nul)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
         if on_disk:
             event.listen(engine, "connect", _sidecar_guard(database))
     return engine
+
+
+def _refuse_nul(
+    _conn: Any,
+    _cursor: Any,
+    _statement: str,
+    parameters: Any,
+    _context: Any,
+    executemany: bool,
+) -> None:
+    """Refuse a NUL character in a text parameter before it reaches psycopg.
+
+    PostgreSQL cannot hold NUL in text, and psycopg's refusal is a driver error (exit 6 in
+    the CLI, "database error").  Services refuse NUL in what they store; this catches what
+    reaches a query otherwise (filters, lookups) as the input error it is, on every path
+    and on both databases.
+    """
+    for row in parameters if executemany else (parameters,):
+        values = row.values() if isinstance(row, Mapping) else (row or ())
+        for value in values:
+            items = value if isinstance(value, list | tuple) else (value,)
+            if any(isinstance(item, str) and "\x00" in item for item in items):
+                raise ValidationError(
+                    "text cannot contain a NUL character (U+0000); remove it and try again"
+                )
 
 
 def _sidecar_guard(database: str) -> Any:

@@ -11,6 +11,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import RevisionError
+from alembic.util import CommandError
 from sqlalchemy import Column, Connection, DateTime, Engine
 from sqlalchemy.types import TypeEngine
 
@@ -53,15 +55,48 @@ def alembic_config(engine: Engine) -> Config:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema up to ``revision`` (default: the latest)."""
-    with _migrating(engine) as (cfg, _conn):
+    """Bring the schema up to ``revision`` (default: the latest).
+
+    :raises DatabaseError: the database is at a revision this version does not know (a
+        newer version of GRC migrated it), or ``revision`` is unknown; nothing is changed.
+    """
+    with _migrating(engine) as (cfg, conn):
+        _require_known(cfg, conn, revision)
         command.upgrade(cfg, revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
-    """Take the schema down to ``revision`` (``base`` removes every table)."""
-    with _migrating(engine) as (cfg, _conn):
+    """Take the schema down to ``revision`` (``base`` removes every table).
+
+    :raises DatabaseError: as :func:`upgrade`.
+    """
+    with _migrating(engine) as (cfg, conn):
+        _require_known(cfg, conn, revision)
         command.downgrade(cfg, revision)
+
+
+def _require_known(cfg: Config, conn: Connection, target: str) -> None:
+    """Refuse, before alembic starts, revisions this version does not ship (alembic's own
+    failure is a long traceback that does not say what to do)."""
+    scripts = ScriptDirectory.from_config(cfg)
+    current = MigrationContext.configure(conn).get_current_revision()
+    if current is not None and not _ships(scripts, current):
+        raise DatabaseError(
+            f"the database is at schema revision {current!r}, which this version of GRC "
+            f"(schema {scripts.get_current_head()}) does not know: a newer version of GRC "
+            "migrated it; use that version or a later one"
+        )
+    plain = target.isalnum() and target not in ("head", "heads", "base")  # not "-1", "x@head"
+    if plain and not _ships(scripts, target):
+        known = ", ".join(s.revision for s in reversed(list(scripts.walk_revisions())))
+        raise DatabaseError(f"there is no schema revision {target!r}; known: {known}")
+
+
+def _ships(scripts: ScriptDirectory, revision: str) -> bool:
+    try:
+        return scripts.get_revision(revision) is not None
+    except (CommandError, RevisionError):
+        return False
 
 
 @contextmanager

@@ -92,6 +92,8 @@ def field_condition(session: Session, cond: FieldCondition) -> ColumnElement[boo
     if cond.op == "contains":
         if definition.type is not FieldType.TEXT:
             raise ValidationError("'contains' applies to text fields only", field=cond.code)
+        if "\x00" in str(cond.value):  # PostgreSQL cannot compare text with it
+            raise ValidationError("the text to look for contains a NUL character", field=cond.code)
         test = column.icontains(str(cond.value), autoescape=True)
     else:
         if definition.type is FieldType.BOOLEAN and cond.op not in ("eq", "ne"):

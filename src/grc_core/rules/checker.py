@@ -378,7 +378,10 @@ class Checker:
         if kind == "datetime":
             return Literal(Type.DATETIME, span, self.datetime(span))
         assert kind == "duration", kind
-        delta = sum((parse_duration(str(t)) for t in tree.children), timedelta(0))
+        try:
+            delta = sum((parse_duration(str(t)) for t in tree.children), timedelta(0))
+        except OverflowError:  # beyond what a timedelta holds: far beyond the limit
+            raise self.error(span, _too_long(span.text)) from None
         return _Duration(self._duration_limit(span, delta), span)
 
     def field(self, token: Tree[Token] | Token) -> FieldSpec:
@@ -414,9 +417,16 @@ class Checker:
 
     def number(self, span: Span, text: str, kind: str) -> int | Decimal:
         """An integer or a decimal literal (exact, never a float)."""
-        value: int | Decimal = Decimal(text) if "." in text else int(text)
-        if significant_digits(Decimal(value)) > MAX_DIGITS:
-            raise self.error(span, f"numbers have at most {MAX_DIGITS} significant digits")
+        # Checked on the Decimal before any int(): a 5,000-digit literal must be refused,
+        # not fail in Python's int() (its 4,300-digit limit) or overflow the database.
+        exact = Decimal(text)
+        if significant_digits(exact) > MAX_DIGITS or exact.adjusted() >= MAX_DIGITS:
+            raise self.error(
+                span,
+                f"numbers have at most {MAX_DIGITS} significant digits and {MAX_DIGITS} digits "
+                "before the decimal point",
+            )
+        value: int | Decimal = exact if "." in text else int(exact)
         return -value if kind == "negative" else value
 
     def date(self, span: Span) -> date:
@@ -441,11 +451,7 @@ class Checker:
 
     def _duration_limit(self, span: Span, delta: timedelta) -> timedelta:
         if abs(delta) > MAX_DURATION:
-            raise self.error(
-                span,
-                f"durations are limited to {MAX_DURATION.days}d (about a century); "
-                f"got {format_duration(delta)}",
-            )
+            raise self.error(span, _too_long(format_duration(delta)))
         return delta
 
     def arithmetic(self, span: Span, left: _Operand, op: Token, right: _Operand) -> _Operand:
@@ -509,3 +515,7 @@ def _lonely_duration(operand: _Duration) -> str:
         f"a duration ({text}) is not a value to compare: add it to or subtract it from a "
         f"date or date-time, as in now() - {text}"
     )
+
+
+def _too_long(duration: str) -> str:
+    return f"durations are limited to {MAX_DURATION.days}d (about a century); got {duration}"

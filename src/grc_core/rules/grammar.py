@@ -146,6 +146,15 @@ def parse(source: str) -> Tree[Token]:
             column=1,
             source=source,
         )
+    if "\x00" in source:
+        # PostgreSQL cannot store it, nor compare text with it: refused here, with a place.
+        before = source[: source.index("\x00")]
+        raise RuleSyntaxError(
+            "the condition contains a NUL character (U+0000), which no text may hold",
+            line=before.count("\n") + 1,
+            column=len(before) - (before.rfind("\n") + 1) + 1,
+            source=source,
+        )
     try:
         return _parser().parse(source)
     except UnexpectedInput as exc:

@@ -67,16 +67,26 @@ def midnight(day: date) -> datetime:
 
 
 def parse_duration(text: str) -> timedelta:
-    """``"2d"``, ``"1w3d"``, ``"90m"``… as a :class:`timedelta` (the lexer checked the form)."""
+    """``"2d"``, ``"1w3d"``, ``"90m"``… as a :class:`timedelta` (the lexer checked the form).
+
+    :raises OverflowError: the duration does not fit a :class:`timedelta` (or its digits do
+        not fit Python's ``int()``), e.g. ``99999999999d``.
+    """
     seconds = 0
     number = ""
     for char in text:
         if char.isdigit():
             number += char
         else:
+            if len(number) > _MAX_DURATION_DIGITS:
+                raise OverflowError(f"{text} is too long a duration")
             seconds += int(number) * DURATION_UNITS[char]
             number = ""
     return timedelta(seconds=seconds)
+
+
+#: More digits than any duration a :class:`timedelta` holds (999,999,999 days in seconds).
+_MAX_DURATION_DIGITS = 20
 
 
 def format_duration(delta: timedelta) -> str:

@@ -20,9 +20,10 @@ from itertools import islice
 from typing import Any
 
 from sqlalchemy import Connection, Table, func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from grc_core.errors import ValidationError
+from grc_core.errors import DatabaseError, ValidationError
 from grc_core.indexing import IndexEntry, write_entries
 from grc_core.models import (
     Category,
@@ -161,6 +162,28 @@ def import_exchanges(
     if conn.dialect.name == "sqlite":
         # A large page cache keeps the growing indexes in memory during the import.
         conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    try:
+        return _import(session, actor, conn, lookups, records, batch_size, progress, report)
+    except OperationalError as exc:
+        # A lost connection (server restart, pg_terminate_backend) or a lock timeout: the
+        # caller's transaction cannot be committed, so nothing of this import is kept.
+        raise DatabaseError(
+            f"the import stopped after {report.imported} exchanges because the database "
+            f"failed ({str(exc.orig).strip()}); the transaction is lost, nothing of this "
+            "import is kept: run it again"
+        ) from exc
+
+
+def _import(
+    session: Session,
+    actor: User,
+    conn: Connection,
+    lookups: _Lookups,
+    records: Iterable[ExchangeRecord],
+    batch_size: int,
+    progress: Callable[[int], None] | None,
+    report: ImportReport,
+) -> ImportReport:
     offset = 0
     for batch in _batches(records, batch_size):
         ids = _insert_batch(conn, lookups, batch, offset)
