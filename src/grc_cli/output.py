@@ -558,6 +558,7 @@ def exchange_data(exchange: Exchange) -> dict[str, Any]:
         "details": exchange.details,
         "created_at": exchange.created_at,
         "updated_at": exchange.updated_at,
+        "version": exchange.version,
     }
 
 
@@ -595,6 +596,7 @@ def show_exchange(out: Output, exchange: Exchange) -> Shown:
     pairs += [
         ("Created", out.when(exchange.created_at, with_zone=True)),
         ("Updated", out.when(exchange.updated_at, with_zone=True)),
+        ("Version", exchange.version),
     ]
     parts: list[RenderableType] = [record(f"Exchange {exchange.id}", pairs)]
     if exchange.details:
