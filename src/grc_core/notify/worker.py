@@ -37,7 +37,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound
-from grc_core.models import Delivery, DeliveryStatus, User
+from grc_core.models import Delivery, DeliveryStatus, Event, User
 from grc_core.notify import escalation, fanout, runaway
 from grc_core.notify.runaway import RunawayLimit
 from grc_core.services.users import require_admin
@@ -46,6 +46,12 @@ from grc_core.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 SessionScope = Callable[..., AbstractContextManager[Session]]
+
+#: SQLite fan-out: events planned per read-only transaction at most, and rows planned
+#: (when one event alone has more, it is planned alone); rows inserted per statement.
+PLAN_EVENTS = 50
+PLAN_ROWS = 5000
+INSERT_ROWS = 100
 
 
 @dataclass(frozen=True)
@@ -124,6 +130,7 @@ class DeliveryWorker:
         self._lock = threading.Lock()
         #: The newest delivery id the rule limit has looked at.
         self._mark: int | None = None
+        self._dialect_name: str | None = None
 
     # --- one pass ---------------------------------------------------------------------------
 
@@ -174,6 +181,10 @@ class DeliveryWorker:
 
     def fan_out(self) -> int:
         """Fan out up to ``fanout_batch`` events, committing whenever the budget is spent."""
+        if self._dialect() == "sqlite":
+            return self._fan_out_planned()
+        # PostgreSQL locks rows, not the database: one transaction per event or so, each
+        # event claimed with SKIP LOCKED so that concurrent workers share the events.
         done, more = 0, True
         while more and done < self.config.fanout_batch:
             with self.scope() as session:
@@ -188,6 +199,69 @@ class DeliveryWorker:
                     if time.monotonic() >= deadline:
                         break
         return done
+
+    def _dialect(self) -> str:
+        if self._dialect_name is None:
+            with self.scope(read_only=True) as session:
+                self._dialect_name = session.get_bind().dialect.name
+        return self._dialect_name
+
+    def _fan_out_planned(self) -> int:
+        """SQLite: plan in a read-only transaction (no lock: rendering the messages of an
+        event followed by hundreds of people takes longer than a write may hold the lock),
+        then insert the rows in short write transactions.
+
+        An event is marked done in the transaction that inserts its last rows.  If the
+        worker dies in between, the event is planned again and the unique constraint
+        (event, user, channel) keeps the rows already inserted from being inserted twice;
+        another worker planning the same event meanwhile is harmless for the same reason.
+        What changes between planning and inserting is judged again before sending
+        (:func:`still_visible`).
+        """
+        done = 0
+        while done < self.config.fanout_batch:
+            now = self.clock()
+            planned: list[tuple[int, list[dict[str, Any]]]] = []
+            with self.scope(read_only=True) as session:
+                stmt = (
+                    select(Event)
+                    .where(Event.fanned_out.is_(False))
+                    .order_by(Event.id)
+                    .limit(min(PLAN_EVENTS, self.config.fanout_batch - done))
+                )
+                rows = 0
+                for event in session.scalars(stmt).all():
+                    planned.append((event.id, fanout.delivery_rows(session, event, now=now)))
+                    rows += len(planned[-1][1])
+                    if rows >= PLAN_ROWS:
+                        break
+            if not planned:
+                break
+            self._insert_planned(planned)
+            done += len(planned)
+        return done
+
+    def _insert_planned(self, planned: Sequence[tuple[int, list[dict[str, Any]]]]) -> None:
+        steps: list[tuple[list[dict[str, Any]], int | None]] = []
+        for event_id, rows in planned:
+            steps += [(rows[i : i + INSERT_ROWS], None) for i in range(0, len(rows), INSERT_ROWS)]
+            steps.append(([], event_id))
+        steps.reverse()  # popped from the end, in order
+        while steps:
+            with self.scope() as session:
+                deadline = time.monotonic() + self._budget
+                while steps:
+                    rows, event_id = steps.pop()
+                    if rows:
+                        session.connection().execute(
+                            fanout.insert_new(session, Delivery.__table__), rows
+                        )
+                    if event_id is not None:
+                        session.execute(
+                            update(Event).where(Event.id == event_id).values(fanned_out=True)
+                        )
+                    if time.monotonic() >= deadline:
+                        break
 
     def sweep(self) -> int:
         """Find due escalations (read-only), then escalate them in short transactions."""
