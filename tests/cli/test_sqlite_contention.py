@@ -120,6 +120,7 @@ READS = [
     ("history", "global"),
     ("search", "echeance"),
     ("inbox",),
+    ("audit",),
 ]
 
 
