@@ -35,20 +35,38 @@ class Api:
         self.authenticator = authenticator
 
     @contextmanager
-    def work(self, principal: Principal, *, read_only: bool = False) -> Iterator[Work]:
+    def work(
+        self,
+        principal: Principal,
+        *,
+        read_only: bool = False,
+        current: Callable[[Work], BaseModel | None] | None = None,
+    ) -> Iterator[Work]:
         """A transaction as the authenticated user: committed on success.
 
-        A lost optimistic-concurrency race surfaces from the ORM as ``StaleDataError``;
-        it is the same thing as a stale ``If-Match``.
+        :param current: loads the representation of the record being changed; when a
+            concurrent writer wins the race (the library's :class:`VersionConflict`, or the
+            ORM's ``StaleDataError``), the 412 carries what is stored now.
         """
         try:
             with self.grc.acting_as(principal.user_id, read_only=read_only) as work:
                 yield work
-        except StaleDataError:
+        except (errors.VersionConflict, StaleDataError) as exc:
+            detail = (
+                str(exc)
+                if isinstance(exc, errors.VersionConflict)
+                else "the record was changed by someone else meanwhile; read it again"
+            )
+            extra: dict[str, Any] = {}
+            headers: dict[str, str] = {}
+            if current is not None:
+                with self.grc.acting_as(principal.user_id, read_only=True) as fresh:
+                    now = current(fresh)
+                if now is not None:
+                    extra["current"] = now.model_dump(mode="json")
+                    headers["ETag"] = etag_of(getattr(now, "version", None)) or ""
             raise ApiProblem(
-                412,
-                "the record was changed by someone else meanwhile; read it again",
-                slug="version-conflict",
+                412, detail, slug="version-conflict", headers=headers, extra=extra
             ) from None
 
 

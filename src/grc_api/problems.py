@@ -130,9 +130,6 @@ def grc_error_response(request: Request, exc: errors.GrcError) -> JSONResponse:
     field = getattr(exc, "field", None)
     if isinstance(exc, errors.ValidationError):
         extra["errors"] = [{"field": field, "message": str(exc)}]
-    current = getattr(exc, "current", None)
-    if status == 412 and current is not None:
-        extra["current"] = current
     headers = getattr(exc, "headers", None)
     return problem_response(request, status, str(exc), slug=slug, extra=extra, headers=headers)
 

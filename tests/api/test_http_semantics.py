@@ -202,3 +202,46 @@ def test_openapi_and_docs_are_served(client):
     assert "bearer" in spec["components"]["securitySchemes"]
     docs = client.get("/api/v1/docs")
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
+
+
+def test_concurrent_updates_with_one_etag_one_wins_the_others_get_412_with_current(app, api_world):
+    import threading
+
+    created = new_exchange_direct(api_world)
+    url, etag = f"/api/v1/exchanges/{created}", '"1"'
+    barrier = threading.Barrier(6)
+    results: list = []
+
+    def attempt(n: int) -> None:
+        with _client(app) as client:
+            barrier.wait()
+            response = client.patch(
+                url,
+                json={"subject": f"writer {n}"},
+                headers=api_world.headers("entitled", **{"If-Match": etag}),
+            )
+            results.append(response)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    statuses = sorted(r.status_code for r in results)
+    assert statuses == [200, 412, 412, 412, 412, 412], [r.text for r in results]
+    winner = next(r for r in results if r.status_code == 200).json()
+    for lost in (r for r in results if r.status_code == 412):
+        assert lost.json()["current"]["subject"] == winner["subject"]
+        assert lost.headers["etag"] == f'"{winner["version"]}"'
+
+
+def new_exchange_direct(world) -> int:
+    from datetime import UTC, datetime
+
+    from grc_core.services import exchanges
+
+    with world.grc.acting_as("alice") as w:
+        start = datetime(2026, 3, 2, 9, tzinfo=UTC)
+        return exchanges.create_exchange(
+            w.session, w.actor, subject="Race", start=start, action="call"
+        ).id

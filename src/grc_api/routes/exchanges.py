@@ -91,7 +91,10 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         """Change the fields given (If-Match required)."""
         expected = required_version(request)
         changes: dict[str, Any] = body.model_dump(exclude_unset=True)
-        with api.work(principal) as work:
+        with api.work(
+            principal,
+            current=lambda w: ExchangeOut.of(exchanges.get_exchange(w.session, w.actor, _ref(ref))),
+        ) as work:
             exchange = exchanges.get_exchange(work.session, work.actor, _ref(ref))
             check_version(exchange, expected, lambda: ExchangeOut.of(exchange))
             kwargs = {k: UNSET if v is None and k in _NOT_NULL else v for k, v in changes.items()}
@@ -117,7 +120,10 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         """Close an exchange (status ``done`` unless another closing status is given)."""
         body = body or Completion()
         expected = optional_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal,
+            current=lambda w: ExchangeOut.of(exchanges.get_exchange(w.session, w.actor, _ref(ref))),
+        ) as work:
             exchange = exchanges.get_exchange(work.session, work.actor, _ref(ref))
             check_version(exchange, expected, lambda: ExchangeOut.of(exchange))
             extra = {} if body.details is None else {"details": body.details}
@@ -132,7 +138,10 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     def delete_exchange(principal: Caller, ref: ExchangeRef, request: Request) -> Response:
         """Delete an exchange and its attachments (If-Match required)."""
         expected = required_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal,
+            current=lambda w: ExchangeOut.of(exchanges.get_exchange(w.session, w.actor, _ref(ref))),
+        ) as work:
             exchange = exchanges.get_exchange(work.session, work.actor, _ref(ref))
             check_version(exchange, expected, lambda: ExchangeOut.of(exchange))
             versioned_call(

@@ -90,7 +90,9 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         principal: Caller, login: str, body: UserUpdate, request: Request
     ) -> JSONResponse:
         expected = required_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal, current=lambda w: UserOut.of(users.get_user(w.session, login))
+        ) as work:
             user = users.get_user(work.session, login)
             check_version(user, expected, lambda: UserOut.of(user))
             versioned_call(

@@ -82,7 +82,9 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Rename, change the owner, the external reference or the status (If-Match)."""
         expected = required_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal, current=lambda w: CompanyOut.of(companies.get_company(w.session, company_id))
+        ) as work:
             company = companies.get_company(work.session, company_id)
             check_version(company, expected, lambda: CompanyOut.of(company))
             if body.name is not None or body.owner is not None or body.external_ref is not None:
@@ -151,7 +153,9 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Move a contact to another company (If-Match optional)."""
         expected = optional_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal, current=lambda w: ContactOut.of(companies.get_contact(w.session, contact_id))
+        ) as work:
             contact = companies.get_contact(work.session, contact_id)
             check_version(contact, expected, lambda: ContactOut.of(contact))
             companies.move_contact(work.session, work.actor, contact_id, body.company_id)
@@ -216,7 +220,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Change an opportunity's details or stage (If-Match)."""
         expected = required_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal,
+            current=lambda w: OpportunityOut.of(
+                opportunities.get_opportunity(w.session, opportunity_id)
+            ),
+        ) as work:
             opportunity = opportunities.get_opportunity(work.session, opportunity_id)
             check_version(opportunity, expected, lambda: OpportunityOut.of(opportunity))
             fields = body.model_dump(exclude_unset=True, exclude={"stage"})
@@ -251,7 +260,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Move an opportunity to another company (If-Match optional)."""
         expected = optional_version(request)
-        with api.work(principal) as work:
+        with api.work(
+            principal,
+            current=lambda w: OpportunityOut.of(
+                opportunities.get_opportunity(w.session, opportunity_id)
+            ),
+        ) as work:
             opportunity = opportunities.get_opportunity(work.session, opportunity_id)
             check_version(opportunity, expected, lambda: OpportunityOut.of(opportunity))
             opportunities.transfer_opportunity(
