@@ -245,3 +245,48 @@ def new_exchange_direct(world) -> int:
         return exchanges.create_exchange(
             w.session, w.actor, subject="Race", start=start, action="call"
         ).id
+
+
+def test_an_oversized_upload_is_refused_without_reading_the_rest(app, api_world):
+    """The body is pulled chunk by chunk: the refusal comes before the sender is done."""
+    import anyio
+    import httpx
+
+    exchange = new_exchange_direct(api_world)
+    with api_world.grc.acting_as("admin") as w:
+        attachments.set_policy(w.session, w.actor, max_size=1024 * 1024)
+    sent = 0
+    total = 64 * 1024 * 1024
+    boundary = "grc-boundary"
+
+    async def body():
+        nonlocal sent
+        head = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.pdf"\r\n'
+            "Content-Type: application/pdf\r\n\r\n"
+        ).encode()
+        yield head + samples.pdf()
+        chunk = b"%" * (256 * 1024)
+        while sent < total:
+            sent += len(chunk)
+            yield chunk
+        yield f"\r\n--{boundary}--\r\n".encode()
+
+    async def upload():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.post(
+                f"/api/v1/exchanges/{exchange}/attachments",
+                content=body(),
+                headers=api_world.headers(
+                    "entitled", **{"Content-Type": f"multipart/form-data; boundary={boundary}"}
+                ),
+            )
+
+    try:
+        response = anyio.run(upload)
+    finally:
+        with api_world.grc.acting_as("admin") as w:
+            attachments.set_policy(w.session, w.actor, max_size=20 * 1024 * 1024)
+    assert response.status_code == 413, response.text
+    assert sent < 4 * 1024 * 1024, f"{sent:,} bytes were read before the refusal"
