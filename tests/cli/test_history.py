@@ -327,7 +327,8 @@ def test_bad_cursor_exits_2(world):
         "malformed cursor: pass back the next_cursor of a previous page"
     )
     assert world.grc.fails(2, *company, "--cursor", _tampered(cursor), as_="admin") == (
-        "this cursor was not issued by this installation (bad signature)"
+        "this cursor was not issued by this installation, or its signing key has been "
+        "rotated since (bad signature): start again from the first page"
     )
     # A genuine cursor, replayed on another query, filter or reader.
     other = "this cursor belongs to another query, filter or user"

@@ -7,6 +7,7 @@ import click
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.output import Shown, record
 from grc_core import schema
+from grc_core.queries import cursors
 
 
 @click.group("db")
@@ -43,6 +44,32 @@ def upgrade(state: CliContext) -> None:
 def current(state: CliContext) -> None:
     """Show the database's schema revision and the latest one."""
     state.out.emit(_revisions(state))
+
+
+@db_group.command("rotate-cursor-key")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@pass_cli
+def rotate_cursor_key(state: CliContext, yes: bool) -> None:
+    """Replace the key that signs pagination cursors.
+
+    Cursors issued before are refused afterwards (clients start again from the first page):
+    by new commands at once, by processes already running (an HTTP server, workers) once
+    their copy of the key is 30 seconds old.
+    """
+    if not yes:
+        click.confirm(
+            "Replace the cursor signing key? Every cursor issued so far will be refused",
+            abort=True,
+            err=True,
+        )
+    with state.session() as session:
+        cursors.rotate_key(session)
+    delay = cursors.KEY_REFRESH_SECONDS
+    state.out.status(
+        f"cursor signing key replaced: running processes refuse older cursors within {delay:g} s"
+    )
+    data = {"rotated": True, "refresh_seconds": delay}
+    state.out.emit(Shown(data, record("Cursor key", [("Rotated", True), ("Refresh (s)", delay)])))
 
 
 def register(cli: click.Group) -> None:
