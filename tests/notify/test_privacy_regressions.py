@@ -209,6 +209,25 @@ def test_1_a_task_quoting_a_private_exchange_is_private_whatever_the_path(
     assert "Narwhalsecret" not in office.readable_by("carol", "Narwhalsecret")
 
 
+@pytest.mark.parametrize("digest", ["hourly", "immediate"])
+def test_1_an_escalation_task_quoting_a_private_exchange_is_private(
+    office: Office, digest: str
+) -> None:
+    office.act(
+        "admin", rule_admin.add_rule, "relance", escalation=True,
+        condition="exchange.private and exchange.action = 'call'",
+        recipients={"assignees": True}, channels=["task", "report"],
+    )  # fmt: skip
+    office.act("bob", subscriptions.set_preferences, digest=digest)
+    office.record("alice", subject="Narwhalsecret budget", private=True, assignees=["alice", "bob"])
+    office.run(hours=2)
+    tasks = office.tasks()
+    assert sorted(t.assignees[0].login for t in tasks) == ["alice", "bob"]
+    assert all(t.private and "Narwhalsecret" in t.subject + t.details for t in tasks)
+    assert any("Narwhalsecret" in mail for mail in office.mails_to("bob"))  # his report
+    assert "Narwhalsecret" not in office.readable_by("carol", "Narwhalsecret")
+
+
 def test_1_a_digest_mixing_shared_and_private_exchanges_makes_a_private_task(
     office: Office,
 ) -> None:
