@@ -1,10 +1,10 @@
 """Optimistic concurrency in the library: versions, expected versions, lost updates."""
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 
 from grc_core.errors import Conflict, ValidationError, VersionConflict
-from grc_core.models import Event, Exchange
+from grc_core.models import Event, Exchange, ExchangeFieldValue
 from grc_core.services import custom_fields, exchanges
 from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 
@@ -127,3 +127,25 @@ def test_lock_for_update_reads_what_was_committed_not_the_session_copy(world, se
     again = lock_for_update(session, Exchange, ex.id)
     assert again is ex and again.subject == "ailleurs"
     assert lock_for_update(session, Exchange, 10**9) is None
+
+
+def test_custom_values_are_upserted_when_another_writer_set_the_field_first(world, session):
+    """The value row appeared after the exchange was loaded (a writer that did not lock):
+    setting the field updates that row instead of failing on the primary key."""
+    field = custom_fields.define_field(session, world.admin, "source", label="S", type="text")
+    ex = new_exchange(world)
+    assert ex.custom == {}
+    session.execute(
+        insert(ExchangeFieldValue.__table__).values(
+            exchange_id=ex.id, field_id=field.id, text_value="concurrent"
+        )
+    )
+    values = custom_fields.validate_values(session, {"source": "mine"}, creating=False)
+    custom_fields.apply_values(ex, values)
+    session.flush()
+    assert ex.custom == {"source": "mine"}
+    custom_fields.apply_values(ex, {field: None})
+    session.flush()
+    assert ex.custom == {}
+    session.expire_all()
+    assert session.get(Exchange, ex.id).custom == {}
