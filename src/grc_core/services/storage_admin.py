@@ -1,7 +1,10 @@
 """Keeping storage honest: verify blobs against rows, repair, and migrate between backends.
 
 Both operations work attachment by attachment in short transactions of their own, so they
-can run on a live database and be interrupted at any point.
+can run on a live database and be interrupted at any point.  No transaction is open while a
+backend is called (a GED may take seconds to answer, and on SQLite a write transaction holds
+the database's one write lock): what is only read is read in a read-only transaction, and
+pending-deletion rows are removed :data:`PURGE_BATCH` at a time once their blobs are gone.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import logging
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
@@ -16,22 +20,27 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from grc_core.backends import Backends
 from grc_core.errors import BlobExists, BlobNotFound, GrcError, StorageError, ValidationError
 from grc_core.models import Attachment, BlobDeletion
-from grc_core.services.attachments import layout_hints, purge_blobs
+from grc_core.services.attachments import layout_hints
 from grc_core.storage.backend import CHUNK_SIZE, StorageBackend
 from grc_core.timeutil import utcnow
 
-#: Opens a new transaction (``Grc.session``): each step commits on its own.
-SessionScope = Callable[[], AbstractContextManager[Session]]
+log = logging.getLogger(__name__)
+
+#: Opens a new transaction (``Grc.session``): each step commits on its own; called with
+#: ``read_only=True`` for the steps that only read.
+SessionScope = Callable[..., AbstractContextManager[Session]]
 #: Called after each attachment: ``(done, total, attachment id)``.
 Progress = Callable[[int, int, int], None]
 
 DEFAULT_GRACE = timedelta(hours=1)
+#: Pending-deletion rows removed per transaction, once their blobs are deleted.
+PURGE_BATCH = 100
 
 
 def checksum(backend: StorageBackend, key: str) -> tuple[int, str]:
@@ -99,7 +108,7 @@ def verify_storage(
     deleted.
     """
     report = VerifyReport()
-    with scope() as session:
+    with scope(read_only=True) as session:
         rows = list(
             session.execute(
                 select(
@@ -162,9 +171,7 @@ def verify_storage(
         for name, key in orphans:
             _delete_if_present(backends.get(name), key)
             report.repaired += 1
-        if pending:
-            with scope() as session:
-                report.repaired += purge_blobs(session.connection(), backends, pending)
+        report.repaired += _purge(scope, backends, pending)
         for name in {p.backend for p in report.of_kind("temporary")}:
             removed = backends.get(name).remove_stale_temp_files(grace)  # type: ignore[attr-defined]
             report.repaired += len(removed)
@@ -225,7 +232,7 @@ def migrate_storage(
     backends.get(target)  # fail early on an unknown or uninstalled backend
     report = MigrationReport(target)
     _finish_pending_deletions(scope, backends)
-    with scope() as session:
+    with scope(read_only=True) as session:
         ids = list(
             session.scalars(
                 select(Attachment.id).where(Attachment.backend != target).order_by(Attachment.id)
@@ -247,10 +254,41 @@ def migrate_storage(
 
 
 def _finish_pending_deletions(scope: SessionScope, backends: Backends) -> None:
-    with scope() as session:
+    with scope(read_only=True) as session:
         pending = [(d.backend, d.storage_key) for d in session.scalars(select(BlobDeletion))]
-        if pending:
-            purge_blobs(session.connection(), backends, pending)
+    _purge(scope, backends, pending)
+
+
+def _purge(scope: SessionScope, backends: Backends, blobs: list[tuple[str, str]]) -> int:
+    """Delete blobs whose rows are gone, then their pending-deletion rows, a batch per
+    transaction; return how many were carried out.  A blob that cannot be deleted now keeps
+    its row, for the next ``verify --repair``."""
+    done = [(name, key) for name, key in blobs if _delete_pending(backends, name, key)]
+    for start in range(0, len(done), PURGE_BATCH):
+        batch = done[start : start + PURGE_BATCH]
+        with scope() as session:
+            session.execute(
+                delete(BlobDeletion).where(
+                    or_(
+                        *(
+                            (BlobDeletion.backend == name) & (BlobDeletion.storage_key == key)
+                            for name, key in batch
+                        )
+                    )
+                )
+            )
+    return len(done)
+
+
+def _delete_pending(backends: Backends, name: str, key: str) -> bool:
+    try:
+        backends.get(name).delete(key)
+    except BlobNotFound:
+        return True
+    except GrcError as exc:  # unreachable, refused, or a backend no longer configured
+        log.warning("could not delete blob %s from %s: %s", key, name, exc)
+        return False
+    return True
 
 
 def _move_one(scope: SessionScope, backends: Backends, target: str, ident: int) -> None:
@@ -290,8 +328,7 @@ def _move_one(scope: SessionScope, backends: Backends, target: str, ident: int) 
         session.add(BlobDeletion(backend=source_name, storage_key=source_key))
         row.backend, row.storage_key = target, moving_key
         row.moving_to = row.moving_key = None
-    with scope() as session:
-        purge_blobs(session.connection(), backends, [(source_name, source_key)])
+    _purge(scope, backends, [(source_name, source_key)])
 
 
 def _copy(
