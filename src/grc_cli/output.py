@@ -1244,7 +1244,16 @@ def rule_data(rule: Rule, triggers: Sequence[str], logins: Mapping[int, str]) ->
         "subject_template": rule.subject_template,
         "body_template": rule.body_template,
         "created_at": rule.created_at,
+        "parked_at": rule.parked_at,
+        "parked_reason": rule.parked_reason,
     }
+
+
+def _rule_state(data: Mapping[str, Any]) -> str:
+    # Parked by the safety limit (grc rules unpark NAME resumes it), whatever "enabled" says.
+    if data.get("parked_at") is not None:
+        return "PARKED"
+    return "enabled" if data["enabled"] else "disabled"
 
 
 def _when_it_runs(data: Mapping[str, Any]) -> str:
@@ -1256,7 +1265,12 @@ def show_rule(out: Output, data: Mapping[str, Any]) -> Shown:
     pairs: list[tuple[str, object]] = [
         ("Id", data["id"]),
         ("Name", data["name"]),
-        ("State", "enabled" if data["enabled"] else "disabled"),
+        ("State", _rule_state(data)),
+        *(
+            [("Parked", f"{out.when(data['parked_at'], with_zone=True)}: {data['parked_reason']}")]
+            if data.get("parked_at") is not None
+            else []
+        ),
         ("On", _when_it_runs(data)),
         ("Condition", data["condition"] or "(none: always)"),
         ("To", recipients_text(data["recipients"])),
@@ -1273,7 +1287,7 @@ def show_rules(out: Output, rules: Sequence[Mapping[str, Any]]) -> Shown:
     rows = [
         (
             r["name"],
-            "enabled" if r["enabled"] else "disabled",
+            _rule_state(r),
             _when_it_runs(r),
             r["condition"] or "(always)",
             recipients_text(r["recipients"]),

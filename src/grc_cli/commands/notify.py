@@ -35,6 +35,7 @@ from grc_cli.output import (
 from grc_cli.params import DURATION
 from grc_core.models import Event
 from grc_core.notify import worker as workers
+from grc_core.notify.runaway import RunawayLimit
 from grc_core.notify.worker import DeliveryWorker, WorkerConfig
 from grc_core.services.users import require_admin
 
@@ -80,6 +81,14 @@ def worker_options(func: Callable[..., Any]) -> Callable[..., Any]:
             help="Wait before the first retry; it doubles at each attempt (with jitter).",
         ),
         click.option(
+            "--rule-limit",
+            type=click.IntRange(1, 1_000_000),
+            default=_DEFAULTS.rule_limit.max_deliveries,
+            show_default=True,
+            help="Deliveries one rule may make within an hour; a rule making more is parked "
+            "(it stops firing, administrators get an inbox alert; grc rules unpark NAME).",
+        ),
+        click.option(
             "--worker-id",
             metavar="NAME",
             help="The name leases are taken under (default: host:pid:thread).",
@@ -97,6 +106,7 @@ def _worker(
     lease: timedelta,
     backoff: timedelta,
     worker_id: str | None,
+    rule_limit: int = _DEFAULTS.rule_limit.max_deliveries,
 ) -> tuple[DeliveryWorker, dict[str, Any]]:
     grc = state.ready()
     channels = state.notification_channels()
@@ -105,6 +115,7 @@ def _worker(
         batch=batch,
         max_attempts=max_attempts,
         backoff_base=backoff,
+        rule_limit=RunawayLimit(max_deliveries=rule_limit),
     )
     return DeliveryWorker(grc.session, channels, worker_id=worker_id, config=config), channels
 
@@ -124,10 +135,11 @@ def run_once(
     lease: timedelta,
     backoff: timedelta,
     worker_id: str | None,
+    rule_limit: int,
 ) -> None:
     """Do everything that is due now, then exit: fan out the pending events, sweep the
     escalation rules, deliver (pass after pass until nothing is left)."""
-    worker, channels = _worker(state, max_attempts, batch, lease, backoff, worker_id)
+    worker, channels = _worker(state, max_attempts, batch, lease, backoff, worker_id, rule_limit)
     try:
         stats = worker.drain()
     finally:
@@ -155,6 +167,7 @@ def work(
     lease: timedelta,
     backoff: timedelta,
     worker_id: str | None,
+    rule_limit: int,
 ) -> None:
     """Deliver notifications until stopped (a long-running worker, e.g. a systemd service).
 
@@ -163,7 +176,7 @@ def work(
     stops it at once (deliveries it held are taken over by another worker when their lease
     expires). Exits with 0 when stopped by a signal.
     """
-    worker, channels = _worker(state, max_attempts, batch, lease, backoff, worker_id)
+    worker, channels = _worker(state, max_attempts, batch, lease, backoff, worker_id, rule_limit)
     stop = threading.Event()
     received: list[str] = []
     previous = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}

@@ -22,7 +22,7 @@ from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import dry_run_data, rule_data, show_dry_run, show_rule, show_rules
 from grc_core.errors import NotFound
 from grc_core.models import Event, Rule, User
-from grc_core.notify import rule_admin
+from grc_core.notify import rule_admin, runaway
 from grc_core.notify.rule_admin import RECIPIENT_FLAGS
 from grc_core.notify.subscriptions import EVENT_KINDS
 from grc_core.services.users import require_admin
@@ -226,6 +226,20 @@ def enable(state: CliContext, name: str) -> None:
 def disable(state: CliContext, name: str) -> None:
     """Disable a rule (administrators): it fires no more until enabled."""
     _set_enabled(state, name, False)
+
+
+@rules_group.command("unpark")
+@click.argument("name")
+@pass_cli
+def unpark(state: CliContext, name: str) -> None:
+    """Resume a rule the safety limit parked (administrators); its delivery count starts
+    again from now. Fix what made it run away first (see grc rules show NAME)."""
+    with state.work() as work:
+        rule = find_rule(work.session, name)
+        rule = runaway.unpark(work.session, work.actor, rule.id)
+        data = describe(work.session, rule)
+    state.out.status(f"rule {data['name']!r} resumed")
+    state.out.emit(show_rule(state.out, data))
 
 
 @rules_group.command("delete")
