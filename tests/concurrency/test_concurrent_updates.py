@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from datetime import UTC, datetime
+from itertools import pairwise
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -68,6 +69,12 @@ def _check_audit_chain(url: str, ids: list[int]) -> int:
                 ).all()
                 assert events[0].kind == "exchange.created"
                 state = {k: new for k, (_old, new) in events[0].changes.items()}
+                writers = [
+                    e.changes["subject"][1].split()[0] for e in events[1:] if "subject" in e.changes
+                ]
+                # The processes really ran at the same time: their changes interleave.
+                switches = sum(a != b for a, b in pairwise(writers))
+                assert switches >= 3, writers
                 for event in events[1:]:
                     assert event.kind in ("exchange.updated", "exchange.completed")
                     for name, (old, new) in event.changes.items():
@@ -119,6 +126,7 @@ def test_four_processes_updating_the_same_exchanges(fresh_url, tmp_path):
     assert all(r["done"].get(kind) for r in results for kind in ("subject", "custom"))
 
     recorded = _check_audit_chain(fresh_url, ids)
+    print(f"{done} updates applied, refusals {conflicts}, {recorded} audited changes")
     # Subject changes always change something: at least those are recorded.
     subjects = sum(r["done"].get("subject", 0) + r["done"].get("versioned", 0) for r in results)
     assert recorded >= subjects

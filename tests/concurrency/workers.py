@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,7 @@ def _update(engine: Any, ident: int, kind: str, changes: dict[str, Any]) -> None
     if kind == "versioned":
         with Session(engine) as session:
             expected = session.get(Exchange, ident).version
+        time.sleep(random.random() / 200)  # the person looks at the form before saving
     with Session(engine) as session, session.begin():
         actor = session.query(User).filter_by(login="alice").one()
         exchanges.update_exchange(session, actor, ident, expected_version=expected, **changes)
