@@ -140,25 +140,94 @@ _dangerous = st.sampled_from(
 _hostile_text = st.lists(st.one_of(_dangerous, st.text(max_size=6)), max_size=20).map("".join)
 
 
+# Valid keys, generated as such: most random text is refused by check_key before the root
+# is even looked at, so the property below would hardly ever reach the path it checks.
+_SAFE = "ABXYZabxyz0189_-"
+_valid_segment = st.builds(
+    lambda first, middle, last: first + middle + last,
+    st.sampled_from(_SAFE),
+    st.text(alphabet=_SAFE + ".", max_size=18),
+    st.sampled_from(_SAFE) | st.just(""),
+)
+#: Names planted in the root by the property test: links out of the store, inside it, a loop.
+_PLANTED = st.sampled_from(["out", "inside", "loop", "file", "out2"])
+_valid_key = st.one_of(
+    st.lists(_valid_segment | _PLANTED, min_size=1, max_size=6).map("/".join),
+    st.dates().map(new_key),
+)
+
+
+@st.composite
+def _near_valid_key(draw: st.DrawFn) -> str:
+    """A valid key with one dangerous piece spliced in somewhere."""
+    key = draw(_valid_key)
+    at = draw(st.integers(min_value=0, max_value=len(key)))
+    return key[:at] + draw(_dangerous | st.sampled_from(["/..", "../", "//", "/"])) + key[at:]
+
+
+def _plant(root: Path, outside: Path) -> None:
+    """Symbolic links inside the store, as a careless administrator or an attacker leaves."""
+    if not (root / "out").is_symlink():
+        outside.mkdir(exist_ok=True)
+        (root / "real").mkdir(exist_ok=True)
+        (outside / "secret").write_text("s")
+        os.symlink(outside, root / "out")  # a directory outside
+        os.symlink(outside / "secret", root / "out2")  # a file outside
+        os.symlink(root / "real", root / "inside")  # a directory inside: fine
+        os.symlink("loop", root / "loop")  # a loop
+        (root / "file").write_text("x")
+
+
 @settings(max_examples=500, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(key=st.one_of(st.text(), _hostile_text))
+@given(key=st.one_of(_valid_key, _valid_key, _near_valid_key(), st.text(), _hostile_text))
 @example(key="../x")
 @example(key="a/../../x")
 @example(key="/x")
 @example(key="..")
 @example(key="\\..\\x")
+@example(key="out/secret")
+@example(key="loop/x")
 def test_random_text_never_escapes_the_root(tmp_path: Path, key: str) -> None:
-    root = tmp_path.resolve()
+    root = (tmp_path / "root").resolve()
+    root.mkdir(exist_ok=True)
+    _plant(root, tmp_path / "outside")
     try:
         path = safe_join(root, key)
     except InvalidKey:
+        through_link = key.split("/")[0] in ("out", "out2", "loop")
+        try:
+            check_key(key)
+        except InvalidKey:
+            return  # refused for its shape
+        # A well-formed key is refused only when it leads out of the store.
+        assert through_link, key
         return
     resolved = path.resolve()
     assert resolved != root
     assert resolved.is_relative_to(root)
     assert os.path.commonpath([root, resolved]) == str(root)
     # What was accepted is exactly the relative path it names: nothing was dropped.
-    assert resolved.relative_to(root).as_posix() == key
+    assert path.relative_to(root).as_posix() == key
+    assert key.split("/")[0] not in ("out", "out2", "loop")
+
+
+def test_the_property_runs_mostly_on_accepted_keys(tmp_path: Path) -> None:
+    # The point of generating valid keys: most examples reach the path checks.
+    accepted = 0
+    strategy = st.one_of(_valid_key, _valid_key, _near_valid_key(), st.text(), _hostile_text)
+
+    @settings(max_examples=300, database=None)
+    @given(key=strategy)
+    def count(key: str) -> None:
+        nonlocal accepted
+        try:
+            check_key(key)
+            accepted += 1
+        except InvalidKey:
+            pass
+
+    count()
+    assert accepted >= 300 * 0.3, accepted
 
 
 _segment = st.text(alphabet="abcXYZ019._-", min_size=1, max_size=12)

@@ -122,7 +122,10 @@ def safe_join(root: Path, key: str) -> Path:
     base = Path(root).resolve()
     candidate = base.joinpath(*key.split("/"))
     # ``strict=False``: the blob (or its month directory) may not exist yet.
-    resolved = candidate.resolve(strict=False)
+    try:
+        resolved = candidate.resolve(strict=False)
+    except (RuntimeError, OSError) as exc:  # a symbolic link loop planted in the store
+        raise InvalidKey(f"storage key {_shown(key)} cannot be resolved: {exc}") from None
     if resolved == base or not resolved.is_relative_to(base):
         raise InvalidKey(
             f"storage key {_shown(key)} resolves outside the storage root {str(base)!r} "
