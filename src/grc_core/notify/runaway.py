@@ -92,24 +92,44 @@ def _resumed_at(session: Session, rule_id: int, since: datetime) -> datetime | N
 
 
 def deliveries_in_window(
-    session: Session, rule_id: int, *, now: datetime, limit: RunawayLimit
+    session: Session,
+    rule_id: int,
+    *,
+    now: datetime,
+    limit: RunawayLimit,
+    after_id: int | None = None,
 ) -> int:
-    """The deliveries ``rule_id`` made in the window (counted from its resumption if later)."""
+    """The deliveries ``rule_id`` made in the window (counted from its resumption if later).
+
+    :param after_id: a delivery id known to be older than the window: only later ones are
+        looked at (the primary key bounds the scan; a worker passes the newest id it saw
+        before the window began).
+    """
     since = now - limit.window
     since = max(since, _resumed_at(session, rule_id, since) or since)
     stmt = select(func.count()).where(Delivery.rule_id == rule_id, Delivery.created_at >= since)
+    if after_id is not None:
+        stmt = stmt.where(Delivery.id > after_id)
     return int(session.scalar(stmt) or 0)
 
 
 def over_limit(
-    session: Session, rule_ids: Iterable[int], *, now: datetime, limit: RunawayLimit
+    session: Session,
+    rule_ids: Iterable[int],
+    *,
+    now: datetime,
+    limit: RunawayLimit,
+    after_id: int | None = None,
 ) -> dict[int, int]:
-    """Which of ``rule_ids`` (not parked yet) are over the limit, with their counts."""
+    """Which of ``rule_ids`` (not parked yet) are over the limit, with their counts
+    (``after_id``: see :func:`deliveries_in_window`)."""
     ids = sorted(set(rule_ids))
     if not ids:
         return {}
     active = session.scalars(select(Rule.id).where(Rule.id.in_(ids), Rule.parked_at.is_(None)))
-    counts = {i: deliveries_in_window(session, i, now=now, limit=limit) for i in active}
+    counts = {
+        i: deliveries_in_window(session, i, now=now, limit=limit, after_id=after_id) for i in active
+    }
     return {i: n for i, n in counts.items() if n > limit.max_deliveries}
 
 

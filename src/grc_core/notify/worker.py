@@ -130,6 +130,9 @@ class DeliveryWorker:
         self._lock = threading.Lock()
         #: The newest delivery id the rule limit has looked at.
         self._mark: int | None = None
+        #: (time, newest delivery id) at each check: the newest id seen before the rule
+        #: limit's window began bounds its counting scans.
+        self._seen: list[tuple[datetime, int]] = []
         self._dialect_name: str | None = None
 
     # --- one pass ---------------------------------------------------------------------------
@@ -293,8 +296,15 @@ class DeliveryWorker:
                 .where(Delivery.id > mark, Delivery.id <= newest, Delivery.rule_id.is_not(None))
                 .distinct()
             ).all()
-            over = runaway.over_limit(session, rule_ids, now=now, limit=limit)
+            since = now - limit.window
+            before = [ident for at, ident in self._seen if at < since]
+            after_id = max(before) if before else None
+            over = runaway.over_limit(session, rule_ids, now=now, limit=limit, after_id=after_id)
         self._mark = max(mark, newest)
+        # Keep the newest sample older than the window, and those within it.
+        self._seen = [s for s in self._seen if s[0] >= since or s[1] == after_id]
+        if not self._seen or now - self._seen[-1][0] >= limit.window / 60:
+            self._seen.append((now, newest))
         parked = 0
         for rule_id, count in over.items():
             with self.scope() as session:
