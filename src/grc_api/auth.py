@@ -16,24 +16,29 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import jwt
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 from starlette.concurrency import run_in_threadpool
 
 from grc_api.problems import ApiProblem
 from grc_api.settings import ApiSettings, OidcSettings
 from grc_core.facade import Grc
-from grc_core.models import User
+from grc_core.models import ApiToken, User
 from grc_core.services import api_tokens
+from grc_core.timeutil import utcnow
 
 log = logging.getLogger("grc_api.auth")
 
 #: A host's resolver: given the request, the acting user's login or id, or ``None`` when
 #: the host has not authenticated anyone (the API then answers 401).
 IdentityResolver = Callable[[Request], "str | int | Awaitable[str | int | None] | None"]
+
+#: How precisely a token's last use is recorded.
+USE_RESOLUTION = timedelta(minutes=10)
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="grc"'}
 
@@ -189,7 +194,16 @@ class Authenticator:
             if state != "active":
                 raise unauthenticated(f"the API token is {state}")
             user = session.get(User, token.user_id)
-            return self._principal(user, "token", f"user {token.user_id}")
+            principal = self._principal(user, "token", f"user {token.user_id}")
+            stale = token.last_used_at is None or token.last_used_at < utcnow() - USE_RESOLUTION
+            token_id = token.id
+        if stale:
+            # Recorded coarsely, so that authenticating is not a write per request.
+            with self.grc.session() as session:
+                session.execute(
+                    update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
+                )
+        return principal
 
     def _from_jwt(self, token: str) -> Principal:
         assert self.oidc is not None

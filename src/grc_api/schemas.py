@@ -754,6 +754,7 @@ class TokenOut(Out):
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    last_used_at: datetime | None = Field(description="to within ten minutes")
 
     @classmethod
     def of(cls, token: ApiToken, state: str) -> TokenOut:
@@ -766,6 +767,7 @@ class TokenOut(Out):
             created_at=token.created_at,
             expires_at=token.expires_at,
             revoked_at=token.revoked_at,
+            last_used_at=token.last_used_at,
         )
 
 

@@ -88,3 +88,10 @@ def test_serve_refuses_several_workers_on_sqlite(team: Grc):
     if not team.url.startswith("sqlite"):
         return  # several workers are what PostgreSQL is for
     assert "PostgreSQL" in team.fails(2, "serve", "--workers", "4")
+
+
+def test_a_tokens_last_use_is_recorded(team: Grc):
+    secret = team.ok("token", "create", "alice", as_="alice").stdout.strip()
+    assert team.json("token", "list", as_="alice")[0]["last_used_at"] is None
+    assert call_me(team.url, secret) == 200
+    assert team.json("token", "list", as_="alice")[0]["last_used_at"] is not None

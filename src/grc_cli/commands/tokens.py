@@ -54,6 +54,7 @@ def token_data(token: ApiToken, login: str) -> dict[str, Any]:
         "created_at": token.created_at,
         "expires_at": token.expires_at,
         "revoked_at": token.revoked_at,
+        "last_used_at": token.last_used_at,
     }
 
 
@@ -67,10 +68,11 @@ def show_tokens(out: Output, tokens: list[tuple[ApiToken, str]]) -> Shown:
             api_tokens.token_state(t),
             out.when(t.created_at),
             out.when(t.expires_at) or "never",
+            out.when(t.last_used_at) or "never",
         )
         for t, login in tokens
     ]
-    columns = ("Id", "User", "Name", "Token", "State", "Created", "Expires")
+    columns = ("Id", "User", "Name", "Token", "State", "Created", "Expires", "Last used")
     data = [token_data(t, login) for t, login in tokens]
     return Shown(data, listing(None, columns, rows), None if tokens else "no tokens")
 
