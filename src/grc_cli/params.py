@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import re
 from datetime import timedelta
+from typing import IO
 
 import click
 
@@ -28,11 +29,20 @@ def parse_size(text: str) -> int:
         raise ValueError(f"{text!r} is not a size; write e.g. 512B, 100KB, 20MB or 1.5GB")
     # A comma is the French decimal separator: "1,5MB" is 1.5 MB.
     number = float(match["number"].replace(",", "."))
+    if not math.isfinite(number * SIZE_UNITS[unit]):
+        raise ValueError(f"{text[:40]!r} is too large a size; write e.g. 20MB or 1.5GB")
     return math.floor(number * SIZE_UNITS[unit])
 
 
 def parse_duration(text: str) -> timedelta:
     """``"1h"``, ``"90s"``, ``"1h30m"``, ``"2d"``; a bare number is seconds."""
+    try:
+        return _duration(text)
+    except OverflowError:  # beyond timedelta's 999,999,999 days
+        raise ValueError(f"{text[:40]!r} is too long a duration; write e.g. 1h or 2d") from None
+
+
+def _duration(text: str) -> timedelta:
     compact = text.strip().replace(" ", "")
     if compact and compact.replace(".", "", 1).isdigit():
         return timedelta(seconds=float(compact))
@@ -83,3 +93,16 @@ class DurationType(click.ParamType):
 
 SIZE = SizeType()
 DURATION = DurationType()
+
+
+def read_text(file: IO[str], option: str) -> str:
+    """The content of a text file given to ``option`` (``--details-file``…), refused with a
+    usage error when it is not UTF-8 text (a PDF given by mistake)."""
+    try:
+        return file.read()
+    except UnicodeDecodeError as exc:
+        name = getattr(file, "name", "the file")
+        raise click.BadParameter(
+            f"{name!r} is not UTF-8 text (byte {exc.start} cannot be read); give a text file",
+            param_hint=f"'{option}'",
+        ) from None

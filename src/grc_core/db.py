@@ -97,7 +97,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         ) from None
     # On both databases, so that a filter behaves the same on either (SQLite would match
     # nothing where PostgreSQL fails).
-    event.listen(engine, "before_cursor_execute", _refuse_nul)
+    event.listen(engine, "before_cursor_execute", _check_parameters)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -106,7 +106,11 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     return engine
 
 
-def _refuse_nul(
+#: The range of a 64-bit integer: what both databases store and compare.
+INT64 = range(-(2**63), 2**63)
+
+
+def _check_parameters(
     _conn: Any,
     _cursor: Any,
     _statement: str,
@@ -114,21 +118,27 @@ def _refuse_nul(
     _context: Any,
     executemany: bool,
 ) -> None:
-    """Refuse a NUL character in a text parameter before it reaches psycopg.
+    """Refuse, before the driver does, parameters no database accepts.
 
-    PostgreSQL cannot hold NUL in text, and psycopg's refusal is a driver error (exit 6 in
-    the CLI, "database error").  Services refuse NUL in what they store; this catches what
-    reaches a query otherwise (filters, lookups) as the input error it is, on every path
-    and on both databases.
+    A NUL character in text: PostgreSQL cannot hold it, and psycopg's refusal is a driver
+    error (exit 6 in the CLI, "database error").  An integer beyond 64 bits: the sqlite3
+    module raises ``OverflowError``, which is no database error at all.  Services refuse
+    both in what they store; this catches what reaches a query otherwise (filters, ids,
+    lookups) as the input error it is, on every path and on both databases.
     """
     for row in parameters if executemany else (parameters,):
         values = row.values() if isinstance(row, Mapping) else (row or ())
         for value in values:
-            items = value if isinstance(value, list | tuple) else (value,)
-            if any(isinstance(item, str) and "\x00" in item for item in items):
-                raise ValidationError(
-                    "text cannot contain a NUL character (U+0000); remove it and try again"
-                )
+            for item in value if isinstance(value, list | tuple) else (value,):
+                if isinstance(item, str) and "\x00" in item:
+                    raise ValidationError(
+                        "text cannot contain a NUL character (U+0000); remove it and try again"
+                    )
+                if isinstance(item, int) and item not in INT64:
+                    raise ValidationError(
+                        "a number is out of range: integers are accepted from "
+                        f"{INT64.start:,} to {INT64.stop - 1:,}"
+                    )
 
 
 def _sidecar_guard(database: str) -> Any:

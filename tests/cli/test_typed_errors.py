@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from grc_core import schema
 from grc_core.db import create_db_engine
 from grc_core.errors import ConfigError, DatabaseError, ValidationError
+from grc_core.files import samples
 from grc_core.models import Exchange
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, list_exchanges
 from grc_core.rules.errors import RuleError
@@ -145,3 +146,33 @@ def test_a_bulk_import_cut_by_the_server_is_a_database_error(db_factory):
             assert session.scalar(select(func.count()).select_from(Exchange)) == 0
     finally:
         engine.dispose()
+
+
+# -- found by tests/cli/test_no_traceback.py -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("inbox", "--before", "1" + "0" * 30), 2, "out of range"),
+        (("exchange", "show", "99999999999999999999"), 2, "out of range"),
+        (("storage", "verify", "--grace", "99999999999d"), 2, "too long a duration"),
+        (("attachment", "policy", "set", "--max-size", "9" * 400 + "GB"), 2, "too large a size"),
+    ],
+)
+def test_out_of_range_numbers_are_input_errors(team, args, code, says):
+    result = team.run(*args, as_="admin")
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    assert says in result.stderr
+
+
+def test_a_binary_details_file_is_a_usage_error(team, tmp_path: Path):
+    png = tmp_path / "logo.png"
+    png.write_bytes(samples.png())
+    stderr = team.usage_error(
+        "exchange", "add", "--subject", "Appel", "--start", "2026-03-02 10:00", "--action",
+        "call", "--details-file", str(png), as_="alice",
+    )  # fmt: skip
+    assert "is not UTF-8 text" in stderr
+    assert team.json("exchange", "list", as_="alice") == []

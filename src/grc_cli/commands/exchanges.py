@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.output import show_exchange, show_exchanges
+from grc_cli.params import read_text
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, list_exchanges
 from grc_core.services import exchanges, users
 from grc_core.timeutil import parse_datetime
@@ -70,7 +71,7 @@ def _when(state: CliContext, text: str | None, field: str) -> datetime | None:
 
 def _details(text: str | None, file: IO[str] | None) -> str | None:
     _exclusive(("--details", text), ("--details-file", file))
-    return file.read() if file is not None else text
+    return read_text(file, "--details-file") if file is not None else text
 
 
 def _exclusive(*options: tuple[str, object]) -> None:

@@ -20,6 +20,7 @@ from grc_cli.commands.subscriptions import split_names
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import dry_run_data, rule_data, show_dry_run, show_rule, show_rules
+from grc_cli.params import read_text
 from grc_core.errors import NotFound
 from grc_core.models import Event, Rule, User
 from grc_core.notify import rule_admin, runaway
@@ -67,7 +68,7 @@ def _text(value: str | None, file: IO[str] | None, option: str) -> str:
     if value is not None and file is not None:
         raise click.UsageError(f"give {option} or {option}-file, not both")
     if file is not None:
-        return file.read()
+        return read_text(file, f"{option}-file")
     return value or ""
 
 
