@@ -330,6 +330,26 @@ def test_2_a_private_exchange_made_shared_reaches_newcomers_without_its_past(
             assert task.private and [u.login for u in task.assignees] == ["bob"]
 
 
+def test_2_events_written_before_audiences_existed_are_judged_the_same(office: Office) -> None:
+    """Events pending when a database is upgraded carry no audience: it is rebuilt from the
+    exchange as it is and the later events' changes (and, on a reused id, unknown)."""
+    office.act("carol", subscriptions.subscribe, company_id=office.acme, channels=["inbox"])
+    ident = office.record("alice", subject="Narwhalsecret", private=True)
+    office.act("alice", exchanges.update_exchange, ident, subject="Narwhalsecret 2")
+    office.act("alice", exchanges.update_exchange, ident, private=False, subject="Team note")
+    office.act("alice", exchanges.update_exchange, ident, subject="Team note 2")
+    with office.grc.session() as s:
+        s.execute(update(Event).values(audience=None))
+    office.run()
+    items = office.inbox_of("carol")
+    assert [i.splitlines()[0] for i in items] == [
+        "[GRC] Échange modifié — ACME : Team note 2",
+        "[GRC] Échange partagé avec vous — ACME : Team note 2",
+    ]
+    assert "objet : Team note → Team note 2" in items[0]
+    assert "Narwhalsecret" not in office.readable_by("carol", "Narwhalsecret")
+
+
 def test_2_rule_templates_get_no_old_values_for_newcomers(office: Office) -> None:
     office.act(
         "admin", rule_admin.add_rule, "changements", triggers=["exchange.updated"],

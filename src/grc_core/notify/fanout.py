@@ -181,6 +181,30 @@ def _stored_audience(event: Event) -> dict[str, Any] | None:
     return None
 
 
+def _audience_then(session: Session, event: Event, exchange: Exchange) -> dict[str, Any] | None:
+    """The audience right after an event written before events carried one: the exchange's
+    audience now, with every later event's changes of privacy, author and assignees undone
+    (newest first).  A later creation or deletion under the same id means the id was reused:
+    unknown (``None``), so nobody is told."""
+    audience: dict[str, Any] | None = audience_of(exchange)
+    later = session.scalars(
+        select(Event)
+        .where(
+            Event.entity_type == "exchange",
+            Event.entity_id == exchange.id,
+            Event.id > (event.id or 0),
+        )
+        .order_by(Event.id.desc())
+    )
+    for newer in later:
+        if newer.kind in (EventKind.EXCHANGE_CREATED.value, EventKind.EXCHANGE_DELETED.value):
+            return None
+        audience = before_audience(audience, newer.changes or {})
+        if audience is None:
+            return None
+    return audience
+
+
 def _last_state(
     session: Session, event: Event, exchange_id: int, uuid: str | None
 ) -> dict[str, Any]:
@@ -265,9 +289,8 @@ def judge(session: Session, event: Event) -> Facts:
     exchange = session.get(Exchange, exchange_id)
     if exchange is not None and uuid is not None and str(exchange.uuid) != uuid:
         exchange = None  # another record now has this id: the event's record is gone
-    if audience is None and exchange is not None and event.entity_type != "exchange":
-        # An attachment event older than audiences: the exchange is judged as it is now.
-        audience = audience_of(exchange)
+    if audience is None and exchange is not None:
+        audience = _audience_then(session, event, exchange)
     facts.audience = audience
     if audience is not None:
         facts.before = before_audience(audience, event.changes or {})
