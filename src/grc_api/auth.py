@@ -16,8 +16,8 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import jwt
 from fastapi import Request
@@ -37,6 +37,8 @@ log = logging.getLogger("grc_api.auth")
 #: the host has not authenticated anyone (the API then answers 401).
 IdentityResolver = Callable[[Request], "str | int | Awaitable[str | int | None] | None"]
 
+T = TypeVar("T")
+
 #: How precisely a token's last use is recorded.
 USE_RESOLUTION = timedelta(minutes=10)
 
@@ -50,6 +52,7 @@ class Principal:
     user_id: int
     login: str
     method: str  # "token", "oidc" or "host"
+    token_id: int | None = None
 
 
 def unauthenticated(detail: str) -> ApiProblem:
@@ -96,6 +99,38 @@ class FailureLimiter:
                     del self._failures[key]
 
 
+class RecentlySeen(Generic[T]):
+    """A small time-limited cache (per process), emptied when it grows too large."""
+
+    def __init__(self, ttl: float, limit: int = 10_000) -> None:
+        self.ttl = ttl
+        self.limit = limit
+        self._items: dict[str, tuple[float, T]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str) -> T | None:
+        if self.ttl <= 0:
+            return None
+        with self._lock:
+            found = self._items.get(key)
+        if found is None or found[0] < time.monotonic():
+            return None
+        return found[1]
+
+    def put(self, key: str, value: T) -> None:
+        if self.ttl <= 0:
+            return
+        with self._lock:
+            if len(self._items) >= self.limit:
+                self._items.clear()
+            self._items[key] = (time.monotonic() + self.ttl, value)
+
+    def drop(self, matches: Callable[[T], bool]) -> None:
+        with self._lock:
+            for key in [k for k, (_, v) in self._items.items() if matches(v)]:
+                del self._items[key]
+
+
 class OidcVerifier:
     """Verifies bearer JWTs against the provider's published keys (PyJWT's JWKS client)."""
 
@@ -137,6 +172,11 @@ class Authenticator:
         self.resolver = resolver
         self.oidc = OidcVerifier(settings.oidc) if settings.oidc is not None else None
         self.limiter = FailureLimiter(settings.auth_failures, settings.auth_window)
+        # Credentials verified lately, so that a request costs no extra transaction.  The
+        # acting user is loaded (and refused if deactivated) by every request anyway.
+        self.known: RecentlySeen[tuple[Principal, datetime | None]] = RecentlySeen(
+            settings.credential_cache
+        )
 
     async def authenticate(self, request: Request) -> Principal:
         """The caller of ``request``."""
@@ -186,6 +226,21 @@ class Authenticator:
         return self._from_jwt(credential)
 
     def _from_token(self, secret: str) -> Principal:
+        digest = api_tokens.token_hash(secret)
+        cached = self.known.get(digest)
+        if cached is not None:
+            principal, expires_at = cached
+            if expires_at is None or expires_at > utcnow():
+                return principal
+        principal, expires_at = self._look_up_token(secret)
+        self.known.put(digest, (principal, expires_at))
+        return principal
+
+    def forget_token(self, token_id: int) -> None:
+        """Stop trusting a token this process has seen (it was just revoked here)."""
+        self.known.drop(lambda value: value[0].token_id == token_id)
+
+    def _look_up_token(self, secret: str) -> tuple[Principal, datetime | None]:
         with self.grc.session(read_only=True) as session:
             token = api_tokens.find_token(session, secret)
             if token is None:
@@ -194,16 +249,16 @@ class Authenticator:
             if state != "active":
                 raise unauthenticated(f"the API token is {state}")
             user = session.get(User, token.user_id)
-            principal = self._principal(user, "token", f"user {token.user_id}")
+            principal = self._principal(user, "token", f"user {token.user_id}", token.id)
             stale = token.last_used_at is None or token.last_used_at < utcnow() - USE_RESOLUTION
-            token_id = token.id
+            token_id, expires_at = token.id, token.expires_at
         if stale:
             # Recorded coarsely, so that authenticating is not a write per request.
             with self.grc.session() as session:
                 session.execute(
                     update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=utcnow())
                 )
-        return principal
+        return principal, expires_at
 
     def _from_jwt(self, token: str) -> Principal:
         assert self.oidc is not None
@@ -222,6 +277,15 @@ class Authenticator:
         return self._user(value, "oidc")
 
     def _user(self, ref: str | int, method: str) -> Principal:
+        key = f"{method}:{type(ref).__name__}:{ref}"
+        cached = self.known.get(key)
+        if cached is not None:
+            return cached[0]
+        principal = self._look_up_user(ref, method)
+        self.known.put(key, (principal, None))
+        return principal
+
+    def _look_up_user(self, ref: str | int, method: str) -> Principal:
         with self.grc.session(read_only=True) as session:
             if isinstance(ref, int) and not isinstance(ref, bool):
                 user = session.get(User, ref)
@@ -233,9 +297,11 @@ class Authenticator:
             return self._principal(user, method, repr(ref))
 
     @staticmethod
-    def _principal(user: User | None, method: str, named: str) -> Principal:
+    def _principal(
+        user: User | None, method: str, named: str, token_id: int | None = None
+    ) -> Principal:
         if user is None:
             raise ApiProblem(403, f"{named} is not a GRC user", slug="unknown-user")
         if not user.active:
             raise ApiProblem(403, f"user {user.login!r} is deactivated", slug="deactivated")
-        return Principal(user.id, user.login, method)
+        return Principal(user.id, user.login, method, token_id)

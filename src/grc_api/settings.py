@@ -68,6 +68,11 @@ class ApiSettings:
         seconds; beyond, the client gets 429 until the window passes.
     :param tls: the server is reached over HTTPS (adds ``Strict-Transport-Security``).
     :param docs: serve the interactive documentation at ``/api/v1/docs``.
+    :param credential_cache: seconds a verified credential is remembered by a process, so
+        that a request costs no extra transaction; a token revoked elsewhere (another
+        process, the command line) stops working within this delay, at once in the process
+        that revoked it.  Deactivating a user takes effect at once (every request loads the
+        acting user).  ``0`` checks every request.
     """
 
     oidc: OidcSettings | None = None
@@ -79,6 +84,7 @@ class ApiSettings:
     auth_window: float = 60.0
     tls: bool = False
     docs: bool = True
+    credential_cache: float = 5.0
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(), init=False, repr=False
     )

@@ -8,7 +8,7 @@ from tests.api.conftest import _client
 
 from grc_api import ApiSettings, create_app
 from grc_core.files import samples
-from grc_core.services import attachments
+from grc_core.services import api_tokens, attachments
 
 START = "2026-03-02T09:00:00Z"
 
@@ -290,3 +290,28 @@ def test_an_oversized_upload_is_refused_without_reading_the_rest(app, api_world)
             attachments.set_policy(w.session, w.actor, max_size=20 * 1024 * 1024)
     assert response.status_code == 413, response.text
     assert sent < 4 * 1024 * 1024, f"{sent:,} bytes were read before the refusal"
+
+
+def test_a_token_revoked_through_the_api_stops_working_at_once(client, api_world):
+    created = client.post(
+        "/api/v1/tokens", json={"name": "short"}, headers=api_world.headers("ordinary")
+    ).json()
+    mine = {"Authorization": f"Bearer {created['secret']}"}
+    assert client.get("/api/v1/me", headers=mine).status_code == 200  # now remembered
+    revoked = client.delete(f"/api/v1/tokens/{created['token']['id']}", headers=mine)
+    assert revoked.status_code == 204
+    assert client.get("/api/v1/me", headers=mine).status_code == 401
+
+
+def test_deactivating_a_user_takes_effect_at_once_despite_the_credential_cache(app, api_world):
+    from grc_core.services import users
+
+    with api_world.grc.acting_as("admin") as w:
+        users.create_user(w.session, w.actor, login="erin", display_name="Erin")
+        secret = api_tokens.create_token(w.session, w.actor, "erin").secret
+    with _client(app) as client:
+        mine = {"Authorization": f"Bearer {secret}"}
+        assert client.get("/api/v1/me", headers=mine).status_code == 200
+        with api_world.grc.acting_as("admin") as w:
+            users.update_user(w.session, w.actor, "erin", active=False)
+        assert client.get("/api/v1/me", headers=mine).status_code == 403

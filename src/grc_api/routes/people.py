@@ -148,6 +148,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     def revoke_token(principal: Caller, token_id: int) -> Response:
         with api.work(principal) as work:
             api_tokens.revoke_token(work.session, work.actor, token_id)
+        api.authenticator.forget_token(token_id)
         return Response(status_code=204)
 
     return r
