@@ -20,8 +20,18 @@ if TYPE_CHECKING:
     from grc_core.notify.fanout import Facts
 
 
-#: Kinds the templates' event labels do not cover (no event row behind them).
-_LABELS = {"escalation": "Relance automatique"}
+#: Words for the kinds the templates' event labels do not cover.
+_LABELS = {
+    "escalation": "Relance automatique",
+    "company.created": "Nouvelle société",
+    "company.updated": "Société modifiée",
+    "contact.created": "Nouveau contact",
+    "contact.updated": "Contact modifié",
+    "contact.moved": "Contact : changement de société",
+    "opportunity.created": "Nouvelle opportunité",
+    "opportunity.updated": "Opportunité modifiée",
+    "opportunity.transferred": "Opportunité transférée",
+}
 
 #: What a recipient who could not see the exchange before the event is told instead of
 #: the change itself (the event may have made it shared, or assigned them).
@@ -47,6 +57,7 @@ _FIELD_LABELS = {
     "opportunity_ids": "opportunités",
     "contact_ids": "contacts",
     "custom": "champs personnalisés",
+    "owner_id": "responsable",
 }
 
 
@@ -68,7 +79,9 @@ def subscription_message(session: Session, facts: Facts, recipient: User) -> tup
     # A group is None when there is nothing to say about it (no company, no event...).
     exchange, company = v["exchange"] or {}, v["company"] or {}
     event, actor = v["event"] or {}, v["actor"] or {}
-    label = event.get("label") or _LABELS.get(facts.event.kind, facts.event.kind)
+    kind = facts.event.kind
+    label = event.get("label") if event.get("label") not in (None, kind) else None
+    label = label or _LABELS.get(kind, kind)
     what = exchange.get("subject") or ""
     where = company.get("name") or "Échange global"
     subject = f"[GRC] {label} — {where}" + (f" : {what}" if what else "")
