@@ -109,9 +109,9 @@ def settle(grc: Grc) -> None:
     DeliveryWorker(grc.session, {}, config=WorkerConfig(fanout_batch=10_000)).fan_out()
 
 
-def pending_events(grc: Grc) -> int:
+def pending_events(grc: Grc, *where: object) -> int:
     with grc.session(read_only=True) as s:
-        return s.scalar(select(func.count()).where(Event.fanned_out.is_(False)))
+        return s.scalar(select(func.count()).where(Event.fanned_out.is_(False), *where))
 
 
 #: A colleague recording exchanges at Globex (followed by nobody) from another process, until
@@ -170,7 +170,8 @@ def test_a_large_fan_out_never_makes_a_saving_user_wait_for_the_lock(
     saves = report["times"]
 
     assert report["error"] is None
-    assert fanned >= EVENTS and pending_events(grc) == 0
+    # (The saver's own events at Globex may arrive after the pass: they wait for the next.)
+    assert fanned >= EVENTS and pending_events(grc, Event.company_id == acme) == 0
     with grc.session(read_only=True) as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == EVENTS * SUBSCRIBERS
     # The pass was cut into many short transactions, and the user saved all along.
