@@ -69,6 +69,7 @@ class Outputs:
     sms_seen: int = 0
     mbox_offsets: dict[str, int] = field(default_factory=dict)
     inbox_seen: dict[str, int] = field(default_factory=dict)
+    audit_cursors: dict[str, str] = field(default_factory=dict)
 
 
 def _entry_text(entry: Any) -> str:
@@ -232,16 +233,19 @@ class Observer:
             if audit is not None and hasattr(audit, "audit_events"):
                 yield from self._audit(audit, s, actor)
 
-    @staticmethod
-    def _audit(audit: Any, session: Any, actor: Any) -> Iterator[tuple[str, str]]:
-        cursor = None
+    def _audit(self, audit: Any, session: Any, actor: Any) -> Iterator[tuple[str, str]]:
+        """The events recorded since the last look, read as a feed (each event is judged on
+        who could see its exchange then, which never changes)."""
+        cursor = self.outputs.audit_cursors.get(actor.login)
         while True:
-            page = audit.audit_events(session, actor, limit=200, cursor=cursor)
+            page = audit.audit_events(session, actor, limit=200, cursor=cursor, oldest_first=True)
             for entry in page.entries:
                 yield (
                     f"audit event {entry.id} ({entry.kind})",
                     json.dumps(dataclasses.asdict(entry), default=str, ensure_ascii=False),
                 )
+            if page.resume_cursor is not None:
+                self.outputs.audit_cursors[actor.login] = page.resume_cursor
             cursor = page.next_cursor
             if cursor is None:
                 break

@@ -140,6 +140,8 @@ class PrivacyMachine(RuleBasedStateMachine):
         self.dirty = False
         #: The exchanges changed since the last look.
         self.touched: set[str] = set()
+        #: Deliver after every change (set per example by :meth:`worker_mode`).
+        self.eager = False
 
     def teardown(self) -> None:
         for channel in self.channels.values():
@@ -153,7 +155,13 @@ class PrivacyMachine(RuleBasedStateMachine):
     def _act(self, login: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         self.dirty = True
         with self.grc.acting_as(login) as work:
-            return fn(work.session, work.actor, *args, **kwargs)
+            result = fn(work.session, work.actor, *args, **kwargs)
+        self._after_change()
+        return result
+
+    def _after_change(self) -> None:
+        if self.eager:
+            self.worker.drain(max_passes=6)
 
     def _configure(self, login: str, fn: Any, *args: Any, **kwargs: Any) -> None:
         """A change of who hears of what: nothing anybody reads changes until a worker runs."""
@@ -189,6 +197,12 @@ class PrivacyMachine(RuleBasedStateMachine):
             self._configure(user, subscriptions.set_preferences, digest=digest)
             if target is not None:
                 self.subscribe(user, target, names, None, False)
+
+    @initialize(eager=st.booleans())
+    def worker_mode(self, eager: bool) -> None:
+        """Either a worker delivers right after every change (what reaches people at once),
+        or events pile up until a worker step (what is judged after later changes)."""
+        self.eager = eager
 
     @initialize(
         target=exchanges,
@@ -373,6 +387,7 @@ class PrivacyMachine(RuleBasedStateMachine):
             )
             ident = att.id
         ex.attachments[ident] = number
+        self._after_change()
 
     # --- notifications -----------------------------------------------------------------------
 
