@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import email
 import email.policy
-import importlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from grc_core.errors import AttachmentNotFound, ExchangeNotFound
 from grc_core.models import Exchange
 from grc_core.notify.inbox import list_inbox
 from grc_core.queries import history
+from grc_core.queries.audit import audit_events
 from grc_core.queries.exchanges import list_exchanges
 from grc_core.queries.search import search
 from grc_core.services import attachments
@@ -99,14 +99,6 @@ def _mail_text(message: EmailMessage) -> str:
         if part.get_content_maintype() == "text":
             parts.append(part.get_content())
     return "\n".join(parts)
-
-
-def _audit_reader() -> Any:
-    """The audit trail's reader, once it exists (``grc_core.queries.audit``)."""
-    try:
-        return importlib.import_module("grc_core.queries.audit")
-    except ImportError:
-        return None
 
 
 class Observer:
@@ -229,16 +221,14 @@ class Observer:
                         yield f"get_attachment({att_id}) error", str(exc)
                         continue
                     yield f"get_attachment({att_id})", att.filename
-            audit = _audit_reader()
-            if audit is not None and hasattr(audit, "audit_events"):
-                yield from self._audit(audit, s, actor)
+            yield from self._audit(s, actor)
 
-    def _audit(self, audit: Any, session: Any, actor: Any) -> Iterator[tuple[str, str]]:
+    def _audit(self, session: Any, actor: Any) -> Iterator[tuple[str, str]]:
         """The events recorded since the last look, read as a feed (each event is judged on
         who could see its exchange then, which never changes)."""
         cursor = self.outputs.audit_cursors.get(actor.login)
         while True:
-            page = audit.audit_events(session, actor, limit=200, cursor=cursor, oldest_first=True)
+            page = audit_events(session, actor, limit=200, cursor=cursor, oldest_first=True)
             for entry in page.entries:
                 yield (
                     f"audit event {entry.id} ({entry.kind})",
