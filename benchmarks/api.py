@@ -1,0 +1,353 @@
+"""The HTTP API against its floor: a company's timeline page and exchange creation.
+
+Usage::
+
+    .venv/bin/python benchmarks/api.py [--exchanges 20000] [--requests 300]
+        [--concurrency 1,10,50] [--workers 2]
+
+On a fresh PostgreSQL database (``grc_bench_api``), starts ``grc serve --workers N`` and, side
+by side, the *floor*: a bare Starlette application served by the same uvicorn with the same
+workers, authenticating the same bearer token with one indexed query and running hand-written
+SQL through psycopg's connection pool, returning the same JSON.  Both are driven by the same
+httpx load generator at each concurrency; the table gives p50/p95 latency, throughput and the
+API/floor ratios.  Goal: p95 ≤ 2× the floor's and throughput ≥ 50 % of it.
+
+The floor's creation writes what a history needs (the exchange, its assignee, its timeline
+rows and its audit event) in one transaction; the library also validates, indexes the text for
+search and checks permissions and idempotency, which the floor does not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import create_engine, text
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DB_NAME = "grc_bench_api"
+DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+BIN = Path(sys.executable).parent
+
+FLOOR_APP = textwrap.dedent(
+    '''
+    """The floor: hand-written SQL behind a bare Starlette endpoint."""
+    import hashlib, json, os, queue, uuid
+    from contextlib import contextmanager
+    from datetime import datetime, UTC
+    import psycopg
+    from starlette.applications import Starlette
+    from starlette.responses import JSONResponse, Response
+    from starlette.routing import Route
+
+    _idle = queue.LifoQueue()
+    for _ in range(10):
+        _idle.put(psycopg.connect(os.environ["FLOOR_DSN"], autocommit=True))
+
+    class pool:
+        """Ten connections, shared by the threads (the library's engine pools ten too)."""
+
+        @staticmethod
+        @contextmanager
+        def connection():
+            conn = _idle.get()
+            try:
+                yield conn
+            finally:
+                _idle.put(conn)
+
+    PAGE = """
+    SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, s.code, m.code,
+           c.code, e.private, e.author_id, u.display_name, e.company_id, co.name
+    FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id
+    JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values s ON s.id = e.status_id
+    LEFT JOIN picklist_values m ON m.id = e.medium_id
+    LEFT JOIN categories c ON c.id = e.category_id
+    JOIN users u ON u.id = e.author_id LEFT JOIN companies co ON co.id = e.company_id
+    WHERE t.scope = 'c' AND t.scope_id = %(company)s
+      AND (NOT e.private OR e.author_id = %(reader)s OR EXISTS (SELECT 1
+           FROM exchange_assignees x WHERE x.exchange_id = e.id AND x.user_id = %(reader)s))
+    ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT 51
+    """
+    ASSIGNED = """SELECT x.exchange_id, u.login FROM exchange_assignees x
+                  JOIN users u ON u.id = x.user_id WHERE x.exchange_id = ANY(%s) ORDER BY u.login"""
+
+    def reader(conn, request):
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
+        row = conn.execute(
+            "SELECT t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id "
+            "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.active",
+            (hashlib.sha256(secret.encode()).hexdigest(),),
+        ).fetchone()
+        return row[0] if row else None
+
+    def timeline(request):
+        with pool.connection() as conn:
+            user = reader(conn, request)
+            if user is None:
+                return Response(status_code=401)
+            rows = conn.execute(
+                PAGE, {"company": int(request.path_params["company"]), "reader": user}
+            ).fetchall()
+            ids = [r[0] for r in rows[:50]]
+            assigned = {}
+            for ident, login in conn.execute(ASSIGNED, (ids,)):
+                assigned.setdefault(ident, []).append(login)
+        items = [
+            {"id": r[0], "uuid": str(r[1]), "subject": r[4], "details": r[5],
+             "start": r[2].isoformat(), "end": r[3].isoformat(), "action": r[6], "status": r[7],
+             "medium": r[8], "category": r[9], "private": r[10],
+             "company": {"id": r[13], "name": r[14]}, "author": {"id": r[11], "name": r[12]},
+             "assignees": assigned.get(r[0], [])}
+            for r in rows[:50]
+        ]
+        return JSONResponse({"items": items, "next_cursor": None, "next": None})
+
+    async def create(request):
+        body = json.loads(await request.body())
+        return await run(request, body)
+
+    from starlette.concurrency import run_in_threadpool
+
+    async def run(request, body):
+        return await run_in_threadpool(insert, request, body)
+
+    def insert(request, body):
+        start = datetime.fromisoformat(body["start"]).astimezone(UTC)
+        with pool.connection() as conn:
+            user = reader(conn, request)
+            if user is None:
+                return Response(status_code=401)
+            with conn.transaction():
+                action = conn.execute(
+                    "SELECT id FROM picklist_values WHERE kind = 'action' AND code = %s",
+                    (body["action"],),
+                ).fetchone()[0]
+                status = conn.execute(
+                    "SELECT id FROM picklist_values WHERE kind = 'status' AND code = 'planned'"
+                ).fetchone()[0]
+                ident = conn.execute(
+                    "INSERT INTO exchanges (uuid, start_at, end_at, action_id, status_id, subject,"
+                    " details, private, author_id, company_id, created_at, updated_at, version)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, '', false, %s, %s, now(), now(), 1)"
+                    " RETURNING id",
+                    (uuid.uuid4(), start, start, action, status, body["subject"], user,
+                     body["company_id"]),
+                ).fetchone()[0]
+                conn.execute(
+                    "INSERT INTO exchange_assignees (exchange_id, user_id) VALUES (%s, %s)",
+                    (ident, user),
+                )
+                conn.execute(
+                    "INSERT INTO exchange_timeline (scope, scope_id, start_at, exchange_id)"
+                    " VALUES ('c', %s, %s, %s), ('u', %s, %s, %s)",
+                    (body["company_id"], start, ident, user, start, ident),
+                )
+                conn.execute(
+                    "INSERT INTO events (occurred_at, actor_id, kind, entity_type, entity_id,"
+                    " company_id, fanned_out, changes) VALUES (now(), %s, 'exchange.created',"
+                    " 'exchange', %s, %s, false, %s)",
+                    (user, ident, body["company_id"],
+                     json.dumps({"subject": [None, body["subject"]]})),
+                )
+        return JSONResponse({"id": ident, "subject": body["subject"]}, status_code=201)
+
+    app = Starlette(routes=[
+        Route("/api/v1/companies/{company:int}/history", timeline),
+        Route("/api/v1/exchanges", create, methods=["POST"]),
+    ])
+    '''
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prepare(exchanges: int) -> tuple[str, int]:
+    """A fresh database with users, a token and ``exchanges`` on one company."""
+    from grc_core import Grc
+    from grc_core.services import api_tokens, companies, users
+    from grc_core.services.bulk import ExchangeRecord, import_exchanges
+
+    admin_engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin_engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+    admin_engine.dispose()
+    with Grc.from_url(DB_URL) as grc:
+        grc.upgrade()
+        with grc.session() as s:
+            admin = users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
+            alice = users.create_user(s, admin, login="alice", display_name="Alice")
+            company = companies.create_company(s, admin, name="ACME", owner="alice")
+            secret = api_tokens.create_token(s, admin, alice, name="bench").secret
+            company_id, alice_id = company.id, alice.id
+        t0 = datetime(2024, 1, 1, tzinfo=UTC)
+        records = [
+            ExchangeRecord(
+                subject=f"Échange {i}",
+                start=t0 + timedelta(minutes=37 * i),
+                action="call",
+                author_id=alice_id,
+                company_id=company_id,
+                private=i % 10 == 0,
+            )
+            for i in range(exchanges)
+        ]
+        with grc.session() as s:
+            import_exchanges(s, admin, records)
+    return secret, company_id
+
+
+def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/api/v1/companies/0/history", timeout=1)
+            return process
+        except httpx.TransportError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"server did not start: {' '.join(command)}")
+
+
+async def load(
+    base: str, secret: str, company: int, kind: str, concurrency: int, total: int
+) -> dict[str, float]:
+    """Send ``total`` requests from ``concurrency`` clients; latency and throughput."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    headers = {"Authorization": f"Bearer {secret}"}
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=base, headers=headers, limits=limits, timeout=60) as c:
+        queue: asyncio.Queue[int] = asyncio.Queue()
+        for i in range(total):
+            queue.put_nowait(i)
+
+        async def worker() -> None:
+            while not queue.empty():
+                i = queue.get_nowait()
+                started = time.perf_counter()
+                try:
+                    if kind == "timeline":
+                        r = await c.get(f"/api/v1/companies/{company}/history?limit=50")
+                        expected = 200
+                    else:
+                        body = {
+                            "subject": f"Bench {i}",
+                            "start": "2026-03-02T09:00:00+00:00",
+                            "action": "call",
+                            "company_id": company,
+                        }
+                        r = await c.post("/api/v1/exchanges", json=body)
+                        expected = 201
+                except httpx.TransportError as exc:  # counted, never hidden
+                    errors.append(type(exc).__name__)
+                    continue
+                if r.status_code != expected:
+                    errors.append(f"{r.status_code} {r.text[:100]}")
+                    continue
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "p50_ms": statistics.median(latencies) * 1000 if latencies else 0.0,
+        "p95_ms": latencies[max(int(len(latencies) * 0.95) - 1, 0)] * 1000 if latencies else 0.0,
+        "rps": len(latencies) / elapsed,
+        "errors": len(errors),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--exchanges", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--concurrency", default="1,10,50")
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    levels = [int(c) for c in args.concurrency.split(",")]
+
+    secret, company = prepare(args.exchanges)
+    folder = Path(tempfile.mkdtemp(prefix="grc-bench-api-"))
+    (folder / "floor_app.py").write_text(FLOOR_APP)
+    (folder / "grc.toml").write_text("")
+    env = {
+        **os.environ,
+        "GRC_DATABASE_URL": DB_URL,
+        "GRC_CONFIG": str(folder / "grc.toml"),
+        "GRC_STORAGE__LOCAL__ROOT": str(folder / "blobs"),
+        "FLOOR_DSN": DB_URL.replace("postgresql+psycopg", "postgresql"),
+        "PYTHONPATH": str(folder),
+    }
+    api_port, floor_port = free_port(), free_port()
+    servers = {
+        "api": serve(
+            [str(BIN / "grc"), "serve", "--port", str(api_port), "--workers", str(args.workers),
+             "--log-level", "warning"],
+            env, api_port,
+        ),
+        "floor": serve(
+            [str(BIN / "uvicorn"), "floor_app:app", "--port", str(floor_port), "--workers",
+             str(args.workers), "--log-level", "warning", "--no-access-log"],
+            env, floor_port,
+        ),
+    }  # fmt: skip
+    results: list[dict[str, Any]] = []
+    try:
+        for kind in ("timeline", "create"):
+            for concurrency in levels:
+                row: dict[str, Any] = {"kind": kind, "concurrency": concurrency}
+                for name, port in (("api", api_port), ("floor", floor_port)):
+                    base = f"http://127.0.0.1:{port}"
+                    asyncio.run(load(base, secret, company, kind, concurrency, 20))  # warm up
+                    figures = asyncio.run(
+                        load(base, secret, company, kind, concurrency, args.requests)
+                    )
+                    row.update({f"{name}_{k}": round(v, 1) for k, v in figures.items()})
+                row["p95_ratio"] = round(row["api_p95_ms"] / max(row["floor_p95_ms"], 0.1), 2)
+                row["rps_ratio"] = round(row["api_rps"] / max(row["floor_rps"], 0.1), 2)
+                results.append(row)
+                print(json.dumps(row), flush=True)
+    finally:
+        for process in servers.values():
+            process.terminate()
+            process.wait(timeout=30)
+    print()
+    print(
+        f"{'query':10} {'clients':>7} {'API p50':>9} {'API p95':>9} {'floor p95':>9} "
+        f"{'p95 ×':>6} {'API rps':>8} {'floor rps':>9} {'rps %':>6}"
+    )
+    for r in results:
+        print(
+            f"{r['kind']:10} {r['concurrency']:>7} {r['api_p50_ms']:>7.1f}ms "
+            f"{r['api_p95_ms']:>7.1f}ms "
+            f"{r['floor_p95_ms']:>7.1f}ms {r['p95_ratio']:>6.2f} {r['api_rps']:>8.0f} "
+            f"{r['floor_rps']:>9.0f} {r['rps_ratio'] * 100:>5.0f}%"
+            f"  errors {r['api_errors']}/{r['floor_errors']}"
+        )
+
+
+if __name__ == "__main__":
+    main()
