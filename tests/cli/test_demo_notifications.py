@@ -31,7 +31,8 @@ def test_the_demo_shows_notifications(demo):
     assert "Notifications: mmartin follows Boulangeries Martin SA" in stdout
     assert "escalated to cpetit: [GRC] En retard : Préparer la démonstration" in stdout
     assert "mmartin was told nothing of the private note" in stdout
-    inbox = stdout[stdout.index("Inbox of mmartin: 6 unread alerts") :]
+    # Six alerts about exchanges and attachments, one about Jean Girard joining the company.
+    inbox = stdout[stdout.index("Inbox of mmartin: 7 unread alerts") :]
     inbox = inbox[: inbox.index("times in")]
     assert f"[GRC] RDV chez Boulangeries Martin SA : {MEETING}"[:60] in inbox
     assert "Note interne" not in inbox
@@ -41,11 +42,13 @@ def test_the_demo_shows_notifications(demo):
     assert "From: GRC démo <grc@exemple.fr>" in stdout
     assert "To: Marie Martin <marie.martin@exemple.fr>" in stdout
     assert re.search(r"Message-ID: <grc-delivery-\d+@exemple\.fr>", stdout)
-    dry = stdout[stdout.index("Dry run of rule 'RDV clients' on event 1") :]
+    # The first exchange's creation event (users and companies were recorded before it).
+    [event_id] = re.findall(r"Dry run of rule 'RDV clients' on event (\d+)", stdout)
+    dry = stdout[stdout.index(f"Dry run of rule 'RDV clients' on event {event_id}") :]
     assert re.search(r"Fires\s+no", dry) and "exchange.action is 'call'" in dry
     # The existing sections are unchanged.
     assert "11 exchanges (1 private, 1 global, 7 closed), 5 attachments" in stdout
-    assert "rules test 'RDV clients' --event 1 --as admin" in stdout
+    assert f"rules test 'RDV clients' --event {event_id} --as admin" in stdout
 
 
 def test_the_demo_mailbox_and_inboxes_are_real(demo, tmp_path):
@@ -63,7 +66,7 @@ def test_the_demo_mailbox_and_inboxes_are_real(demo, tmp_path):
     ]
     assert f"Message-ID: {messages[0]['Message-ID']}" in stdout
     grc = Grc(f"sqlite:///{folder / 'grc-demo.sqlite3'}", tmp_path)
-    assert grc.json("inbox", as_="mmartin")["unread"] == 6
+    assert grc.json("inbox", as_="mmartin")["unread"] == 7
     assert [s["follows"] for s in grc.json("subscriptions", as_="mmartin")] == [
         "company 1: Boulangeries Martin SA"
     ]
@@ -80,11 +83,11 @@ def test_the_demo_mailbox_and_inboxes_are_real(demo, tmp_path):
 def test_demo_json_has_the_notifications(bare, tmp_path):
     data = json.loads(bare.ok("--json", "demo", "--dir", str(tmp_path / "d")).stdout)
     notes = data["notifications"]
-    assert notes["inbox"]["user"] == "mmartin" and notes["inbox"]["unread"] == 6
+    assert notes["inbox"]["user"] == "mmartin" and notes["inbox"]["unread"] == 7
     assert notes["mailbox"]["count"] == 2
     assert notes["mailbox"]["first"]["message_id"].startswith("<grc-delivery-")
     assert notes["dry_run"]["fires"] is False
-    assert notes["deliveries"]["now"]["sent"] == 7
+    assert notes["deliveries"]["now"]["sent"] == 8
     assert notes["deliveries"]["later"]["escalated"] == 1
     assert notes["private_note_notified"] is False
     assert data["summary"]["exchanges"] == 11

@@ -359,7 +359,8 @@ def test_moved_contact_and_transferred_opportunity_join_the_history(world):
         "Courriel à Élise",
         *ACME_OWN,
     ]
-    transferred = g.json("opportunity", "transfer", world.pilot, world.acme, as_="alice")
+    # The deal is the administrator's (who opened it): theirs to transfer.
+    transferred = g.json("opportunity", "transfer", world.pilot, world.acme, as_="admin")
     assert (transferred["company_id"], transferred["company"]) == (int(world.acme), "ACME")
     acme = world.history("company", world.acme)["entries"]
     assert [e["subject"] for e in acme] == [
@@ -383,7 +384,10 @@ def test_moved_contact_and_transferred_opportunity_join_the_history(world):
     assert g.fails(3, "contact", "move", "999", world.acme, as_="alice") == "no contact 999"
     assert "999" in g.fails(3, "opportunity", "transfer", "999", world.acme, as_="alice")
     assert "no acting user" in g.fails(2, "opportunity", "transfer", world.pilot, world.globex)
-    human = g.ok("opportunity", "transfer", world.pilot, world.globex, as_="alice")
+    assert "'alice' is not" in g.fails(
+        4, "opportunity", "transfer", world.pilot, world.globex, as_="alice"
+    )
+    human = g.ok("opportunity", "transfer", world.pilot, world.globex, as_="admin")
     assert f"now belongs to company {world.globex} (Globex)" in human.stderr
     assert "Pilote" in human.stdout
     assert "Pilote Globex" not in world.subjects("company", world.acme)
