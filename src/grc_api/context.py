@@ -7,12 +7,13 @@ import inspect
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
@@ -22,8 +23,11 @@ from grc_api.settings import ApiSettings
 from grc_core import errors
 from grc_core.facade import Grc, Work
 from grc_core.models import IdempotencyKey
+from grc_core.timeutil import utcnow
 
 IDEMPOTENCY_KEY_MAX = 255
+#: How long a stored response can be replayed; older keys are forgotten.
+IDEMPOTENCY_RETENTION = timedelta(hours=24)
 
 
 class Api:
@@ -178,7 +182,9 @@ def replay(work: Work, request: Request, key: str | None) -> JSONResponse | None
         return None
     row = work.session.scalar(
         select(IdempotencyKey).where(
-            IdempotencyKey.user_id == work.actor.id, IdempotencyKey.key == key
+            IdempotencyKey.user_id == work.actor.id,
+            IdempotencyKey.key == key,
+            IdempotencyKey.created_at >= utcnow() - IDEMPOTENCY_RETENTION,
         )
     )
     if row is None:
@@ -201,6 +207,13 @@ def remember(work: Work, request: Request, key: str | None, status: int, body: B
     if key is None:
         return
     data = json.loads(body.model_dump_json())
+    # The user's expired keys go as new ones come: the table stays small without a sweeper.
+    work.session.execute(
+        delete(IdempotencyKey).where(
+            IdempotencyKey.user_id == work.actor.id,
+            IdempotencyKey.created_at < utcnow() - IDEMPOTENCY_RETENTION,
+        )
+    )
     try:
         with work.session.begin_nested():
             work.session.add(

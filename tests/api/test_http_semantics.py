@@ -315,3 +315,25 @@ def test_deactivating_a_user_takes_effect_at_once_despite_the_credential_cache(a
         with api_world.grc.acting_as("admin") as w:
             users.update_user(w.session, w.actor, "erin", active=False)
         assert client.get("/api/v1/me", headers=mine).status_code == 403
+
+
+def test_idempotency_keys_are_forgotten_after_a_day(client, api_world):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from grc_core.models import IdempotencyKey
+
+    headers = api_world.headers("entitled", **{"Idempotency-Key": f"old-{uuid.uuid4()}"})
+    first = client.post("/api/v1/companies", json={"name": "Day one"}, headers=headers)
+    with api_world.grc.session() as s:
+        s.execute(
+            update(IdempotencyKey)
+            .where(IdempotencyKey.key == headers["Idempotency-Key"])
+            .values(created_at=datetime.now(UTC) - timedelta(hours=25))
+        )
+    later = client.post("/api/v1/companies", json={"name": "Day two"}, headers=headers)
+    assert later.status_code == 201 and "idempotent-replayed" not in later.headers
+    assert later.json()["id"] != first.json()["id"]
+    again = client.post("/api/v1/companies", json={"name": "Day two"}, headers=headers)
+    assert again.headers["idempotent-replayed"] == "true" and again.json() == later.json()
