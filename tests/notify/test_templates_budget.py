@@ -4,9 +4,11 @@ Each render runs in a separate worker process (one per test module, replaced whe
 has to be killed) that measures it: wall-clock time, and the peak of memory allocated during
 the render as traced by ``tracemalloc``.  A runaway render would therefore fail its test
 instead of hanging the suite or eating the machine (the worker also has an address-space
-limit).  The hypothesis search builds templates from a grammar of the constructs that make
-structures big or single C calls long: nested lists, namespaces, ``*``, ``**``, ``~``, ``%``,
-``range``, comparisons of nested structures, and the filters that expand text.
+limit).  Compiling the template (once per text and process, first when a rule is saved; its
+cost depends on the text, not on the data) is measured apart.  The hypothesis search builds
+templates from a grammar of the constructs that make structures big or single C calls long:
+nested lists, namespaces, ``*``, ``**``, ``~``, ``%``, ``range``, comparisons of nested
+structures, ``caller()``, and the filters that expand text.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ WORKER = textwrap.dedent(
     """
     import json, resource, sys, time, tracemalloc
 
-    from grc_core.notify.templates import TemplateError, render, sample_fields
+    from grc_core.notify.templates import TemplateError, _compiled, render, sample_fields
 
     # A safety net only: the measure is tracemalloc's peak, far below this.
     with open("/proc/self/statm") as statm:
@@ -63,6 +65,14 @@ WORKER = textwrap.dedent(
         request = json.loads(line)
         values = sample_fields()
         values["exchange"].update(request["exchange"])
+        # Compiling is done once per template and process (and first when the rule is
+        # saved): it depends on the text only, not on the data, and is measured apart.
+        started = time.monotonic()
+        try:
+            _compiled(request["template"], False)
+        except TemplateError:
+            pass
+        compiled = time.monotonic() - started
         tracemalloc.reset_peak()
         before = tracemalloc.get_traced_memory()[0]
         started = time.monotonic()
@@ -75,7 +85,10 @@ WORKER = textwrap.dedent(
             outcome, detail = "crashed", repr(exc)
         elapsed = time.monotonic() - started
         peak = tracemalloc.get_traced_memory()[1] - before
-        reply = {"outcome": outcome, "detail": detail, "seconds": elapsed, "peak": peak}
+        reply = {
+            "outcome": outcome, "detail": detail, "seconds": elapsed, "peak": peak,
+            "compiled": compiled,
+        }
         print(json.dumps(reply), flush=True)
     """
 )
@@ -301,6 +314,21 @@ UNARY = [
     "({a}) in ({a})",
     "({a}) is sameas ({a})",
     "({a})|select('equalto', {a})|list",
+    "({a})|items|list",
+    "dict(a={a}, b={a}).items()|list",
+    "dict(a={a}, b={a})|xmlattr",
+    "dict(a={a}, b={a})|urlencode",
+    "({a})|urlencode",
+    "({a})|int",
+    "({a})|round(2)",
+    "({a})|truncate({n})",
+    "({a})|wordcount",
+    "({a})|trim",
+    "({a})|min",
+    "({a})|last",
+    "({a})|filesizeformat",
+    "({a})|groupby('id')|list",
+    "({a})|map(attribute='name')|list",
 ]
 BINARY = [
     "[{a}, {b}]",
@@ -337,6 +365,12 @@ def expressions() -> st.SearchStrategy[str]:
     return st.recursive(LEAVES, extend, max_leaves=6)
 
 
+CALLED_TWICE = (
+    "{{% macro twice() %}}{{{{ caller() }}}}{{{{ caller() }}}}{{% endmacro %}}"
+    "{{% call twice() %}}{{% call twice() %}}{{{{ {} }}}}{{% endcall %}}{{% endcall %}}"
+)
+
+
 def statements() -> st.SearchStrategy[str]:
     expression = expressions()
     simple = st.one_of(
@@ -354,6 +388,9 @@ def statements() -> st.SearchStrategy[str]:
             LOOPS,
             expression,
         ),
+        st.builds("{{% filter upper %}}{{{{ {} }}}}{{% endfilter %}}".format, expression),
+        # caller() re-renders its block at every call: nested call blocks multiply.
+        st.builds(CALLED_TWICE.format, expression),
         st.builds(
             "{{% macro f(x, n) %}}{{% if n %}}{{{{ f([x, x], n - 1) }}}}{{% else %}}"
             "{{{{ {} }}}}{{% endif %}}{{% endmacro %}}{{{{ f({}, {}) }}}}".format,

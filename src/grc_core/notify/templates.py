@@ -293,7 +293,12 @@ def _check_printf(fmt: str, args: object, budget: _Budget, what: str) -> None:
     (``'%(a)s' * 1000 % {'a': x}``)."""
     total = len(fmt)
     conversions = 0
-    for width, precision, conversion in _PRINTF.findall(fmt):
+    # finditer, not findall: tens of thousands of tuples at once set off slow garbage
+    # collections in one C call; the deadline is checked as the matches are read.
+    for number, match in enumerate(_PRINTF.finditer(fmt)):
+        if number % 1024 == 1023:
+            budget.tick()
+        width, precision, conversion = match.groups()
         if width == "*" or precision == "*":
             raise budget.fail(f"{what}: '*' widths are not supported in templates")
         total += int(width or 0) + int(precision or 0)
