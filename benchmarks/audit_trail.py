@@ -35,7 +35,7 @@ PG_ADMIN = os.environ.get(
 def database(kind: str) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tempfile.mkdtemp()}/audit-bench.sqlite3"
-    name = f"grc_bench_{uuid.uuid4().hex[:8]}"
+    name = f"grc_bench_audit_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'CREATE DATABASE "{name}"'))
@@ -90,27 +90,51 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--deep", type=int, default=50, help="the deep page's number")
     args = parser.parse_args()
-    with Grc.from_url(database(args.db)) as grc:
+    url = database(args.db)
+    try:
+        run(url, args.db, args.events, args.deep)
+    finally:
+        drop(url)
+
+
+def drop(url: str) -> None:
+    """Remove the benchmark's PostgreSQL database (an SQLite file stays in its temp dir)."""
+    if not url.startswith("postgresql"):
+        return
+    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
+def run(url: str, kind: str, events: int, deep_page: int) -> None:
+    """Fill the database at ``url`` and print the timings."""
+    with Grc.from_url(url) as grc:
         grc.upgrade()
-        company = fill(grc, args.events)
-        print(f"{args.db}: {args.events:,} events; median of 20 reads, 50 events a page")
+        company = fill(grc, events)
+        print(f"{kind}: {events:,} events; median of 20 reads, 50 events a page")
         for login in ("admin", "carol"):
             for label, flt in (("all", None), ("one company", AuditFilter(company_id=company))):
-                first, deep = measure(grc, login, flt, args.deep)
+                first, deep = measure(grc, login, flt, deep_page)
                 print(
                     f"  {login:5} {label:11}: page 1 {first:6.1f} ms, "
-                    f"page {args.deep} {deep:6.1f} ms (ratio {deep / first:4.2f})"
+                    f"page {deep_page} {deep:6.1f} ms (ratio {deep / first:4.2f})"
                 )
 
 
 def measure(grc: Grc, login: str, flt: AuditFilter | None, deep: int) -> tuple[float, float]:
-    """Median times of page 1 and of page ``deep``, in milliseconds."""
+    """Median times of page 1 and of page ``deep``, in milliseconds, each in a new session
+    (as pages are read: one short transaction each)."""
     with grc.acting_as(login, read_only=True) as work:
         session, actor = work.session, work.actor
         first = timed(lambda: audit_events(session, actor, flt, limit=50))
-        cursor = None
-        for _ in range(deep - 1):
-            cursor = audit_events(session, actor, flt, limit=50, cursor=cursor).next_cursor
+    cursor = None
+    for _ in range(deep - 1):
+        with grc.acting_as(login, read_only=True) as work:
+            page = audit_events(work.session, work.actor, flt, limit=50, cursor=cursor)
+            cursor = page.next_cursor
+    with grc.acting_as(login, read_only=True) as work:
+        session, actor = work.session, work.actor
         last = timed(lambda: audit_events(session, actor, flt, limit=50, cursor=cursor))
     return first, last
 
