@@ -7,13 +7,20 @@ no pending deletion left for ``storage verify`` to report.
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from sqlalchemy import func, select
 
+from grc_adapters.local.backend import LocalDiskBackend
+from grc_core import Grc as Facade
+from grc_core.backends import Backends
 from grc_core.files import samples
+from grc_core.models import Attachment, BlobDeletion
+from grc_core.services import attachments, companies, users
 
 from .runner import Grc
 
@@ -69,9 +76,7 @@ def archived(team: Grc, tmp_path: Path) -> Archived:
         f'[grc.storage.archive]\ntype = "local"\nroot = "{archive.as_posix()}"\n',
         encoding="utf-8",
     )
-    moved = team.json(
-        "--config", str(config), "storage", "migrate", "--to", "archive", as_="admin"
-    )
+    moved = team.json("--config", str(config), "storage", "migrate", "--to", "archive", as_="admin")
     assert moved["moved"] == 2
     return Archived(team, config, archive, str(exchange), [a["id"] for a in added])
 
@@ -123,3 +128,38 @@ def test_migrate_without_a_source_backend_moves_nothing(archived):
         as_="alice",
     )
     assert {a["backend"] for a in listed} == {"archive"}
+
+
+class _DeleteFails:
+    """A local backend whose delete fails with an error no backend should raise."""
+
+    def __init__(self, inner: LocalDiskBackend) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def __getattr__(self, attribute: str) -> object:
+        return getattr(self.inner, attribute)
+
+    def delete(self, key: str) -> None:
+        raise RuntimeError("the GED is down")
+
+
+def test_a_failure_after_commit_never_reports_a_committed_deletion(fresh_url, tmp_path):
+    """Once the deletion is committed, removing the blob is best effort: a failure there is
+    logged and left for ``storage verify --repair``, never raised as the deletion's failure."""
+    backends = Backends.of({"local": _DeleteFails(LocalDiskBackend(tmp_path / "blobs"))}, "local")
+    with Facade.from_url(fresh_url) as grc:
+        grc.upgrade()
+        with grc.session() as s:
+            admin = users.create_user(s, None, login="admin", display_name="A", is_admin=True)
+            company = companies.create_company(s, admin, name="ACME")
+        with grc.acting_as("admin") as work:
+            ident = attachments.attach(
+                work.session, work.actor, backends, io.BytesIO(samples.pdf("x")), "cr.pdf",
+                company_id=company.id,
+            ).id  # fmt: skip
+        with grc.acting_as("admin") as work:  # commits without raising
+            attachments.delete_attachment(work.session, work.actor, backends, ident)
+        with grc.session(read_only=True) as s:
+            assert s.get(Attachment, ident) is None
+            assert s.scalar(select(func.count()).select_from(BlobDeletion)) == 1
