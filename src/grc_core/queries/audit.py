@@ -293,7 +293,10 @@ def audit_events(
         if not more and len(rows) < fetch:
             exhausted = True
             break
-        batch = min(batch * 2, MAX_PAGE * SCAN_FACTOR)
+        # What is still missing, at the share of visible events seen so far, plus one to
+        # know whether there is more (with nothing visible yet: as many as the budget).
+        seen = size * SCAN_FACTOR - budget
+        batch = (size - len(entries)) * seen // len(entries) + 2 if entries else budget
     if not more and not exhausted:
         more = True  # the scan budget ran out before the end: go on from the last event seen
 
