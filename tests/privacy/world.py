@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sqlite3
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from grc_core import Grc
@@ -75,7 +76,9 @@ def populate(url: str) -> Team:
 class Template:
     """The template database and its clones (one per hypothesis example)."""
 
-    def __init__(self, url: str, admin_engine_factory: object, pg_registry: list[str]) -> None:
+    def __init__(
+        self, url: str, admin_engine_factory: Callable[[], Engine], pg_registry: list[str]
+    ) -> None:
         self.url = url
         self.kind = make_url(url).get_backend_name()
         self._admin_factory = admin_engine_factory
@@ -94,7 +97,7 @@ class Template:
             src.close()
             dst.close()
             return parsed.set(database=str(target)).render_as_string(hide_password=False)
-        with self._admin_factory().connect() as conn:  # type: ignore[operator]
+        with self._admin_factory().connect() as conn:
             conn.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{parsed.database}"'))
         self._pg_registry.append(name)  # dropped at the end of the session whatever happens
         return parsed.set(database=name).render_as_string(hide_password=False)
@@ -106,7 +109,7 @@ class Template:
             for suffix in ("", "-wal", "-shm"):
                 Path(str(parsed.database) + suffix).unlink(missing_ok=True)
             return
-        with self._admin_factory().connect() as conn:  # type: ignore[operator]
+        with self._admin_factory().connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
         if parsed.database in self._pg_registry:
             self._pg_registry.remove(str(parsed.database))
