@@ -1351,10 +1351,15 @@ def stats_data(stats: RunStats) -> dict[str, int]:
 def stats_summary(stats: RunStats) -> str:
     """One line: what a worker did."""
     deliveries = "delivery" if stats.claimed == 1 else "deliveries"
+    parked = (
+        f"; {_plural(stats.parked, 'runaway rule')} parked (see grc rules list)"
+        if stats.parked
+        else ""
+    )
     return (
         f"{_plural(stats.events, 'event')} fanned out, {stats.escalated} escalated, "
         f"{stats.claimed} {deliveries} claimed: {stats.sent} sent, {stats.retried} to retry, "
-        f"{stats.dead} dead, {stats.skipped} skipped (no longer visible)"
+        f"{stats.dead} dead, {stats.skipped} skipped (no longer visible){parked}"
     )
 
 
