@@ -70,6 +70,9 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
     if backend == "postgresql":
         kwargs.setdefault("pool_pre_ping", True)
+        kwargs["connect_args"] = _pg_connect_args(
+            kwargs.get("connect_args"), parsed.query.get("options")
+        )
 
     database = parsed.database or ""
     on_disk = backend == "sqlite" and database not in ("", ":memory:")
@@ -104,6 +107,33 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         if on_disk:
             event.listen(engine, "connect", _sidecar_guard(database))
     return engine
+
+
+#: Startup option of every PostgreSQL connection (see :func:`_pg_connect_args`).
+PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
+
+
+def _pg_connect_args(
+    given: Mapping[str, Any] | None, url_options: str | tuple[str, ...] | None
+) -> dict[str, Any]:
+    """psycopg's connect arguments with GRC's plan setting added to the caller's own.
+
+    psycopg 3 prepares a statement on its 5th execution on a connection, and PostgreSQL
+    then tries a *generic* plan, blind to the parameter values.  On skewed data (one
+    company with 40,000 exchanges, a word in half the rows) that plan is 10-50x slower
+    and it sticks for the life of the pooled connection.  ``force_custom_plan`` keeps a
+    plan per set of values and still reuses the prepared statement's parse, which
+    ``prepare_threshold=None`` (no preparation at all) would give up; measured in
+    ``benchmarks/plan_stability.py``.  A caller's own ``plan_cache_mode`` (connect
+    argument or ``?options=`` in the URL, which the connect argument would replace) wins.
+    """
+    args = dict(given or {})
+    if isinstance(url_options, tuple):
+        url_options = " ".join(url_options)
+    options = str(args.get("options") or url_options or "")
+    if "plan_cache_mode" not in options:
+        args["options"] = f"{options} {PG_PLAN_OPTION}".strip()
+    return args
 
 
 #: The range of a 64-bit integer: what both databases store and compare.

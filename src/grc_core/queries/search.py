@@ -15,7 +15,18 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    and_,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    union,
+)
 from sqlalchemy.orm import Session
 
 from grc_core.models import Exchange, User
@@ -27,7 +38,7 @@ MAX_INPUT = 500
 MAX_TERMS = 12
 MAX_WORD = 60
 MAX_HITS = 100
-#: How many of the newest matches are ranked (see :func:`search`).
+#: How many of the most recent matches are ranked, twice (see :func:`search`).
 SEARCH_WINDOW = 500
 
 # The full-text tables are created by migration 0003, per database, outside the models.
@@ -122,16 +133,17 @@ def _fts5_match(terms: SearchTerms) -> str:
     return " AND ".join(parts)
 
 
-# Text search configurations, written into the SQL (not bound) for the same reason.
+# Text search configurations: constants, written into the SQL text.
 _FRENCH = literal_column("'grc_french'::regconfig")
 _SIMPLE = literal_column("'grc_simple'::regconfig")
 
 
 def _word(text_: str) -> Any:
-    # Inlined (escaped) rather than bound: psycopg prepares a statement run five times and
-    # PostgreSQL may then reuse a generic plan, blind to the words — yet a common word and a
-    # rare one need opposite plans (walk the newest rows vs. use the GIN index).
-    return bindparam(None, text_, literal_execute=True)
+    # A bound parameter, so that every search shares one statement (parsed once, prepared by
+    # psycopg).  A common word and a rare one need opposite plans (walk the newest rows vs.
+    # use the GIN index): GRC's PostgreSQL connections plan each execution with its values
+    # (plan_cache_mode = force_custom_plan, see grc_core.db), never with a generic plan.
+    return bindparam(None, text_)
 
 
 def _pg_query(terms: SearchTerms) -> Any:
@@ -157,23 +169,38 @@ def _pg_highlight(terms: SearchTerms) -> Any:
     return func.to_tsquery("grc_simple", " | ".join(f"{w}:*" for w in words))
 
 
-def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]:
-    """The newest matching exchanges with their relevance, before visibility and filters."""
+@dataclass(frozen=True)
+class _Match:
+    """The FROM clause of a search, its match conditions and its relevance."""
+
+    source: Any
+    anywhere: ColumnElement[bool]
+    #: Every term in the subject or the company and contact names (see :func:`search`).
+    in_names: ColumnElement[bool]
+    rank: ColumnElement[Any]
+
+
+def _match(terms: SearchTerms, postgresql: bool) -> _Match:
     if postgresql:
         document = _PG_SEARCH.c.document
-        rank = func.ts_rank_cd(document, _pg_query(terms))
-        source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
-        match = document.op("@@")(_pg_query(terms))
-    else:
-        fts = literal_column("exchange_fts")
-        rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
-        source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
-        match = fts.op("MATCH")(bindparam("match", _fts5_match(terms)))
-    # Newest first by the full-text table's own key: FTS5 then reads its index backwards and
-    # stops at the window instead of sorting every match.
-    newest = _PG_SEARCH.c.exchange_id if postgresql else _FTS5.c.rowid
-    stmt = select(Exchange.id.label("id"), rank.label("rank")).select_from(source).where(match)
-    return stmt, newest
+        anywhere = document.op("@@")(_pg_query(terms))
+        # The subject is weight A of the document, the names weight B (grc_core.indexing).
+        # ts_filter is no index condition: it only narrows what the GIN index found.
+        heads = func.ts_filter(document, literal_column("'{a,b}'::\"char\"[]"))
+        return _Match(
+            _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id),
+            anywhere,
+            and_(anywhere, heads.op("@@")(_pg_query(terms))),
+            func.ts_rank_cd(document, _pg_query(terms)),
+        )
+    fts = literal_column("exchange_fts")
+    expression = _fts5_match(terms)
+    return _Match(
+        _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid),
+        fts.op("MATCH")(bindparam(None, expression)),
+        fts.op("MATCH")(bindparam(None, f"{{subject names}} : ({expression})")),
+        -func.bm25(fts, 10.0, 1.0, 4.0),  # bm25 is lower-is-better
+    )
 
 
 def _snippets(
@@ -217,9 +244,12 @@ def search(
 ) -> list[SearchHit]:
     """The exchanges ``actor`` may see that match ``raw``, best first.
 
-    Relevance is ranked among the :data:`SEARCH_WINDOW` most recent matches that the actor
-    may see and that pass the filters: ranking every match of a common word in years of
-    history costs seconds, and a sales engineer looks for recent exchanges.  Combine with
+    Relevance is ranked within a window: the :data:`SEARCH_WINDOW` most recent matches (by
+    start, then id) that the actor may see and that pass the filters, plus the
+    :data:`SEARCH_WINDOW` most recent of those whose subject or company and contact names hold
+    every term — so that a thousand newer matches in details never hide an older subject.
+    Ranking every match of a common word in years of history costs seconds, and a sales
+    engineer looks for recent exchanges.  Ties rank the newest first.  Combine with
     any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no hit (not an
     error).
     """
@@ -231,18 +261,30 @@ def search(
     if not terms:
         return []
     postgresql = session.get_bind().dialect.name == "postgresql"
-    candidates, newest = _candidates(terms, postgresql)
-    window = (
-        candidates.where(
-            visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter())
+    found = _match(terms, postgresql)
+    conditions = (visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter()))
+
+    def newest(match: ColumnElement[bool]) -> Select[Any]:
+        window = (
+            select(Exchange.id)
+            .select_from(found.source)
+            .where(match, *conditions)
+            .order_by(Exchange.start_at.desc(), Exchange.id.desc())
+            .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
+            .subquery()
         )
-        .order_by(newest.desc())
-        .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
-        .subquery("candidates")
+        return select(window.c.id)  # a subquery: SQLite refuses LIMIT in a UNION's member
+
+    window = union(newest(found.anywhere), newest(found.in_names)).subquery("window")
+    ranked = (
+        select(Exchange.id.label("id"), found.rank.label("rank"))
+        .select_from(found.source)
+        .where(found.anywhere, Exchange.id.in_(select(window.c.id)))
+        .subquery("ranked")
     )
     stmt = (
-        entry_select(window.join(Exchange, Exchange.id == window.c.id), window.c.rank)
-        .order_by(window.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        entry_select(ranked.join(Exchange, Exchange.id == ranked.c.id), ranked.c.rank)
+        .order_by(ranked.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
         .limit(limit)
     )
     rows = session.execute(stmt).all()
