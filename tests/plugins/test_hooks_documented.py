@@ -165,6 +165,6 @@ def test_the_event_example_queues_company_changes(fresh_url) -> None:
         with grc.session() as s:
             admin = users.create_user(s, None, login="admin", display_name="A", is_admin=True)
             company = companies.create_company(s, admin, name="ACME")
-        assert plugin.OUTBOX == [("company.created", company.id)]
+        assert [("company.created", company.id)] == plugin.OUTBOX
     finally:
         grc.dispose()
