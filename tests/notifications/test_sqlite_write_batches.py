@@ -175,7 +175,8 @@ def test_a_large_fan_out_never_makes_a_saving_user_wait_for_the_lock(
     with grc.session(read_only=True) as s:
         assert s.scalar(select(func.count()).select_from(Delivery)) == EVENTS * SUBSCRIBERS
     # The pass was cut into many short transactions, and the user saved all along.
-    assert len(writes.spans) >= EVENTS * SUBSCRIBERS // 1000
+    # (How many depends on the machine's speed: each stops after its 50 ms budget.)
+    assert len(writes.spans) >= 10
     assert len(saves) >= 10
     print(
         f"\nfan-out of {EVENTS} events x {SUBSCRIBERS} subscribers on SQLite: {elapsed:.1f} s in "

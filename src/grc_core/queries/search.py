@@ -15,18 +15,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Select,
-    and_,
-    bindparam,
-    column,
-    func,
-    literal_column,
-    select,
-    table,
-    union,
-)
+from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
 from grc_core.models import Exchange, User
@@ -38,7 +27,7 @@ MAX_INPUT = 500
 MAX_TERMS = 12
 MAX_WORD = 60
 MAX_HITS = 100
-#: How many of the most recent matches are ranked, twice (see :func:`search`).
+#: How many of the newest matches are ranked (see :func:`search`).
 SEARCH_WINDOW = 500
 
 # The full-text tables are created by migration 0003, per database, outside the models.
@@ -146,17 +135,14 @@ def _word(text_: str) -> Any:
     return bindparam(None, text_)
 
 
-def _pg_query(terms: SearchTerms, weights: str = "") -> Any:
-    # ``weights`` (e.g. ":AB") restricts words and prefix to lexemes of those weights, which
-    # @@ checks on the document itself; phrases cannot carry weights (see _match).
-    pieces = [func.to_tsquery(_FRENCH, _word(w + weights)) for w in terms.words]
+def _pg_query(terms: SearchTerms) -> Any:
+    pieces = [func.to_tsquery(_FRENCH, _word(w)) for w in terms.words]
     pieces += [func.phraseto_tsquery(_FRENCH, _word(" ".join(p))) for p in terms.phrases]
     if terms.prefix:
         # The word being typed matches as the beginning of a word, or by its French stem
         # ("relances" finds "Relance", whose whole form it is not a prefix of).
-        star = ":*" + weights.lstrip(":")
-        prefix = func.to_tsquery(_SIMPLE, _word(terms.prefix + star))
-        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, _word(terms.prefix + weights))))
+        prefix = func.to_tsquery(_SIMPLE, _word(terms.prefix + ":*"))
+        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, _word(terms.prefix))))
     query = pieces[0]
     for piece in pieces[1:]:
         query = query.op("&&")(piece)
@@ -172,43 +158,23 @@ def _pg_highlight(terms: SearchTerms) -> Any:
     return func.to_tsquery("grc_simple", " | ".join(f"{w}:*" for w in words))
 
 
-@dataclass(frozen=True)
-class _Match:
-    """The FROM clause of a search, its match conditions and its relevance."""
-
-    source: Any
-    anywhere: ColumnElement[bool]
-    #: Every term in the subject or the company and contact names (see :func:`search`).
-    in_names: ColumnElement[bool]
-    rank: ColumnElement[Any]
-
-
-def _match(terms: SearchTerms, postgresql: bool) -> _Match:
+def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]:
+    """The newest matching exchanges with their relevance, before visibility and filters."""
     if postgresql:
         document = _PG_SEARCH.c.document
-        anywhere = document.op("@@")(_pg_query(terms))
-        # The subject is weight A of the document, the names weight B (grc_core.indexing):
-        # words and prefix restricted to those weights are checked on the document itself;
-        # a phrase, which cannot carry weights, on the document filtered to them (dearer).
-        in_names = and_(anywhere, document.op("@@")(_pg_query(terms, ":AB")))
-        if terms.phrases:
-            heads = func.ts_filter(document, literal_column("'{a,b}'::\"char\"[]"))
-            phrases = SearchTerms(phrases=terms.phrases)
-            in_names = and_(in_names, heads.op("@@")(_pg_query(phrases)))
-        return _Match(
-            _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id),
-            anywhere,
-            in_names,
-            func.ts_rank_cd(document, _pg_query(terms)),
-        )
-    fts = literal_column("exchange_fts")
-    expression = _fts5_match(terms)
-    return _Match(
-        _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid),
-        fts.op("MATCH")(bindparam(None, expression)),
-        fts.op("MATCH")(bindparam(None, f"{{subject names}} : ({expression})")),
-        -func.bm25(fts, 10.0, 1.0, 4.0),  # bm25 is lower-is-better
-    )
+        rank = func.ts_rank_cd(document, _pg_query(terms))
+        source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
+        match = document.op("@@")(_pg_query(terms))
+    else:
+        fts = literal_column("exchange_fts")
+        rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
+        source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
+        match = fts.op("MATCH")(bindparam("match", _fts5_match(terms)))
+    # Newest first by the full-text table's own key: FTS5 then reads its index backwards and
+    # stops at the window instead of sorting every match.
+    newest = _PG_SEARCH.c.exchange_id if postgresql else _FTS5.c.rowid
+    stmt = select(Exchange.id.label("id"), rank.label("rank")).select_from(source).where(match)
+    return stmt, newest
 
 
 def _snippets(
@@ -252,12 +218,9 @@ def search(
 ) -> list[SearchHit]:
     """The exchanges ``actor`` may see that match ``raw``, best first.
 
-    Relevance is ranked within a window: the :data:`SEARCH_WINDOW` most recent matches (by
-    start, then id) that the actor may see and that pass the filters, plus the
-    :data:`SEARCH_WINDOW` most recent of those whose subject or company and contact names hold
-    every term — so that a thousand newer matches in details never hide an older subject.
-    Ranking every match of a common word in years of history costs seconds, and a sales
-    engineer looks for recent exchanges.  Ties rank the newest first.  Combine with
+    Relevance is ranked among the :data:`SEARCH_WINDOW` most recent matches that the actor
+    may see and that pass the filters: ranking every match of a common word in years of
+    history costs seconds, and a sales engineer looks for recent exchanges.  Combine with
     any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no hit (not an
     error).
     """
@@ -269,41 +232,18 @@ def search(
     if not terms:
         return []
     postgresql = session.get_bind().dialect.name == "postgresql"
-    found = _match(terms, postgresql)
-    conditions = (visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter()))
-
-    def newest(match: ColumnElement[bool]) -> Select[Any]:
-        window = (
-            select(Exchange.id)
-            .select_from(found.source)
-            .where(match, *conditions)
-            .order_by(Exchange.start_at.desc(), Exchange.id.desc())
-            .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
-            .subquery()
+    candidates, newest = _candidates(terms, postgresql)
+    window = (
+        candidates.where(
+            visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter())
         )
-        return select(window.c.id)  # a subquery: SQLite refuses LIMIT in a UNION's member
-
-    in_names = found.in_names
-    if postgresql:
-        # PostgreSQL estimates a weighted match like the unweighted one (its statistics ignore
-        # weights), so it would walk the newest exchanges until 500 subject matches turn up:
-        # the whole table for a word common in details and absent from subjects (1.5 s at
-        # 200k).  Materialised, the subject matches come from the GIN index, at a cost that
-        # follows the matches of the word.
-        heads = (select(_PG_SEARCH.c.exchange_id).where(found.in_names).cte("heads")).prefix_with(
-            "MATERIALIZED"
-        )
-        in_names = Exchange.id.in_(select(heads.c.exchange_id))
-    window = union(newest(found.anywhere), newest(in_names)).subquery("window")
-    ranked = (
-        select(Exchange.id.label("id"), found.rank.label("rank"))
-        .select_from(found.source)
-        .where(found.anywhere, Exchange.id.in_(select(window.c.id)))
-        .subquery("ranked")
+        .order_by(newest.desc())
+        .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
+        .subquery("candidates")
     )
     stmt = (
-        entry_select(ranked.join(Exchange, Exchange.id == ranked.c.id), ranked.c.rank)
-        .order_by(ranked.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        entry_select(window.join(Exchange, Exchange.id == window.c.id), window.c.rank)
+        .order_by(window.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
         .limit(limit)
     )
     rows = session.execute(stmt).all()
