@@ -9,7 +9,9 @@ STAMP := $(VENV)/.installed
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
 
-$(STAMP): pyproject.toml $(EXAMPLE_SOURCES)
+$(STAMP): pyproject.toml $(EXAMPLE_SOURCES) scripts/system-packages.sh
+	# Chromium (browser tests) and ClamAV's daemon (antivirus tests), from Debian.
+	bash scripts/system-packages.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -e '.[test]'
