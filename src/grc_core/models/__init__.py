@@ -6,6 +6,7 @@ from grc_core.models.base import Base, UTCDateTime
 from grc_core.models.category import Category
 from grc_core.models.company import Company, CompanyStatus, Contact
 from grc_core.models.custom_field import CustomField, ExchangeFieldValue, FieldEntity, FieldType
+from grc_core.models.device import AuthFailure, Device, DeviceEnrolment, PushSubscription
 from grc_core.models.event import Event, EventKind
 from grc_core.models.exchange import (
     Exchange,
@@ -35,6 +36,7 @@ __all__ = [
     "ApiToken",
     "Attachment",
     "AttachmentPolicy",
+    "AuthFailure",
     "Base",
     "BlobDeletion",
     "Category",
@@ -44,6 +46,8 @@ __all__ = [
     "CustomField",
     "Delivery",
     "DeliveryStatus",
+    "Device",
+    "DeviceEnrolment",
     "Digest",
     "EscalationMark",
     "Event",
@@ -59,6 +63,7 @@ __all__ = [
     "PicklistKind",
     "PicklistValue",
     "Preferences",
+    "PushSubscription",
     "Rule",
     "Scope",
     "Subscription",
