@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
+from grc_core.french_text import index_text
 from grc_core.models import Exchange, Scope, exchange_timeline
 
 # French stems for words, whole unaccented words for type-ahead prefixes (migration 0003).
@@ -109,9 +110,17 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_UPSERT, texts)
     else:
-        conn.exec_driver_sql(
-            _SQLITE_INSERT_SQL, [(t["id"], t["subject"], t["details"], t["names"]) for t in texts]
-        )
+        conn.exec_driver_sql(_SQLITE_INSERT_SQL, [_sqlite_row(t) for t in texts])
+
+
+def _sqlite_row(row: dict[str, object]) -> tuple[object, ...]:
+    # Stemmed and folded by GRC (see grc_core.french_text): FTS5 has no French stemmer.
+    return (
+        row["id"],
+        index_text(str(row["subject"])),
+        index_text(str(row["details"])),
+        index_text(str(row["names"])),
+    )
 
 
 def remove_entries(conn: Connection, ids: Sequence[int]) -> None:
@@ -141,6 +150,38 @@ def reindex(session: Session, exchange_ids: Iterable[int]) -> None:
     for start in range(0, len(ids), 500):
         batch = session.scalars(select(Exchange).where(Exchange.id.in_(ids[start : start + 500])))
         write_entries(session.connection(), [entry_for(e) for e in batch])
+
+
+#: The form of the text in SQLite's full-text index, kept in the database's ``user_version``:
+#: 0 = raw text (migration 0003), 1 = French stems and folded words (grc_core.french_text).
+SQLITE_SEARCH_FORMAT = 1
+
+
+def ensure_search_format(conn: Connection) -> int:
+    """Rewrite SQLite's full-text index if it holds text of an older form; return how many
+    exchanges were reindexed (0 when it is current, and always on PostgreSQL).
+
+    Run by :func:`grc_core.schema.upgrade` in the migrations' transaction, so a database
+    upgraded from an older version finds with stems what it found before with whole words.
+    """
+    if conn.dialect.name != "sqlite":
+        return 0
+    if conn.exec_driver_sql("PRAGMA user_version").scalar_one() >= SQLITE_SEARCH_FORMAT:
+        return 0
+    if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'exchange_fts'").first():
+        return 0  # not migrated that far yet: the revision creating it is rewritten later
+    session = Session(bind=conn)
+    ids = list(session.scalars(select(Exchange.id).order_by(Exchange.id)))
+    for start in range(0, len(ids), 500):
+        batch = ids[start : start + 500]
+        conn.execute(_SQLITE_DELETE, [{"id": i} for i in batch])
+        loaded = session.scalars(select(Exchange).where(Exchange.id.in_(batch)))
+        texts = [entry_for(e).text_row() for e in loaded]
+        conn.exec_driver_sql(_SQLITE_INSERT_SQL, [_sqlite_row(t) for t in texts])
+        session.expunge_all()
+    # A pragma takes no bound parameter; the value is this module's constant.
+    conn.exec_driver_sql(f"PRAGMA user_version = {SQLITE_SEARCH_FORMAT}")
+    return len(ids)
 
 
 def exchanges_of_company(session: Session, company_id: int) -> list[int]:

@@ -63,6 +63,12 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with _migrating(engine) as (cfg, conn):
         _require_known(cfg, conn, revision)
         command.upgrade(cfg, revision)
+        if MigrationContext.configure(conn).get_current_revision() == head_revision():
+            # The models match the schema only at the head: the search index is rewritten
+            # (SQLite, once per change of its text form) with them.
+            from grc_core.indexing import ensure_search_format
+
+            ensure_search_format(conn)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
@@ -73,6 +79,8 @@ def downgrade(engine: Engine, revision: str) -> None:
     with _migrating(engine) as (cfg, conn):
         _require_known(cfg, conn, revision)
         command.downgrade(cfg, revision)
+        if conn.dialect.name == "sqlite":  # whatever text the index is left with is rewritten
+            conn.exec_driver_sql("PRAGMA user_version = 0")  # at the next upgrade to the head
 
 
 def _require_known(cfg: Config, conn: Connection, target: str) -> None:

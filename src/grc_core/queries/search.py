@@ -4,21 +4,25 @@ User text never reaches the database as query syntax: it is cut into words (lett
 digits only) and quoted phrases, and the engine's query is assembled from those —
 ``"word"`` / ``"word"*`` / ``"two words"`` for FTS5, ``to_tsquery`` / ``phraseto_tsquery``
 terms for PostgreSQL.  Quotes, operators, parentheses, ``*`` or a novel pasted by mistake
-give a search, never a syntax error.  Both sides fold case and accents ("echeance" finds
-"Échéance"); PostgreSQL also stems French words.  The last word is a prefix (type-ahead).
+give a search, never a syntax error.  Both sides fold case, accents and ligatures
+("echeance" finds "Échéance", "oeuvre" finds "œuvre") and stem French words with the same
+Snowball stemmer ("contrats" finds "contrat", "relancé" finds "Relancer"): PostgreSQL in its
+text search configuration, SQLite through the stemmed text GRC writes in its index (see
+:mod:`grc_core.french_text`).  The last word is a prefix (type-ahead).
 """
 
 from __future__ import annotations
 
 import re
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, func, literal_column, select, table
+from sqlalchemy import Select, bindparam, column, false, func, literal_column, select, table
 from sqlalchemy.orm import Session
 
-from grc_core.models import Exchange, User
+from grc_core.french_text import STOP_MARK, fold, query_stems, stem_word
+from grc_core.french_text import words as folded_words
+from grc_core.models import Company, Contact, Exchange, User, exchange_contacts
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
 from grc_core.queries.history import TimelineEntry, build_entries, entry_select
 from grc_core.visibility import visible_exchanges
@@ -75,24 +79,28 @@ def parse(raw: str) -> SearchTerms:
     )
 
 
-def _fold(word: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", word.casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-
-
 def highlight(text: str, terms: SearchTerms, *, width: int = 12) -> str:
     """An extract of ``text`` around the first match, matched words in ``[ ]``.
 
     Words are compared case- and accent-folded; a term matches a word it begins (typed
-    words are often shortened), like the index's prefix search.
+    words are often shortened), like the index's prefix search, or a word of the same
+    French stem ("contrats" marks "contrat").
     """
-    wanted = [_fold(w) for w in (*terms.words, *(w for p in terms.phrases for w in p))]
+    wanted = [fold(w) for w in (*terms.words, *(w for p in terms.phrases for w in p))]
     if terms.prefix:
-        wanted.append(_fold(terms.prefix))
+        wanted.append(fold(terms.prefix))
+    stems = {stem_word(piece) for w in wanted for piece in folded_words(w)} - {None}
+
+    def marks(token: str) -> bool:
+        folded = fold(token)
+        return any(folded.startswith(w) for w in wanted) or any(
+            stem_word(piece) in stems for piece in folded_words(folded)
+        )
+
     tokens = re.split(r"(\w+)", text)
     marked, first = [], None
     for token in tokens:
-        if token and _WORD.fullmatch(token) and any(_fold(token).startswith(w) for w in wanted):
+        if token and _WORD.fullmatch(token) and marks(token):
             if first is None:
                 first = len(marked)
             marked.append(f"[{token}]")
@@ -114,12 +122,35 @@ class SearchHit:
     snippet: str
 
 
-def _fts5_match(terms: SearchTerms) -> str:
-    parts = [f'"{w}"' for w in terms.words]
-    parts += ['"' + " ".join(p) + '"' for p in terms.phrases]
+def _fts5_phrase(text_: str) -> str | None:
+    """The stems of ``text_`` as an FTS5 phrase (stop words held by their mark, as in the
+    index), or ``None`` if it has only stop words — PostgreSQL then ignores it too."""
+    stems = query_stems(text_)
+    while stems and stems[0] is None:
+        stems.pop(0)
+    while stems and stems[-1] is None:
+        stems.pop()
+    if not stems:
+        return None
+    return '"' + " ".join(s or STOP_MARK for s in stems) + '"'
+
+
+def _fts5_match(terms: SearchTerms) -> str | None:
+    """The FTS5 query of ``terms`` over the stemmed index; ``None`` when nothing is left to
+    look for (only stop words), which matches nothing, as on PostgreSQL."""
+    parts = [_fts5_phrase(w) for w in terms.words]
+    parts += [_fts5_phrase(" ".join(p)) for p in terms.phrases]
     if terms.prefix:
-        parts.append(f'"{terms.prefix}"*')
-    return " AND ".join(parts)
+        # The beginning of a whole word or of a stem, or the stem of the word typed so far.
+        pieces = folded_words(terms.prefix)
+        if pieces:
+            alternatives = ['"' + " ".join(pieces) + '"*']
+            stemmed = _fts5_phrase(terms.prefix)
+            if stemmed is not None:
+                alternatives.append(stemmed)
+            parts.append("(" + " OR ".join(alternatives) + ")")
+    kept = [p for p in parts if p is not None]
+    return " AND ".join(kept) if kept else None
 
 
 # Text search configurations: constants, written into the SQL text.
@@ -169,7 +200,8 @@ def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]
         fts = literal_column("exchange_fts")
         rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
         source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
-        match = fts.op("MATCH")(bindparam("match", _fts5_match(terms)))
+        query = _fts5_match(terms)
+        match = fts.op("MATCH")(bindparam("match", query)) if query is not None else false()
     # Newest first by the full-text table's own key: FTS5 then reads its index backwards and
     # stops at the window instead of sorting every match.
     newest = _PG_SEARCH.c.exchange_id if postgresql else _FTS5.c.rowid
@@ -194,15 +226,25 @@ def _snippets(
             .where(Exchange.id.in_(ids))
         )
     else:
-        # FTS5's snippet() would evaluate the MATCH again over every matching row; the few
-        # texts of a page are highlighted here instead, with the same folding as the index.
+        # FTS5's snippet() would evaluate the MATCH again over every matching row, and the
+        # index holds stems; the few texts of a page are highlighted here instead, with the
+        # same folding and stemming as the index.
         stmt = (
-            select(Exchange.id, Exchange.subject, Exchange.details, _FTS5.c.names)
-            .select_from(_FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid))
+            select(Exchange.id, Exchange.subject, Exchange.details, Company.name)
+            .outerjoin(Company, Company.id == Exchange.company_id)
             .where(Exchange.id.in_(ids))
         )
+        people = (
+            select(exchange_contacts.c.exchange_id, Contact.first_name, Contact.last_name)
+            .join(Contact, Contact.id == exchange_contacts.c.contact_id)
+            .where(exchange_contacts.c.exchange_id.in_(ids))
+            .order_by(exchange_contacts.c.exchange_id, Contact.id)
+        )
+        names: dict[int, list[str]] = {}
+        for ident, first, last in session.execute(people):
+            names.setdefault(ident, []).append(" ".join(n for n in (first, last) if n))
         return {
-            ident: highlight(" — ".join(t for t in texts if t), terms)
+            ident: highlight(" — ".join(t for t in (*texts, *names.get(ident, ())) if t), terms)
             for ident, *texts in session.execute(stmt)
         }
     return {ident: snippet for ident, snippet in session.execute(stmt)}
