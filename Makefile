@@ -4,7 +4,7 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs bench-attach bench-history bench-notify clean
+.PHONY: install demo test lint docs web bench-attach bench-history bench-notify clean
 
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
@@ -33,6 +33,10 @@ docs: $(STAMP)
 
 test: lint docs
 	$(BIN)/python -m pytest
+
+# The mobile web app, rebuilt from web/ into src/grc_api/web/static (committed; needs Node.js).
+web:
+	cd web && npm ci --no-audit --no-fund && npm run build
 
 # Peak memory of attaching a 1 MB and a 200 MB file (issue #3).
 bench-attach: $(STAMP)
