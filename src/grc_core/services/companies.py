@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
+from grc_core.french_text import fold
 from grc_core.indexing import exchanges_of_company, reindex
 from grc_core.models import (
     Company,
@@ -88,8 +89,24 @@ def list_companies(
     if status is not None:
         stmt = stmt.where(Company.status == _status(status))
     if name:
-        stmt = stmt.where(Company.name.icontains(name, autoescape=True))
+        stmt = stmt.where(_folded(session, Company.name).contains(fold(name), autoescape=True))
     return list(session.scalars(stmt))
+
+
+def _folded(session: Session, column: Any) -> Any:
+    """``column`` folded like search folds words (case, accents, œ/æ), on either database:
+    "generale", "GÉNÉRALE" and "Generale" all find "Société Générale"."""
+    if session.get_bind().dialect.name == "postgresql":
+        # unaccent (installed by migration 0003) also spells out ligatures, as fold() does.
+        return func.lower(func.unaccent(column))
+    # SQLite has no such function: GRC's own, registered on the connection that runs it.
+    raw = session.connection().connection.driver_connection
+    raw.create_function("grc_fold", 1, _fold_or_none, deterministic=True)  # type: ignore[union-attr]
+    return func.grc_fold(column)
+
+
+def _fold_or_none(value: str | None) -> str | None:
+    return None if value is None else fold(value)
 
 
 def create_company(
