@@ -63,7 +63,10 @@ class Fault:
     """Answer the next ``times`` matching requests with a failure instead of the protocol.
 
     ``kind``: ``status`` (answer ``status`` with ``body``), ``stall`` (sleep ``seconds``
-    before answering normally), ``reset`` (read ``after_bytes`` of the body, then reset).
+    before answering normally), ``slow`` (do the work at once, then sleep ``seconds``
+    before sending the answer: a server that committed but answers late), ``reset`` (read
+    ``after_bytes`` of the body, then reset).  ``headers`` are added to a ``status``
+    answer (``Retry-After``).
     """
 
     kind: str
@@ -73,6 +76,7 @@ class Fault:
     body: Any = None
     seconds: float = 0.0
     after_bytes: int = 0
+    headers: dict[str, str] = field(default_factory=dict)
     hits: int = 0
 
 
@@ -217,12 +221,15 @@ class ProtocolServer:
         if fault is not None and fault.kind == "status":
             body.drain()
             response = Response.json(fault.body or {"error": "injected"}, status=fault.status)
+            response.headers.update(fault.headers)
         else:
             try:
                 response = self.protocol.handle(request)
             except Exception as exc:  # a server bug must show up as a failing test
                 response = Response.json({"error": f"server error: {exc!r}"}, status=500)
             body.drain()
+        if fault is not None and fault.kind == "slow":
+            time.sleep(fault.seconds)
         self._send(handler, response)
 
     @staticmethod

@@ -307,7 +307,7 @@ class NuxeoBackend:
         #: Documents per page when listing; a test lowers it to exercise paging.
         self.page_size = PAGE_SIZE
         self._sleep = sleep
-        self._root_ready = False
+        self._root: dict[str, Any] | None = None
         self._nx = Nuxeo(
             host=settings.url,
             auth=_auth(settings),
@@ -473,9 +473,54 @@ class NuxeoBackend:
             page += 1
 
     def _by_core_key(self, key: str) -> list[dict[str, Any]]:
-        """The documents GRC stored under the core ``key`` (normally none or one)."""
+        """The documents search finds under the core ``key`` (normally none or one).
+
+        Search is served by Elasticsearch on a default Nuxeo ≥ 10.1 and lags behind writes
+        by up to a few seconds: an empty answer proves nothing about recent writes.  It is
+        only used where lag is harmless — to find *old* documents of a key anywhere under
+        the root; recent ones are found with :meth:`_in_folder`, which is consistent.
+        """
         condition = f"dc:source = {nxql_literal(SOURCE_PREFIX + key)}"
         return list(self._pages(self._nxql(condition), f"look for the blob of key {key!r}"))
+
+    def _children(self, uid: str, action: str) -> Iterator[dict[str, Any]]:
+        """The children of the folder ``uid``, page by page (``GET …/id/{uid}/@children``).
+
+        Served from the repository's database, not from the search index: a document
+        created or deleted a moment ago is (or is not) listed, whatever the index lag.
+        """
+        seen: set[str] = set()
+        page = 0
+        while True:
+            params = {"pageSize": self.page_size, "currentPageIndex": page}
+            response = self._request(action, "GET", f"{self._id_url(uid)}/@children", params=params)
+            try:
+                result = response.json()
+            except (ValueError, requests.RequestException) as exc:
+                raise self._storage_error(exc, action) from exc
+            if not isinstance(result, dict):
+                raise StorageError(f"Nuxeo could not {action}: the answer is not a JSON object")
+            for doc in result.get("entries") or []:
+                child = doc.get("uid")
+                if isinstance(child, str) and child not in seen:
+                    seen.add(child)
+                    yield doc
+            if not result.get("isNextPageAvailable"):
+                return
+            page += 1
+
+    def _in_folder(self, folder: Mapping[str, Any], key: str) -> list[dict[str, Any]]:
+        """The documents of ``folder`` (its direct children) carrying the core ``key``.
+
+        Consistent (see :meth:`_children`): this is how ``put`` knows whether its own
+        earlier attempt created a document, and what a failed ``put`` must remove.
+        """
+        source = SOURCE_PREFIX + key
+        return [
+            doc
+            for doc in self._children(str(folder["uid"]), f"list {folder.get('path')!r}")
+            if (doc.get("properties") or {}).get("dc:source") == source
+        ]
 
     # --- folders --------------------------------------------------------------------------
 
@@ -516,70 +561,105 @@ class NuxeoBackend:
             if found is not None:
                 return found
 
-    def _ensure_root(self) -> None:
-        """Find the root folder, creating its missing levels as ``Folder`` documents."""
-        if self._root_ready:
-            return
+    def _ensure_root(self) -> dict[str, Any]:
+        """The root folder's document, creating its missing levels.
+
+        Each missing level gets the type Nuxeo's default subtype rules allow under its
+        parent: a ``Workspace`` directly under a ``WorkspaceRoot`` (the default root,
+        ``/default-domain/workspaces/CRM``, is one), a ``Folder`` anywhere else.  A parent
+        that accepts neither (a ``Domain``, a ``Section``…) makes Nuxeo answer 400, reported
+        with what to change.
+        """
+        if self._root is not None:
+            return self._root
         root = self.settings.root_path
         doc = self._doc_at(root)
         if doc is None:
-            parent = ""
+            parent: dict[str, Any] | None = None
+            path = ""
             for segment in root.strip("/").split("/"):
-                path = f"{parent}/{segment}"
+                path = f"{path}/{segment}"
                 found = None if path == root else self._doc_at(path)  # root: just asked
-                if found is None:
-                    found = self._make_folder(parent or "/", segment, segment)
-                    if found is None:
-                        found = self._doc_at(path)  # created meanwhile
+                if found is None and parent is None:
+                    parent = self._doc_at("/")  # only when a top level itself is missing
+                if found is None and parent is not None:
+                    kind = "Workspace" if parent.get("type") == "WorkspaceRoot" else "Folder"
+                    found = self._make_folder(parent, segment, segment, kind)
                 if found is None or not _is_folder(found):
                     raise StorageError(
                         f"the Nuxeo root path {root!r} cannot be used: {path!r} is not a folder"
                     )
-                parent = path
+                parent = found
+            doc = parent
         elif not _is_folder(doc):
             raise StorageError(f"the Nuxeo root path {root!r} is not a folder")
-        self._root_ready = True
+        assert doc is not None
+        self._root = doc
+        return doc
 
-    def _make_folder(self, parent: str, name: str, title: str) -> dict[str, Any] | None:
-        """Create the folder ``name`` under ``parent``; ``None`` if the name is taken."""
+    def _make_folder(
+        self, parent: Mapping[str, Any], name: str, title: str, kind: str = "Folder"
+    ) -> dict[str, Any] | None:
+        """The folder ``name`` under ``parent``: created, or the one that took the name.
+
+        Real Nuxeo does not refuse a name already taken: it creates the new document as
+        ``name.<milliseconds>``.  When that happens to a folder (another process created
+        the same one meanwhile), the duplicate just made is empty: it is deleted and the
+        folder at ``name`` is used.  ``None`` if the name holds nothing.
+        """
+        parent_path = str(parent.get("path") or "/")
+        path = f"{parent_path.rstrip('/')}/{name}"
         body = Document(
             name=name,
-            type="Folder",
+            type=kind,
             properties={"dc:title": title},
             repository=self.settings.repository,
         ).as_dict()
-        path = f"{parent.rstrip('/')}/{name}"
         try:
-            return self._create(
-                parent,
+            made = self._create(
+                parent_path,
                 body,
                 str(uuid.uuid4()),
-                action=f"create the folder {path!r}",
+                action=f"create the folder {path!r} ({kind})",
                 recheck=lambda: self._doc_at(path),
             )
         except NuxeoConflict:
-            return None
+            return self._doc_at(path)
+        except StorageError as exc:
+            if "HTTP 400" in str(exc):
+                raise StorageError(
+                    f"{exc} — Nuxeo refused a {kind} under the {parent.get('type')} "
+                    f"{parent_path!r} (its allowed subtypes): create {path!r} by hand, or set "
+                    "root_path to a folder under /default-domain/workspaces"
+                ) from exc
+            raise
+        if made.get("path") in (None, path):
+            return made
+        log.info("Nuxeo: %r was created meanwhile (ours became %r)", path, made.get("path"))
+        with contextlib.suppress(StorageError):
+            self._request("remove a duplicate folder", "DELETE", self._id_url(made["uid"])).close()
+        return self._doc_at(path)
 
-    def _ensure_folders(self, folders: tuple[Folder, ...]) -> str:
-        """The path of the innermost folder of ``folders`` under the root, made if needed.
+    def _ensure_folders(self, folders: tuple[Folder, ...]) -> dict[str, Any]:
+        """The document of the innermost folder of ``folders`` under the root, made if needed.
 
         A folder is reused when its title is the one wanted; two titles that clean up to
         the same name (``ACME/Paris`` and ``ACME-Paris``) get ``ACME-Paris`` and
         ``ACME-Paris (2)``.
         """
-        parent = self.settings.root_path
+        parent = self._ensure_root()
         for folder in folders:
             for name in candidates(folder.name, MAX_NAME_CANDIDATES):
-                path = f"{parent}/{name}"
+                path = f"{str(parent['path']).rstrip('/')}/{name}"
                 doc = self._doc_at(path)
                 if doc is None:
-                    doc = self._make_folder(parent, name, folder.title) or self._doc_at(path)
+                    doc = self._make_folder(parent, name, folder.title)
                 if doc is not None and _is_folder(doc) and _title(doc) == folder.title:
-                    parent = path
+                    parent = doc
                     break
             else:
                 raise StorageError(
-                    f"no free folder name for {folder.title!r} under {parent!r} after "
+                    f"no free folder name for {folder.title!r} under {parent['path']!r} after "
                     f"{MAX_NAME_CANDIDATES} tries"
                 )
         return parent
@@ -605,8 +685,10 @@ class NuxeoBackend:
         check_key(key)
         layout = layout_for(metadata)
         with self._writing():
-            self._ensure_root()
-            existing = self._by_core_key(key)
+            folder = self._ensure_folders(layout.folders)
+            # Consistent for the folder this key is filed in (its children), and, through
+            # search, for older documents anywhere under the root: see _by_core_key.
+            existing = self._in_folder(folder, key) or self._by_core_key(key)
         if existing:
             uid = existing[0].get("uid")
             raise BlobExists(
@@ -623,11 +705,10 @@ class NuxeoBackend:
                 creating = False
                 try:
                     blob = self._upload(batch, spool, length, layout)
-                    parent = self._ensure_folders(layout.folders)
                     creating = True
-                    doc = self._create_file(parent, layout, key, blob)
+                    doc = self._create_file(folder, layout, key, blob)
                 except BaseException:
-                    self._abandon(batch, key, creating)
+                    self._abandon(batch, key, folder if creating else None)
                     raise
         return self._verified(doc, length, md5)
 
@@ -637,7 +718,7 @@ class NuxeoBackend:
         try:
             yield
         except BlobNotFound as exc:
-            self._root_ready = False  # perhaps the root itself: look again next time
+            self._root = None  # perhaps the root itself: look again next time
             raise StorageError(
                 f"{exc} (while writing: a folder or the upload batch is missing, or the URL "
                 "is not a Nuxeo server's)"
@@ -685,41 +766,58 @@ class NuxeoBackend:
         self._retrying(f"upload {layout.file_title!r}", upload)
         return blob
 
-    def _create_file(self, parent: str, layout: Layout, key: str, blob: Blob) -> dict[str, Any]:
-        """Create the ``File`` document under a free name in ``parent``."""
+    def _create_file(
+        self, folder: Mapping[str, Any], layout: Layout, key: str, blob: Blob
+    ) -> dict[str, Any]:
+        """Create the ``File`` document under a free name in ``folder``.
+
+        "Did an earlier attempt create it?" is answered without search: by the path that
+        attempt asked for, then by the folder's children (real Nuxeo may have stored it as
+        ``name.<milliseconds>`` if the name was taken meanwhile).  So a creation that timed
+        out is never repeated once it landed, even on Nuxeo 10.10, which ignores
+        ``Idempotency-Key``, and even while the search index lags.
+        """
         properties = {
             "dc:title": layout.file_title,
             "dc:description": layout.description,
             "dc:source": SOURCE_PREFIX + key,
             "file:content": blob.to_json(),
         }
+        parent = str(folder["path"])
+        source = SOURCE_PREFIX + key
         idempotency_key = str(uuid.uuid4())  # one logical creation, whatever the repetitions
-        lookup = self._by_core_key
         n, waits = 1, 0
         while n <= MAX_NAME_CANDIDATES:
             name = numbered(layout.file_name, n)
-            path = f"{parent}/{name}"
+            path = f"{parent.rstrip('/')}/{name}"
             if self._doc_at(path) is not None:
                 n += 1
                 continue
             body = Document(
                 name=name, type="File", properties=properties, repository=self.settings.repository
             ).as_dict()
+
+            def landed(path: str = path) -> dict[str, Any] | None:
+                at_path = self._doc_at(path)
+                if (at_path or {}).get("properties", {}).get("dc:source") == source:
+                    return at_path
+                return next(iter(self._in_folder(folder, key)), None)
+
             try:
                 return self._create(
                     parent,
                     body,
                     idempotency_key,
                     action=f"create the document {path!r}",
-                    recheck=lambda: next(iter(lookup(key)), None),
+                    recheck=landed,
                 )
             except NuxeoConflict:
                 pass
-            # 409: the name was taken since it was checked, or an earlier attempt of this
-            # very creation is still running on the server.
-            found = lookup(key)
-            if found:
-                return found[0]
+            # 409 (servers that refuse a taken name instead of renaming): the name was
+            # taken since it was checked, or an earlier attempt is still running.
+            found = landed()
+            if found is not None:
+                return found
             if self._doc_at(path) is not None:
                 n += 1
                 continue
@@ -734,10 +832,13 @@ class NuxeoBackend:
             f"{MAX_NAME_CANDIDATES} tries"
         )
 
-    def _abandon(self, batch: Batch, key: str, creating: bool) -> None:
+    def _abandon(self, batch: Batch, key: str, folder: Mapping[str, Any] | None) -> None:
         """Best-effort clean-up after a failed ``put``: nothing may be left behind.
 
-        Failures here are logged, never raised: the original error is the one to report.
+        Once creation was attempted (``folder`` given), every document of ``folder``
+        carrying the key is removed — found through the folder's children, which do not
+        lag like search does.  Failures here are logged, never raised: the original error
+        is the one to report.
         """
         try:
             self._nx.uploads.delete(batch.uid)
@@ -745,10 +846,10 @@ class NuxeoBackend:
             error = self._storage_error(exc, f"delete the upload batch {batch.uid}")
             if not isinstance(error, BlobNotFound):  # already dropped: nothing to clean
                 log.warning("Nuxeo: upload batch %s left on the server: %s", batch.uid, error)
-        if not creating:
+        if folder is None:
             return
         try:
-            for doc in self._by_core_key(key):
+            for doc in self._in_folder(folder, key):
                 self._request("remove a half-created document", "DELETE", self._id_url(doc["uid"]))
         except StorageError as error:
             log.warning("Nuxeo: could not check for a half-created document of %r: %s", key, error)
@@ -792,13 +893,26 @@ class NuxeoBackend:
     def iter_blobs(self) -> Iterator[BlobInfo]:
         """Every document GRC stored under the root (``dc:source`` starting with ``grc:``).
 
-        A file someone dropped into the CRM folders by hand is not listed, so that
-        ``grc storage verify --repair`` never deletes it.
+        The folders are walked with ``@children`` rather than searched with NXQL: search
+        lags behind writes, and a listing that misses a blob stored a second ago (or lists
+        one just deleted) would mislead ``grc storage verify``.  A file someone dropped
+        into the CRM folders by hand is not listed, so that ``verify --repair`` never
+        deletes it.
         """
-        nxql = self._nxql(f"dc:source LIKE {nxql_literal(SOURCE_PREFIX + '%')} ORDER BY ecm:uuid")
-        for doc in self._pages(nxql, "list the stored blobs"):
-            if _content(doc):
-                yield _info(doc)
+        root = self._doc_at(self.settings.root_path)
+        if root is None or not _is_folder(root):
+            return
+        pending = [root]
+        while pending:
+            folder = pending.pop()
+            action = f"list {folder.get('path')!r}"
+            for doc in self._children(str(folder["uid"]), action):
+                if _is_folder(doc):
+                    pending.append(doc)
+                    continue
+                source = (doc.get("properties") or {}).get("dc:source")
+                if isinstance(source, str) and source.startswith(SOURCE_PREFIX) and _content(doc):
+                    yield _info(doc)
 
     def close(self) -> None:
         """Close the client's connections.  Calling it twice is harmless."""

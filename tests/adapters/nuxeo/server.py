@@ -14,7 +14,20 @@ endpoints, ``NuxeoIdempotentFilter``):
   ``GET …/id/{uid}/@blob/file:content`` (streamed), creation consuming the batch named by
   ``file:content: {"upload-batch", "upload-fileId"}`` (the batch is dropped afterwards);
 - ``GET …/search/lang/NXQL/execute`` for the NXQL forms the adapter sends, paginated;
-- ``Idempotency-Key`` on POST: a repeated key replays the first answer, 409 while running.
+- ``Idempotency-Key`` on POST: a repeated key replays the first answer, 409 while running;
+- ``GET …/id/{uid}/@children`` (paginated), served from the database: always consistent.
+
+Modes, each a keyword of :class:`NuxeoProtocol`, modelled on how real servers behave:
+
+- ``index_lag`` (seconds): NXQL search is served by Elasticsearch, which sees a write only
+  that long after it was committed (creations *and* deletions); reads by path, by uid and
+  ``@children`` are consistent.  ``X-NXES-Sync``/``nx_es_sync`` are not honoured (a strict
+  server refuses unknown headers), so the adapter must never need search to be current.
+- ``idempotency=False``: Nuxeo 10.10, where ``Idempotency-Key`` is accepted and ignored.
+- ``rename_clashes=True``: a name already taken under the parent is not a 409 — the new
+  document is created as ``name.<epoch milliseconds>`` (what real Nuxeo does).
+- ``subtypes=True``: the default type rules are enforced (a ``WorkspaceRoot`` holds only
+  ``Workspace``s, a ``Domain`` no folder at all…): any other child is a 400.
 
 Strict: an unknown route, header, property, body key or NXQL form is a 400; every request
 needs ``Content-Type`` (``application/json`` except for uploaded files),
@@ -32,6 +45,7 @@ import json
 import re
 import shutil
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,9 +96,19 @@ DOCUMENT_KEYS = {
 }
 PROPERTIES = {
     "Folder": {"dc:title", "dc:description"},
+    "Workspace": {"dc:title", "dc:description"},
     "File": {"dc:title", "dc:description", "dc:source", "file:content"},
 }
 CONTAINERS = {"Root", "Domain", "WorkspaceRoot", "Workspace", "Folder"}
+
+#: Nuxeo's default allowed subtypes (the ``subtypes`` mode): parent type → child types.
+SUBTYPES = {
+    "Root": {"Domain"},
+    "Domain": {"WorkspaceRoot", "SectionRoot", "TemplateRoot"},
+    "WorkspaceRoot": {"Workspace"},
+    "Workspace": {"Workspace", "Folder", "OrderedFolder", "File", "Note", "Picture"},
+    "Folder": {"Folder", "OrderedFolder", "File", "Note", "Picture"},
+}
 
 _NXQL = re.compile(
     r"SELECT \* FROM Document WHERE (?P<conditions>.+?)(?: ORDER BY (?P<order>ecm:uuid))?"
@@ -164,8 +188,20 @@ class NuxeoProtocol(Protocol):
         users: dict[str, str] | None = None,
         tokens: set[str] | None = None,
         bearer_tokens: set[str] | None = None,
+        index_lag: float = 0.0,
+        idempotency: bool = True,
+        rename_clashes: bool = False,
+        subtypes: bool = False,
     ) -> None:
         self.directory = directory
+        self.index_lag = index_lag
+        self.idempotency_supported = idempotency
+        self.rename_clashes = rename_clashes
+        self.subtypes = subtypes
+        #: What the search index knows: uid → [(visible from (monotonic), doc or None)].
+        self.index: dict[str, list[tuple[float, Doc | None]]] = {}
+        #: Names the server chose itself because the requested one was taken.
+        self.renamed: list[str] = []
         (directory / "blobs").mkdir(parents=True, exist_ok=True)
         (directory / "batches").mkdir(parents=True, exist_ok=True)
         self.repository = repository
@@ -213,7 +249,23 @@ class NuxeoProtocol(Protocol):
         doc = Doc(self._next_id(), path, name, type_, parent.uid if parent else None, props)
         self.docs[doc.uid] = doc
         self.paths[path] = doc.uid
+        self._reindex(doc.uid, doc)
         return doc
+
+    def _reindex(self, uid: str, doc: Doc | None) -> None:
+        """Tell the search index about a write; it sees it ``index_lag`` seconds later."""
+        self.index.setdefault(uid, []).append((time.monotonic() + self.index_lag, doc))
+
+    def indexed(self) -> list[Doc]:
+        """The documents search sees now (lagging behind the repository)."""
+        moment = time.monotonic()
+        seen = []
+        with self.lock:
+            for events in self.index.values():
+                visible = [doc for at, doc in events if at <= moment]
+                if visible and visible[-1] is not None:
+                    seen.append(visible[-1])
+        return seen
 
     def doc_at(self, path: str) -> Doc | None:
         """The document at ``path`` (tests use it to inspect the tree)."""
@@ -284,7 +336,7 @@ class NuxeoProtocol(Protocol):
         if not self._authenticated(request):
             return error(401, "Authentication is required to access this resource")
         key = request.headers.get("idempotency-key")
-        if request.method != "POST" or not key:
+        if request.method != "POST" or not key or not self.idempotency_supported:
             return handler(request, *args)
         return self._idempotent(key, request, handler, args)
 
@@ -312,6 +364,8 @@ class NuxeoProtocol(Protocol):
             if where == "id" and len(rest) == 1 and method in ("GET", "DELETE"):
                 handler = self._get_id if method == "GET" else self._delete
                 return "json", handler, (rest[0],)
+            if where == "id" and rest[1:] == ["@children"] and method == "GET":
+                return "json", self._children, (rest[0],)
             if where == "id" and rest[1:] == ["@blob", "file:content"] and method == "GET":
                 return "json", self._download, (rest[0],)
         return None
@@ -552,8 +606,13 @@ class NuxeoProtocol(Protocol):
                 return error(404, parent_path)
             if not parent.folderish:
                 return error(400, f"{parent_path} cannot have children")
+            if self.subtypes and type_ not in SUBTYPES.get(parent.type, set()):
+                return error(
+                    400,
+                    f"Cannot create document of type {type_} in a {parent.type} ({parent_path})",
+                )
             child_path = f"{parent.path.rstrip('/')}/{name}"
-            if child_path in self.paths:
+            if child_path in self.paths and not self.rename_clashes:
                 return error(409, f"Destination name already exists: {name}")
         blob = None
         if type_ == "File":
@@ -563,7 +622,13 @@ class NuxeoProtocol(Protocol):
             blob = taken
         with self.lock:
             if child_path in self.paths:
-                return error(409, f"Destination name already exists: {name}")
+                if not self.rename_clashes:
+                    return error(409, f"Destination name already exists: {name}")
+                # Real Nuxeo keeps the request and finds a free name itself.
+                name = f"{name}.{time.time_ns() // 1_000_000}"
+                while f"{parent.path.rstrip('/')}/{name}" in self.paths:
+                    name += "1"
+                self.renamed.append(name)
             doc = self._add(parent, name, type_, properties)
             doc.blob = blob
         return Response.json(self.as_json(doc), status=201)
@@ -579,6 +644,7 @@ class NuxeoProtocol(Protocol):
                 pending += self.children(current)
                 del self.docs[current.uid]
                 del self.paths[current.path]
+                self._reindex(current.uid, None)
                 if current.blob is not None:
                     current.blob.path.unlink(missing_ok=True)
         return Response(204, b"")
@@ -612,14 +678,35 @@ class NuxeoProtocol(Protocol):
         if isinstance(matcher, str):
             return error(400, f"Failed to execute query: {nxql}, {matcher}")
         with self.lock:
-            found = sorted((d for d in self.docs.values() if matcher(d)), key=lambda d: d.uid)
+            found = sorted((d for d in self.indexed() if matcher(d)), key=lambda d: d.uid)
             entries = [self.as_json(d) for d in found[page * size : (page + 1) * size]]
-        pages = max(1, -(-len(found) // size))
+        return self._page(entries, len(found), size, page)
+
+    def _children(self, request: Request, uid: str) -> Response:
+        params = dict(request.query)
+        try:
+            size = int(params.pop("pageSize", "50"))
+            page = int(params.pop("currentPageIndex", "0"))
+        except ValueError:
+            return self.bad_request(request, "pageSize and currentPageIndex must be numbers")
+        if params or not 0 < size <= 1000 or page < 0:
+            return self.bad_request(request, f"unsupported parameters {sorted(params)}")
+        with self.lock:
+            doc = self.docs.get(uid)
+            if doc is None:
+                return error(404, uid)
+            found = self.children(doc)  # creation order, like ecm:pos-less folders by default
+            entries = [self.as_json(d) for d in found[page * size : (page + 1) * size]]
+        return self._page(entries, len(found), size, page)
+
+    @staticmethod
+    def _page(entries: list[dict[str, Any]], total: int, size: int, page: int) -> Response:
+        pages = max(1, -(-total // size))
         return Response.json(
             {
                 "entity-type": "documents",
                 "isPaginable": True,
-                "resultsCount": len(found),
+                "resultsCount": total,
                 "pageSize": size,
                 "maxPageSize": 1000,
                 "currentPageSize": len(entries),

@@ -57,7 +57,7 @@ def creating_the_file(r: Request) -> bool:
 
 
 def reading_a_document(r: Request) -> bool:
-    return r.method == "GET" and "/id/" in r.path and "@blob" not in r.path
+    return r.method == "GET" and "/id/" in r.path and "/@" not in r.path
 
 
 def opening_a_batch(r: Request) -> bool:
@@ -66,6 +66,10 @@ def opening_a_batch(r: Request) -> bool:
 
 def searching(r: Request) -> bool:
     return r.method == "GET" and r.path.endswith("/NXQL/execute")
+
+
+def listing(r: Request) -> bool:
+    return r.method == "GET" and r.path.endswith("/@children")
 
 
 def hits(server: NuxeoServer, match: Callable[[Request], bool]) -> int:
@@ -95,9 +99,17 @@ def test_a_500_on_a_read_is_repeated(backend: NuxeoBackend, server: NuxeoServer)
 
 
 def test_a_429_on_a_search_is_repeated(backend: NuxeoBackend, server: NuxeoServer):
-    uid = put(backend)
     server.inject(Fault("status", searching, status=429, times=2))
+    uid = put(backend)  # the never-overwrite lookup searches
+    assert hits(server, searching) == 3
     assert [info.key for info in backend.iter_blobs()] == [uid]
+
+
+def test_a_429_on_a_listing_is_repeated(backend: NuxeoBackend, server: NuxeoServer):
+    uid = put(backend)
+    fault = server.inject(Fault("status", listing, status=429, times=2))
+    assert [info.key for info in backend.iter_blobs()] == [uid]
+    assert fault.hits == 2
 
 
 def test_a_500_on_a_chunk_resumes_the_upload(
@@ -130,9 +142,10 @@ def test_a_500_on_the_creation_is_checked_then_repeated(
     assert read(backend, uid) == DATA
     methods = [(e["method"], e["path"].rsplit("/", 1)[-1]) for e in server.transcript]
     failed = methods.index(("POST", "No company"))
-    # After the failure: look the core key up (nothing), then create again.
-    assert methods[failed + 1] == ("GET", "execute")
-    assert ("POST", "No company") in methods[failed + 2 :]
+    # After the failure: did it land? Its path, then the folder's children (consistent,
+    # unlike search) — nothing; then create again.
+    assert methods[failed + 1 : failed + 3] == [("GET", "attachment"), ("GET", "@children")]
+    assert ("POST", "No company") in methods[failed + 3 :]
     assert_clean(protocol, documents=1)
 
 
