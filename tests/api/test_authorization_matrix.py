@@ -21,7 +21,7 @@ from tests.api.conftest import PRINCIPALS, T0, ApiWorld
 
 from grc_core.files import samples
 from grc_core.models import Event
-from grc_core.notify import rule_admin, subscriptions
+from grc_core.notify import rule_admin, runaway, subscriptions
 from grc_core.services import api_tokens, attachments, companies, exchanges, opportunities, users
 
 _serial = itertools.count(1)
@@ -109,6 +109,13 @@ def a_rule(world: ApiWorld) -> int:
             w.session, w.actor, f"rule{next(_serial)}", triggers=["exchange.created"],
             recipients={"assignees": True}, channels=["inbox"],
         ).id  # fmt: skip
+
+
+def parked_rule(world: ApiWorld) -> int:
+    ident = a_rule(world)
+    with world.grc.session() as s:
+        runaway.park(s, ident, "too many deliveries")
+    return ident
 
 
 def own_subscription(world: ApiWorld, who: str) -> int:
@@ -281,7 +288,31 @@ MATRIX: dict[str, tuple[Statuses, Builder]] = {
         (403, 403, 200),
         lambda w, who: Call("/api/v1/picklists/action/call/activation", {"active": True}),
     ),
+    "GET /api/v1/picklists/{kind}/{code}": (
+        (200, 200, 200),
+        lambda w, who: Call("/api/v1/picklists/action/call"),
+    ),
+    "PATCH /api/v1/picklists/{kind}/{code}": (
+        (403, 403, 200),
+        lambda w, who: Call(f"/api/v1/picklists/action/{_value(w)}", {"label_en": "Visit"}, ANY),
+    ),
     "GET /api/v1/categories": ((200, 200, 200), lambda w, who: Call("/api/v1/categories")),
+    "GET /api/v1/categories/{code}": (
+        (200, 200, 200),
+        lambda w, who: Call(f"/api/v1/categories/{_category(w)}"),
+    ),
+    "PATCH /api/v1/categories/{code}": (
+        (403, 403, 200),
+        lambda w, who: Call(f"/api/v1/categories/{_category(w)}", {"label_en": "Visit"}, ANY),
+    ),
+    "GET /api/v1/fields/{code}": (
+        (200, 200, 200),
+        lambda w, who: Call(f"/api/v1/fields/{_field(w)}"),
+    ),
+    "PATCH /api/v1/fields/{code}": (
+        (403, 403, 200),
+        lambda w, who: Call(f"/api/v1/fields/{_field(w)}", {"label": "Renamed"}, ANY),
+    ),
     "POST /api/v1/categories": (
         (403, 403, 201),
         lambda w, who: Call("/api/v1/categories", {"code": f"cat{next(_serial)}", "label_fr": "C"}),
@@ -339,7 +370,40 @@ MATRIX: dict[str, tuple[Statuses, Builder]] = {
     ),
     "DELETE /api/v1/rules/{rule_id}": (
         (403, 403, 204),
+        lambda w, who: Call(f"/api/v1/rules/{a_rule(w)}", headers=ANY),
+    ),
+    "GET /api/v1/rules/{rule_id}": (
+        (403, 403, 200),
         lambda w, who: Call(f"/api/v1/rules/{a_rule(w)}"),
+    ),
+    "PATCH /api/v1/rules/{rule_id}": (
+        (403, 403, 200),
+        lambda w, who: Call(f"/api/v1/rules/{a_rule(w)}", {"enabled": False}, ANY),
+    ),
+    "POST /api/v1/rules/{rule_id}/unpark": (
+        (403, 403, 200),
+        lambda w, who: Call(f"/api/v1/rules/{parked_rule(w)}/unpark"),
+    ),
+    # Another user's subscriptions and preferences: administrators (and the user themself).
+    "GET /api/v1/users/{login}/subscriptions": (
+        (403, 200, 200),
+        lambda w, who: Call("/api/v1/users/alice/subscriptions"),
+    ),
+    "POST /api/v1/users/{login}/subscriptions": (
+        (403, 201, 201),
+        lambda w, who: Call("/api/v1/users/alice/subscriptions", {"company_id": owned_company(w)}),
+    ),
+    "DELETE /api/v1/users/{login}/subscriptions/{subscription_id}": (
+        (403, 204, 204),
+        lambda w, who: Call(f"/api/v1/users/alice/subscriptions/{own_subscription(w, 'entitled')}"),
+    ),
+    "GET /api/v1/users/{login}/preferences": (
+        (403, 200, 200),
+        lambda w, who: Call("/api/v1/users/alice/preferences"),
+    ),
+    "PATCH /api/v1/users/{login}/preferences": (
+        (403, 200, 200),
+        lambda w, who: Call("/api/v1/users/alice/preferences", {"digest": "daily"}, ANY),
     ),
     "GET /api/v1/audit": ((200, 200, 200), lambda w, who: Call("/api/v1/audit")),
     "GET /api/v1/audit/{event_id}": (
@@ -348,6 +412,7 @@ MATRIX: dict[str, tuple[Statuses, Builder]] = {
         lambda w, who: Call(f"/api/v1/audit/{_private_event(w)}"),
     ),
     "GET /api/v1/storage/verify": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/verify")),
+    "GET /api/v1/storage/status": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/status")),
 }
 
 
@@ -357,6 +422,15 @@ def _category(world: ApiWorld) -> str:
     code = f"c{next(_serial)}"
     with _as(world, "admin") as w:
         categories.add_category(w.session, w.actor, code, label_fr=code)
+    return code
+
+
+def _value(world: ApiWorld) -> str:
+    from grc_core.services import picklists
+
+    code = f"v{next(_serial)}"
+    with _as(world, "admin") as w:
+        picklists.add_value(w.session, w.actor, "action", code, label_fr=code)
     return code
 
 

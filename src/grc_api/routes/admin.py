@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
+from grc_api.admin_schemas import StorageStatusOut
 from grc_api.auth import Principal
 from grc_api.context import Api
 from grc_api.routes import PrincipalDependency
@@ -138,5 +139,14 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
             for p in storage_admin.iter_problems(report)
         ]
         return StorageReport(ok=report.ok, checked=report.checked, problems=problems)
+
+    @r.get("/storage/status", response_model=StorageStatusOut)
+    def storage_status(principal: Caller) -> StorageStatusOut:
+        """Where the attachments are, per backend, and whether a migration is under way or
+        finished (administrators; read-only: migrating is ``grc storage migrate``'s)."""
+        with api.work(principal, read_only=True) as work:
+            require_admin(work.actor, "reading the storage's status")
+            status = storage_admin.storage_status(work.session, api.grc.settings.storage_backend)
+            return StorageStatusOut.of(status)
 
     return r

@@ -11,7 +11,8 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 
 from grc_api.auth import Principal
-from grc_api.context import Api, idempotency_key, remember, replay
+from grc_api.context import Api
+from grc_api.idempotent import Idempotency, respond
 from grc_api.problems import ApiProblem
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import AttachmentOut
@@ -130,9 +131,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         body arrives.  With an ``Idempotency-Key``, a retried upload returns the attachment
         stored the first time.
         """
-        key = idempotency_key(request)
-        if key is not None:
-            done = await anyio.to_thread.run_sync(_replayed, api, principal, request, key)
+        # The body is streamed, not known before it is stored: the key's fingerprint is the
+        # method and the path (the same key for another upload here replays the first one).
+        root = request.url.path.split("/api/v1/")[0]
+        idem = Idempotency(request, location=lambda out: f"{root}/api/v1/attachments/{out['id']}")
+        if idem.key is not None:
+            done = await anyio.to_thread.run_sync(_replayed, api, principal, idem)
             if done is not None:
                 return done
         source = MultipartFile(
@@ -153,7 +157,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
             def store() -> JSONResponse:
                 with api.work(principal) as work:
                     # A concurrent retry may have finished while this one was arriving.
-                    if (done := replay(work, request, key)) is not None:
+                    if (done := idem.replay(work)) is not None:
                         return done
                     attachment = attachments.attach(
                         work.session,
@@ -165,11 +169,8 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                         **{_OWNER_ARG[owner]: owner_id},
                     )
                     out = AttachmentOut.of(attachment)
-                    remember(work, request, key, 201, out)
-                location = f"{request.url.path.split('/api/v1/')[0]}/api/v1/attachments/{out.id}"
-                return JSONResponse(
-                    out.model_dump(mode="json"), status_code=201, headers={"Location": location}
-                )
+                    idem.remember(work, 201, out)
+                return respond(out.model_dump(mode="json"), 201, location=idem.location)
 
             return await anyio.to_thread.run_sync(store)
         finally:
@@ -298,6 +299,6 @@ def _spool(reader: BlockingReader, spool: BinaryIO, max_size: int) -> None:
     spool.flush()
 
 
-def _replayed(api: Api, principal: Principal, request: Request, key: str) -> JSONResponse | None:
+def _replayed(api: Api, principal: Principal, idem: Idempotency) -> JSONResponse | None:
     with api.work(principal, read_only=True) as work:
-        return replay(work, request, key)
+        return idem.replay(work)

@@ -9,16 +9,15 @@ from grc_api.auth import Principal
 from grc_api.context import (
     Api,
     check_version,
-    idempotency_key,
     optional_version,
-    remember,
-    replay,
     required_version,
     versioned_call,
     with_etag,
 )
+from grc_api.idempotent import Outcome, idempotent_post
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import Completion, ExchangeCreate, ExchangeOut, ExchangeUpdate
+from grc_core.facade import Work
 from grc_core.services import exchanges
 from grc_core.services.exchanges import UNSET
 
@@ -46,10 +45,8 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         With a ``uuid`` chosen by the client, repeating the request returns the exchange
         recorded the first time (200) instead of a second one.
         """
-        key = idempotency_key(request)
-        with api.work(principal) as work:
-            if (done := replay(work, request, key)) is not None:
-                return done
+
+        def act(work: Work) -> Outcome:
             existed = body.uuid is not None and _exists(work.session, body.uuid)
             exchange = exchanges.create_exchange(
                 work.session,
@@ -70,11 +67,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 assignees=body.assignees,
                 custom=body.custom,
             )
-            out = ExchangeOut.of(exchange)
-            status = 200 if existed else 201
-            remember(work, request, key, status, out)
-        location = f"{request.url.path}/{out.id}"
-        return with_etag(out, status=status, headers={"Location": location})
+            return Outcome(ExchangeOut.of(exchange), status=200 if existed else 201)
+
+        return idempotent_post(
+            api, principal, request, act, body=body,
+            location=lambda out: f"{request.url.path}/{out['id']}",
+        )  # fmt: skip
 
     @r.get("/exchanges/{ref}", response_model=ExchangeOut)
     def get_exchange(principal: Caller, ref: ExchangeRef) -> JSONResponse:
@@ -118,21 +116,23 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         principal: Caller, ref: ExchangeRef, request: Request, body: Completion | None = None
     ) -> JSONResponse:
         """Close an exchange (status ``done`` unless another closing status is given)."""
-        body = body or Completion()
+        completion = body or Completion()
         expected = optional_version(request)
-        with api.work(
-            principal,
-            current=lambda w: ExchangeOut.of(exchanges.get_exchange(w.session, w.actor, _ref(ref))),
-        ) as work:
+
+        def act(work: Work) -> ExchangeOut:
             exchange = exchanges.get_exchange(work.session, work.actor, _ref(ref))
             check_version(exchange, expected, lambda: ExchangeOut.of(exchange))
-            extra = {} if body.details is None else {"details": body.details}
+            extra = {} if completion.details is None else {"details": completion.details}
             exchange = exchanges.complete_exchange(
-                work.session, work.actor, exchange.id, status=body.status, **extra
+                work.session, work.actor, exchange.id, status=completion.status, **extra
             )
             work.session.flush()
-            out = ExchangeOut.of(exchange)
-        return with_etag(out)
+            return ExchangeOut.of(exchange)
+
+        return idempotent_post(
+            api, principal, request, act, body=completion, status=200,
+            current=lambda w: ExchangeOut.of(exchanges.get_exchange(w.session, w.actor, _ref(ref))),
+        )  # fmt: skip
 
     @r.delete("/exchanges/{ref}", status_code=204)
     def delete_exchange(principal: Caller, ref: ExchangeRef, request: Request) -> Response:

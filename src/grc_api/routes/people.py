@@ -11,15 +11,14 @@ from grc_api.auth import Principal
 from grc_api.context import (
     Api,
     check_version,
-    idempotency_key,
-    remember,
-    replay,
     required_version,
     versioned_call,
     with_etag,
 )
+from grc_api.idempotent import idempotent_post
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import In, Out, TokenOut, UserCreate, UserOut, UserUpdate
+from grc_core.facade import Work
 from grc_core.services import api_tokens, users
 
 
@@ -62,10 +61,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         summary="Create a user (administrators)",
     )
     def create_user(principal: Caller, body: UserCreate, request: Request) -> JSONResponse:
-        key = idempotency_key(request)
-        with api.work(principal) as work:
-            if (done := replay(work, request, key)) is not None:
-                return done
+        def act(work: Work) -> UserOut:
             user = users.create_user(
                 work.session,
                 work.actor,
@@ -76,9 +72,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 is_admin=body.admin,
                 external_ref=body.external_ref,
             )
-            out = UserOut.of(user)
-            remember(work, request, key, 201, out)
-        return with_etag(out, status=201, headers={"Location": f"{request.url.path}/{user.login}"})
+            return UserOut.of(user)
+
+        return idempotent_post(
+            api, principal, request, act, body=body,
+            location=lambda out: f"{request.url.path}/{out['login']}",
+        )  # fmt: skip
 
     @r.patch(
         "/users/{login}",

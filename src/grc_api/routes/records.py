@@ -9,14 +9,12 @@ from grc_api.auth import Principal
 from grc_api.context import (
     Api,
     check_version,
-    idempotency_key,
     optional_version,
-    remember,
-    replay,
     required_version,
     versioned_call,
     with_etag,
 )
+from grc_api.idempotent import idempotent_post
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import (
     CompanyCreate,
@@ -29,7 +27,14 @@ from grc_api.schemas import (
     OpportunityOut,
     OpportunityUpdate,
 )
+from grc_core.facade import Work
 from grc_core.services import companies, opportunities
+
+
+def _root(request: Request) -> str:
+    """The API's root path (``/api/v1``) as this request reached it."""
+    path = request.url.path
+    return path[: path.index("/companies/")] if "/companies/" in path else ""
 
 
 def router(api: Api, auth: PrincipalDependency) -> APIRouter:
@@ -60,10 +65,8 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     @r.post("/companies", response_model=CompanyOut, status_code=201, tags=["companies"])
     def create_company(principal: Caller, body: CompanyCreate, request: Request) -> JSONResponse:
         """Create a company."""
-        key = idempotency_key(request)
-        with api.work(principal) as work:
-            if (done := replay(work, request, key)) is not None:
-                return done
+
+        def act(work: Work) -> CompanyOut:
             company = companies.create_company(
                 work.session,
                 work.actor,
@@ -72,9 +75,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 owner=body.owner,
                 external_ref=body.external_ref,
             )
-            out = CompanyOut.of(company)
-            remember(work, request, key, 201, out)
-        return with_etag(out, status=201, headers={"Location": f"{request.url.path}/{out.id}"})
+            return CompanyOut.of(company)
+
+        return idempotent_post(
+            api, principal, request, act, body=body,
+            location=lambda out: f"{request.url.path}/{out['id']}",
+        )  # fmt: skip
 
     @r.patch("/companies/{company_id}", response_model=CompanyOut, tags=["companies"])
     def update_company(
@@ -122,10 +128,8 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         principal: Caller, company_id: int, body: ContactCreate, request: Request
     ) -> JSONResponse:
         """Add a contact to a company."""
-        key = idempotency_key(request)
-        with api.work(principal) as work:
-            if (done := replay(work, request, key)) is not None:
-                return done
+
+        def act(work: Work) -> ContactOut:
             contact = companies.create_contact(
                 work.session,
                 work.actor,
@@ -137,9 +141,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 job_title=body.title,
                 external_ref=body.external_ref,
             )
-            out = ContactOut.of(contact)
-            remember(work, request, key, 201, out)
-        return with_etag(out, status=201)
+            return ContactOut.of(contact)
+
+        return idempotent_post(
+            api, principal, request, act, body=body,
+            location=lambda out: f"{_root(request)}/contacts/{out['id']}",
+        )  # fmt: skip
 
     @r.get("/contacts/{contact_id}", response_model=ContactOut, tags=["contacts"])
     def get_contact(principal: Caller, contact_id: int) -> JSONResponse:
@@ -153,14 +160,18 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Move a contact to another company (If-Match optional)."""
         expected = optional_version(request)
-        with api.work(
-            principal, current=lambda w: ContactOut.of(companies.get_contact(w.session, contact_id))
-        ) as work:
+
+        def act(work: Work) -> ContactOut:
             contact = companies.get_contact(work.session, contact_id)
             check_version(contact, expected, lambda: ContactOut.of(contact))
             companies.move_contact(work.session, work.actor, contact_id, body.company_id)
-            out = ContactOut.of(contact)
-        return with_etag(out)
+            work.session.flush()
+            return ContactOut.of(contact)
+
+        return idempotent_post(
+            api, principal, request, act, body=body, status=200,
+            current=lambda w: ContactOut.of(companies.get_contact(w.session, contact_id)),
+        )  # fmt: skip
 
     # -- opportunities -----------------------------------------------------------------------
 
@@ -193,10 +204,8 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         principal: Caller, company_id: int, body: OpportunityCreate, request: Request
     ) -> JSONResponse:
         """Open an opportunity on a company."""
-        key = idempotency_key(request)
-        with api.work(principal) as work:
-            if (done := replay(work, request, key)) is not None:
-                return done
+
+        def act(work: Work) -> OpportunityOut:
             opportunity = opportunities.create_opportunity(
                 work.session,
                 work.actor,
@@ -208,9 +217,12 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 owner=body.owner,
                 external_ref=body.external_ref,
             )
-            out = OpportunityOut.of(opportunity)
-            remember(work, request, key, 201, out)
-        return with_etag(out, status=201)
+            return OpportunityOut.of(opportunity)
+
+        return idempotent_post(
+            api, principal, request, act, body=body,
+            location=lambda out: f"{_root(request)}/opportunities/{out['id']}",
+        )  # fmt: skip
 
     @r.patch(
         "/opportunities/{opportunity_id}", response_model=OpportunityOut, tags=["opportunities"]
@@ -260,18 +272,21 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     ) -> JSONResponse:
         """Move an opportunity to another company (If-Match optional)."""
         expected = optional_version(request)
-        with api.work(
-            principal,
-            current=lambda w: OpportunityOut.of(
-                opportunities.get_opportunity(w.session, opportunity_id)
-            ),
-        ) as work:
+
+        def act(work: Work) -> OpportunityOut:
             opportunity = opportunities.get_opportunity(work.session, opportunity_id)
             check_version(opportunity, expected, lambda: OpportunityOut.of(opportunity))
             opportunities.transfer_opportunity(
                 work.session, work.actor, opportunity_id, body.company_id
             )
-            out = OpportunityOut.of(opportunity)
-        return with_etag(out)
+            work.session.flush()
+            return OpportunityOut.of(opportunity)
+
+        return idempotent_post(
+            api, principal, request, act, body=body, status=200,
+            current=lambda w: OpportunityOut.of(
+                opportunities.get_opportunity(w.session, opportunity_id)
+            ),
+        )  # fmt: skip
 
     return r

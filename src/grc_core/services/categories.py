@@ -140,3 +140,72 @@ def set_active(
         changes={"active": [not active, active]},
     )
     return cat
+
+
+#: ``parent`` argument of :func:`update_category` meaning "leave where it is".
+KEEP_PARENT = "\0keep"
+
+
+def update_category(
+    session: Session,
+    actor: User,
+    code: str,
+    *,
+    label_fr: str | None = None,
+    label_en: str | None = None,
+    parent: str | None = KEEP_PARENT,
+    expected_version: int | None = None,
+) -> Category:
+    """Relabel a category or move it in the tree (``parent``: a code, or ``None`` for the top).
+
+    Labels left ``None`` and ``parent`` left out are unchanged.  The code never changes:
+    exchanges and subscriptions refer to the category.  A category cannot move under itself
+    or one of its own sub-categories, nor under a retired one.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
+    require_admin(actor, "changing categories")
+    cat = get_category(session, code)
+    cat = lock_for_update(session, Category, cat.id) or cat
+    label = f"category {cat.code!r}"
+    check_version(cat, expected_version, label)
+    changes: dict[str, list[object]] = {}
+    if label_fr is not None:
+        cleaned = clean_line(label_fr, "label_fr", 100)
+        if cleaned != cat.label_fr:
+            changes["label_fr"] = [cat.label_fr, cleaned]
+            cat.label_fr = cleaned
+    if label_en is not None:
+        cleaned = clean_line(label_en, "label_en", 100)
+        if cleaned != cat.label_en:
+            changes["label_en"] = [cat.label_en, cleaned]
+            cat.label_en = cleaned
+    if parent != KEEP_PARENT:
+        old = cat.parent.code if cat.parent else None
+        target = resolve_for_write(session, parent, cat.parent) if parent else None
+        if target is not None and target.id in descendant_ids(session, cat.id):
+            raise ValidationError(
+                f"category {cat.code!r} cannot move under {target.code!r}: that is itself or "
+                "one of its sub-categories",
+                field="parent",
+            )
+        new = target.code if target else None
+        if new != old:
+            changes["parent"] = [old, new]
+            cat.parent_id = target.id if target else None
+            cat.parent = target
+    if not changes:
+        return cat
+    with stale_as_conflict(cat, label):
+        session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CATEGORY_UPDATED,
+        entity_type="category",
+        entity_id=cat.id,
+        company_id=None,
+        changes=changes,
+    )
+    return cat

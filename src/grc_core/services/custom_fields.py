@@ -304,3 +304,67 @@ def _apply_in_memory(exchange: Exchange, values: Mapping[CustomField, Any]) -> N
             current = ExchangeFieldValue(field_id=field.id, field=field)
             exchange.field_values.append(current)
         setattr(current, VALUE_COLUMN[field.type], value)
+
+
+def update_field(
+    session: Session,
+    actor: User,
+    code: str,
+    *,
+    label: str | None = None,
+    required: bool | None = None,
+    choices: Sequence[str] | None = None,
+    expected_version: int | None = None,
+) -> CustomField:
+    """Relabel a field, make it required or optional, or change a choice field's choices.
+
+    Arguments left ``None`` are unchanged; the code and the type never change (stored values
+    depend on them).  Making a field required applies to the exchanges recorded from now on.
+    A choice taken away stays on the exchanges that already carry it, and cannot be given to
+    new values (as a retired picklist value).
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
+    require_admin(actor, "changing custom fields")
+    field = get_field(session, code)
+    field = lock_for_update(session, CustomField, field.id) or field
+    name = f"custom field {field.code!r}"
+    check_version(field, expected_version, name)
+    changes: dict[str, list[object]] = {}
+    if label is not None:
+        cleaned = clean_line(label, "label", 100)
+        if cleaned != field.label:
+            changes["label"] = [field.label, cleaned]
+            field.label = cleaned
+    if required is not None and required != field.required:
+        changes["required"] = [field.required, required]
+        field.required = required
+    if choices is not None:
+        if field.type is not FieldType.CHOICE:
+            raise ValidationError(
+                f"choices only apply to choice fields, not to {field.type.value}",
+                field="choices",
+            )
+        new = [clean_line(c, "choice", 100) for c in choices]
+        if not new or len(set(new)) != len(new):
+            raise ValidationError(
+                "a choice field needs a list of distinct, non-blank choices", field="choices"
+            )
+        if new != list(field.choices or []):
+            changes["choices"] = [list(field.choices or []), new]
+            field.choices = new
+    if not changes:
+        return field
+    with stale_as_conflict(field, name):
+        session.flush()
+    record_event(
+        session,
+        actor,
+        EventKind.CUSTOM_FIELD_UPDATED,
+        entity_type="custom_field",
+        entity_id=field.id,
+        company_id=None,
+        changes=changes,
+    )
+    return field

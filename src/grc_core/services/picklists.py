@@ -9,7 +9,13 @@ from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
 from grc_core.models import EventKind, PicklistKind, PicklistValue, User
-from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
+from grc_core.services.concurrency import (
+    check_version,
+    fresh,
+    lock_for_update,
+    lock_rows,
+    stale_as_conflict,
+)
 from grc_core.services.events import record_event
 from grc_core.services.text import clean_line
 from grc_core.services.users import require_admin
@@ -185,3 +191,90 @@ def require_value(session: Session, kind: PicklistKind | str, code: str) -> Pick
         return get_value(session, kind, code)
     except ValidationError as exc:
         raise NotFound(str(exc)) from None
+
+
+def update_value(
+    session: Session,
+    actor: User,
+    kind: PicklistKind | str,
+    code: str,
+    *,
+    label_fr: str | None = None,
+    label_en: str | None = None,
+    is_closed: bool | None = None,
+    position: int | None = None,
+    expected_version: int | None = None,
+) -> PicklistValue:
+    """Relabel a value, mark it closing or not, or move it within its picklist.
+
+    Arguments left ``None`` are unchanged.  ``position`` is 1-based over every value of the
+    picklist, retired ones included (they keep their place should they be restored); a
+    position past the end moves the value last.  Moving renumbers the values between the old
+    and the new place, so their versions change too.  The code never changes: records refer
+    to it.
+
+    :param expected_version: the ``version`` the caller read; if it changed since, nothing
+        is written and :class:`~grc_core.errors.VersionConflict` is raised.
+    """
+    require_admin(actor, "changing picklists")
+    kind = _kind(kind)
+    value = get_value(session, kind, code)
+    ordered: list[PicklistValue] = []
+    if position is not None:
+        if isinstance(position, bool) or not isinstance(position, int) or position < 1:
+            raise ValidationError(
+                f"position {position!r} is invalid: give 1 for the first place", field="position"
+            )
+        # Every value of the list may be renumbered: lock them all (in id order), then read
+        # them as committed, before anything is changed in this session.
+        same_kind = PicklistValue.kind == kind
+        lock_rows(
+            session, PicklistValue, session.scalars(select(PicklistValue.id).where(same_kind))
+        )
+        ordered = list(
+            session.scalars(
+                fresh(select(PicklistValue).where(same_kind)).order_by(
+                    PicklistValue.position, PicklistValue.code
+                )
+            )
+        )
+    value = lock_for_update(session, PicklistValue, value.id) or value
+    label = f"{kind.value} {value.code!r}"
+    check_version(value, expected_version, label)
+    changes: dict[str, list[object]] = {}
+    if label_fr is not None:
+        cleaned = clean_line(label_fr, "label_fr", 100)
+        if cleaned != value.label_fr:
+            changes["label_fr"] = [value.label_fr, cleaned]
+            value.label_fr = cleaned
+    if label_en is not None:
+        cleaned = clean_line(label_en, "label_en", 100)
+        if cleaned != value.label_en:
+            changes["label_en"] = [value.label_en, cleaned]
+            value.label_en = cleaned
+    if is_closed is not None and is_closed != value.is_closed:
+        changes["is_closed"] = [value.is_closed, is_closed]
+        value.is_closed = is_closed
+    moved: list[tuple[PicklistValue, int]] = []
+    if position is not None:
+        ordered = [v for v in ordered if v.id != value.id]
+        ordered.insert(min(position, len(ordered) + 1) - 1, value)
+        for place, item in enumerate(ordered, start=1):
+            if item.position != place:
+                moved.append((item, item.position))
+                item.position = place
+    if not changes and not moved:
+        return value
+    with stale_as_conflict(value, label):
+        session.flush()
+    for item, old in moved:
+        if item.id == value.id:
+            changes["position"] = [old, item.position]
+        else:
+            _record(
+                session, actor, EventKind.PICKLIST_VALUE_UPDATED, item,
+                {"position": [old, item.position]},
+            )  # fmt: skip
+    if changes:
+        _record(session, actor, EventKind.PICKLIST_VALUE_UPDATED, value, changes)
+    return value

@@ -457,3 +457,56 @@ def check_backend(
                     state["backend"].delete(state["key"])
             break
     return steps
+
+
+# --- status ---------------------------------------------------------------------------------
+
+
+@dataclass
+class BackendUse:
+    """The attachments one backend holds, and those on their way to it."""
+
+    backend: str
+    attachments: int = 0
+    bytes: int = 0
+    arriving: int = 0
+
+
+@dataclass
+class StorageStatus:
+    """Where the attachments are, for an administrator following a migration (read-only).
+
+    ``settled`` says every attachment is on ``default`` (where new files go) with no move
+    under way and no blob deletion pending: an earlier ``grc storage migrate`` finished.
+    """
+
+    default: str
+    backends: list[BackendUse]
+    moving: int
+    pending_deletions: int
+
+    @property
+    def settled(self) -> bool:
+        others = any(use.attachments for use in self.backends if use.backend != self.default)
+        return not others and not self.moving and not self.pending_deletions
+
+
+def storage_status(session: Session, default: str) -> StorageStatus:
+    """Count the attachments per backend, the moves under way and the pending deletions."""
+    uses: dict[str, BackendUse] = {default: BackendUse(default)}
+    counted = select(Attachment.backend, func.count(), func.coalesce(func.sum(Attachment.size), 0))
+    for name, count, size in session.execute(counted.group_by(Attachment.backend)):
+        use = uses.setdefault(name, BackendUse(name))
+        use.attachments, use.bytes = int(count), int(size)
+    moving = 0
+    arriving = select(Attachment.moving_to, func.count()).where(Attachment.moving_to.is_not(None))
+    for name, count in session.execute(arriving.group_by(Attachment.moving_to)):
+        uses.setdefault(name, BackendUse(name)).arriving = int(count)
+        moving += int(count)
+    pending = session.scalar(select(func.count()).select_from(BlobDeletion)) or 0
+    return StorageStatus(
+        default=default,
+        backends=sorted(uses.values(), key=lambda u: u.backend),
+        moving=moving,
+        pending_deletions=int(pending),
+    )
