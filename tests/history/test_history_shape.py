@@ -1,0 +1,92 @@
+"""History pages: the two-step query shape, the shared statement for empty filters, and
+assignees read through one statement whatever the page size."""
+
+from __future__ import annotations
+
+from sqlalchemy.dialects import postgresql
+
+from grc_core.queries import history
+from grc_core.queries.exchanges import ExchangeFilter
+from grc_core.services import exchanges
+
+
+def _add(world, subject, hours, **kw):
+    args = {"subject": subject, "start": world.at(hours), "action": "call"} | kw
+    return exchanges.create_exchange(world.session, world.alice, **args)
+
+
+def test_an_empty_filter_is_no_filter_whatever_holds_its_custom_conditions():
+    assert history.is_empty(ExchangeFilter())
+    assert history.is_empty(ExchangeFilter(custom=()))
+    assert history.is_empty(ExchangeFilter(custom={}))
+    assert not history.is_empty(ExchangeFilter(private=False))
+    assert not history.is_empty(ExchangeFilter(custom={"budget": 1}))
+    assert not history.is_empty(ExchangeFilter(actions=("call",)))
+
+
+def test_empty_filters_share_the_prepared_statement_and_the_cursors(world, session):
+    for i in range(3):
+        _add(world, f"e{i}", i, company_id=world.acme.id)
+    plain = history.company_history(session, world.bob, world.acme.id, limit=2)
+    before = history._prepared.cache_info()
+    built = history.company_history(
+        session, world.bob, world.acme.id, ExchangeFilter(custom=()), limit=2
+    )
+    after = history._prepared.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert [e.id for e in built.entries] == [e.id for e in plain.entries]
+    # The cursor of one is the cursor of the other: same query, same fingerprint.
+    rest = history.company_history(
+        session, world.bob, world.acme.id, ExchangeFilter(custom=()), cursor=plain.next_cursor
+    )
+    assert [e.subject for e in rest.entries] == ["e0"]
+
+
+def test_a_page_is_selected_before_its_names_are_joined():
+    sql = str(
+        history._statement("c", "user", True, ()).compile(dialect=postgresql.dialect())
+    ).replace("\n", " ")
+    inner = sql[sql.index("FROM (") : sql.index(") AS page")]
+    # The page itself: the timeline and the exchanges only (plus the assignee EXISTS of the
+    # visibility rule), ordered and limited; names and codes are looked up outside it.
+    assert "exchange_timeline JOIN exchanges" in inner
+    assert "LIMIT" in inner
+    for lookup in ("picklist_values", "categories", "companies", "users"):
+        assert lookup not in inner
+    outer = sql[sql.index(") AS page") :]
+    assert "LIMIT" not in outer
+    assert "ORDER BY page.key_start DESC, page.id DESC" in outer
+
+
+def test_assignees_of_pages_of_any_size(world, session):
+    made = [
+        _add(world, f"a{i}", i, company_id=world.acme.id, assignees=["bob", "alice"][: 1 + i % 2])
+        for i in range(7)
+    ]
+    for size in (1, 3, 7):
+        page = history.company_history(session, world.alice, world.acme.id, limit=size)
+        expected = {e.id: ("alice", "bob") if i % 2 else ("bob",) for i, e in enumerate(made)}
+        assert [e.id for e in page.entries] == [e.id for e in reversed(made)][:size]
+        for entry in page.entries:
+            assert entry.assignees == expected[entry.id]
+
+
+def test_postgresql_plans_the_page_without_the_lookups(world, session):
+    if session.get_bind().dialect.name != "postgresql":
+        # SQLite: the page comes first too (its order is the page's, not a re-sort).
+        _add(world, "one", 1, company_id=world.acme.id)
+        assert [e.subject for e in history.company_history(
+            session, world.bob, world.acme.id).entries] == ["one"]  # fmt: skip
+        return
+    _add(world, "one", 1, company_id=world.acme.id)
+    stmt = history._statement("c", "user", False, ())
+    compiled = stmt.compile(dialect=session.get_bind().dialect)
+    params = compiled.construct_params(
+        {"scope_id": world.acme.id, "reader_id": world.bob.id, "page_size": 51}
+    )
+    rows = session.connection().exec_driver_sql("EXPLAIN " + str(compiled), params)
+    plan = "\n".join(r[0] for r in rows)
+    # The limit applies to the timeline walk, below every lookup join.
+    limit_at = plan.index("Limit")
+    assert "exchange_timeline" in plan[limit_at:]
+    assert plan.count("Limit") == 1
