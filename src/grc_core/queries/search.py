@@ -59,13 +59,13 @@ def parse(raw: str) -> SearchTerms:
     if not isinstance(raw, str):
         return SearchTerms()
     text_ = raw[:MAX_INPUT]
-    phrases = []
+    phrases: list[tuple[str, ...]] = []
     for found in _PHRASE.findall(text_):
-        words = tuple(w[:MAX_WORD] for w in _WORD.findall(found))
-        if len(words) > 1:
-            phrases.append(words)
-        elif words:  # a quoted single word is just a word
-            text_ += " " + words[0] + " "
+        quoted = tuple(w[:MAX_WORD] for w in _WORD.findall(found))
+        if len(quoted) > 1:
+            phrases.append(quoted)
+        elif quoted:  # a quoted single word is just a word
+            text_ += " " + quoted[0] + " "
     rest = _PHRASE.sub(" ", text_)
     # One-letter words are French elisions (l', d', j') or noise: FTS5 would require them.
     words = [w[:MAX_WORD] for w in _WORD.findall(rest) if len(w) > 1 or w.isdigit()]
@@ -98,7 +98,8 @@ def highlight(text: str, terms: SearchTerms, *, width: int = 12) -> str:
         )
 
     tokens = re.split(r"(\w+)", text)
-    marked, first = [], None
+    marked: list[str] = []
+    first: int | None = None
     for token in tokens:
         if token and _WORD.fullmatch(token) and marks(token):
             if first is None:
@@ -154,8 +155,8 @@ def _fts5_match(terms: SearchTerms) -> str | None:
 
 
 # Text search configurations: constants, written into the SQL text.
-_FRENCH = literal_column("'grc_french'::regconfig")
-_SIMPLE = literal_column("'grc_simple'::regconfig")
+_FRENCH: Any = literal_column("'grc_french'::regconfig")
+_SIMPLE: Any = literal_column("'grc_simple'::regconfig")
 
 
 def _word(text_: str) -> Any:
@@ -167,7 +168,7 @@ def _word(text_: str) -> Any:
 
 
 def _pg_query(terms: SearchTerms) -> Any:
-    pieces = [func.to_tsquery(_FRENCH, _word(w)) for w in terms.words]
+    pieces: list[Any] = [func.to_tsquery(_FRENCH, _word(w)) for w in terms.words]
     pieces += [func.phraseto_tsquery(_FRENCH, _word(" ".join(p))) for p in terms.phrases]
     if terms.prefix:
         # The word being typed matches as the beginning of a word, or by its French stem
@@ -191,13 +192,15 @@ def _pg_highlight(terms: SearchTerms) -> Any:
 
 def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]:
     """The newest matching exchanges with their relevance, before visibility and filters."""
+    rank: Any
+    match: Any
     if postgresql:
         document = _PG_SEARCH.c.document
         rank = func.ts_rank_cd(document, _pg_query(terms))
         source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
         match = document.op("@@")(_pg_query(terms))
     else:
-        fts = literal_column("exchange_fts")
+        fts: Any = literal_column("exchange_fts")
         rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
         source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
         query = _fts5_match(terms)
