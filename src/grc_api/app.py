@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
 
-from grc_api import problems
-from grc_api.auth import Authenticator, IdentityResolver
+from grc_api import problems, sessions
+from grc_api.auth import Authenticator, DeviceRevoked, IdentityResolver
 from grc_api.context import Api
 from grc_api.middleware import ApiMiddleware
-from grc_api.routes import build_router
+from grc_api.routes import COMMON_RESPONSES, build_router, principal_dependency
 from grc_api.settings import ApiSettings
+from grc_api.web import STATIC_ROOT, web_router
 from grc_core import __version__
 from grc_core.facade import Grc
 
@@ -24,7 +27,8 @@ _UPLOAD = re.compile(rf"^{PREFIX}/(exchanges|companies|opportunities)/[^/]+/atta
 DESCRIPTION = """\
 Everything GRC exchanges does, over HTTP: exchanges, histories, search, attachments,
 notifications and their administration.  The acting user comes from authentication
-(`Authorization: Bearer` with a personal API token or an OpenID Connect access token, or the
+(`Authorization: Bearer` with a personal API token or an OpenID Connect access token, the
+session cookie of an enrolled device — unsafe methods then need `X-CSRF-Token` —, or the
 host application's own resolver); the library's visibility and permission rules apply
 unchanged.  Errors are RFC 9457 problem details; mutable resources carry an `ETag` and their
 `PATCH`/`DELETE` need `If-Match`; `POST`s accept an `Idempotency-Key`.
@@ -36,6 +40,7 @@ def create_app(
     *,
     identity_resolver: IdentityResolver | None = None,
     settings: ApiSettings | None = None,
+    web_root: Path | None = None,
 ) -> FastAPI:
     """The HTTP API on ``grc``, as an ASGI application served under ``/api/v1``.
 
@@ -46,6 +51,8 @@ def create_app(
         not looked at.
     :param settings: authentication, CORS, trusted proxies and limits
         (default: API tokens only, CORS closed, no proxy trusted, 1 MiB bodies).
+    :param web_root: the folder of the built web application served at ``/`` (default:
+        the one shipped in the package); not served when ``settings.web`` is false.
     """
     settings = settings or ApiSettings()
     api = Api(grc, settings, Authenticator(grc, settings, identity_resolver))
@@ -61,6 +68,20 @@ def create_app(
     app.state.api = api
     problems.install(app)
     app.include_router(build_router(api), prefix=PREFIX)
+    _include_mobile(app, api)
+
+    @app.exception_handler(DeviceRevoked)
+    async def on_device_revoked(request: Request, exc: DeviceRevoked) -> JSONResponse:
+        # A more specific handler than ApiProblem's: the cookies go with the session.
+        response = problems.problem_response(
+            request, exc.status, exc.detail, slug=exc.slug, headers=exc.headers
+        )
+        sessions.clear_session_cookies(response)
+        return response
+
+    if settings.web:
+        # Last: only paths no API route matched reach the web application.
+        app.include_router(web_router(web_root or STATIC_ROOT, api_prefix="/api"))
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -68,6 +89,7 @@ def create_app(
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE"],
             allow_headers=[
                 "Authorization",
+                "X-CSRF-Token",
                 "Content-Type",
                 "If-Match",
                 "If-None-Match",
@@ -92,3 +114,14 @@ def create_app(
         streamed_uploads=lambda method, path: method == "POST" and bool(_UPLOAD.match(path)),
     )
     return app
+
+
+def _include_mobile(app: FastAPI, api: Api) -> None:
+    """Sign-in, devices, push subscriptions and the agenda of the web application."""
+    from grc_api.routes import devices, push, session, today
+
+    app.include_router(session.public_router(api), prefix=PREFIX)
+    secured = APIRouter(responses=COMMON_RESPONSES)
+    for module in (session, devices, push, today):
+        secured.include_router(module.router(api, principal_dependency(api)))
+    app.include_router(secured, prefix=PREFIX)

@@ -8,7 +8,8 @@ One pure ASGI middleware (no response buffering, so streamed downloads stay stre
   the direct peer is a configured proxy;
 * request bodies larger than ``max_body`` refused with 413 (attachment uploads are bounded
   by the attachment policy instead, as they stream);
-* security headers on every response;
+* security headers on every response (the web application, outside the API's prefix, gets
+  its own Content-Security-Policy, :data:`grc_api.web.WEB_CSP`);
 * an unexpected exception becomes a 500 problem naming the request id (never a trace).
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 
 from grc_api.problems import PROBLEM_JSON, TITLES, BodyTooLarge, problem_type
 from grc_api.settings import ApiSettings
+from grc_api.web.serving import WEB_CSP
 
 log = logging.getLogger("grc_api")
 access = logging.getLogger("grc_api.access")
@@ -77,13 +79,14 @@ class ApiMiddleware:
         if root and path.startswith(root):  # mounted by a host: match our own routes
             path = path[len(root) :]
         docs = path.startswith(f"{self.prefix}/docs") or path.startswith(f"{self.prefix}/redoc")
+        web = not (path == self.prefix or path.startswith(self.prefix + "/"))
         state = {"started": False, "status": 0}
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 state["started"] = True
                 state["status"] = message["status"]
-                extra = _security_headers(request_id, secure=secure, docs=docs)
+                extra = _security_headers(request_id, secure=secure, docs=docs, web=web)
                 present = {k.lower() for k, _ in message.get("headers", [])}
                 message["headers"] = [
                     *message.get("headers", []),
@@ -170,13 +173,16 @@ class ApiMiddleware:
         return scope
 
 
-def _security_headers(request_id: str, *, secure: bool, docs: bool) -> list[tuple[bytes, bytes]]:
+def _security_headers(
+    request_id: str, *, secure: bool, docs: bool, web: bool = False
+) -> list[tuple[bytes, bytes]]:
+    csp = WEB_CSP if web else DOCS_CSP if docs else API_CSP
     pairs = [
         ("x-request-id", request_id),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
-        ("content-security-policy", DOCS_CSP if docs else API_CSP),
+        ("content-security-policy", csp),
         ("cross-origin-resource-policy", "same-origin"),
         ("cache-control", "no-store"),
     ]

@@ -33,6 +33,12 @@ class OidcSettings:
         against users' ``external_ref``.
     :param algorithms: the signature algorithms accepted.
     :param leeway: seconds of clock skew tolerated on ``exp`` and ``nbf``.
+    :param client_id: the client the web app signs in as (authorization code flow with
+        PKCE, ``/api/v1/session/oidc/start``); default: ``audience``.  The ID tokens the
+        provider returns must name it in ``aud``.
+    :param client_secret: the client's secret, for a provider that treats the web app as
+        a confidential client (PKCE alone suffices for a public one).
+    :param scopes: the scopes asked for at sign-in.
     """
 
     issuer: str
@@ -41,6 +47,9 @@ class OidcSettings:
     login_claim: str = "preferred_username"
     algorithms: tuple[str, ...] = DEFAULT_OIDC_ALGORITHMS
     leeway: int = 30
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+    scopes: str = "openid profile email"
 
     def __post_init__(self) -> None:
         if not self.issuer or not self.audience or not self.jwks_url:
@@ -72,7 +81,15 @@ class ApiSettings:
         that a request costs no extra transaction; a token revoked elsewhere (another
         process, the command line) stops working within this delay, at once in the process
         that revoked it.  Deactivating a user takes effect at once (every request loads the
-        acting user).  ``0`` checks every request.
+        acting user).  ``0`` checks every request.  Device sessions are remembered alike.
+    :param shared_limiter: count failed authentications in the database, so that the
+        limit holds across every worker process and server (``grc serve`` does); otherwise
+        each process counts its own, and with ``n`` workers a client may fail up to
+        ``n × auth_failures`` times per window.
+    :param base_url: the address users reach the server at (``https://grc.example.com``),
+        for enrolment links and the OpenID Connect redirect; default: the request's own.
+    :param session_days: how long an enrolled device stays signed in unless revoked.
+    :param web: serve the mobile web application at ``/``.
     """
 
     oidc: OidcSettings | None = None
@@ -85,6 +102,10 @@ class ApiSettings:
     tls: bool = False
     docs: bool = True
     credential_cache: float = 5.0
+    shared_limiter: bool = False
+    base_url: str | None = None
+    session_days: int = 180
+    web: bool = True
     networks: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(
         default=(), init=False, repr=False
     )
@@ -104,6 +125,12 @@ class ApiSettings:
             raise ConfigError(f"max_body must be at least 1024 bytes, got {self.max_body}")
         if self.auth_failures < 1 or self.auth_window <= 0:
             raise ConfigError("auth_failures must be at least 1 and auth_window positive")
+        if not 1 <= self.session_days <= 3650:
+            raise ConfigError(f"session_days must be from 1 to 3650, got {self.session_days}")
+        if self.base_url is not None:
+            if not self.base_url.startswith(("http://", "https://")):
+                raise ConfigError(f"base_url {self.base_url!r} must start with https://")
+            object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     def trusts(self, address: str | None) -> bool:
         """True when ``address`` is a configured proxy."""
@@ -123,7 +150,11 @@ class ApiSettings:
         ``GRC_API_OIDC_LOGIN_CLAIM``, ``GRC_API_OIDC_ALGORITHMS`` (comma-separated),
         ``GRC_API_CORS_ORIGINS`` and ``GRC_API_TRUSTED_PROXIES`` (comma-separated),
         ``GRC_API_MAX_BODY`` (bytes), ``GRC_API_TOKENS`` (``0`` to refuse API tokens),
-        ``GRC_API_TLS`` (``1`` when clients reach the server over HTTPS: adds HSTS).
+        ``GRC_API_TLS`` (``1`` when clients reach the server over HTTPS: adds HSTS),
+        ``GRC_API_BASE_URL``, ``GRC_API_SESSION_DAYS``, ``GRC_API_SHARED_LIMITER`` (``0`` to
+        count failed authentications per process; shared by default),
+        ``GRC_API_OIDC_CLIENT_ID``, ``GRC_API_OIDC_CLIENT_SECRET``, ``GRC_API_OIDC_SCOPES``,
+        ``GRC_API_WEB`` (``0`` not to serve the web application).
         """
         env = os.environ if environ is None else environ
 
@@ -138,11 +169,19 @@ class ApiSettings:
                 jwks_url=env.get("GRC_API_OIDC_JWKS_URL", ""),
                 login_claim=env.get("GRC_API_OIDC_LOGIN_CLAIM", "preferred_username"),
                 algorithms=items("GRC_API_OIDC_ALGORITHMS") or DEFAULT_OIDC_ALGORITHMS,
+                client_id=env.get("GRC_API_OIDC_CLIENT_ID") or None,
+                client_secret=env.get("GRC_API_OIDC_CLIENT_SECRET") or None,
+                scopes=env.get("GRC_API_OIDC_SCOPES") or "openid profile email",
             )
         try:
             max_body = int(env.get("GRC_API_MAX_BODY", 1024 * 1024))
         except ValueError:
             raise ConfigError("GRC_API_MAX_BODY must be a number of bytes") from None
+        try:
+            days = int(env.get("GRC_API_SESSION_DAYS", 180))
+        except ValueError:
+            raise ConfigError("GRC_API_SESSION_DAYS must be a number of days") from None
+        off = ("0", "false", "no")
         values: dict[str, object] = {
             "oidc": oidc,
             "api_tokens": env.get("GRC_API_TOKENS", "1") not in ("0", "false", "no"),
@@ -150,6 +189,10 @@ class ApiSettings:
             "trusted_proxies": items("GRC_API_TRUSTED_PROXIES"),
             "max_body": max_body,
             "tls": env.get("GRC_API_TLS", "0") in ("1", "true", "yes"),
+            "shared_limiter": env.get("GRC_API_SHARED_LIMITER", "1") not in off,
+            "base_url": env.get("GRC_API_BASE_URL") or None,
+            "session_days": days,
+            "web": env.get("GRC_API_WEB", "1") not in off,
         }
         values.update(overrides)
         return cls(**values)  # type: ignore[arg-type]
