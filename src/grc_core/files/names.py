@@ -11,6 +11,7 @@ from __future__ import annotations
 import unicodedata
 
 from grc_core.errors import AttachmentRefused
+from grc_core.files.rules import refusal
 
 MAX_NAME_LENGTH = 200
 MAX_NAME_BYTES = 255
@@ -87,13 +88,13 @@ WINDOWS_RESERVED = frozenset(
 
 
 def _refuse(name: str, why: str) -> AttachmentRefused:
-    return AttachmentRefused(f"file name {name!r} is refused: {why}", field="filename")
+    return refusal("file_name", f"file name {name!r} is refused: {why}", field="filename")
 
 
 def clean_filename(name: object) -> tuple[str, str]:
     """Check an uploaded file's name; return ``(display name, lower-case extension)``."""
     if not isinstance(name, str):
-        raise AttachmentRefused("a file name must be text", field="filename")
+        raise refusal("file_name", "a file name must be text", field="filename")
     text = unicodedata.normalize("NFC", name).strip(" ")
     if not text:
         raise _refuse(name, "it is empty")

@@ -1,25 +1,27 @@
-"""What a file really is: libmagic on its first bytes, then a look inside zip containers.
+"""What a file really is: libmagic on its first bytes, then a check of the whole content.
 
-Office Open XML (docx, xlsx, pptx) and OpenDocument (odt, ods, odp) files are zip archives;
-libmagic alone may only say "zip", so their central directory is read (never extracted) to
-tell them apart, to bound their declared uncompressed size and entry count (decompression
-bombs), and to find macros.
+libmagic's verdict on the first bytes must match the extension (rule ``content_type``);
+then each kind is read in full by what understands it: Office Open XML and OpenDocument
+packages are inflated entry by entry (:mod:`grc_core.files.archive`) and searched for macros
+by content, PDFs are parsed (:mod:`grc_core.files.pdf`), images decoded and walked to their
+end (:mod:`grc_core.files.images`).
 """
 
 from __future__ import annotations
 
 import threading
-import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import magic
 
-from grc_core.errors import AttachmentRefused
+from grc_core.files.archive import ArchiveLimits, inspect_package
+from grc_core.files.images import check_image
+from grc_core.files.pdf import check_pdf
+from grc_core.files.rules import refusal
 
 #: How many leading bytes libmagic sees; Office formats need at least 4096.
 SNIFF_BYTES = 8192
-_MEMBER_READ_LIMIT = 64 * 1024
 
 _local = threading.local()
 
@@ -95,92 +97,144 @@ FILE_TYPES: dict[str, FileType] = {
 
 
 @dataclass(frozen=True)
-class ContainerLimits:
-    """Bounds on what a zip-based document may declare."""
+class ContentLimits:
+    """The policy's settings that the content checks apply."""
 
     max_entries: int
     max_uncompressed: int
     allow_macros: bool
+    max_ratio: int = 100
+    allow_nested: bool = False
+    allow_active_pdf: bool = False
+    max_image_pixels: int = 50_000_000
+
+    @property
+    def archive(self) -> ArchiveLimits:
+        """The budgets of :func:`~grc_core.files.archive.inspect_package`."""
+        return ArchiveLimits(
+            self.max_entries, self.max_uncompressed, self.max_ratio, self.allow_nested
+        )
 
 
-def check_content(file: BinaryIO, head: bytes, extension: str, limits: ContainerLimits) -> str:
+#: The former name, kept for callers written against it.
+ContainerLimits = ContentLimits
+
+_IMAGE_KINDS = {"image/jpeg": "jpeg", "image/png": "png", "image/gif": "gif"}
+#: Content types that mean code or controls inside an OOXML package.
+_ACTIVE_CONTENT_TYPES = ("macroenabled", "vbaproject", "vbadata", "activex", "macrosheet")
+
+
+def check_content(
+    file: BinaryIO,
+    head: bytes,
+    extension: str,
+    limits: ContentLimits,
+    *,
+    size: int | None = None,
+    strip_to: BinaryIO | None = None,
+) -> str:
     """Check that the spooled, seekable ``file`` is what ``extension`` says; return its MIME.
 
-    :raises AttachmentRefused: the content does not match, is a bomb, or carries macros that
-        the policy refuses.
+    PDFs are parsed, images decoded and walked to their end, Office and OpenDocument
+    packages inflated entry by entry (see :mod:`grc_core.files.archive`).
+
+    :param size: the file's size (measured from ``file`` when not given).
+    :param strip_to: for an image, a file to write a copy without metadata into.
+    :raises AttachmentRefused: naming the rule that refused the file.
     """
     file_type = FILE_TYPES.get(extension)
     if file_type is None:
-        raise AttachmentRefused(f"GRC cannot verify .{extension} files", field="filename")
+        raise refusal("extension", f"GRC cannot verify .{extension} files", field="filename")
+    if size is None:
+        size = file.seek(0, 2)
     sniffed = sniff_mime(head)
     if sniffed not in file_type.sniffed:
-        raise AttachmentRefused(
+        raise refusal(
+            "content_type",
             f"the content is {sniffed}, not what .{extension} promises ({file_type.mime})",
-            field="content",
         )
     if file_type.container is not None:
-        _check_container(file, extension, file_type, limits)
+        _check_package(file, size, extension, file_type, limits)
+    elif file_type.mime == "application/pdf":
+        check_pdf(file, allow_active=limits.allow_active_pdf)
+    elif file_type.mime in _IMAGE_KINDS:
+        check_image(
+            file,
+            size,
+            _IMAGE_KINDS[file_type.mime],
+            max_pixels=limits.max_image_pixels,
+            strip_to=strip_to,
+        )
     return file_type.mime
 
 
-def _check_container(
-    file: BinaryIO, extension: str, ftype: FileType, limits: ContainerLimits
+def _check_package(
+    file: BinaryIO, size: int, extension: str, ftype: FileType, limits: ContentLimits
 ) -> None:
+    keep = frozenset({"[Content_Types].xml"} if ftype.container == "ooxml" else {"mimetype"})
+    found = inspect_package(file, size, limits.archive, keep)
+    names = set(found.names)
+    signs: list[str] = [f"an OLE2 compound file ({name})" for name in found.ole]
+    if ftype.container == "ooxml":
+        if "[Content_Types].xml" not in names or ftype.main_part not in names:
+            raise refusal(
+                "content_type", f"the content is not a .{extension} document (no {ftype.main_part})"
+            )
+        for content_type in _content_types(found.kept.get("[Content_Types].xml", b"")):
+            if any(marker in content_type.lower() for marker in _ACTIVE_CONTENT_TYPES):
+                signs.append(f"the content type {content_type}")
+        signs += [
+            f"the part {name}"
+            for name in found.names
+            if name.lower().endswith("vbaproject.bin") or "activex/" in name.lower()
+        ]
+    else:
+        if found.kept.get("mimetype", b"").strip() != (ftype.odf_mimetype or "").encode():
+            raise refusal(
+                "content_type", f"the content is not a .{extension} document (wrong ODF mimetype)"
+            )
+        signs += [f"the folder {n.split('/')[0]}/" for n in found.names if n.startswith(_ODF_CODE)]
+    if signs and not ftype.macros:
+        raise refusal(
+            "macros",
+            f"the .{extension} file contains macros or active content ({signs[0]}), which its "
+            "extension does not announce",
+        )
+    if signs and not limits.allow_macros:
+        raise refusal(
+            "macros",
+            f"macro-enabled documents are refused ({signs[0]}); an administrator can allow them",
+        )
+
+
+_ODF_CODE = ("Basic/", "Scripts/")
+
+
+def _content_types(xml: bytes) -> list[str]:
+    """Every content type declared in ``[Content_Types].xml``, parsed in full.
+
+    A document type declaration is refused: OOXML has none, and entities are how XML bombs
+    and external references get in.
+    """
+    from xml.parsers import expat
+
+    found: list[str] = []
+    parser = expat.ParserCreate()
+
+    def start(_name: str, attributes: dict[str, str]) -> None:
+        if "ContentType" in attributes:
+            found.append(attributes["ContentType"])
+
+    def doctype(*_args: object) -> None:
+        raise refusal("archive_integrity", "[Content_Types].xml declares a DOCTYPE")
+
+    parser.StartElementHandler = start
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = doctype
     try:
-        file.seek(0)
-        archive = zipfile.ZipFile(file)
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise AttachmentRefused(
-            f"the .{extension} file is not a readable zip container ({exc})", field="content"
+        parser.Parse(xml, True)
+    except expat.ExpatError as exc:
+        raise refusal(
+            "archive_integrity", f"[Content_Types].xml is not well-formed XML ({exc})"
         ) from None
-    with archive:
-        entries = archive.infolist()
-        if len(entries) > limits.max_entries:
-            raise AttachmentRefused(
-                f"the .{extension} file holds {len(entries)} entries; at most "
-                f"{limits.max_entries} are accepted (possible decompression bomb)",
-                field="content",
-            )
-        declared = sum(e.file_size for e in entries)
-        if declared > limits.max_uncompressed:
-            raise AttachmentRefused(
-                f"the .{extension} file would expand to {declared:,} bytes; at most "
-                f"{limits.max_uncompressed:,} are accepted (possible decompression bomb)",
-                field="content",
-            )
-        names = {e.filename for e in entries}
-        if ftype.container == "ooxml":
-            if "[Content_Types].xml" not in names or ftype.main_part not in names:
-                raise AttachmentRefused(
-                    f"the content is not a .{extension} document (no {ftype.main_part})",
-                    field="content",
-                )
-            content_types = _read_member(archive, "[Content_Types].xml")
-            has_macros = any(n.lower().endswith("vbaproject.bin") for n in names) or (
-                b"macroEnabled" in content_types
-            )
-        else:
-            if "mimetype" not in names or _read_member(archive, "mimetype").strip() != (
-                (ftype.odf_mimetype or "").encode()
-            ):
-                raise AttachmentRefused(
-                    f"the content is not a .{extension} document (wrong ODF mimetype)",
-                    field="content",
-                )
-            has_macros = any(n.startswith(("Basic/", "Scripts/")) for n in names)
-        if has_macros and not ftype.macros:
-            raise AttachmentRefused(
-                f"the .{extension} file contains macros, which its extension does not announce",
-                field="content",
-            )
-        if has_macros and not limits.allow_macros:
-            raise AttachmentRefused(
-                "macro-enabled documents are refused; an administrator can allow them",
-                field="content",
-            )
-
-
-def _read_member(archive: zipfile.ZipFile, name: str) -> bytes:
-    # Bounded read: a member's declared size can lie, its real content is never trusted.
-    with archive.open(name) as fh:
-        return fh.read(_MEMBER_READ_LIMIT)
+    return found

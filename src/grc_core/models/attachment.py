@@ -103,6 +103,10 @@ class AttachmentPolicy(Base):
     """The attachment rules an administrator configures (a single row, id 1)."""
 
     __tablename__ = "attachment_policy"
+    __table_args__ = (
+        CheckConstraint("scanning IN ('required', 'optional', 'off')", name="scanning_mode"),
+        CheckConstraint("strip_image_metadata IN ('always', 'mobile', 'never')", name="strip_mode"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     max_size: Mapped[int] = mapped_column(BigInteger, default=20 * MB)
@@ -110,3 +114,12 @@ class AttachmentPolicy(Base):
     allow_macros: Mapped[bool] = mapped_column(Boolean, default=False)
     zip_max_entries: Mapped[int] = mapped_column(Integer, default=2000)
     zip_max_uncompressed: Mapped[int] = mapped_column(BigInteger, default=200 * MB)
+    #: ``required`` (no active scanner: every file refused), ``optional`` or ``off``.
+    scanning: Mapped[str] = mapped_column(String(16), default="optional")
+    #: How many times its compressed size a large package entry may inflate.
+    zip_max_ratio: Mapped[int] = mapped_column(Integer, default=100)
+    allow_nested_archives: Mapped[bool] = mapped_column(Boolean, default=False)
+    allow_active_pdf: Mapped[bool] = mapped_column(Boolean, default=False)
+    max_image_pixels: Mapped[int] = mapped_column(BigInteger, default=100_000_000)
+    #: ``always``, ``mobile`` (images sent by the mobile app) or ``never``.
+    strip_image_metadata: Mapped[str] = mapped_column(String(16), default="mobile")

@@ -41,7 +41,8 @@ from grc_core.errors import (
     ValidationError,
 )
 from grc_core.files.names import clean_filename
-from grc_core.files.sniff import FILE_TYPES, SNIFF_BYTES, ContainerLimits, check_content
+from grc_core.files.rules import SCANNING_MODES, STRIP_MODES, refusal
+from grc_core.files.sniff import FILE_TYPES, SNIFF_BYTES, ContentLimits, check_content
 from grc_core.models import (
     Attachment,
     AttachmentPolicy,
@@ -63,6 +64,10 @@ from grc_core.visibility import audience_of_record, can_modify, visible_exchange
 log = logging.getLogger(__name__)
 
 MAX_SIZE_CEILING = 10 * 1024**3
+#: The ``origin`` of uploads sent by the mobile app (their images are stripped of location
+#: and camera metadata under the default ``strip_image_metadata = mobile``).
+MOBILE = "mobile"
+_IMAGE_MIMES = frozenset({"image/jpeg", "image/png", "image/gif"})
 _NEW_BLOBS = "grc.new_blobs"
 _FREED_BLOBS = "grc.freed_blobs"
 
@@ -87,15 +92,46 @@ def set_policy(
     allow_macros: bool | None = None,
     zip_max_entries: int | None = None,
     zip_max_uncompressed: int | None = None,
+    zip_max_ratio: int | None = None,
+    allow_nested_archives: bool | None = None,
+    allow_active_pdf: bool | None = None,
+    max_image_pixels: int | None = None,
+    scanning: str | None = None,
+    strip_image_metadata: str | None = None,
 ) -> AttachmentPolicy:
-    """Change the attachment policy; only the arguments given change."""
+    """Change the attachment policy; only the arguments given change.
+
+    :param scanning: ``required`` (refuse every file while no virus scanner is active),
+        ``optional`` (scan when a scanner is active) or ``off``.
+    :param strip_image_metadata: ``always``, ``mobile`` (images sent by the mobile app) or
+        ``never``.
+    """
     require_admin(actor, "changing the attachment policy")
     policy = get_policy(session)
     before = _policy_fields(policy)
+    for name, choice, choices in (
+        ("scanning", scanning, SCANNING_MODES),
+        ("strip_image_metadata", strip_image_metadata, STRIP_MODES),
+    ):
+        if choice is None:
+            continue
+        if choice not in choices:
+            raise ValidationError(f"{name} must be one of {', '.join(choices)}", field=name)
+        setattr(policy, name, choice)
+    for flag, value in (
+        ("allow_nested_archives", allow_nested_archives),
+        ("allow_active_pdf", allow_active_pdf),
+    ):
+        if value is not None:
+            if not isinstance(value, bool):
+                raise ValidationError(f"{flag} must be true or false", field=flag)
+            setattr(policy, flag, value)
     for name, value in (
         ("max_size", max_size),
         ("zip_max_entries", zip_max_entries),
         ("zip_max_uncompressed", zip_max_uncompressed),
+        ("zip_max_ratio", zip_max_ratio),
+        ("max_image_pixels", max_image_pixels),
     ):
         if value is None:
             continue
@@ -143,6 +179,12 @@ _POLICY_FIELDS = (
     "allow_macros",
     "zip_max_entries",
     "zip_max_uncompressed",
+    "zip_max_ratio",
+    "allow_nested_archives",
+    "allow_active_pdf",
+    "max_image_pixels",
+    "scanning",
+    "strip_image_metadata",
 )
 
 
@@ -217,30 +259,33 @@ class _Spool:
         self.head = b""
 
     def fill(self, stream: BinaryIO, max_size: int, scanners: Sequence[Scanner]) -> None:
-        scans = [s.start() for s in scanners]
+        scans: list[Any] = []
         try:
+            for scanner in scanners:
+                scans.append(_scanning(scanner, scanner.start))
             while chunk := stream.read(CHUNK_SIZE):
                 self.size += len(chunk)
                 if self.size > max_size:
                     # Refused as soon as the limit is crossed: the rest is never read.
-                    raise FileTooLarge(
+                    raise refusal(
+                        "size",
                         f"the file is larger than the {max_size:,}-byte limit "
                         f"({max_size / 1024 / 1024:g} MB); it was not stored",
-                        field="content",
+                        cls=FileTooLarge,
                     )
                 if len(self.head) < SNIFF_BYTES:
                     self.head += chunk[: SNIFF_BYTES - len(self.head)]
                 self.sha256.update(chunk)
-                for scan in scans:
-                    scan.feed(chunk)
+                for scanner, scan in zip(scanners, scans, strict=True):
+                    _scanning(scanner, scan.feed, chunk)
                 self.file.write(chunk)
             for scanner, scan in zip(scanners, scans, strict=True):
-                verdict = scan.finish()
+                verdict = _scanning(scanner, scan.finish)
                 if not verdict.clean:
-                    name = getattr(scanner, "name", type(scanner).__name__)
-                    raise FileInfected(
-                        f"the file was refused by the {name} scanner: {verdict.reason}",
-                        field="content",
+                    raise refusal(
+                        "antivirus",
+                        f"the {_name_of(scanner)} scanner refused the file: {verdict.reason}",
+                        cls=FileInfected,
                     )
         finally:
             for scan in scans:
@@ -249,6 +294,27 @@ class _Spool:
 
     def close(self) -> None:
         self.file.close()
+
+
+def _name_of(scanner: Scanner) -> str:
+    return str(getattr(scanner, "name", type(scanner).__name__))
+
+
+def _scanning(scanner: Scanner, step: Any, *args: Any) -> Any:
+    """Run one step of a scan; a scanner that cannot decide refuses the file (fail closed)."""
+    try:
+        return step(*args)
+    except GrcError as exc:
+        if isinstance(exc, AttachmentRefused):
+            raise
+        why = str(exc)
+    except Exception as exc:  # a plugin's bug or its daemon's failure: never store unscanned
+        why = f"{type(exc).__name__}: {exc}"
+    raise refusal(
+        "antivirus",
+        f"virus scanner unavailable ({_name_of(scanner)}: {why}); the file was not stored",
+        cls=FileInfected,
+    )
 
 
 def attach(
@@ -263,6 +329,7 @@ def attach(
     opportunity_id: int | None = None,
     scanners: Sequence[Scanner] = (),
     spool_dir: Path | None = None,
+    origin: str | None = None,
 ) -> Attachment:
     """Attach the file read from ``stream`` to one exchange, company or opportunity.
 
@@ -271,6 +338,8 @@ def attach(
     :param scanners: content scanners (antivirus) that may refuse the file.
     :param spool_dir: where the upload is spooled while it is checked (default: the
         system's temporary directory).
+    :param origin: where the upload comes from; :data:`MOBILE` for the mobile app, whose
+        images are stripped of their metadata under the default policy.
     :raises AttachmentRefused: the name, size, type, container or a scanner refused the
         file (subclasses :class:`FileTooLarge`, :class:`FileInfected`); nothing is stored.
     :raises StorageError: the backend failed; nothing is stored.
@@ -281,33 +350,48 @@ def attach(
     display_name, extension = clean_filename(filename)
     policy = get_policy(session)
     if extension not in policy.allowed_extensions:
-        raise AttachmentRefused(
+        raise refusal(
+            "extension",
             f".{extension} files are not accepted; accepted: "
             f"{', '.join('.' + e for e in policy.allowed_extensions)}",
             field="filename",
         )
+    scanners = _active_scanners(policy.scanning, scanners)
 
     spool = _Spool(spool_dir)
+    stripped: BinaryIO | None = None
     try:
         spool.fill(stream, policy.max_size, scanners)
-        limits = ContainerLimits(
-            policy.zip_max_entries, policy.zip_max_uncompressed, policy.allow_macros
+        if FILE_TYPES[extension].mime in _IMAGE_MIMES and _strips(policy, origin):
+            stripped = tempfile.TemporaryFile(dir=spool_dir)  # noqa: SIM115 - closed below
+        mime = check_content(
+            spool.file,
+            spool.head,
+            extension,
+            content_limits(policy),
+            size=spool.size,
+            strip_to=stripped,
         )
-        mime = check_content(spool.file, spool.head, extension, limits)
-        spool.file.seek(0)
+        stored, size, sha256 = spool.file, spool.size, spool.sha256.hexdigest()
+        if stripped is not None:
+            stored = stripped
+            size, sha256 = _measure(stripped)
+        stored.seek(0)
         backend = backends.default
         core_key = new_key()
         metadata = {**context, "filename": display_name, "author": actor.login}
-        storage_key = backend.put(core_key, spool.file, size=spool.size, metadata=metadata)
+        storage_key = backend.put(core_key, stored, size=size, metadata=metadata)
     finally:
         spool.close()
+        if stripped is not None:
+            stripped.close()
 
     attachment = Attachment(
         filename=display_name,
         extension=extension,
         mime_type=mime,
-        size=spool.size,
-        sha256=spool.sha256.hexdigest(),
+        size=size,
+        sha256=sha256,
         core_key=core_key,
         backend=backends.default_name,
         storage_key=storage_key,
@@ -337,6 +421,49 @@ def attach(
         audience=audience_of_record(session, kind, ident),
     )
     return attachment
+
+
+def content_limits(policy: AttachmentPolicy) -> ContentLimits:
+    """The policy's settings for the content checks."""
+    return ContentLimits(
+        max_entries=policy.zip_max_entries,
+        max_uncompressed=policy.zip_max_uncompressed,
+        allow_macros=policy.allow_macros,
+        max_ratio=policy.zip_max_ratio,
+        allow_nested=policy.allow_nested_archives,
+        allow_active_pdf=policy.allow_active_pdf,
+        max_image_pixels=policy.max_image_pixels,
+    )
+
+
+def _active_scanners(scanning: str, scanners: Sequence[Scanner]) -> Sequence[Scanner]:
+    if scanning == "off":
+        return ()
+    if scanning == "required" and not scanners:
+        raise refusal(
+            "antivirus",
+            "no virus scanner is active and the policy requires one; an administrator must "
+            "configure one (GRC_CLAMAV_ADDRESS for clamd) or change the policy's scanning",
+            cls=FileInfected,
+        )
+    return scanners
+
+
+def _strips(policy: AttachmentPolicy, origin: str | None) -> bool:
+    return policy.strip_image_metadata == "always" or (
+        policy.strip_image_metadata == MOBILE and origin == MOBILE
+    )
+
+
+def _measure(file: BinaryIO) -> tuple[int, str]:
+    """Size and SHA-256 of a spooled file, read in chunks."""
+    file.flush()
+    file.seek(0)
+    digest, size = hashlib.sha256(), 0
+    while chunk := file.read(CHUNK_SIZE):
+        size += len(chunk)
+        digest.update(chunk)
+    return size, digest.hexdigest()
 
 
 def _check_owner(
