@@ -413,7 +413,72 @@ MATRIX: dict[str, tuple[Statuses, Builder]] = {
     ),
     "GET /api/v1/storage/verify": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/verify")),
     "GET /api/v1/storage/status": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/status")),
+    # The mobile web application's sign-in, devices, push subscriptions and agenda.
+    "GET /api/v1/session/options": (None, lambda w, who: Call("/api/v1/session/options")),
+    "POST /api/v1/session/enrol": (
+        None,
+        lambda w, who: Call("/api/v1/session/enrol", {"code": _enrolment_code(w, "bob")}),
+    ),
+    "GET /api/v1/session": ((200, 200, 200), lambda w, who: Call("/api/v1/session")),
+    "POST /api/v1/session/logout": ((204, 204, 204), lambda w, who: Call("/api/v1/session/logout")),
+    "POST /api/v1/devices/enrolments": (
+        (201, 201, 201),
+        lambda w, who: Call("/api/v1/devices/enrolments", {}),
+    ),
+    "GET /api/v1/devices": ((200, 200, 200), lambda w, who: Call("/api/v1/devices")),
+    "DELETE /api/v1/devices/{device_id}": (
+        (204, 204, 204),
+        lambda w, who: Call(f"/api/v1/devices/{_own_device(w, who)}"),
+    ),
+    # No VAPID key in the test configuration: push is not configured (503).
+    "GET /api/v1/push/key": ((503, 503, 503), lambda w, who: Call("/api/v1/push/key")),
+    "POST /api/v1/push/subscriptions": (
+        (201, 201, 201),
+        lambda w, who: Call("/api/v1/push/subscriptions", _push_subscription()),
+    ),
+    "DELETE /api/v1/push/subscriptions": (
+        (204, 204, 204),
+        lambda w, who: Call("/api/v1/push/subscriptions", {"endpoint": "https://push.invalid/x"}),
+    ),
+    "GET /api/v1/me/today": ((200, 200, 200), lambda w, who: Call("/api/v1/me/today")),
 }
+
+
+def _enrolment_code(world: ApiWorld, login: str) -> str:
+    from grc_core.services import devices
+
+    with _as(world, "admin") as w:
+        return devices.create_enrolment(w.session, w.actor, login).code
+
+
+def _own_device(world: ApiWorld, who: str) -> int:
+    from grc_core.services import devices
+
+    code = _enrolment_code(world, LOGINS.get(who, "bob"))
+    with world.grc.session() as s:
+        return devices.enrol(s, code).device.id
+
+
+def _push_subscription() -> dict[str, Any]:
+    import base64
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    point = (
+        ec.generate_private_key(ec.SECP256R1())
+        .public_key()
+        .public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    )
+
+    def b64(raw: bytes) -> str:
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return {
+        "endpoint": f"https://push.invalid/{next(_serial)}",
+        "expirationTime": None,
+        "keys": {"p256dh": b64(point), "auth": b64(bytes(16))},
+    }
 
 
 def _category(world: ApiWorld) -> str:
