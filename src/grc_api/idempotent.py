@@ -53,12 +53,13 @@ class Outcome:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def fingerprint(request: Request, body: BaseModel | None) -> str:
-    """What identifies a request for its key: method, path, query and validated body."""
+def fingerprint(request: Request, body: BaseModel | Mapping[str, Any] | None) -> str:
+    """What identifies a request for its key: method, path, query and validated body (or,
+    for a streamed upload, what is known of it before it is stored: its file name)."""
     digest = hashlib.sha256()
     digest.update(f"{request.method} {request.url.path}?{request.url.query}\n".encode())
     if body is not None:
-        data = body.model_dump(mode="json")
+        data = body.model_dump(mode="json") if isinstance(body, BaseModel) else dict(body)
         digest.update(json.dumps(data, sort_keys=True, separators=(",", ":")).encode())
     return digest.hexdigest()
 
@@ -86,7 +87,11 @@ class Idempotency:
     a malformed key is a 400 before anything is done)."""
 
     def __init__(
-        self, request: Request, body: BaseModel | None = None, *, location: Locate | None = None
+        self,
+        request: Request,
+        body: BaseModel | Mapping[str, Any] | None = None,
+        *,
+        location: Locate | None = None,
     ) -> None:
         self.key = idempotency_key(request)
         self.fingerprint = fingerprint(request, body)
@@ -112,18 +117,28 @@ class Idempotency:
                 "or another body); use a new key",
                 slug="idempotency-key-reused",
             )
+        stored = row.response
         return respond(
-            row.response,
+            stored["body"],
             row.status_code,
+            version=stored.get("version"),
             location=self.location,
             headers={"Idempotent-Replayed": "true"},
         )
 
-    def remember(self, work: Work, status: int, body: BaseModel) -> None:
-        """Store the response under the key, in the transaction of the change it reports."""
+    def remember(
+        self, work: Work, status: int, body: BaseModel, *, version: int | None = None
+    ) -> None:
+        """Store the response under the key, in the transaction of the change it reports.
+
+        The representation is stored with the version its ``ETag`` gives (not every
+        representation carries it), so that a replay answers with the same headers.  Only
+        requests fingerprinted here can match these rows, so this form is read back by
+        :meth:`replay` alone.
+        """
         if self.key is None:
             return
-        data = json.loads(body.model_dump_json())
+        data = {"body": json.loads(body.model_dump_json()), "version": version}
         # The user's expired keys go as new ones come: the table stays small without a sweeper.
         work.session.execute(
             delete(IdempotencyKey).where(
@@ -182,6 +197,6 @@ def idempotent_post(
         outcome = result if isinstance(result, Outcome) else Outcome(result)
         code = outcome.status or status
         if not read_only:
-            idem.remember(work, code, outcome.body)
+            idem.remember(work, code, outcome.body, version=outcome.version)
         data = outcome.body.model_dump(mode="json")
     return respond(data, code, version=outcome.version, location=location, headers=outcome.headers)

@@ -131,18 +131,22 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         body arrives.  With an ``Idempotency-Key``, a retried upload returns the attachment
         stored the first time.
         """
-        # The body is streamed, not known before it is stored: the key's fingerprint is the
-        # method and the path (the same key for another upload here replays the first one).
-        root = request.url.path.split("/api/v1/")[0]
-        idem = Idempotency(request, location=lambda out: f"{root}/api/v1/attachments/{out['id']}")
-        if idem.key is not None:
-            done = await anyio.to_thread.run_sync(_replayed, api, principal, idem)
-            if done is not None:
-                return done
         source = MultipartFile(
             request.headers.get("content-type", ""), request.stream().__aiter__()
         )
         filename = await source.start()
+        # The content is streamed, not known before it is stored: the key's fingerprint is
+        # the path and the file name (the same key for another file name is refused).
+        root = request.url.path.split("/api/v1/")[0]
+        idem = Idempotency(
+            request,
+            {"filename": filename},
+            location=lambda out: f"{root}/api/v1/attachments/{out['id']}",
+        )
+        if idem.key is not None:
+            done = await anyio.to_thread.run_sync(_replayed, api, principal, idem)
+            if done is not None:
+                return done
         # Refuse before receiving the file: who may attach here, and which names and sizes.
         max_size = await anyio.to_thread.run_sync(
             _precheck, api, principal, owner, owner_id, filename
