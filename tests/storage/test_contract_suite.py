@@ -29,6 +29,8 @@ class DictBackend:
 
     def __init__(self) -> None:
         self.blobs: dict[str, tuple[bytes, datetime]] = {}
+        # What put() stores: the chunks as read, never joined into one copy of the file.
+        self.chunked: dict[str, tuple[tuple[bytes, ...], datetime]] = {}
 
     def put(
         self,
@@ -39,13 +41,15 @@ class DictBackend:
         metadata: Mapping[str, str] | None = None,
     ) -> str:
         check_key(key)
-        if key in self.blobs:
+        if key in self.blobs or key in self.chunked:
             raise BlobExists(key)
-        data = b"".join(read_chunks(stream))
-        self.blobs[key] = (data, datetime.now(UTC))
+        self.chunked[key] = (tuple(read_chunks(stream)), datetime.now(UTC))
         return key
 
     def _get(self, key: str) -> tuple[bytes, datetime]:
+        if key in self.chunked:
+            chunks, modified = self.chunked[key]
+            return b"".join(chunks), modified
         try:
             return self.blobs[key]
         except KeyError:
@@ -60,10 +64,11 @@ class DictBackend:
 
     def delete(self, key: str) -> None:
         self._get(key)
-        del self.blobs[key]
+        self.blobs.pop(key, None)
+        self.chunked.pop(key, None)
 
     def iter_blobs(self) -> Iterator[BlobInfo]:
-        for key in list(self.blobs):
+        for key in [*self.blobs, *self.chunked]:
             yield self.stat(key)
 
     def close(self) -> None:
@@ -79,6 +84,7 @@ class TestReferenceBackendPasses(StorageBackendContract):
 class Overwrites(DictBackend):
     def put(self, key: str, stream: BinaryIO, **kwargs: Any) -> str:
         self.blobs.pop(key, None)
+        self.chunked.pop(key, None)
         return super().put(key, stream, **kwargs)
 
 
@@ -108,7 +114,19 @@ class NaiveTimes(DictBackend):
 
 class RaisesKeyError(DictBackend):
     def _get(self, key: str) -> tuple[bytes, datetime]:
-        return self.blobs[key]
+        chunks, modified = self.chunked[key]
+        return b"".join(chunks), modified
+
+
+class GathersTheWholeFile(DictBackend):
+    """Reads in bounded chunks, but gathers them into one buffer before storing a copy."""
+
+    def put(self, key: str, stream: BinaryIO, **kwargs: Any) -> str:
+        body = bytearray()
+        for chunk in read_chunks(stream):
+            body += chunk
+        self.blobs[key] = (bytes(body), datetime.now(UTC))
+        return key
 
 
 class TrustsKeys(DictBackend):
@@ -148,6 +166,7 @@ BROKEN: list[tuple[type[DictBackend], str, dict[str, Any]]] = [
     (TrustsKeys, "test_put_refuses_unsafe_keys", {"key": "../escape"}),
     (ListsDeleted, "test_iter_blobs_lists_what_was_put_and_not_what_was_deleted", {}),
     (ClosesTheUpload, "test_put_reads_the_stream_in_bounded_chunks", {}),
+    (GathersTheWholeFile, "test_put_holds_no_copy_of_the_whole_file", {}),
 ]
 
 

@@ -16,7 +16,8 @@ that yields a fresh, empty backend (fsspec's ``tests/abstract`` shape)::
 
 Override ``make_key`` to change the keys ``put`` is given (the default,
 :func:`~grc_core.storage.keys.new_key`, is what the core uses), and ``max_read_size`` if
-the backend reads bigger chunks than 16 MiB.  Every test may fail: each one checks a rule of
+the backend reads bigger chunks than 16 MiB, and ``transient_memory_limit`` if it needs more
+working memory than 8 MiB while it stores a blob.  Every test may fail: each one checks a rule of
 :class:`~grc_core.storage.backend.StorageBackend` that a plausible backend could break.
 
 This module imports pytest; nothing in :mod:`grc_core` imports it.
@@ -24,7 +25,9 @@ This module imports pytest; nothing in :mod:`grc_core` imports it.
 
 from __future__ import annotations
 
+import hashlib
 import random
+import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -113,6 +116,54 @@ class ChunkedStream:
         self.closed = True
 
 
+class GeneratedStream:
+    """A non-seekable stream of ``size`` pseudo-random bytes made as they are read.
+
+    The content never exists whole in memory, so that the memory a backend uses while it
+    stores a large blob can be measured (see ``test_put_holds_no_copy_of_the_whole_file``).
+    ``sha256`` is the digest of what was read so far.
+    """
+
+    def __init__(self, size: int, *, max_read: int, seed: int = 7) -> None:
+        self._left = size
+        self._max_read = max_read
+        self._random = random.Random(seed)
+        self._digest = hashlib.sha256()
+        self.violations: list[str] = []
+
+    def readable(self) -> bool:
+        """Always true."""
+        return True
+
+    def seekable(self) -> bool:
+        """Always false."""
+        return False
+
+    def read(self, size: int | None = -1) -> bytes:
+        """At most ``size`` bytes; refuses an unbounded or oversized ``size``."""
+        if size is None or size < 0 or size > self._max_read:
+            self.violations.append(f"read({size!r})")
+            raise AssertionError(f"the backend called read({size!r}) on the upload stream")
+        chunk = self._random.randbytes(min(size, self._left))
+        self._left -= len(chunk)
+        self._digest.update(chunk)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        """Bounded like :meth:`read`."""
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+    @property
+    def sha256(self) -> str:
+        """The hex digest of the bytes read so far."""
+        return self._digest.hexdigest()
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
 class StorageBackendContract:
     """The tests every storage backend must pass; subclass it and provide ``backend``.
 
@@ -121,6 +172,10 @@ class StorageBackendContract:
 
     #: The largest ``read`` size the upload stream accepts.
     max_read_size: int = 16 * MiB
+    #: The most memory ``put`` may hold at once beyond what the backend keeps afterwards
+    #: (chunks in flight, an HTTP client's buffers).  A backend that gathers the whole file
+    #: before sending or writing it needs as much as the file and fails.
+    transient_memory_limit: int = 8 * MiB
     #: How far a backend's clock (a remote GED server's) may be from ours.
     clock_tolerance: timedelta = timedelta(minutes=10)
 
@@ -287,6 +342,42 @@ class StorageBackendContract:
         assert stream.reads >= 2, "put() must read until read() returns b''"
         assert not stream.closed, "put() must leave closing the stream to its caller"
         assert self.read(backend, key) == data
+
+    def test_put_holds_no_copy_of_the_whole_file(
+        self, backend: StorageBackend, make_key: Callable[[], str]
+    ) -> None:
+        """Uploads are streamed: storing a blob four times ``transient_memory_limit`` never
+        holds more than that limit at once, besides what the backend keeps (an in-memory
+        store keeps the blob; a disk or a GED keeps nothing).  Measured with
+        :mod:`tracemalloc`, which sees every Python object, in this thread and in any other
+        thread of the process (a test server's)."""
+        size = 4 * self.transient_memory_limit
+        stream = GeneratedStream(size, max_read=self.max_read_size)
+        started = not tracemalloc.is_tracing()
+        if started:
+            tracemalloc.start()
+        try:
+            tracemalloc.reset_peak()
+            before, _ = tracemalloc.get_traced_memory()
+            key = backend.put(make_key(), stream, size=size)
+            kept, peak = tracemalloc.get_traced_memory()
+        finally:
+            if started:
+                tracemalloc.stop()
+        assert not stream.violations, stream.violations
+        transient = peak - max(kept, before)
+        assert transient <= self.transient_memory_limit, (
+            f"put() of a {size // MiB} MiB blob held {transient / MiB:.1f} MiB at once, more "
+            f"than {self.transient_memory_limit // MiB} MiB: it must send or write each chunk "
+            "as it reads it, never gather the whole file (a bytearray, b''.join, "
+            "a BytesIO, an HTTP body built in memory)"
+        )
+        digest = hashlib.sha256()
+        with backend.open(key) as opened:
+            while chunk := opened.read(CHUNK_SIZE):
+                digest.update(chunk)
+        assert digest.hexdigest() == stream.sha256
+        assert backend.stat(key).size == size
 
     def test_a_failing_stream_leaves_nothing_behind(
         self, backend: StorageBackend, make_key: Callable[[], str]

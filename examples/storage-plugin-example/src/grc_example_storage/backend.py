@@ -5,12 +5,17 @@ Everything a real GED adapter must get right is here, in a few lines each:
 - check the key (:func:`~grc_core.storage.keys.check_key`), even though the core made it;
 - refuse to overwrite (:class:`~grc_core.errors.BlobExists`);
 - read the upload in bounded chunks (:func:`~grc_core.storage.backend.read_chunks`) and
-  publish the blob only once it is complete, so a failed upload leaves nothing behind;
+  hand each chunk on as it comes — here to the list that stores it, in a real adapter to
+  the server — never gathering the whole file in a working buffer (``bytearray``,
+  ``b"".join``, ``BytesIO``): the contract suite measures this with a 32 MiB upload;
+- publish the blob only once it is complete, so a failed upload leaves nothing behind;
 - raise :class:`~grc_core.errors.BlobNotFound` for a missing key;
 - report aware UTC times in :class:`~grc_core.storage.backend.BlobInfo`.
 
-A real adapter would send each chunk to its server (a chunked upload session) instead of
-keeping it, and would clean the ``metadata`` hints before building a folder path from them.
+A real adapter would send each chunk to its server (a chunked upload session, or one HTTP
+request whose body is a generator of the chunks — see *Writing a storage plugin*) instead
+of keeping it, and would clean the ``metadata`` hints before building a folder path from
+them.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import BinaryIO
+from typing import Any, BinaryIO, cast
 
 from grc_core.errors import BlobExists, BlobNotFound, StorageError
 from grc_core.storage.backend import BlobInfo, read_chunks
@@ -29,9 +34,33 @@ from grc_core.storage.keys import check_key
 
 @dataclass(frozen=True)
 class _Blob:
-    data: bytes
+    chunks: tuple[bytes, ...]  # as read from the upload: never joined into one copy
+    size: int
     modified: datetime
     metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+class _ChunkReader(io.RawIOBase):
+    """A read-only stream over stored chunks (``open``), copying one chunk at a time."""
+
+    def __init__(self, chunks: tuple[bytes, ...]) -> None:
+        self._chunks = chunks
+        self._index = 0
+        self._offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while self._index < len(self._chunks):
+            chunk = self._chunks[self._index]
+            if self._offset < len(chunk):
+                count = min(len(buffer), len(chunk) - self._offset)
+                buffer[:count] = chunk[self._offset : self._offset + count]
+                self._offset += count
+                return count
+            self._index, self._offset = self._index + 1, 0
+        return 0
 
 
 class MemoryBackend:
@@ -50,7 +79,7 @@ class MemoryBackend:
         self._lock = threading.Lock()
 
     def _used(self) -> int:
-        return sum(len(blob.data) for blob in self._blobs.values())
+        return sum(blob.size for blob in self._blobs.values())
 
     def put(
         self,
@@ -65,19 +94,22 @@ class MemoryBackend:
         with self._lock:
             if key in self._blobs:
                 raise BlobExists(f"a blob is already stored under {key!r}")
-        buffer = bytearray()
+        chunks: list[bytes] = []
+        received = 0
         for chunk in read_chunks(stream):  # bounded reads; the stream's errors propagate
-            buffer += chunk
-            if len(buffer) > self.max_bytes:
+            chunks.append(chunk)  # handed on as it comes (a real adapter sends it)
+            received += len(chunk)
+            if received > self.max_bytes:
                 raise StorageError(f"the example-memory store is full ({self.max_bytes} bytes)")
         with self._lock:
             # Checked again: another thread may have stored the key while we read.
             if key in self._blobs:
                 raise BlobExists(f"a blob is already stored under {key!r}")
-            if self._used() + len(buffer) > self.max_bytes:
+            if self._used() + received > self.max_bytes:
                 raise StorageError(f"the example-memory store is full ({self.max_bytes} bytes)")
             # Published only now, complete: a failed upload never reaches the dict.
-            self._blobs[key] = _Blob(bytes(buffer), datetime.now(UTC), dict(metadata or {}))
+            blob = _Blob(tuple(chunks), received, datetime.now(UTC), dict(metadata or {}))
+            self._blobs[key] = blob
         return key
 
     def _blob(self, key: str) -> _Blob:
@@ -89,12 +121,12 @@ class MemoryBackend:
 
     def open(self, key: str) -> BinaryIO:
         """A stream over the stored bytes."""
-        return io.BytesIO(self._blob(key).data)
+        return cast(BinaryIO, io.BufferedReader(_ChunkReader(self._blob(key).chunks)))
 
     def stat(self, key: str) -> BlobInfo:
         """Size and time of the blob."""
         blob = self._blob(key)
-        return BlobInfo(key, len(blob.data), blob.modified)
+        return BlobInfo(key, blob.size, blob.modified)
 
     def delete(self, key: str) -> None:
         """Forget the blob."""
@@ -107,7 +139,7 @@ class MemoryBackend:
         with self._lock:
             snapshot = list(self._blobs.items())
         for key, blob in snapshot:
-            yield BlobInfo(key, len(blob.data), blob.modified)
+            yield BlobInfo(key, blob.size, blob.modified)
 
     def metadata(self, key: str) -> Mapping[str, str]:
         """The display hints given to ``put`` (a GED would show them as document fields)."""
