@@ -27,6 +27,8 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests examples benchmarks
 	$(BIN)/ruff format --check src tests examples benchmarks
+	# Strict type check of src/ (configuration and remaining debt: pyproject.toml).
+	$(BIN)/mypy
 
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet --site-dir build/site

@@ -30,7 +30,7 @@ import random
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 import pytest
 
@@ -164,6 +164,12 @@ class GeneratedStream:
         """Nothing to release."""
 
 
+def as_upload(stream: ChunkedStream | GeneratedStream) -> BinaryIO:
+    """A test stream typed as what ``put`` receives (it has the methods a backend may use:
+    ``read``, ``readinto``, ``readable``, ``seekable``)."""
+    return cast(BinaryIO, stream)
+
+
 class StorageBackendContract:
     """The tests every storage backend must pass; subclass it and provide ``backend``.
 
@@ -199,7 +205,7 @@ class StorageBackendContract:
     def put(self, backend: StorageBackend, key: str, data: bytes, **kwargs: Any) -> str:
         """``backend.put`` from a chunked stream; checks the returned key is a string."""
         stream = ChunkedStream(data, max_read=self.max_read_size)
-        stored = backend.put(key, stream, **kwargs)
+        stored = backend.put(key, as_upload(stream), **kwargs)
         assert isinstance(stored, str) and stored, f"put() returned {stored!r}, not a key"
         assert not stream.violations, stream.violations
         return stored
@@ -291,7 +297,7 @@ class StorageBackendContract:
         key = make_key()
         stored = self.put(backend, key, b"original")
         with pytest.raises(BlobExists) as caught:
-            backend.put(key, ChunkedStream(b"intruder", max_read=self.max_read_size))
+            backend.put(key, as_upload(ChunkedStream(b"intruder", max_read=self.max_read_size)))
         assert isinstance(caught.value, FileExistsError)
         # A backend that names the existing blob must name the right one.
         assert caught.value.key in (None, stored)
@@ -337,7 +343,7 @@ class StorageBackendContract:
     ) -> None:
         data = payload(3 * MiB + 17)
         stream = ChunkedStream(data, max_read=self.max_read_size)
-        key = backend.put(make_key(), stream)
+        key = backend.put(make_key(), as_upload(stream))
         assert not stream.violations, stream.violations
         assert stream.reads >= 2, "put() must read until read() returns b''"
         assert not stream.closed, "put() must leave closing the stream to its caller"
@@ -359,7 +365,7 @@ class StorageBackendContract:
         try:
             tracemalloc.reset_peak()
             before, _ = tracemalloc.get_traced_memory()
-            key = backend.put(make_key(), stream, size=size)
+            key = backend.put(make_key(), as_upload(stream), size=size)
             kept, peak = tracemalloc.get_traced_memory()
         finally:
             if started:
@@ -386,7 +392,7 @@ class StorageBackendContract:
         before = set(self.listed(backend))
         stream = ChunkedStream(payload(3 * MiB), max_read=self.max_read_size, fail_after=MiB + 5)
         with pytest.raises((SourceStreamError, StorageError)):
-            backend.put(key, stream)
+            backend.put(key, as_upload(stream))
         assert set(self.listed(backend)) == before, "a failed put() left a blob behind"
         with pytest.raises(BlobNotFound):
             backend.stat(key)
@@ -411,7 +417,7 @@ class StorageBackendContract:
     )
     def test_put_refuses_unsafe_keys(self, backend: StorageBackend, key: str) -> None:
         with pytest.raises(InvalidKey) as caught:
-            backend.put(key, ChunkedStream(b"x", max_read=self.max_read_size))
+            backend.put(key, as_upload(ChunkedStream(b"x", max_read=self.max_read_size)))
         assert isinstance(caught.value, ValueError)
         assert self.listed(backend) == {}
 
