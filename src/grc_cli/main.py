@@ -14,6 +14,7 @@ from grc_cli.commands import (
     companies,
     db,
     demo,
+    devices,
     exchanges,
     fields,
     history,
@@ -196,6 +197,7 @@ for module in (
     plugins,
     demo,
     tokens,
+    devices,
     serve,
 ):
     module.register(cli)
