@@ -69,18 +69,22 @@ FLOOR_APP = textwrap.dedent(
             finally:
                 _idle.put(conn)
 
+    # The page first (timeline, exchange, visibility, order, limit), then its names: the
+    # shape the library uses, which PostgreSQL plans in a tenth of the time of a flat join.
     PAGE = """
     SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, s.code, m.code,
            c.code, e.private, e.author_id, u.display_name, e.company_id, co.name
-    FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id
+    FROM (SELECT x.*, t.start_at AS key_start
+          FROM exchange_timeline t JOIN exchanges x ON x.id = t.exchange_id
+          WHERE t.scope = 'c' AND t.scope_id = %(company)s
+            AND (NOT x.private OR x.author_id = %(reader)s OR EXISTS (SELECT 1
+                 FROM exchange_assignees y WHERE y.exchange_id = x.id AND y.user_id = %(reader)s))
+          ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT 51) e
     JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values s ON s.id = e.status_id
     LEFT JOIN picklist_values m ON m.id = e.medium_id
     LEFT JOIN categories c ON c.id = e.category_id
     JOIN users u ON u.id = e.author_id LEFT JOIN companies co ON co.id = e.company_id
-    WHERE t.scope = 'c' AND t.scope_id = %(company)s
-      AND (NOT e.private OR e.author_id = %(reader)s OR EXISTS (SELECT 1
-           FROM exchange_assignees x WHERE x.exchange_id = e.id AND x.user_id = %(reader)s))
-    ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT 51
+    ORDER BY e.key_start DESC, e.id DESC
     """
     ASSIGNED = """SELECT x.exchange_id, u.login FROM exchange_assignees x
                   JOIN users u ON u.id = x.user_id WHERE x.exchange_id = ANY(%s) ORDER BY u.login"""
@@ -212,6 +216,10 @@ def prepare(exchanges: int) -> tuple[str, int]:
         ]
         with grc.session() as s:
             import_exchanges(s, admin, records)
+        # Statistics, as autovacuum would gather them after an import this size (the test
+        # server runs without autovacuum): both servers plan with them.
+        with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
     return secret, company_id
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from grc_core import event_hooks, schema
 from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
-from grc_core.db import READ_ONLY, create_db_engine, session_factory
+from grc_core.db import READ_ONLY, create_db_engine, read_only_options, session_factory
 from grc_core.errors import DatabaseError, PermissionDenied
 from grc_core.files.modes import make_private_dirs
 from grc_core.models import User
@@ -63,7 +63,7 @@ class Grc:
         self.engine = engine or create_db_engine(settings.database_url)
         self._sessions: sessionmaker[Session] = session_factory(self.engine)
         self._read_sessions: sessionmaker[Session] = session_factory(
-            self.engine.execution_options(**{READ_ONLY: True})
+            self.engine.execution_options(**read_only_options(self.engine))
         )
         # Plugins observe committed events (grc_event_committed); loaded on first need.
         event_hooks.watch(self._sessions, lambda: self.registry.plugin_manager)
@@ -109,7 +109,9 @@ class Grc:
         """A session in a transaction: committed on success, rolled back on any error.
 
         :param read_only: promise that the transaction only reads; on SQLite it then does
-            not wait for the write lock (concurrent writers queue for it otherwise).
+            not wait for the write lock (concurrent writers queue for it otherwise); on
+            PostgreSQL it runs without ``BEGIN``/``COMMIT`` (see
+            :func:`grc_core.db.read_only_options`), so a write in it would not be undone.
         """
         factory = self._read_sessions if read_only else self._sessions
         with factory() as session, session.begin():

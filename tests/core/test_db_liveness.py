@@ -85,3 +85,21 @@ def test_a_callers_own_pre_ping_setting_wins(pg_url: str) -> None:
         assert len(pings) >= 1  # SQLAlchemy's own pre-ping, on every checkout
     finally:
         engine.dispose()
+
+
+def test_read_only_sessions_skip_begin_and_commit_on_postgresql(pg_url: str) -> None:
+    from grc_core import Grc
+
+    with Grc.from_url(pg_url) as grc:
+        grc.upgrade()
+        with grc.session(read_only=True) as session:
+            raw = session.connection().connection.dbapi_connection
+            assert raw.autocommit
+            session.execute(text("SELECT 1"))
+            assert raw.info.transaction_status.name == "IDLE"  # no transaction open
+        # The pooled connection goes back to transactions for writers.
+        with grc.session() as session:
+            raw = session.connection().connection.dbapi_connection
+            assert not raw.autocommit
+            session.execute(text("SELECT 1"))
+            assert raw.info.transaction_status.name == "INTRANS"

@@ -265,7 +265,10 @@ def _uuid(value: uuid_module.UUID | str) -> uuid_module.UUID:
 
 
 def _by_uuid(session: Session, key: uuid_module.UUID) -> Exchange | None:
-    return session.scalar(select(Exchange).where(Exchange.uuid == key))
+    # The id first: loading an exchange joins its six lookups, which PostgreSQL takes longer
+    # to plan than to run, and a new exchange (nearly every call) has no row to load.
+    ident = session.scalar(select(Exchange.id).where(Exchange.uuid == key))
+    return None if ident is None else session.get(Exchange, ident)
 
 
 def _replayed(existing: Exchange, actor: User) -> Exchange:
