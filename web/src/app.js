@@ -179,8 +179,8 @@ export function Companies() {
     (async () => {
       const subs = (await store.get("subscriptions")) || [];
       const list = [];
-      for (const s of subs.filter((x) => x.target_kind === "company")) {
-        const c = await store.get(`company:${s.target_id}`);
+      for (const s of subs.filter((x) => data.target(x).kind === "company")) {
+        const c = await store.get(`company:${data.target(s).id}`);
         if (c) list.push(c);
       }
       setFollowed(list);
@@ -224,7 +224,7 @@ export function Company({ id, cat, unsentItems }) {
   useEffect(() => {
     store.get("subscriptions").then((s) => setSubs(s || []));
   }, []);
-  const sub = subs && subs.find((s) => s.target_kind === "company" && s.target_id === Number(id));
+  const sub = subs && subs.find((s) => data.target(s).kind === "company" && data.target(s).id === Number(id));
   const toggle = async () => {
     try {
       if (sub) {
@@ -378,8 +378,8 @@ export function Exchange({ id, cat, me, unsentItems }) {
         ${x.details && html`<h2>${t.details}</h2><p class="details">${x.details}</p>`}
         <h2>${t.attachments}</h2>
         <ul class="list files">
-          ${(files || []).map((a) => html`<li class="item" key=${a.id}><a class="row" href=${`/api/v1/attachments/${a.id}/content`} download=${a.filename}>
-            <span class="title">${a.filename}</span><span class="meta">${Math.ceil(a.size / 1024)} Kio · ${t.uploadDone}</span></a></li>`)}
+          ${(files || []).map((a) => html`<li class="item" key=${a.id}><a class="row" href=${`/api/v1/attachments/${a.id}/content`} download=${a.name || a.filename}>
+            <span class="title">${a.name || a.filename}</span><span class="meta">${Math.ceil(a.size / 1024)} Kio · ${t.uploadDone}</span></a></li>`)}
           ${queued.map((i) => html`<li class="item" key=${i.seq}><div class="row"><span class="title">${i.filename}</span>
             <span class="meta"><span class=${"tag " + (i.state === "pending" ? "warn" : "late")}>${i.state === "pending" ? t.uploadQueued : t.needsFix}</span></span></div></li>`)}
           ${files && files.length === 0 && queued.length === 0 && html`<li class="muted">${t.noAttachment}</li>`}

@@ -78,10 +78,13 @@ export async function rememberRecent(c) {
   await store.put("recent", [{ id: c.id, name: c.name, status: c.status }, ...recent].slice(0, 20));
 }
 
+/** What a subscription follows: ``{kind, id}``. */
+export const target = (s) => s.target || { kind: s.target_kind, id: s.target_id };
+
 /** Followed companies are fetched ahead of need, so they can be read in the basement. */
 export async function prefetchFollowed() {
   const subs = (await store.get("subscriptions")) || [];
-  const ids = subs.filter((s) => s.target_kind === "company").map((s) => s.target_id).slice(0, 30);
+  const ids = subs.filter((s) => target(s).kind === "company").map((s) => target(s).id).slice(0, 30);
   for (const id of ids) {
     try {
       await company(id, { remember: false });

@@ -107,6 +107,8 @@ function App() {
         try {
           await data.refreshCatalogue();
           setCat(await data.catalogue());
+          // When the catalogue on the device was last refreshed (also a hook for tests).
+          document.documentElement.dataset.catalogue = String(Date.now());
           outbox.sync();
           refreshUnread();
           data.prefetchFollowed().catch(() => {});

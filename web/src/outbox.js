@@ -13,6 +13,7 @@ const changed = () => listeners.forEach((fn) => fn());
 let failures = 0;
 let timer = null;
 let running = null;
+let again = false;
 
 export function uuid() {
   if (crypto.randomUUID) return crypto.randomUUID();
@@ -48,12 +49,22 @@ function requestBackgroundSync() {
 
 /** Send what is waiting; resolves once the queue is empty or blocked.  Never runs twice at once. */
 export function sync() {
-  if (running) return running;
+  if (running) {
+    // Items added while a pass runs are sent by one more pass right after it.
+    again = true;
+    return running;
+  }
+  const pass = () =>
+    typeof navigator !== "undefined" && navigator.locks
+      ? navigator.locks.request("grc-outbox", () => drain())
+      : drain();
   const work = async () => {
-    if (typeof navigator !== "undefined" && navigator.locks) {
-      return navigator.locks.request("grc-outbox", () => drain());
-    }
-    return drain();
+    let ok;
+    do {
+      again = false;
+      ok = await pass();
+    } while (ok && again);
+    return ok;
   };
   running = work().finally(() => {
     running = null;
