@@ -37,11 +37,28 @@ without a session and hard-codes ``overwrite=true``.  ``open`` returns a stream 
 
 Failures
 --------
-Every request has a timeout.  Requests that are safe to repeat — reads, folder creation
-(``Folders/Add`` returns the existing folder), a delete or a marker creation after checking
-what happened — are retried ``retries`` times with exponential back-off (and ``Retry-After``);
-uploading a fragment is never repeated: the upload is abandoned, its session cancelled and
-its placeholder deleted, and the error raised (the caller may retry the whole ``put``).
+Every request has a timeout.
+
+**Throttling** (a 429, or a 503 with ``Retry-After``) is waited out on *every* request,
+upload fragments and creations included: SharePoint Online refuses a throttled request
+before doing anything with it, so sending it again after the ``Retry-After`` it asked for is
+always safe.  The waits of one operation are bounded by ``max_retry_wait`` (five minutes by
+default) — the ``Retry-After`` itself is honoured, however long, within that bound.
+
+Other failures: requests that are safe to repeat — reads, folder creation (``Folders/Add``
+returns the existing folder), a delete or a marker creation after checking what happened —
+are retried ``retries`` times with exponential back-off; a fragment that failed otherwise (a
+timeout, a reset, a 500: the server may have taken it) is never repeated: the upload is
+abandoned, its session cancelled and its placeholder deleted, and the error raised (the
+caller may retry the whole ``put``).
+
+Libraries that require check-out
+--------------------------------
+In such a library a new document stays checked out to GRC's account — invisible to everyone
+else — until it is checked in.  After the upload (and the columns), a document whose
+``CheckOutType`` is not ``None`` is checked in as a major version.  SharePoint refuses the
+check-in while a required column has no value: that refusal is reported as such (which
+column settings to add), and the document is removed.
 """
 
 from __future__ import annotations
@@ -60,6 +77,7 @@ from typing import Any, BinaryIO, TypeVar
 
 from office365.runtime.http.http_method import HttpMethod
 from office365.runtime.queries.service_operation import ServiceOperationQuery
+from office365.sharepoint.files.checkin_type import CheckinType
 from office365.sharepoint.files.file import File
 
 from grc_adapters.sharepoint.client import (
@@ -67,12 +85,14 @@ from grc_adapters.sharepoint.client import (
     is_name_taken,
     map_error,
     retry_after,
+    throttle_wait,
 )
 from grc_adapters.sharepoint.config import MAX_CONNECT_TIMEOUT, SharePointSettings
 from grc_adapters.sharepoint.names import MAX_FILE_NAME_LENGTH, fit_path, numbered, placement
 from grc_core.errors import (
     BlobExists,
     BlobNotFound,
+    StorageAuthError,
     StorageError,
     StorageUnavailable,
 )
@@ -85,8 +105,8 @@ T = TypeVar("T")
 
 #: The technical folder, under the root folder, holding one marker per core key.
 INDEX_FOLDER = "_grc-keys"
-#: The longest ``Retry-After`` honoured; beyond it the backend reports the server busy.
-MAX_RETRY_AFTER = 30.0
+#: ``CheckOutType`` of a document nobody has checked out (SP.CheckOutType.None).
+NOT_CHECKED_OUT = 2
 #: How many `` (n)`` homonyms are tried before giving up.
 MAX_HOMONYMS = 999
 #: The download is read from the network in slices of this size.
@@ -113,6 +133,15 @@ def _parse_time(value: object) -> datetime:
         raise StorageError(f"SharePoint returned no modification time ({value!r})")
     # SharePoint's times are UTC; a naive one is UTC too.
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _checked_out(file: Any) -> bool:
+    """Whether a document's answer says it is checked out (``CheckOutType`` not None)."""
+    value = file.properties.get("CheckOutType")
+    try:
+        return value is not None and int(value) != NOT_CHECKED_OUT
+    except (TypeError, ValueError):
+        return False
 
 
 def _path_of(file: Any) -> str:
@@ -186,12 +215,17 @@ class SharePointBackend:
     #: Items per page when listing a folder (SharePoint's list view threshold is 5,000).
     page_size = 1000
 
-    def __init__(self, settings: SharePointSettings) -> None:
+    def __init__(
+        self, settings: SharePointSettings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self.settings = settings
+        #: How the backend pauses (tests pass one that records the waits asked for).
+        self._sleep = sleep
         self._root = settings.root_path
         self._index = f"{self._root}/{INDEX_FOLDER}"
         self._lock = threading.RLock()
         self._root_ready = False
+        self._placeholder_checked_out = False
         self._ctx = self._context()
 
     def __repr__(self) -> str:
@@ -226,19 +260,39 @@ class SharePointBackend:
     # --- running requests -------------------------------------------------------------------
 
     def _run(self, action: str, call: Callable[[], T], *, retry: bool = True) -> T:
-        """Run ``call`` (which sends requests); map failures; retry transient ones if safe."""
-        attempt = 0
+        """Run ``call`` (which sends requests); map failures; retry transient ones if safe.
+
+        A throttled answer is waited out and the call repeated whatever ``retry`` says
+        (the server did not process it), within ``max_retry_wait`` in all.
+        """
+        attempt = throttles = 0
+        waited = 0.0
         while True:
             try:
                 with self._ctx.operation():
                     return call()
             except Exception as exc:
                 error = map_error(exc, action, self.settings.secrets)
+                if not isinstance(error, StorageUnavailable):
+                    raise error from exc
+                wait = throttle_wait(exc, self.settings.retry_backoff * 2 ** min(throttles, 8))
+                if wait is not None:
+                    limit = self.settings.max_retry_wait
+                    if waited + wait > limit:
+                        raise StorageUnavailable(
+                            f"{error} — SharePoint is throttling GRC and asked to wait "
+                            f"{wait:g} s more after {waited:g} s (max_retry_wait = {limit:g} s)"
+                        ) from exc
+                    log.info("SharePoint throttled (%s); waiting %.2fs", error, wait)
+                    self._sleep(wait)
+                    waited += wait
+                    throttles += 1
+                    continue
                 delay = self._delay(attempt, exc) if retry else None
-                if delay is None or not isinstance(error, StorageUnavailable):
+                if delay is None:
                     raise error from exc
                 log.info("SharePoint: %s; retrying in %.2fs", error, delay)
-                time.sleep(delay)
+                self._sleep(delay)
                 attempt += 1
 
     def _delay(self, attempt: int, exc: BaseException) -> float | None:
@@ -247,7 +301,7 @@ class SharePointBackend:
             return None
         asked = retry_after(exc)
         if asked is not None:
-            return asked if asked <= MAX_RETRY_AFTER else None
+            return asked if asked <= self.settings.max_retry_wait else None
         base = self.settings.retry_backoff * (2**attempt)
         # Half fixed, half random: a fleet of workers does not retry in lock-step.
         return base / 2 + random.uniform(0, base / 2)
@@ -334,7 +388,9 @@ class SharePointBackend:
         action = f"record the key index entry of {key!r}"
         for _attempt in range(3):
             try:
-                self._run(action, lambda: self._add_marker(key, uid), retry=False)
+                created = self._run(action, lambda: self._add_marker(key, uid), retry=False)
+                if _checked_out(created):
+                    self._check_in_marker(created, key)
                 return
             except StorageError as exc:
                 if not (is_name_taken(exc) or isinstance(exc, StorageUnavailable)):
@@ -350,13 +406,31 @@ class SharePointBackend:
                 if holder is not None:
                     self._delete_marker(key, holder)  # stale: its document is gone
                 if isinstance(exc, StorageUnavailable):
-                    time.sleep(self.settings.retry_backoff)
+                    self._sleep(self.settings.retry_backoff)
         raise StorageUnavailable(f"cannot {action}: SharePoint kept refusing it")
 
-    def _add_marker(self, key: str, uid: str) -> None:
+    def _add_marker(self, key: str, uid: str) -> File:
         folder = self._ctx.web.get_folder_by_server_relative_path(self._index)
-        folder.files.add(marker_name(key), uid.encode("ascii"), overwrite=False)
+        created = folder.files.add(marker_name(key), uid.encode("ascii"), overwrite=False)
         self._ctx.execute_query()
+        return created
+
+    def _check_in_marker(self, marker: File, key: str) -> None:
+        """Check a new key-index marker in (libraries that require check-out); best effort.
+
+        A marker left checked out still works — GRC's own account reads it — so a refusal
+        (a required column that markers do not fill) is only logged.
+        """
+        uid = str(marker.properties.get("UniqueId") or "")
+
+        def check_in() -> None:
+            self._ctx.web.get_file_by_id(uid).checkin("GRC", CheckinType.MajorCheckIn)
+            self._ctx.execute_query()
+
+        try:
+            self._run(f"check in the key index entry of {key!r}", check_in, retry=False)
+        except StorageError as exc:
+            log.info("SharePoint: key index entry of %r stays checked out: %s", key, exc)
 
     # --- folders --------------------------------------------------------------------------
 
@@ -442,8 +516,10 @@ class SharePointBackend:
         log.debug("SharePoint: uploading %r to %s (%s)", key, path, uid)
         session: list[str] = []  # the upload id, once a session is open
         try:
-            sent = self._upload(uid, stream, session)
+            sent, checked_out = self._upload(uid, stream, session)
             self._set_columns(uid, key, metadata or {})
+            if checked_out:
+                self._check_in(uid, path)
             self._commit_marker(key, uid)
         except BaseException:
             # Whatever failed — SharePoint, the network, the source stream, an interrupt —
@@ -481,6 +557,7 @@ class SharePointBackend:
             uid = str(created.properties.get("UniqueId") or "").lower()
             if not _GUID.fullmatch(uid):
                 raise StorageError(f"SharePoint created {path!r} without a UniqueId")
+            self._placeholder_checked_out = _checked_out(created)
             return uid, path
         raise StorageError(f"more than {MAX_HOMONYMS} documents named {file_name!r} in {folder!r}")
 
@@ -528,12 +605,17 @@ class SharePointBackend:
             del piece
         return buffer.getvalue()
 
-    def _upload(self, uid: str, stream: BinaryIO, session: list[str]) -> int:
-        """Send the stream through an upload session; return the number of bytes sent."""
+    def _upload(self, uid: str, stream: BinaryIO, session: list[str]) -> tuple[int, bool]:
+        """Send the stream through an upload session.
+
+        :returns: the number of bytes sent, and whether the document is checked out (a
+            library that requires check-out).
+        """
         limit = self.settings.chunk_size
         fragment = self._fill(stream, b"", limit)
         if not fragment:
-            return 0  # the empty placeholder is the empty document
+            # The empty placeholder is the empty document.
+            return 0, self._placeholder_checked_out
         upload_id = str(uuid.uuid4())
         file = self._ctx.web.get_file_by_id(uid)
         offset = 0
@@ -561,7 +643,29 @@ class SharePointBackend:
         stored = file.properties.get("Length")
         if stored is not None and str(stored) != str(offset):
             raise StorageError(f"SharePoint stored {stored} bytes of the {offset} sent")
-        return offset
+        return offset, _checked_out(file) or self._placeholder_checked_out
+
+    def _check_in(self, uid: str, path: str) -> None:
+        """Check the new document in (a major version), so that others can see it.
+
+        SharePoint refuses while a required column has no value; the message says so.
+        """
+
+        def check_in() -> None:
+            self._ctx.web.get_file_by_id(uid).checkin("GRC", CheckinType.MajorCheckIn)
+            self._ctx.execute_query()
+
+        try:
+            self._run(f"check in {path!r}", check_in, retry=False)
+        except StorageError as exc:
+            if isinstance(exc, StorageUnavailable | BlobNotFound | StorageAuthError):
+                raise
+            raise StorageError(
+                f"{exc} — the library requires check-out, and SharePoint would not check the "
+                "new document in; usually a required column has no value: make the column "
+                "optional or give it a default value, or fill it from GRC with the column_* "
+                "settings (column_reference, column_subject…); the document was removed"
+            ) from exc
 
     def _send(self, file: File, step: str, upload_id: str, offset: int, data: bytes) -> None:
         """One fragment request; never repeated (the session would not accept it twice)."""
@@ -737,7 +841,7 @@ class SharePointBackend:
                 delay = self._delay(attempt, exc.__cause__ or exc)
                 if delay is None:
                     raise
-                time.sleep(delay)
+                self._sleep(delay)
                 attempt += 1
                 if not self._still_there(uid, action):
                     return True  # the first attempt went through; its answer was lost

@@ -142,6 +142,24 @@ def retry_after(exc: BaseException) -> float | None:
         return None  # an HTTP date: rare for SharePoint; the back-off applies
 
 
+def throttle_wait(exc: BaseException, default: float) -> float | None:
+    """How long to wait before repeating a throttled request; ``None`` if not throttled.
+
+    A 429, or a 503 carrying ``Retry-After``, is SharePoint's (and Microsoft Graph's)
+    throttling answer: the request was refused before it was processed, so repeating it
+    is safe whatever it was.  The server's ``Retry-After`` is the wait; without one,
+    ``default``.  A 503 without ``Retry-After`` may come from anywhere (a proxy, a failed
+    node after the work was done): not taken for throttling.
+    """
+    status = error_status(exc)
+    asked = retry_after(exc)
+    if status == 429:
+        return asked if asked is not None else default
+    if status == 503 and asked is not None:
+        return asked
+    return None
+
+
 #: Shorter values are not scrubbed: replacing every "T" would destroy the message, and no
 #: real token or passphrase is that short.
 MIN_SECRET_LENGTH = 8

@@ -36,6 +36,11 @@ DEFAULT_TIMEOUT = 60.0
 MAX_CONNECT_TIMEOUT = 10.0
 DEFAULT_RETRIES = 3
 DEFAULT_RETRY_BACKOFF = 0.5
+#: The longest SharePoint may make one operation wait by throttling (429/503 with
+#: ``Retry-After``), in seconds, all its waits added up.  SharePoint Online asks for
+#: minutes at a time under heavy load; a bulk migration must wait, not fail.
+DEFAULT_MAX_RETRY_WAIT = 300.0
+MAX_MAX_RETRY_WAIT = 3600.0
 
 #: Optional library columns that receive a document's metadata, by configuration key.
 COLUMN_SETTINGS = {
@@ -58,6 +63,7 @@ ACCEPTED = (
     "timeout",
     "retries",
     "retry_backoff",
+    "max_retry_wait",
     *COLUMN_SETTINGS,
 )
 
@@ -91,6 +97,8 @@ class SharePointSettings:
     :param timeout: seconds to wait for SharePoint on each request.
     :param retries: how many times a request that is safe to repeat is retried.
     :param retry_backoff: the first pause between retries, in seconds (doubled each time).
+    :param max_retry_wait: the longest one operation waits for a throttled SharePoint
+        (``Retry-After`` of 429/503 answers, added up), in seconds.
     :param columns: metadata name → internal name of the library column receiving it.
     """
 
@@ -108,6 +116,7 @@ class SharePointSettings:
     timeout: float = DEFAULT_TIMEOUT
     retries: int = DEFAULT_RETRIES
     retry_backoff: float = DEFAULT_RETRY_BACKOFF
+    max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
     columns: Mapping[str, str] = field(default_factory=dict)
 
     @property
@@ -184,6 +193,13 @@ def _site_url(value: str | None) -> str:
         )
     if not parts.hostname or parts.query or parts.fragment:
         raise _fail(f"site_url must be a site address without query or fragment, got {value!r}")
+    if parts.hostname.casefold() == "graph.microsoft.com" or "/_api" in parts.path.casefold():
+        # Accepted, these would fail at the first request with an unhelpful 400/404.
+        raise _fail(
+            f"site_url must be the SharePoint site's own address, such as "
+            f"'https://contoso.sharepoint.com/sites/crm', not an API endpoint ({value!r}): "
+            "the backend speaks SharePoint's REST API under that site"
+        )
     return value.rstrip("/")
 
 
@@ -304,6 +320,9 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
         timeout=_float(config, "timeout", DEFAULT_TIMEOUT, 0.05, 3600),
         retries=_int(config, "retries", DEFAULT_RETRIES, 0, 10),
         retry_backoff=_float(config, "retry_backoff", DEFAULT_RETRY_BACKOFF, 0, 60),
+        max_retry_wait=_float(
+            config, "max_retry_wait", DEFAULT_MAX_RETRY_WAIT, 0, MAX_MAX_RETRY_WAIT
+        ),
         columns=columns,
         **auth,
     )

@@ -27,6 +27,17 @@ existing folder returns it; the legacy URL-based ``Add``/``add`` refuse ``#`` an
 the characters SharePoint forbids; decoded paths are limited to 400 characters; names are
 case-insensitive.
 
+Modes (keywords of :class:`SharePointProtocol`), modelled on SharePoint Online:
+
+- ``throttle_every=N``: every N-th request, whatever it is (the form digest, a read, a
+  creation, an upload fragment), is refused with ``throttle_status`` (429, or 503) and
+  ``Retry-After: <retry_after>`` *before* it is processed, as SharePoint Online throttles;
+  refused requests are listed in :attr:`SharePointProtocol.throttled`.
+- ``checkout_required=True``: a library that requires check-out: a new document is checked
+  out to its creator (``CheckOutType`` 0) until ``…/CheckIn(comment='…',checkInType=N)``;
+  ``required_columns`` (which must be among ``columns``) without a value make the check-in
+  fail with SharePoint's "required properties" error.
+
 Bodies are streamed to files on disk (never held in memory), so that a test measuring the
 client's memory does not measure the server's.  Upload-session fragments are logged
 (:attr:`SharePointProtocol.chunks`), and a fragment received twice at the same offset is
@@ -182,6 +193,7 @@ class SPFile:
     item_id: int = 0
     fields: dict[str, Any] = field(default_factory=dict)
     session: UploadSession | None = None
+    checked_out: bool = False
 
     @property
     def path(self) -> str:
@@ -296,7 +308,26 @@ class SharePointProtocol(Protocol):
     :param columns: extra columns of the library (internal names) besides ``Title``.
     """
 
-    def __init__(self, root: Path, *, columns: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        root: Path,
+        *,
+        columns: tuple[str, ...] = (),
+        throttle_every: int = 0,
+        throttle_status: int = 429,
+        retry_after: str = "2",
+        checkout_required: bool = False,
+        required_columns: tuple[str, ...] = (),
+    ) -> None:
+        assert set(required_columns) <= set(columns)
+        self.throttle_every = throttle_every
+        self.throttle_status = throttle_status
+        self.retry_after = retry_after
+        self.checkout_required = checkout_required
+        self.required_columns = required_columns
+        #: Requests refused by throttling: (method, raw path, upload step or None).
+        self.throttled: list[tuple[str, str]] = []
+        self.requests = 0
         self.root = root
         (root / "blobs").mkdir(parents=True, exist_ok=True)
         (root / "staging").mkdir(parents=True, exist_ok=True)
@@ -422,6 +453,18 @@ class SharePointProtocol(Protocol):
     # --- the HTTP entry point -------------------------------------------------------------
 
     def handle(self, request: Request) -> Response:
+        with self.lock:
+            self.requests += 1
+            if self.throttle_every and self.requests % self.throttle_every == 0:
+                # Refused before anything is looked at, as SharePoint Online throttles.
+                self.throttled.append((request.method, request.raw_path))
+                # SharePoint Online answers throttling with an HTML page, not an OData error.
+                return Response(
+                    self.throttle_status,
+                    b"<html><body>The request has been throttled.</body></html>",
+                    {"Retry-After": self.retry_after},
+                    content_type="text/html; charset=utf-8",
+                )
         try:
             with self.lock:
                 return self._handle(request)
@@ -583,6 +626,8 @@ class SharePointProtocol(Protocol):
                 return self._upload(request, target, name, named, args, query)
             if name == "cancelupload" and args is None and named is None and last:
                 return self._cancel(request, target, query)
+            if name == "checkin" and last:
+                return self._check_in(request, target, named, args, query)
             if name == "listitemallfields" and args is None and named is None:
                 return Item(target)
         elif (
@@ -659,7 +704,7 @@ class SharePointProtocol(Protocol):
     def _file_json(file: SPFile) -> dict[str, Any]:
         return {
             "CheckInComment": "",
-            "CheckOutType": 2,
+            "CheckOutType": 0 if file.checked_out else 2,
             "ContentTag": f"{{{file.uid.upper()}}},{file.version},{file.version}",
             "CustomizedPageStatus": 0,
             "ETag": f'"{{{file.uid.upper()}}},{file.version}"',
@@ -778,6 +823,7 @@ class SharePointProtocol(Protocol):
         self._items += 1
         uid = self._new_id()
         file = SPFile(name, uid, folder, self.root / "blobs" / uid, now, now, item_id=self._items)
+        file.checked_out = self.checkout_required
         file.blob.touch()
         folder.files[name.casefold()] = file
         return file
@@ -896,6 +942,39 @@ class SharePointProtocol(Protocol):
         file.modified = _now()
         return _json({"d": self._entity(file, None)})
 
+    def _check_in(
+        self,
+        request: Request,
+        file: SPFile,
+        named: dict[str, Any] | None,
+        args: list[Any] | None,
+        query: dict[str, str],
+    ) -> Response:
+        if request.method != "POST" or query or args is not None:
+            raise bad("CheckIn is a POST with named arguments")
+        if named is None or set(named) != {"comment", "checkInType"}:
+            raise bad("CheckIn takes comment='…',checkInType=N")
+        if not isinstance(named["comment"], str) or named["checkInType"] not in (0, 1, 2):
+            raise bad("CheckIn takes a string comment and a checkInType of 0, 1 or 2")
+        self._no_body(request, "CheckIn")
+        if not file.checked_out:
+            raise SPError(
+                400,
+                "-2147024809, System.ArgumentException",
+                f'The file "{file.path}" is not checked out.',
+            )
+        missing = [c for c in self.required_columns if file.fields.get(c) in (None, "")]
+        if missing:
+            raise SPError(
+                400,
+                "-2130575163, Microsoft.SharePoint.SPException",
+                "You must fill out all required properties before checking in this document.",
+            )
+        file.checked_out = False
+        file.version += 1
+        file.modified = _now()
+        return _json({"d": {"CheckIn": None}})
+
     def _cancel(self, request: Request, file: SPFile, query: dict[str, str]) -> Response:
         if request.method != "POST" or query:
             raise bad("CancelUpload is a POST")
@@ -1001,6 +1080,7 @@ _SHAPES: dict[str, dict[str, str]] = {
         "continueupload": "end",
         "finishupload": "end",
         "cancelupload": "end",
+        "checkin": "end",
         "listitemallfields": "item",
     },
     "item": {"validateupdatelistitem": "end"},
