@@ -899,21 +899,43 @@ def show_attachments(
     return Shown(list(attachments), table, None if attachments else "no attachments")
 
 
-def policy_data(policy: AttachmentPolicy) -> dict[str, Any]:
-    """The attachment policy as JSON data (sizes in bytes)."""
-    return {
+def policy_data(policy: AttachmentPolicy, scanners: Sequence[str] | None = None) -> dict[str, Any]:
+    """The attachment policy as JSON data (sizes in bytes), with its named rules.
+
+    :param scanners: the names of the active virus scanners, when known.
+    """
+    from grc_core.files.rules import describe_rules, scanner_warning
+
+    data = {
         "max_size": policy.max_size,
         "allowed_extensions": sorted(policy.allowed_extensions),
         "allow_macros": policy.allow_macros,
         "zip_max_entries": policy.zip_max_entries,
         "zip_max_uncompressed": policy.zip_max_uncompressed,
+        "zip_max_ratio": policy.zip_max_ratio,
+        "allow_nested_archives": policy.allow_nested_archives,
+        "allow_active_pdf": policy.allow_active_pdf,
+        "max_image_pixels": policy.max_image_pixels,
+        "scanning": policy.scanning,
+        "strip_image_metadata": policy.strip_image_metadata,
+        "rules": describe_rules(policy, None if scanners is None else list(scanners)),
     }
+    if scanners is not None:
+        data["scanners"] = list(scanners)
+        data["scanner_warning"] = scanner_warning(policy.scanning, list(scanners))
+    return data
 
 
-def show_policy(out: Output, policy: AttachmentPolicy) -> Shown:
-    """The attachment policy."""
-    data = policy_data(policy)
-    pairs = [
+#: Keys of a described rule that are not its settings (or are shown on their own line).
+_NOT_SETTINGS = ("rule", "summary", "warning", "scanners", "allowed_extensions")
+
+
+def show_policy(
+    out: Output, policy: AttachmentPolicy, scanners: Sequence[str] | None = None
+) -> Shown:
+    """The attachment policy, each named rule with its settings."""
+    data = policy_data(policy, scanners)
+    pairs: list[tuple[str, object]] = [
         ("Maximum size", f"{human_size(data['max_size'])} ({data['max_size']:,} bytes)"),
         ("Extensions", ", ".join(data["allowed_extensions"])),
         ("Macros allowed", data["allow_macros"]),
@@ -923,6 +945,13 @@ def show_policy(out: Output, policy: AttachmentPolicy) -> Shown:
             f"{human_size(data['zip_max_uncompressed'])} ({data['zip_max_uncompressed']:,} bytes)",
         ),
     ]
+    if scanners is not None:
+        pairs.append(("Virus scanners", ", ".join(scanners) or "none active"))
+    for rule in data["rules"]:
+        settings = [f"{k}={v}" for k, v in rule.items() if k not in _NOT_SETTINGS]
+        pairs.append((f"rule {rule['rule']}", "; ".join([*settings, rule["summary"]])))
+    if data.get("scanner_warning"):
+        pairs.append(("Warning", data["scanner_warning"]))
     return Shown(data, record("Attachment policy", pairs))
 
 

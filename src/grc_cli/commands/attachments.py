@@ -361,8 +361,9 @@ def policy_group() -> None:
 @pass_cli
 def policy_show(state: CliContext) -> None:
     """Show the attachment policy."""
+    scanners = [scanner.name for scanner in state.grc.scanners()]
     with state.session(read_only=True) as session:
-        shown = show_policy(state.out, attachments.get_policy(session))
+        shown = show_policy(state.out, attachments.get_policy(session), scanners)
     state.out.emit(shown)
 
 
@@ -392,6 +393,14 @@ def _extensions(text: str | None) -> list[str] | None:
     type=SIZE,
     help="Largest uncompressed size of an Office file's content: 200MB…",
 )
+@click.option("--zip-max-ratio", type=int, metavar="N", help="Most a large entry may inflate.")
+@click.option("--allow-nested-archives/--no-nested-archives", default=None)
+@click.option("--allow-active-pdf/--no-active-pdf", default=None)
+@click.option("--max-image-pixels", type=int, metavar="N", help="Most pixels of an image.")
+@click.option("--scanning", type=click.Choice(["required", "optional", "off"]), default=None)
+@click.option(
+    "--strip-image-metadata", type=click.Choice(["always", "mobile", "never"]), default=None
+)
 @pass_cli
 def policy_set(
     state: CliContext,
@@ -400,11 +409,12 @@ def policy_set(
     allow_macros: bool | None,
     zip_max_entries: int | None,
     zip_max_uncompressed: int | None,
+    **rules: Any,
 ) -> None:
     """Change the attachment policy; the settings not given stay as they are."""
     allowed = _extensions(extensions)
     given = (max_size, allowed, allow_macros, zip_max_entries, zip_max_uncompressed)
-    if all(value is None for value in given):
+    if all(value is None for value in (*given, *rules.values())):
         raise click.UsageError("nothing to change: give at least one option")
     with state.work() as work:
         policy = attachments.set_policy(
@@ -415,6 +425,7 @@ def policy_set(
             allow_macros=allow_macros,
             zip_max_entries=zip_max_entries,
             zip_max_uncompressed=zip_max_uncompressed,
+            **rules,
         )
         shown = show_policy(state.out, policy)
     state.out.status("updated the attachment policy")

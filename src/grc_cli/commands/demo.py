@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_cli.commands.history import load_labels
-from grc_cli.context import CliContext, pass_cli
+from grc_cli.context import CliContext, pass_cli, warn
 from grc_cli.demo_data import (
     ADMIN,
     DEMO_ZONE,
@@ -445,6 +445,8 @@ def demo(state: CliContext, directory: Path | None) -> None:
     grc = Grc(settings)
     try:
         outcome = run_demo(grc, out, mbox)
+        if not grc.scanners():
+            warn("no virus scanner is active: the demo's documents were stored unscanned")
     finally:
         grc.dispose()
     explore = _explore(url, outcome.company_id)

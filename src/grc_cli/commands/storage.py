@@ -13,7 +13,7 @@ from datetime import timedelta
 import click
 from sqlalchemy import select
 
-from grc_cli.context import CliContext, pass_cli
+from grc_cli.context import CliContext, pass_cli, warn
 from grc_cli.failures import ExitCode
 from grc_cli.output import progress_bar, show_backends, show_migration_report, show_verify_report
 from grc_cli.params import DURATION
@@ -155,6 +155,8 @@ def check(state: CliContext, name: str) -> None:
             )
 
     steps = check_backend(state.grc.backends, name, report=report)
+    if not state.grc.scanners():
+        warn("no virus scanner is active: attachments are stored unscanned (GRC_CLAMAV_ADDRESS)")
     if state.out.json_output:
         state.out.emit_data(
             {"backend": name, "ok": all(s.ok for s in steps),
