@@ -130,6 +130,8 @@ def grc_error_response(request: Request, exc: errors.GrcError) -> JSONResponse:
     field = getattr(exc, "field", None)
     if isinstance(exc, errors.ValidationError):
         extra["errors"] = [{"field": field, "message": str(exc)}]
+    if rule := getattr(exc, "rule", None):
+        extra["rule"] = rule  # the attachment policy's rule that refused the file
     headers = getattr(exc, "headers", None)
     return problem_response(request, status, str(exc), slug=slug, extra=extra, headers=headers)
 

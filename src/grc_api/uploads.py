@@ -11,7 +11,7 @@ soon as the policy's size is crossed, so the rest of an oversized upload is neve
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import anyio.from_thread
@@ -20,6 +20,8 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from grc_api.problems import ApiProblem
 
 FIELD = "file"
+#: The header a client sends to say it is the mobile app (``X-GRC-Client: mobile``).
+CLIENT_HEADER = "x-grc-client"
 #: Bytes of headers and other form fields tolerated before the file part.
 MAX_PREAMBLE = 64 * 1024
 
@@ -160,3 +162,18 @@ class BlockingReader:
 
     def readable(self) -> bool:
         return True
+
+
+def upload_origin(principal: Any, headers: Mapping[str, str]) -> str | None:
+    """``"mobile"`` for an upload from the mobile app, else None.
+
+    The mobile app is the web application on an enrolled device (its session cookie names
+    the device), or any client that says so with ``X-GRC-Client: mobile``.  Its photos are
+    stripped of their location under the default policy (``strip_image_metadata =
+    mobile``): phones write the GPS position into every picture.
+    """
+    if getattr(principal, "device_id", None) is not None:
+        return "mobile"
+    if headers.get(CLIENT_HEADER, "").strip().lower() == "mobile":
+        return "mobile"
+    return None
