@@ -6,8 +6,11 @@ Everything goes through ``nuxeo.client.Nuxeo`` (nuxeo 7.1.0, imported by
 adapter adds, and why:
 
 Writing (``put``)
-    1. The core key is checked, then looked up (NXQL on ``dc:source``): a key already in use
-       is :class:`~grc_core.errors.BlobExists`, before anything is uploaded.
+    1. The core key is checked, the folders ``<root>/<company>/<date — subject>`` found or
+       created, and the key looked up — among that folder's children (``@children``, served
+       from the database: consistent), then with NXQL on ``dc:source`` for older documents
+       elsewhere (search lags behind writes on Elasticsearch; there, harmlessly): a key
+       already in use is :class:`~grc_core.errors.BlobExists`, before anything is uploaded.
     2. The stream is spooled to a private temporary file, read in bounded chunks.  Nuxeo's
        chunked upload states the chunk *count* in its first request, and ``size`` is only a
        hint, so the true size must be known first; the spool also lets a failed chunk be
@@ -23,16 +26,16 @@ Writing (``put``)
        429/5xx is *resumed*: the client asks the server which chunks it holds
        (``GET /upload/{batchId}/0``) and sends only the missing ones — repeating a chunk is
        harmless, its index names it.
-    4. The folders ``<root>/<company>/<date — subject>`` are found or created, and the
-       ``File`` document is created under a free name with ``dc:title``,
+    4. The ``File`` document is created under a free name with ``dc:title``,
        ``dc:description``, ``dc:source = "grc:<core key>"`` and
        ``file:content = {"upload-batch", "upload-fileId"}``.  Creating is not idempotent:
        the request carries an ``Idempotency-Key`` (Nuxeo ≥ 11.5 then replays instead of
-       creating twice), and it is repeated only after a network error or a 429/5xx, and
-       only after checking, by core key, that the first attempt created nothing.
+       creating twice; 10.10 ignores it), and it is repeated only after a network error or
+       a 429/5xx, and only after checking — at the path asked for, then among the folder's
+       children, never through search — that the first attempt created nothing.
     5. The stored length and MD5 digest are compared with what was spooled.
     On any failure the batch is deleted (``DELETE /upload/{batchId}``) and, once creation
-    was attempted, any document carrying the core key is removed.
+    was attempted, any document of the folder carrying the core key is removed.
 
 Retries
     The client's default (5 repetitions on 429/500/503/504 *including POST*) is replaced:
@@ -43,7 +46,8 @@ Retries
 Reading
     ``open`` streams ``GET …/id/{uid}/@blob/file:content`` (``fetch_blob`` would load it
     whole); ``stat`` reads ``file:content/length`` (a string) and ``dc:modified``;
-    ``iter_blobs`` pages through NXQL results.  Keys are document uids.
+    ``iter_blobs`` walks the folders with ``@children`` (not NXQL, which lags).  Keys are
+    document uids.
 """
 
 from __future__ import annotations
