@@ -16,9 +16,10 @@ from grc_api.idempotent import Idempotency, respond
 from grc_api.problems import ApiProblem
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import AttachmentOut
-from grc_api.uploads import BlockingReader, MultipartFile
-from grc_core.errors import AttachmentRefused, FileTooLarge, PermissionDenied
+from grc_api.uploads import BlockingReader, MultipartFile, upload_origin
+from grc_core.errors import FileTooLarge, PermissionDenied
 from grc_core.files.names import clean_filename
+from grc_core.files.rules import refusal
 from grc_core.services import attachments, companies, exchanges, opportunities
 from grc_core.visibility import can_modify
 
@@ -170,6 +171,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                         spool,
                         filename,
                         scanners=api.grc.scanners(),
+                        origin=upload_origin(principal, request.headers),
                         **{_OWNER_ARG[owner]: owner_id},
                     )
                     out = AttachmentOut.of(attachment)
@@ -280,7 +282,8 @@ def _precheck(api: Api, principal: Principal, owner: str, owner_id: int, filenam
         policy = attachments.get_policy(work.session)
         _, extension = clean_filename(filename)
         if extension not in policy.allowed_extensions:
-            raise AttachmentRefused(
+            raise refusal(
+                "extension",
                 f".{extension} files are not accepted; accepted: "
                 f"{', '.join('.' + e for e in policy.allowed_extensions)}",
                 field="filename",
@@ -294,10 +297,11 @@ def _spool(reader: BlockingReader, spool: BinaryIO, max_size: int) -> None:
         size += len(chunk)
         if size > max_size:
             # Refused as soon as the limit is crossed: the rest is never received.
-            raise FileTooLarge(
+            raise refusal(
+                "size",
                 f"the file is larger than the {max_size:,}-byte limit "
                 f"({max_size / 1024 / 1024:g} MB); it was not stored",
-                field="content",
+                cls=FileTooLarge,
             )
         spool.write(chunk)
     spool.flush()
