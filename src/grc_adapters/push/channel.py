@@ -79,10 +79,17 @@ def payload(message: OutgoingMessage) -> bytes:
     body = message.text.strip()
     data = {"title": title, "body": body, "url": url, "tag": f"grc-delivery-{message.delivery_id}"}
     encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
-    while len(encoded) > MAX_PAYLOAD and body:
-        body = body[: max(0, len(body) - (len(encoded) - MAX_PAYLOAD) - 1)].rstrip() + "…"
-        data["body"] = body if len(body) > 1 else ""
-        body = data["body"]
+    if len(encoded) > MAX_PAYLOAD:
+        # The longest start of the body that fits, found by halving (a few JSON dumps).
+        short, long = 0, len(body)
+        while short < long:
+            middle = (short + long + 1) // 2
+            data["body"] = body[:middle].rstrip() + "…"
+            if len(json.dumps(data, ensure_ascii=False).encode("utf-8")) <= MAX_PAYLOAD:
+                short = middle
+            else:
+                long = middle - 1
+        data["body"] = body[:short].rstrip() + "…"
         encoded = json.dumps(data, ensure_ascii=False).encode("utf-8")
     return encoded
 
