@@ -1,9 +1,12 @@
 """One representation per resource (pydantic v2): what the API reads and writes.
 
-Names follow the command line's ``--json`` output; a list entry (a history or search row)
-is a documented subset of the full resource, with the same names.  Date-times are ISO 8601
-in UTC; decimal amounts are strings without trailing zeros (``"150012"``, ``"12.5"``) so that
-no client rounds them through a float; picklists and categories are given by code.
+Every output model is built from :mod:`grc_core.representation`, the same dicts the command
+line's ``--json`` prints, so both speak the same names and types; the models here only
+describe and check them (and give the OpenAPI document its schemas).  A list entry (a
+history or search row) is a documented subset of the full resource, with the same names.
+Date-times are ISO 8601 in UTC; decimal amounts are strings without trailing zeros
+(``"150012"``, ``"12.5"``) so that no client rounds them through a float; picklists and
+categories are given by code.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from grc_core import representation
 from grc_core.models import (
     ApiToken,
     Attachment,
@@ -48,16 +52,6 @@ class In(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _decimal(value: Decimal | None) -> str | None:
-    if value is None:
-        return None
-    return format(value.normalize(), "f")
-
-
-def _version(record: object) -> int | None:
-    return getattr(record, "version", None)
-
-
 # -- references ------------------------------------------------------------------------------
 
 
@@ -83,6 +77,15 @@ class TitleRef(Out):
     title: str
 
 
+class Stamped(Out):
+    """The bookkeeping of a record: when it was created and last changed, and its version
+    (the ``ETag``)."""
+
+    created_at: datetime
+    updated_at: datetime
+    version: int | None = None
+
+
 # -- users -----------------------------------------------------------------------------------
 
 
@@ -100,18 +103,7 @@ class UserOut(Out):
 
     @classmethod
     def of(cls, user: User) -> UserOut:
-        return cls(
-            id=user.id,
-            login=user.login,
-            name=user.display_name,
-            email=user.email,
-            phone=user.phone,
-            admin=user.is_admin,
-            active=user.active,
-            external_ref=user.external_ref,
-            created_at=user.created_at,
-            version=_version(user),
-        )
+        return cls.model_validate(representation.user(user))
 
 
 class UserCreate(In):
@@ -135,28 +127,16 @@ class UserUpdate(In):
 # -- companies, contacts, opportunities ------------------------------------------------------
 
 
-class CompanyOut(Out):
+class CompanyOut(Stamped):
     id: int
     name: str
     status: str
-    owner: str | None
+    owner: str | None = Field(description="login")
     external_ref: str | None
-    created_at: datetime
-    updated_at: datetime
-    version: int | None = None
 
     @classmethod
     def of(cls, company: Company) -> CompanyOut:
-        return cls(
-            id=company.id,
-            name=company.name,
-            status=str(company.status.value),
-            owner=company.owner.login if company.owner else None,
-            external_ref=company.external_ref,
-            created_at=company.created_at,
-            updated_at=company.updated_at,
-            version=_version(company),
-        )
+        return cls.model_validate(representation.company(company))
 
 
 class CompanyCreate(In):
@@ -187,18 +167,7 @@ class ContactOut(Out):
 
     @classmethod
     def of(cls, contact: Contact) -> ContactOut:
-        return cls(
-            id=contact.id,
-            company_id=contact.company_id,
-            first_name=contact.first_name,
-            last_name=contact.last_name,
-            name=contact.full_name,
-            email=contact.email,
-            phone=contact.phone,
-            title=contact.job_title,
-            external_ref=contact.external_ref,
-            version=_version(contact),
-        )
+        return cls.model_validate(representation.contact(contact))
 
 
 class ContactCreate(In):
@@ -214,7 +183,7 @@ class Move(In):
     company_id: int = Field(description="the company to move the record to")
 
 
-class OpportunityOut(Out):
+class OpportunityOut(Stamped):
     id: int
     company: Ref
     title: str
@@ -222,28 +191,12 @@ class OpportunityOut(Out):
     closed: bool
     amount: str | None = Field(description="decimal, as a string without trailing zeros")
     expected_close: date | None
-    owner: str | None
+    owner: str | None = Field(description="login")
     external_ref: str | None
-    created_at: datetime
-    updated_at: datetime
-    version: int | None = None
 
     @classmethod
     def of(cls, opportunity: Opportunity) -> OpportunityOut:
-        return cls(
-            id=opportunity.id,
-            company=Ref(id=opportunity.company.id, name=opportunity.company.name),
-            title=opportunity.title,
-            stage=opportunity.stage.code,
-            closed=opportunity.stage.is_closed,
-            amount=_decimal(opportunity.amount),
-            expected_close=opportunity.expected_close,
-            owner=opportunity.owner.login if opportunity.owner else None,
-            external_ref=opportunity.external_ref,
-            created_at=opportunity.created_at,
-            updated_at=opportunity.updated_at,
-            version=_version(opportunity),
-        )
+        return cls.model_validate(representation.opportunity(opportunity))
 
 
 class OpportunityCreate(In):
@@ -269,19 +222,10 @@ class OpportunityUpdate(In):
 CustomValue = str | int | float | bool | None
 
 
-def _custom(values: dict[str, Any]) -> dict[str, CustomValue]:
-    out: dict[str, CustomValue] = {}
-    for code, value in sorted(values.items()):
-        if isinstance(value, Decimal):
-            out[code] = _decimal(value)
-        elif isinstance(value, date | datetime):
-            out[code] = value.isoformat()
-        else:
-            out[code] = value
-    return out
+class EntryOut(Out):
+    """An exchange as a history or a search lists it: the subset of :class:`ExchangeOut`
+    that a list needs (``author`` without its login)."""
 
-
-class ExchangeOut(Out):
     id: int
     uuid: UUID
     subject: str
@@ -290,47 +234,34 @@ class ExchangeOut(Out):
     end: datetime
     action: str
     status: str
-    closed: bool
     medium: str | None
     category: str | None
     private: bool
     company: Ref | None
-    opportunities: list[TitleRef]
-    contacts: list[Ref]
     author: PersonRef
     assignees: list[str] = Field(description="logins")
-    custom: dict[str, CustomValue]
+
+    @classmethod
+    def of(cls, entry: TimelineEntry) -> EntryOut:
+        return cls.model_validate(representation.entry(entry))
+
+
+class ExchangeOut(EntryOut):
+    """An exchange with everything linked to it."""
+
+    closed: bool
+    opportunities: list[TitleRef]
+    contacts: list[Ref]
+    custom: dict[str, CustomValue] = Field(
+        description="custom field values by code (decimals as strings, dates in ISO 8601)"
+    )
     created_at: datetime
     updated_at: datetime
     version: int | None = None
 
     @classmethod
-    def of(cls, exchange: Exchange) -> ExchangeOut:
-        company = exchange.company
-        author = exchange.author
-        return cls(
-            id=exchange.id,
-            uuid=exchange.uuid,
-            subject=exchange.subject,
-            details=exchange.details,
-            start=exchange.start_at,
-            end=exchange.end_at,
-            action=exchange.action.code,
-            status=exchange.status.code,
-            closed=exchange.status.is_closed,
-            medium=exchange.medium.code if exchange.medium else None,
-            category=exchange.category.code if exchange.category else None,
-            private=exchange.private,
-            company=Ref(id=company.id, name=company.name) if company else None,
-            opportunities=[TitleRef(id=o.id, title=o.title) for o in exchange.opportunities],
-            contacts=[Ref(id=c.id, name=c.full_name) for c in exchange.contacts],
-            author=PersonRef(id=author.id, name=author.display_name, login=author.login),
-            assignees=[u.login for u in exchange.assignees],
-            custom=_custom(dict(exchange.custom)),
-            created_at=exchange.created_at,
-            updated_at=exchange.updated_at,
-            version=_version(exchange),
-        )
+    def of(cls, exchange: Exchange) -> ExchangeOut:  # type: ignore[override]
+        return cls.model_validate(representation.exchange(exchange))
 
 
 class ExchangeCreate(In):
@@ -377,46 +308,6 @@ class Completion(In):
     details: str | None = Field(default=None, max_length=100_000)
 
 
-class EntryOut(Out):
-    """An exchange as a history or a search shows it (a subset of :class:`ExchangeOut`)."""
-
-    id: int
-    uuid: UUID
-    subject: str
-    details: str
-    start: datetime
-    end: datetime
-    action: str
-    status: str
-    medium: str | None
-    category: str | None
-    private: bool
-    company: Ref | None
-    author: PersonRef
-    assignees: list[str]
-
-    @classmethod
-    def of(cls, entry: TimelineEntry) -> EntryOut:
-        return cls(
-            id=entry.id,
-            uuid=entry.uuid,
-            subject=entry.subject,
-            details=entry.details,
-            start=entry.start_at,
-            end=entry.end_at,
-            action=entry.action,
-            status=entry.status,
-            medium=entry.medium,
-            category=entry.category,
-            private=entry.private,
-            company=Ref(id=entry.company_id, name=entry.company or "")
-            if entry.company_id is not None
-            else None,
-            author=PersonRef(id=entry.author_id, name=entry.author),
-            assignees=list(entry.assignees),
-        )
-
-
 class HistoryPage(Out):
     items: list[EntryOut]
     next_cursor: str | None = Field(description="pass as ?cursor= for the next page")
@@ -424,13 +315,15 @@ class HistoryPage(Out):
 
 
 class SearchHitOut(EntryOut):
-    rank: float
+    rank: float = Field(
+        description="relevance, higher is better: only the order means something, the scale "
+        "depends on the database"
+    )
     snippet: str = Field(description="an extract with the matched words between [ and ]")
 
     @classmethod
     def of_hit(cls, hit: SearchHit) -> SearchHitOut:
-        base = EntryOut.of(hit.entry).model_dump()
-        return cls(**base, rank=hit.rank, snippet=hit.snippet)
+        return cls.model_validate(representation.search_hit(hit))
 
 
 class SearchResults(Out):
@@ -451,15 +344,7 @@ class PicklistValueOut(Out):
 
     @classmethod
     def of(cls, value: PicklistValue) -> PicklistValueOut:
-        return cls(
-            kind=str(getattr(value.kind, "value", value.kind)),
-            code=value.code,
-            label_fr=value.label_fr,
-            label_en=value.label_en,
-            position=value.position,
-            closed=value.is_closed,
-            active=value.active,
-        )
+        return cls.model_validate(representation.picklist_value(value))
 
 
 class PicklistValueCreate(In):
@@ -482,13 +367,7 @@ class CategoryOut(Out):
 
     @classmethod
     def of(cls, category: Category) -> CategoryOut:
-        return cls(
-            code=category.code,
-            label_fr=category.label_fr,
-            label_en=category.label_en,
-            parent=category.parent.code if category.parent else None,
-            active=category.active,
-        )
+        return cls.model_validate(representation.category(category))
 
 
 class CategoryCreate(In):
@@ -508,14 +387,7 @@ class FieldOut(Out):
 
     @classmethod
     def of(cls, field: CustomField) -> FieldOut:
-        return cls(
-            code=field.code,
-            label=field.label,
-            type=str(getattr(field.type, "value", field.type)),
-            required=field.required,
-            choices=list(field.choices) if field.choices else None,
-            active=field.active,
-        )
+        return cls.model_validate(representation.field(field))
 
 
 class FieldCreate(In):
@@ -529,44 +401,49 @@ class FieldCreate(In):
 # -- attachments -----------------------------------------------------------------------------
 
 
-class AttachmentOut(Out):
+class OwnerRef(Out):
+    """The record an attachment is attached to."""
+
+    kind: Literal["exchange", "company", "opportunity"]
     id: int
-    filename: str
+
+
+class AttachmentOut(Out):
+    """An attachment (``name``: the file name as given; the storage key stays out)."""
+
+    id: int
+    uuid: UUID
+    name: str
     extension: str
-    mime_type: str
-    size: int
+    mime_type: str = Field(description="sniffed from the content")
+    size: int = Field(description="bytes")
     sha256: str
-    owner: Literal["exchange", "company", "opportunity"]
-    owner_id: int
-    author_id: int | None
+    backend: str = Field(description="the storage backend that holds the content")
+    owner: OwnerRef
+    author: PersonRef
     created_at: datetime
 
     @classmethod
     def of(cls, attachment: Attachment) -> AttachmentOut:
-        kind, ident = attachment.owner
-        return cls(
-            id=attachment.id,
-            filename=attachment.filename,
-            extension=attachment.extension,
-            mime_type=attachment.mime_type,
-            size=attachment.size,
-            sha256=attachment.sha256,
-            owner=kind,
-            owner_id=ident,
-            author_id=attachment.author_id,
-            created_at=attachment.created_at,
-        )
+        return cls.model_validate(representation.attachment(attachment))
 
 
 # -- notifications ---------------------------------------------------------------------------
+
+
+class TargetRef(Out):
+    """What a subscription follows."""
+
+    kind: Literal["company", "opportunity", "category"]
+    id: int
 
 
 class SubscriptionOut(Out):
     """``event_kinds`` null: every kind; ``channels`` null: the user's preferred channels."""
 
     id: int
-    target_kind: Literal["company", "opportunity", "category"]
-    target_id: int
+    target: TargetRef
+    follows: str = Field(description="the target in words, e.g. 'company 1: ACME'")
     event_kinds: list[str] | None
     channels: list[str] | None
     narrow: bool
@@ -574,15 +451,7 @@ class SubscriptionOut(Out):
 
     @classmethod
     def of(cls, sub: Subscription) -> SubscriptionOut:
-        return cls(
-            id=sub.id,
-            target_kind=sub.target_kind,  # type: ignore[arg-type]
-            target_id=sub.target_id,
-            event_kinds=list(sub.event_kinds) if sub.event_kinds else None,
-            channels=list(sub.channels) if sub.channels else None,
-            narrow=bool(sub.narrow),
-            created_at=sub.created_at,
-        )
+        return cls.model_validate(representation.subscription(sub))
 
 
 class SubscriptionCreate(In):
@@ -594,22 +463,23 @@ class SubscriptionCreate(In):
     narrow: bool = False
 
 
+class QuietHours(Out):
+    """A daily span without notifications, in the user's zone (it may cross midnight)."""
+
+    start: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM")
+    end: str = Field(pattern=r"^\d{2}:\d{2}$", description="HH:MM")
+
+
 class PreferencesOut(Out):
-    channels: dict[str, list[str]]
-    quiet_start: time | None
-    quiet_end: time | None
+    channels: dict[str, list[str]] = Field(description='channels per event kind, "*" the default')
+    default_channels: list[str] = Field(description="the channels used when no kind is named")
+    quiet_hours: QuietHours | None
     timezone: str
     digest: str
 
     @classmethod
     def of(cls, prefs: Preferences) -> PreferencesOut:
-        return cls(
-            channels={k: list(v) for k, v in (prefs.channels or {}).items()},
-            quiet_start=prefs.quiet_start,
-            quiet_end=prefs.quiet_end,
-            timezone=prefs.timezone,
-            digest=str(getattr(prefs.digest, "value", prefs.digest)),
-        )
+        return cls.model_validate(representation.preferences(prefs))
 
 
 class PreferencesUpdate(In):
@@ -629,17 +499,11 @@ class InboxItemOut(Out):
     about: dict[str, Any]
     created_at: datetime
     read_at: datetime | None
+    unread: bool
 
     @classmethod
     def of(cls, entry: InboxEntry) -> InboxItemOut:
-        return cls(
-            id=entry.id,
-            title=entry.title,
-            body=entry.body,
-            about=entry.about,
-            created_at=entry.created_at,
-            read_at=entry.read_at,
-        )
+        return cls.model_validate(representation.inbox_item(entry))
 
 
 class InboxPage(Out):
@@ -659,6 +523,17 @@ class Marked(Out):
     marked: int
 
 
+class RecipientsOut(Out):
+    """Who receives what a rule sends: named users (logins) and groups."""
+
+    users: list[str] = Field(description="logins")
+    subscribers: bool
+    assignees: bool
+    author: bool
+    company_owner: bool
+    opportunity_owner: bool
+
+
 class RuleOut(Out):
     id: int
     name: str
@@ -666,27 +541,17 @@ class RuleOut(Out):
     escalation: bool
     triggers: list[str]
     condition: str
-    recipients: dict[str, Any]
+    recipients: RecipientsOut
     channels: list[str]
     subject_template: str
     body_template: str
     created_at: datetime
+    parked_at: datetime | None = Field(description="set when the safety limit parked the rule")
+    parked_reason: str | None
 
     @classmethod
     def of(cls, rule: Rule, triggers: list[str]) -> RuleOut:
-        return cls(
-            id=rule.id,
-            name=rule.name,
-            enabled=rule.enabled,
-            escalation=rule.escalation,
-            triggers=triggers,
-            condition=rule.condition,
-            recipients=dict(rule.recipients or {}),
-            channels=list(rule.channels or []),
-            subject_template=rule.subject_template,
-            body_template=rule.body_template,
-            created_at=rule.created_at,
-        )
+        return cls.model_validate(representation.rule(rule, triggers))
 
 
 class RuleCreate(In):
@@ -748,6 +613,7 @@ class EventPage(Out):
 class TokenOut(Out):
     id: int
     user_id: int
+    user: str | None = Field(description="its owner's login")
     name: str
     prefix: str
     state: Literal["active", "expired", "revoked"]
@@ -758,17 +624,7 @@ class TokenOut(Out):
 
     @classmethod
     def of(cls, token: ApiToken, state: str) -> TokenOut:
-        return cls(
-            id=token.id,
-            user_id=token.user_id,
-            name=token.name,
-            prefix=token.prefix,
-            state=state,  # type: ignore[arg-type]
-            created_at=token.created_at,
-            expires_at=token.expires_at,
-            revoked_at=token.revoked_at,
-            last_used_at=token.last_used_at,
-        )
+        return cls.model_validate(representation.token(token, state))
 
 
 class ProblemOut(Out):

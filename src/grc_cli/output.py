@@ -2,8 +2,9 @@
 
 Every command builds a :class:`Shown` (the JSON data and the Rich view of the same result)
 while its session is open, then hands it to :meth:`Output.emit` once the transaction is over.
-Date-times are shown in the configured time zone; JSON carries them as ISO 8601 with the
-offset of that zone.
+The JSON data of a record is its one representation (:mod:`grc_core.representation`, the
+same the HTTP API sends).  Date-times are shown in the configured time zone; JSON carries them
+as ISO 8601 with the offset of that zone.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
-from datetime import time as dtime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from enum import Enum
 from typing import Any
@@ -37,6 +37,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from grc_cli.safe_text import SafeConsole, escape_controls, escape_json
+from grc_core import representation
 from grc_core.config import Settings
 from grc_core.models import (
     Attachment,
@@ -57,7 +58,6 @@ from grc_core.models import (
 )
 from grc_core.notify.inbox import InboxEntry
 from grc_core.notify.rule_admin import RECIPIENT_FLAGS, DryRun
-from grc_core.notify.subscriptions import DEFAULT_CHANNELS
 from grc_core.notify.worker import RunStats
 from grc_core.plugins.registry import PluginInfo, StorageBackendInfo, redact
 from grc_core.queries.history import Page, TimelineEntry
@@ -134,10 +134,13 @@ class Output:
 
     # -- formatting ----------------------------------------------------------------------
 
-    def when(self, value: datetime | None, *, with_zone: bool = False) -> str:
-        """A date-time in the configured zone, to the minute."""
+    def when(self, value: datetime | str | None, *, with_zone: bool = False) -> str:
+        """A date-time (or its ISO 8601 text, as JSON data carries it) in the configured
+        zone, to the minute."""
         if value is None:
             return ""
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
         local = value.astimezone(self.zone)
         return local.strftime("%Y-%m-%d %H:%M %Z" if with_zone else "%Y-%m-%d %H:%M")
 
@@ -208,19 +211,9 @@ def _flag(active: bool) -> str:
 # -- users ---------------------------------------------------------------------------------
 
 
-def user_data(user: User) -> dict[str, Any]:
-    """A user as JSON data."""
-    return {
-        "id": user.id,
-        "login": user.login,
-        "name": user.display_name,
-        "email": user.email,
-        "phone": user.phone,
-        "admin": user.is_admin,
-        "active": user.active,
-        "external_ref": user.external_ref,
-        "created_at": user.created_at,
-    }
+def user_data(user: User, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A user as JSON data (:func:`grc_core.representation.user`)."""
+    return representation.user(user, tz)
 
 
 def show_user(out: Output, user: User) -> Shown:
@@ -235,7 +228,7 @@ def show_user(out: Output, user: User) -> Shown:
         ("External ref.", user.external_ref),
         ("Created", out.when(user.created_at, with_zone=True)),
     ]
-    return Shown(user_data(user), record(f"User {user.login}", pairs))
+    return Shown(user_data(user, out.zone), record(f"User {user.login}", pairs))
 
 
 def show_users(out: Output, users: Sequence[User]) -> Shown:
@@ -245,7 +238,7 @@ def show_users(out: Output, users: Sequence[User]) -> Shown:
         for u in users
     ]
     table = listing(None, ("Login", "Name", "E-mail", "Phone", "Rights", "State"), rows)
-    return Shown([user_data(u) for u in users], table, None if users else "no users")
+    return Shown([user_data(u, out.zone) for u in users], table, None if users else "no users")
 
 
 def _active(user: User) -> str:
@@ -255,17 +248,9 @@ def _active(user: User) -> str:
 # -- companies and contacts ----------------------------------------------------------------
 
 
-def company_data(company: Company) -> dict[str, Any]:
-    """A company as JSON data."""
-    return {
-        "id": company.id,
-        "name": company.name,
-        "status": company.status,
-        "owner": company.owner.login if company.owner else None,
-        "external_ref": company.external_ref,
-        "created_at": company.created_at,
-        "updated_at": company.updated_at,
-    }
+def company_data(company: Company, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A company as JSON data (:func:`grc_core.representation.company`)."""
+    return representation.company(company, tz)
 
 
 def _company_pairs(out: Output, company: Company) -> list[tuple[str, object]]:
@@ -287,13 +272,13 @@ def show_company(
     opportunities: Sequence[Opportunity] | None = None,
 ) -> Shown:
     """One company, with its contacts and opportunities when they are given."""
-    data = company_data(company)
+    data = company_data(company, out.zone)
     parts: list[RenderableType] = [record(f"Company {company.id}", _company_pairs(out, company))]
     if contacts is not None:
-        data["contacts"] = [contact_data(c) for c in contacts]
+        data["contacts"] = [contact_data(c, out.zone) for c in contacts]
         parts.append(_contacts_table(contacts, "Contacts"))
     if opportunities is not None:
-        data["opportunities"] = [opportunity_data(o) for o in opportunities]
+        data["opportunities"] = [opportunity_data(o, out.zone) for o in opportunities]
         parts.append(_opportunities_table(out, opportunities, "Opportunities"))
     return Shown(data, Group(*parts))
 
@@ -305,22 +290,14 @@ def show_companies(out: Output, companies: Sequence[Company]) -> Shown:
         for c in companies
     ]
     table = listing(None, ("Id", "Name", "Status", "Owner", "External ref."), rows)
-    return Shown([company_data(c) for c in companies], table, None if companies else "no companies")
+    return Shown(
+        [company_data(c, out.zone) for c in companies], table, None if companies else "no companies"
+    )
 
 
-def contact_data(contact: Contact) -> dict[str, Any]:
-    """A contact as JSON data."""
-    return {
-        "id": contact.id,
-        "company_id": contact.company_id,
-        "first_name": contact.first_name,
-        "last_name": contact.last_name,
-        "name": contact.full_name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "title": contact.job_title,
-        "external_ref": contact.external_ref,
-    }
+def contact_data(contact: Contact, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A contact as JSON data (:func:`grc_core.representation.contact`)."""
+    return representation.contact(contact, tz)
 
 
 def show_contact(out: Output, contact: Contact) -> Shown:
@@ -334,7 +311,7 @@ def show_contact(out: Output, contact: Contact) -> Shown:
         ("Phone", contact.phone),
         ("External ref.", contact.external_ref),
     ]
-    return Shown(contact_data(contact), record(f"Contact {contact.id}", pairs))
+    return Shown(contact_data(contact, out.zone), record(f"Contact {contact.id}", pairs))
 
 
 def _contacts_table(contacts: Sequence[Contact], title: str | None = None) -> Table:
@@ -344,29 +321,16 @@ def _contacts_table(contacts: Sequence[Contact], title: str | None = None) -> Ta
 
 def show_contacts(out: Output, contacts: Sequence[Contact]) -> Shown:
     """The contacts of a company."""
-    data = [contact_data(c) for c in contacts]
+    data = [contact_data(c, out.zone) for c in contacts]
     return Shown(data, _contacts_table(contacts), None if contacts else "no contacts")
 
 
 # -- opportunities -------------------------------------------------------------------------
 
 
-def opportunity_data(opportunity: Opportunity) -> dict[str, Any]:
-    """An opportunity as JSON data."""
-    return {
-        "id": opportunity.id,
-        "company_id": opportunity.company_id,
-        "company": opportunity.company.name,
-        "title": opportunity.title,
-        "stage": opportunity.stage.code,
-        "closed": opportunity.stage.is_closed,
-        "amount": opportunity.amount,
-        "expected_close": opportunity.expected_close,
-        "owner": opportunity.owner.login if opportunity.owner else None,
-        "external_ref": opportunity.external_ref,
-        "created_at": opportunity.created_at,
-        "updated_at": opportunity.updated_at,
-    }
+def opportunity_data(opportunity: Opportunity, tz: tzinfo | None = None) -> dict[str, Any]:
+    """An opportunity as JSON data (:func:`grc_core.representation.opportunity`)."""
+    return representation.opportunity(opportunity, tz)
 
 
 def show_opportunity(out: Output, opportunity: Opportunity) -> Shown:
@@ -382,7 +346,9 @@ def show_opportunity(out: Output, opportunity: Opportunity) -> Shown:
         ("External ref.", opportunity.external_ref),
         ("Updated", out.when(opportunity.updated_at, with_zone=True)),
     ]
-    return Shown(opportunity_data(opportunity), record(f"Opportunity {opportunity.id}", pairs))
+    return Shown(
+        opportunity_data(opportunity, out.zone), record(f"Opportunity {opportunity.id}", pairs)
+    )
 
 
 def _opportunities_table(
@@ -406,7 +372,7 @@ def _opportunities_table(
 
 def show_opportunities(out: Output, opportunities: Sequence[Opportunity]) -> Shown:
     """A list of opportunities."""
-    data = [opportunity_data(o) for o in opportunities]
+    data = [opportunity_data(o, out.zone) for o in opportunities]
     empty = None if opportunities else "no opportunities"
     return Shown(data, _opportunities_table(out, opportunities), empty)
 
@@ -414,17 +380,9 @@ def show_opportunities(out: Output, opportunities: Sequence[Opportunity]) -> Sho
 # -- picklists, categories, custom fields --------------------------------------------------
 
 
-def picklist_data(value: PicklistValue) -> dict[str, Any]:
-    """A picklist value as JSON data."""
-    return {
-        "kind": value.kind,
-        "code": value.code,
-        "label_fr": value.label_fr,
-        "label_en": value.label_en,
-        "position": value.position,
-        "closed": value.is_closed,
-        "active": value.active,
-    }
+def picklist_data(value: PicklistValue, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A picklist value as JSON data (:func:`grc_core.representation.picklist_value`)."""
+    return representation.picklist_value(value, tz)
 
 
 def show_picklist_value(out: Output, value: PicklistValue) -> Shown:
@@ -437,7 +395,7 @@ def show_picklist_value(out: Output, value: PicklistValue) -> Shown:
         ("Closing", value.is_closed),
         ("Active", value.active),
     ]
-    return Shown(picklist_data(value), record(f"{value.kind.value} {value.code}", pairs))
+    return Shown(picklist_data(value, out.zone), record(f"{value.kind.value} {value.code}", pairs))
 
 
 def show_picklist(out: Output, kind: str, values: Sequence[PicklistValue]) -> Shown:
@@ -447,18 +405,14 @@ def show_picklist(out: Output, kind: str, values: Sequence[PicklistValue]) -> Sh
         for v in values
     ]
     table = listing(kind, ("Code", "Label (fr)", "Label (en)", "Closing", "State"), rows)
-    return Shown([picklist_data(v) for v in values], table, None if values else f"no {kind}")
+    return Shown(
+        [picklist_data(v, out.zone) for v in values], table, None if values else f"no {kind}"
+    )
 
 
-def category_data(category: Category) -> dict[str, Any]:
-    """A category as JSON data."""
-    return {
-        "code": category.code,
-        "label_fr": category.label_fr,
-        "label_en": category.label_en,
-        "parent": category.parent.code if category.parent else None,
-        "active": category.active,
-    }
+def category_data(category: Category, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A category as JSON data (:func:`grc_core.representation.category`)."""
+    return representation.category(category, tz)
 
 
 def show_category(out: Output, category: Category) -> Shown:
@@ -470,7 +424,7 @@ def show_category(out: Output, category: Category) -> Shown:
         ("Parent", category.parent.code if category.parent else None),
         ("Active", category.active),
     ]
-    return Shown(category_data(category), record(f"Category {category.code}", pairs))
+    return Shown(category_data(category, out.zone), record(f"Category {category.code}", pairs))
 
 
 def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
@@ -484,20 +438,13 @@ def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
         # A child whose parent is not listed (retired and hidden) hangs from the root.
         parent = nodes.get(cat.parent_id, root) if cat.parent_id is not None else root
         nodes[cat.id] = parent.add(label)
-    data = [category_data(c) for c in categories]
+    data = [category_data(c, out.zone) for c in categories]
     return Shown(data, root, None if categories else "no categories")
 
 
-def field_data(field: CustomField) -> dict[str, Any]:
-    """A custom field definition as JSON data."""
-    return {
-        "code": field.code,
-        "label": field.label,
-        "type": field.type,
-        "required": field.required,
-        "choices": field.choices,
-        "active": field.active,
-    }
+def field_data(field: CustomField, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A custom field definition as JSON data (:func:`grc_core.representation.field`)."""
+    return representation.field(field, tz)
 
 
 def show_field(out: Output, field: CustomField) -> Shown:
@@ -510,7 +457,7 @@ def show_field(out: Output, field: CustomField) -> Shown:
         ("Choices", ", ".join(field.choices or [])),
         ("Active", field.active),
     ]
-    return Shown(field_data(field), record(f"Custom field {field.code}", pairs))
+    return Shown(field_data(field, out.zone), record(f"Custom field {field.code}", pairs))
 
 
 def show_fields(out: Output, fields: Sequence[CustomField]) -> Shown:
@@ -528,38 +475,17 @@ def show_fields(out: Output, fields: Sequence[CustomField]) -> Shown:
     ]
     columns = ("Code", "Label", "Type", "Required", "Choices", "State")
     table = listing(None, columns, rows)
-    return Shown([field_data(f) for f in fields], table, None if fields else "no custom fields")
+    return Shown(
+        [field_data(f, out.zone) for f in fields], table, None if fields else "no custom fields"
+    )
 
 
 # -- exchanges -----------------------------------------------------------------------------
 
 
-def exchange_data(exchange: Exchange) -> dict[str, Any]:
-    """An exchange as JSON data (picklists and categories by code)."""
-    company = exchange.company
-    return {
-        "id": exchange.id,
-        "uuid": exchange.uuid,
-        "subject": exchange.subject,
-        "start": exchange.start_at,
-        "end": exchange.end_at,
-        "action": exchange.action.code,
-        "status": exchange.status.code,
-        "closed": exchange.status.is_closed,
-        "medium": exchange.medium.code if exchange.medium else None,
-        "category": exchange.category.code if exchange.category else None,
-        "company": {"id": company.id, "name": company.name} if company else None,
-        "opportunities": [{"id": o.id, "title": o.title} for o in exchange.opportunities],
-        "contacts": [{"id": c.id, "name": c.full_name} for c in exchange.contacts],
-        "author": exchange.author.login,
-        "assignees": [u.login for u in exchange.assignees],
-        "private": exchange.private,
-        "custom": dict(sorted(exchange.custom.items())),
-        "details": exchange.details,
-        "created_at": exchange.created_at,
-        "updated_at": exchange.updated_at,
-        "version": exchange.version,
-    }
+def exchange_data(exchange: Exchange, tz: tzinfo | None = None) -> dict[str, Any]:
+    """An exchange as JSON data (:func:`grc_core.representation.exchange`)."""
+    return representation.exchange(exchange, tz)
 
 
 def _custom_value(value: object) -> str:
@@ -601,7 +527,7 @@ def show_exchange(out: Output, exchange: Exchange) -> Shown:
     parts: list[RenderableType] = [record(f"Exchange {exchange.id}", pairs)]
     if exchange.details:
         parts += [Text(""), text(exchange.details)]
-    return Shown(exchange_data(exchange), Group(*parts))
+    return Shown(exchange_data(exchange, out.zone), Group(*parts))
 
 
 def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | None = None) -> Table:
@@ -641,7 +567,7 @@ def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | Non
 
 def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
     """A listing of exchanges."""
-    data = [exchange_data(ex) for ex in exchanges]
+    data = [exchange_data(ex, out.zone) for ex in exchanges]
     empty = None if exchanges else "no exchanges match"
     return Shown(data, exchanges_table(out, exchanges), empty)
 
@@ -671,28 +597,9 @@ class Labels:
         return min(max(lengths, default=4), at_most)
 
 
-def timeline_entry_data(entry: TimelineEntry) -> dict[str, Any]:
-    """A history entry as JSON data (picklists and category by code)."""
-    company = (
-        {"id": entry.company_id, "name": entry.company} if entry.company_id is not None else None
-    )
-    return {
-        "id": entry.id,
-        "uuid": entry.uuid,
-        "subject": entry.subject,
-        "start": entry.start_at,
-        "end": entry.end_at,
-        "action": entry.action,
-        "status": entry.status,
-        "medium": entry.medium,
-        "category": entry.category,
-        "company": company,
-        "author_id": entry.author_id,
-        "author_name": entry.author,
-        "assignees": list(entry.assignees),
-        "private": entry.private,
-        "details": entry.details,
-    }
+def timeline_entry_data(entry: TimelineEntry, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A history entry as JSON data (:func:`grc_core.representation.entry`)."""
+    return representation.entry(entry, tz)
 
 
 def timeline_table(
@@ -756,7 +663,7 @@ def timeline_table(
 def show_timeline(out: Output, page: Page, labels: Labels, *, title: str | None = None) -> Shown:
     """One page of a history; the JSON data carries the cursor of the next page."""
     data = {
-        "entries": [timeline_entry_data(e) for e in page.entries],
+        "entries": [timeline_entry_data(e, out.zone) for e in page.entries],
         "next_cursor": page.next_cursor,
     }
     table = timeline_table(out, page.entries, labels, title=title)
@@ -776,9 +683,9 @@ def highlighted(snippet: str) -> Text:
     return shown
 
 
-def search_hit_data(hit: SearchHit) -> dict[str, Any]:
-    """A search hit as JSON data: the entry, its rank and the raw snippet (``[…]`` marks)."""
-    return {**timeline_entry_data(hit.entry), "rank": hit.rank, "snippet": hit.snippet}
+def search_hit_data(hit: SearchHit, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A search hit as JSON data (:func:`grc_core.representation.search_hit`)."""
+    return representation.search_hit(hit, tz)
 
 
 def search_table(out: Output, hits: Sequence[SearchHit], *, title: str | None = None) -> Table:
@@ -813,7 +720,7 @@ def search_table(out: Output, hits: Sequence[SearchHit], *, title: str | None = 
 
 def show_search(out: Output, hits: Sequence[SearchHit], *, title: str | None = None) -> Shown:
     """The hits of a quick search."""
-    data = [search_hit_data(h) for h in hits]
+    data = [search_hit_data(h, out.zone) for h in hits]
     empty = None if hits else "no exchange matches"
     return Shown(data, search_table(out, hits, title=title), empty)
 
@@ -834,22 +741,9 @@ def human_size(size: int) -> str:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def attachment_data(attachment: Attachment) -> dict[str, Any]:
-    """An attachment as JSON data (the storage key stays out: it is the backend's business)."""
-    kind, ident = attachment.owner
-    return {
-        "id": attachment.id,
-        "uuid": attachment.uuid,
-        "name": attachment.filename,
-        "extension": attachment.extension,
-        "mime_type": attachment.mime_type,
-        "size": attachment.size,
-        "sha256": attachment.sha256,
-        "backend": attachment.backend,
-        "owner": {"kind": kind, "id": ident},
-        "author": attachment.author.login,
-        "created_at": attachment.created_at,
-    }
+def attachment_data(attachment: Attachment, tz: tzinfo | None = None) -> dict[str, Any]:
+    """An attachment as JSON data (:func:`grc_core.representation.attachment`)."""
+    return representation.attachment(attachment, tz)
 
 
 def attachments_table(
@@ -883,10 +777,11 @@ def attachments_table(
     for a in attachments:
         if attached_to is not None:
             row: list[object] = [a["id"], attached_to.get(a["id"], ""), a["name"]]
-            row += [human_size(a["size"]), a["author"]]
+            row += [human_size(a["size"]), a["author"]["login"]]
         else:
             row = [a["id"], a["name"], human_size(a["size"]), a["mime_type"]]
-            row += [a["sha256"][:SHORT_SHA], a["backend"], a["author"], out.when(a["created_at"])]
+            row += [a["sha256"][:SHORT_SHA], a["backend"], a["author"]["login"]]
+            row.append(out.when(a["created_at"]))
         rows.append(row)
     return listing(title, columns, rows)
 
@@ -1153,21 +1048,9 @@ def _kinds(kinds: Sequence[str] | None) -> str:
     return ", ".join(kinds) if kinds else "every kind"
 
 
-def subscription_data(subscription: Subscription, follows: str) -> dict[str, Any]:
-    """A subscription as JSON data; ``follows`` names its target in words.
-
-    ``event_kinds`` ``null`` means every kind; ``channels`` ``null`` means the user's
-    preferred channels (``grc preferences``).
-    """
-    return {
-        "id": subscription.id,
-        "target": {"kind": subscription.target_kind, "id": subscription.target_id},
-        "follows": follows,
-        "event_kinds": subscription.event_kinds,
-        "channels": subscription.channels,
-        "narrow": subscription.narrow,
-        "created_at": subscription.created_at,
-    }
+def subscription_data(subscription: Subscription, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A subscription as JSON data (:func:`grc_core.representation.subscription`)."""
+    return representation.subscription(subscription, tz)
 
 
 def _sub_channels(channels: Sequence[str] | None) -> str:
@@ -1183,7 +1066,7 @@ def show_subscription(out: Output, subscription: Subscription, follows: str) -> 
         ("Channels", _sub_channels(subscription.channels)),
         ("Since", out.when(subscription.created_at, with_zone=True)),
     ]
-    data = subscription_data(subscription, follows)
+    data = subscription_data(subscription, out.zone)
     return Shown(data, record(f"Subscription {subscription.id}", pairs))
 
 
@@ -1203,33 +1086,19 @@ def show_subscriptions(
         for s in subscriptions
     ]
     columns = ("Id", "Follows", "Narrowed", "Events", "Channels", "Since")
-    data = [subscription_data(s, follows[s.id]) for s in subscriptions]
+    data = [subscription_data(s, out.zone) for s in subscriptions]
     empty = None if subscriptions else "you follow nothing; see grc subscribe --help"
     return Shown(data, listing(None, columns, rows), empty)
 
 
-def _clock(value: dtime | None) -> str | None:
-    return None if value is None else value.strftime("%H:%M")
-
-
-def preferences_data(prefs: Preferences) -> dict[str, Any]:
-    """Notification preferences as JSON data (``channels``: per event kind, ``*`` the
-    default; ``quiet_hours`` ``null`` when none)."""
-    quiet = None
-    if prefs.quiet_start is not None and prefs.quiet_end is not None:
-        quiet = {"start": _clock(prefs.quiet_start), "end": _clock(prefs.quiet_end)}
-    return {
-        "channels": dict(sorted((prefs.channels or {}).items())),
-        "default_channels": list((prefs.channels or {}).get("*") or DEFAULT_CHANNELS),
-        "quiet_hours": quiet,
-        "timezone": prefs.timezone,
-        "digest": prefs.digest,
-    }
+def preferences_data(prefs: Preferences, tz: tzinfo | None = None) -> dict[str, Any]:
+    """Notification preferences as JSON data (:func:`grc_core.representation.preferences`)."""
+    return representation.preferences(prefs, tz)
 
 
 def show_preferences(out: Output, login: str, prefs: Preferences) -> Shown:
     """A user's notification preferences."""
-    data = preferences_data(prefs)
+    data = preferences_data(prefs, out.zone)
     quiet = data["quiet_hours"]
     pairs: list[tuple[str, object]] = [
         ("Channels", ", ".join(data["default_channels"])),
@@ -1254,28 +1123,14 @@ def recipients_text(recipients: Mapping[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def rule_data(rule: Rule, triggers: Sequence[str], logins: Mapping[int, str]) -> dict[str, Any]:
-    """A notification rule as JSON data (named users by login)."""
-    spec = dict(rule.recipients or {})
-    recipients: dict[str, Any] = {
-        "users": [logins.get(i, f"#{i}") for i in spec.get("users") or []],
-        **{flag: bool(spec.get(flag)) for flag in RECIPIENT_FLAGS},
-    }
-    return {
-        "id": rule.id,
-        "name": rule.name,
-        "enabled": rule.enabled,
-        "escalation": rule.escalation,
-        "triggers": list(triggers),
-        "condition": rule.condition,
-        "recipients": recipients,
-        "channels": list(rule.channels or DEFAULT_CHANNELS),
-        "subject_template": rule.subject_template,
-        "body_template": rule.body_template,
-        "created_at": rule.created_at,
-        "parked_at": rule.parked_at,
-        "parked_reason": rule.parked_reason,
-    }
+def rule_data(
+    rule: Rule,
+    triggers: Sequence[str],
+    logins: Mapping[int, str] | None = None,
+    tz: tzinfo | None = None,
+) -> dict[str, Any]:
+    """A notification rule as JSON data (:func:`grc_core.representation.rule`)."""
+    return representation.rule(rule, triggers, tz, logins=logins)
 
 
 def _rule_state(data: Mapping[str, Any]) -> str:
@@ -1489,17 +1344,9 @@ def _about_text(about: Mapping[str, Any]) -> str:
     return ""
 
 
-def inbox_entry_data(entry: InboxEntry) -> dict[str, Any]:
-    """An inbox alert as JSON data."""
-    return {
-        "id": entry.id,
-        "title": entry.title,
-        "body": entry.body,
-        "about": dict(entry.about),
-        "created_at": entry.created_at,
-        "read_at": entry.read_at,
-        "unread": entry.unread,
-    }
+def inbox_entry_data(entry: InboxEntry, tz: tzinfo | None = None) -> dict[str, Any]:
+    """An inbox alert as JSON data (:func:`grc_core.representation.inbox_item`)."""
+    return representation.inbox_item(entry, tz)
 
 
 #: How much of an alert's text the inbox table shows.
@@ -1541,6 +1388,6 @@ def show_inbox(out: Output, login: str, entries: Sequence[InboxEntry], unread: i
     if entries:
         table.caption = f"times in {out.timezone}; grc inbox read ID … (or --all) marks them read"
         table.caption_justify = "left"
-    data = {"unread": unread, "items": [inbox_entry_data(e) for e in entries]}
+    data = {"unread": unread, "items": [inbox_entry_data(e, out.zone) for e in entries]}
     empty = None if entries else f"{inbox_title(login, unread)}; nothing to show"
     return Shown(data, table, empty)

@@ -101,7 +101,7 @@ def test_attach_genuine_files_and_list_them(world):
         assert a["sha256"] == hashlib.sha256(data).hexdigest()
         assert a["backend"] == "local"
         assert a["owner"] == {"kind": "exchange", "id": int(world.shared)}
-        assert a["author"] == "alice"
+        assert a["author"]["login"] == "alice"
     listed = world.grc.json("attachment", "list", "--exchange", world.shared, as_="bob")
     assert [a["id"] for a in listed] == [a["id"] for a in added]
     # Stored under the data folder by default, one blob per file, content unchanged.

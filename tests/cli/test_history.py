@@ -361,7 +361,7 @@ def test_moved_contact_and_transferred_opportunity_join_the_history(world):
     ]
     # The deal is the administrator's (who opened it): theirs to transfer.
     transferred = g.json("opportunity", "transfer", world.pilot, world.acme, as_="admin")
-    assert (transferred["company_id"], transferred["company"]) == (int(world.acme), "ACME")
+    assert transferred["company"] == {"id": int(world.acme), "name": "ACME"}
     acme = world.history("company", world.acme)["entries"]
     assert [e["subject"] for e in acme] == [
         "Pilote avec Élise",

@@ -142,7 +142,7 @@ def add(
                     scanners=scanners,
                     **owner,
                 )
-                attached.append(attachment_data(attachment))
+                attached.append(attachment_data(attachment, state.out.zone))
         except (GrcError, OSError) as exc:
             failure = failure_for(exc)
             if failure is None:  # pragma: no cover - both kinds always have one
@@ -195,7 +195,7 @@ def list_(
     with state.work(read_only=True) as work:
         _check_owner(work, owner)
         found = attachments.list_attachments(work.session, work.actor, **owner)
-        shown = show_attachments(state.out, [attachment_data(a) for a in found])
+        shown = show_attachments(state.out, [attachment_data(a, state.out.zone) for a in found])
     state.out.emit(shown)
 
 
@@ -307,7 +307,7 @@ def fetch(state: CliContext, attachment_id: int, output: str | None, force: bool
         attachment, stream = attachments.open_attachment(
             work.session, work.actor, state.grc.backends, attachment_id
         )
-        info = attachment_data(attachment)
+        info = attachment_data(attachment, state.out.zone)
     # Streamed once the transaction is over: no connection is held while the bytes flow.
     content = _Checked(stream, info)
     if output == STDIN_STDOUT:
@@ -337,7 +337,9 @@ def delete(state: CliContext, attachment_id: int, yes: bool) -> None:
     """Delete an attachment; its stored file is removed once the deletion is committed."""
     # Looked up in its own transaction: no lock is held while the question waits.
     with state.work(read_only=True) as work:
-        info = attachment_data(attachments.get_attachment(work.session, work.actor, attachment_id))
+        info = attachment_data(
+            attachments.get_attachment(work.session, work.actor, attachment_id), state.out.zone
+        )
     if not yes:
         click.confirm(
             f"Delete attachment {attachment_id} ({info['name']!r})?", abort=True, err=True

@@ -236,7 +236,7 @@ def _timeline(out: Output, session: Session, admin: User, world: DemoWorld) -> S
     )
     data = {
         "company": {"id": company_id, "name": name},
-        "entries": [timeline_entry_data(e) for e in page.entries],
+        "entries": [timeline_entry_data(e, out.zone) for e in page.entries],
         "next_cursor": page.next_cursor,
     }
     notes = [Text(event, style="italic") for event in world.events]
@@ -247,7 +247,7 @@ def _search(out: Output, session: Session, admin: User) -> Shown:
     """A quick search typed without accents."""
     hits = search.search(session, admin, SEARCH_QUERY)
     title = f"Quick search for {SEARCH_QUERY!r} (typed without accents), as {ADMIN!r} sees it"
-    data = {"query": SEARCH_QUERY, "hits": [search_hit_data(h) for h in hits]}
+    data = {"query": SEARCH_QUERY, "hits": [search_hit_data(h, out.zone) for h in hits]}
     return Shown(data, search_table(out, hits, title=title))
 
 
@@ -300,7 +300,7 @@ def _notifications(out: Output, session: Session, world: DemoWorld, mbox: Path) 
         "inbox": {
             "user": login,
             "unread": unread,
-            "items": [inbox_entry_data(e) for e in entries],
+            "items": [inbox_entry_data(e, out.zone) for e in entries],
         },
         "mailbox": mail,
         "dry_run": dry_data,
@@ -386,9 +386,9 @@ def run_demo(grc: Grc, out: Output, mbox: Path) -> Outcome:
             attachments=len(files),
         )
         table = exchanges_table(out, sample, title=f"Sample exchanges, as {ADMIN!r} sees them")
-        shown = Shown([exchange_data(e) for e in sample], table)
+        shown = Shown([exchange_data(e, out.zone) for e in sample], table)
         labels = {a.id: _attached_to(session, admin, a) for a in files}
-        files_data = [{**attachment_data(a), "attached_to": labels[a.id]} for a in files]
+        files_data = [{**attachment_data(a, out.zone), "attached_to": labels[a.id]} for a in files]
         files_table = attachments_table(
             out, files_data, title="Attached documents", attached_to=labels
         )

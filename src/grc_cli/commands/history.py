@@ -101,7 +101,9 @@ class _JsonEntries:
 
     def write(self, page: Page) -> None:
         for entry in page.entries:
-            body = textwrap.indent(self.out.to_json(timeline_entry_data(entry)), "    ")
+            body = textwrap.indent(
+                self.out.to_json(timeline_entry_data(entry, self.out.zone)), "    "
+            )
             click.echo(('{\n  "entries": [\n' if self.count == 0 else ",\n") + body, nl=False)
             self.count += 1
 

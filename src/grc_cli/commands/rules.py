@@ -10,6 +10,7 @@ is one line with its position, exit code 2.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import tzinfo
 from typing import IO, Any
 
 import click
@@ -91,10 +92,10 @@ def logins_by_id(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     return {ident: login for ident, login in session.execute(stmt)}
 
 
-def describe(session: Session, rule: Rule) -> dict[str, Any]:
+def describe(session: Session, rule: Rule, tz: tzinfo | None = None) -> dict[str, Any]:
     """The JSON data of ``rule`` (its triggers read, named users as logins)."""
     logins = logins_by_id(session, (rule.recipients or {}).get("users") or [])
-    return rule_data(rule, rule_admin.rule_triggers_of(session, rule), logins)
+    return rule_data(rule, rule_admin.rule_triggers_of(session, rule), logins, tz)
 
 
 @click.group("rules")
@@ -180,7 +181,7 @@ def add(
             escalation=escalation,
             available_channels=available,
         )
-        data = describe(work.session, rule)
+        data = describe(work.session, rule, state.out.zone)
     state.out.status(f"saved rule {data['name']!r} (rule {data['id']})")
     state.out.emit(show_rule(state.out, data))
 
@@ -190,7 +191,7 @@ def add(
 def list_(state: CliContext) -> None:
     """List the rules by name."""
     with state.session(read_only=True) as session:
-        rules = [describe(session, rule) for rule in rule_admin.list_rules(session)]
+        rules = [describe(session, r, state.out.zone) for r in rule_admin.list_rules(session)]
     state.out.emit(show_rules(state.out, rules))
 
 
@@ -200,7 +201,7 @@ def list_(state: CliContext) -> None:
 def show(state: CliContext, name: str) -> None:
     """Show one rule (by name or id), with its templates."""
     with state.session(read_only=True) as session:
-        data = describe(session, find_rule(session, name))
+        data = describe(session, find_rule(session, name), state.out.zone)
     state.out.emit(show_rule(state.out, data))
 
 
@@ -208,7 +209,7 @@ def _set_enabled(state: CliContext, name: str, enabled: bool) -> None:
     with state.work() as work:
         rule = find_rule(work.session, name)
         rule = rule_admin.set_enabled(work.session, work.actor, rule.id, enabled)
-        data = describe(work.session, rule)
+        data = describe(work.session, rule, state.out.zone)
     state.out.status(f"rule {data['name']!r} {'enabled' if enabled else 'disabled'}")
     state.out.emit(show_rule(state.out, data))
 
@@ -238,7 +239,7 @@ def unpark(state: CliContext, name: str) -> None:
     with state.work() as work:
         rule = find_rule(work.session, name)
         rule = runaway.unpark(work.session, work.actor, rule.id)
-        data = describe(work.session, rule)
+        data = describe(work.session, rule, state.out.zone)
     state.out.status(f"rule {data['name']!r} resumed")
     state.out.emit(show_rule(state.out, data))
 

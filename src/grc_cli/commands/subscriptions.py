@@ -19,7 +19,8 @@ from sqlalchemy.orm import Session
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import show_preferences, show_subscription, show_subscriptions
-from grc_core.models import Category, Company, Digest, Opportunity, Subscription, TargetKind
+from grc_core import representation
+from grc_core.models import Digest, Subscription
 from grc_core.notify import subscriptions
 from grc_core.notify.subscriptions import EVENT_KINDS
 
@@ -32,18 +33,8 @@ def split_names(values: Sequence[str]) -> list[str]:
 
 
 def follows(session: Session, subscription: Subscription) -> str:
-    """What a subscription follows, in words: ``company 1: ACME``."""
-    kind, ident = subscription.target_kind, subscription.target_id
-    if kind == TargetKind.COMPANY.value:
-        company = session.get(Company, ident)
-        return f"company {ident}: {company.name if company else '(deleted)'}"
-    if kind == TargetKind.OPPORTUNITY.value:
-        opportunity = session.get(Opportunity, ident)
-        if opportunity is None:
-            return f"opportunity {ident}: (deleted)"
-        return f"opportunity {ident}: {opportunity.title} ({opportunity.company.name})"
-    category = session.get(Category, ident)
-    return f"category {category.code if category else ident}"
+    """What a subscription follows, in words: ``company 1: ACME`` (its ``follows`` field)."""
+    return representation.follows(subscription)
 
 
 @click.command("subscribe")

@@ -6,13 +6,14 @@ A token is printed once, when it is created; only its hash is stored.
 from __future__ import annotations
 
 import re
-from datetime import datetime, time, timedelta
+from datetime import datetime, time, timedelta, tzinfo
 from typing import Any
 
 import click
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.output import Output, Shown, listing
+from grc_core import representation
 from grc_core.errors import ValidationError
 from grc_core.models import ApiToken
 from grc_core.services import api_tokens
@@ -43,19 +44,9 @@ def parse_expiry(value: str, timezone: str) -> datetime:
     return parsed
 
 
-def token_data(token: ApiToken, login: str) -> dict[str, Any]:
-    """A token as JSON data (never its secret)."""
-    return {
-        "id": token.id,
-        "user": login,
-        "name": token.name,
-        "prefix": token.prefix,
-        "state": api_tokens.token_state(token),
-        "created_at": token.created_at,
-        "expires_at": token.expires_at,
-        "revoked_at": token.revoked_at,
-        "last_used_at": token.last_used_at,
-    }
+def token_data(token: ApiToken, tz: tzinfo | None = None) -> dict[str, Any]:
+    """A token as JSON data, never its secret (:func:`grc_core.representation.token`)."""
+    return representation.token(token, api_tokens.token_state(token), tz)
 
 
 def show_tokens(out: Output, tokens: list[tuple[ApiToken, str]]) -> Shown:
@@ -73,7 +64,7 @@ def show_tokens(out: Output, tokens: list[tuple[ApiToken, str]]) -> Shown:
         for t, login in tokens
     ]
     columns = ("Id", "User", "Name", "Token", "State", "Created", "Expires", "Last used")
-    data = [token_data(t, login) for t, login in tokens]
+    data = [token_data(t, out.zone) for t, _ in tokens]
     return Shown(data, listing(None, columns, rows), None if tokens else "no tokens")
 
 
@@ -101,7 +92,7 @@ def create(state: CliContext, login: str, name: str, expires: str | None) -> Non
         new = api_tokens.create_token(
             work.session, work.actor, login, name=name, expires_at=expires_at
         )
-        data = {**token_data(new.token, login.strip().lower()), "token": new.secret}
+        data = {**token_data(new.token, state.out.zone), "token": new.secret}
     if state.out.json_output:
         state.out.emit_data(data)
     else:
@@ -134,7 +125,7 @@ def revoke(state: CliContext, token_id: int) -> None:
     """Revoke a token at once (yours, or anyone's for an administrator)."""
     with state.work() as work:
         token = api_tokens.revoke_token(work.session, work.actor, token_id)
-        data = token_data(token, work.actor.login)
+        data = token_data(token, state.out.zone)
     state.out.status(f"revoked token {token_id}")
     state.out.emit_data(data)
 
