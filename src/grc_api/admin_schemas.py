@@ -5,6 +5,9 @@ the storage's status.  The representations of the resources themselves are those
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Literal
+
 from pydantic import Field
 
 from grc_api.schemas import In, Out
@@ -94,3 +97,65 @@ class StorageStatusOut(Out):
             pending_deletions=status.pending_deletions,
             settled=status.settled,
         )
+
+
+# -- notification deliveries -------------------------------------------------------------------
+
+
+class DeliveryOut(Out):
+    """A notification to one recipient through one channel (names as ``grc notify dead``)."""
+
+    id: int
+    status: str
+    channel: str
+    recipient: str = Field(description="login")
+    event_id: int | None
+    rule_id: int | None
+    attempts: int
+    last_error: str | None
+    subject: str
+    due_at: datetime
+    created_at: datetime
+
+
+class Retry(In):
+    ids: list[int] = Field(min_length=1, max_length=1000, description="dead deliveries")
+
+
+class Retried(Out):
+    retried: list[int]
+
+
+# -- attachment policy -------------------------------------------------------------------------
+
+
+class AttachmentPolicyOut(Out):
+    """What uploads are accepted (sizes in bytes)."""
+
+    max_size: int
+    allowed_extensions: list[str]
+    allow_macros: bool
+    zip_max_entries: int
+    zip_max_uncompressed: int
+    zip_max_ratio: int
+    allow_nested_archives: bool
+    allow_active_pdf: bool
+    max_image_pixels: int
+    scanning: str = Field(description="required, optional or off")
+    strip_image_metadata: str = Field(description="always, mobile or never")
+
+
+class AttachmentPolicyUpdate(In):
+    """Fields left out are unchanged (``grc attachment policy set``)."""
+
+    max_size: int | None = Field(default=None, ge=1, le=10 * 1024**3)
+    allowed_extensions: list[str] | None = Field(default=None, min_length=1, max_length=200)
+    allow_macros: bool | None = None
+    zip_max_entries: int | None = Field(default=None, ge=1, le=1_000_000)
+    zip_max_uncompressed: int | None = Field(default=None, ge=1, le=100 * 1024**3)
+    zip_max_ratio: int | None = Field(default=None, ge=1, le=100_000)
+    allow_nested_archives: bool | None = None
+    allow_active_pdf: bool | None = None
+    max_image_pixels: int | None = Field(default=None, ge=1, le=10**10)
+    scanning: Literal["required", "optional", "off"] | None = None
+    strip_image_metadata: Literal["always", "mobile", "never"] | None = None

@@ -232,3 +232,61 @@ def test_the_storage_status_is_for_administrators(client, api_world, who):
     assert body["default"] == "local" and body["moving"] == 0
     assert {b["backend"] for b in body["backends"]} >= {"local"}
     assert body["settled"] is (body["pending_deletions"] == 0)
+
+
+def test_the_attachment_policy_is_read_by_all_and_changed_with_if_match(client, api_world):
+    url = "/api/v1/attachment-policy"
+    read = client.get(url, headers=api_world.headers("ordinary"))
+    assert read.status_code == 200 and "pdf" in read.json()["allowed_extensions"]
+    etag = read.headers["etag"]
+    size = read.json()["max_size"]
+    change = {"max_size": 1_000_000}
+    assert client.patch(url, json=change, headers=admin(api_world)).status_code == 428
+    stale = client.patch(url, json=change, headers=admin(api_world, **{"If-Match": '"12"'}))
+    assert stale.status_code == 412 and stale.json()["current"] == read.json()
+    refused = client.patch(
+        url, json=change, headers=api_world.headers("ordinary", **{"If-Match": etag})
+    )
+    assert refused.status_code == 403
+    done = client.patch(url, json=change, headers=admin(api_world, **{"If-Match": etag}))
+    assert done.status_code == 200 and done.json()["max_size"] == 1_000_000
+    assert done.headers["etag"] != etag
+    assert client.get(url, headers=admin(api_world)).headers["etag"] == done.headers["etag"]
+    again = client.patch(
+        url, json={"max_size": size}, headers=admin(api_world, **{"If-Match": etag})
+    )
+    assert again.status_code == 412
+    restored = client.patch(
+        url, json={"max_size": size}, headers=admin(api_world, **{"If-Match": done.headers["etag"]})
+    )
+    assert restored.status_code == 200 and restored.headers["etag"] == etag
+    bad = client.patch(
+        url, json={"scanning": "sometimes"}, headers=admin(api_world, **{"If-Match": "*"})
+    )
+    assert bad.status_code == 422
+
+
+def test_dead_deliveries_are_listed_and_retried(client, api_world):
+    from tests.api.test_authorization_matrix import dead_delivery
+
+    dead = dead_delivery(api_world)
+    listed = client.get("/api/v1/deliveries/dead", headers=admin(api_world))
+    assert listed.status_code == 200
+    entry = next(d for d in listed.json() if d["id"] == dead)
+    assert entry["recipient"] == "alice" and entry["last_error"] == "unreachable"
+    assert (
+        client.get("/api/v1/deliveries/dead", headers=api_world.headers("entitled")).status_code
+        == 403
+    )
+    retried = client.post(
+        "/api/v1/deliveries/retry", json={"ids": [dead, dead]}, headers=admin(api_world)
+    )
+    assert retried.status_code == 200 and retried.json() == {"retried": [dead]}
+    remaining = client.get("/api/v1/deliveries/dead", headers=admin(api_world)).json()
+    assert dead not in [d["id"] for d in remaining]
+    twice = client.post("/api/v1/deliveries/retry", json={"ids": [dead]}, headers=admin(api_world))
+    assert twice.status_code == 409
+    unknown = client.post(
+        "/api/v1/deliveries/retry", json={"ids": [10**9]}, headers=admin(api_world)
+    )
+    assert unknown.status_code == 404

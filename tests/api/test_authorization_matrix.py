@@ -118,6 +118,21 @@ def parked_rule(world: ApiWorld) -> int:
     return ident
 
 
+def dead_delivery(world: ApiWorld) -> int:
+    from datetime import UTC, datetime
+
+    from grc_core.models import Delivery
+
+    with world.grc.session() as s:
+        delivery = Delivery(
+            dedupe_key=f"test:{next(_serial)}", user_id=world.ids["alice"], channel="inbox",
+            status="dead", due_at=datetime.now(UTC), attempts=5, last_error="unreachable",
+        )  # fmt: skip
+        s.add(delivery)
+        s.flush()
+        return delivery.id
+
+
 def own_subscription(world: ApiWorld, who: str) -> int:
     with _as(world, LOGINS.get(who, "bob")) as w:
         company = companies.create_company(w.session, w.actor, name=f"Followed {next(_serial)}")
@@ -413,6 +428,23 @@ MATRIX: dict[str, tuple[Statuses, Builder]] = {
     ),
     "GET /api/v1/storage/verify": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/verify")),
     "GET /api/v1/storage/status": ((403, 403, 200), lambda w, who: Call("/api/v1/storage/status")),
+    # Everyone may know what uploads are accepted; administrators change it.
+    "GET /api/v1/attachment-policy": (
+        (200, 200, 200),
+        lambda w, who: Call("/api/v1/attachment-policy"),
+    ),
+    "PATCH /api/v1/attachment-policy": (
+        (403, 403, 200),
+        lambda w, who: Call("/api/v1/attachment-policy", {"allow_macros": False}, ANY),
+    ),
+    "GET /api/v1/deliveries/dead": (
+        (403, 403, 200),
+        lambda w, who: Call("/api/v1/deliveries/dead"),
+    ),
+    "POST /api/v1/deliveries/retry": (
+        (403, 403, 200),
+        lambda w, who: Call("/api/v1/deliveries/retry", {"ids": [dead_delivery(w)]}),
+    ),
     # The mobile web application's sign-in, devices, push subscriptions and agenda.
     "GET /api/v1/session/options": (None, lambda w, who: Call("/api/v1/session/options")),
     "POST /api/v1/session/enrol": (

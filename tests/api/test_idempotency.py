@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from tests.api.conftest import ApiWorld
+from tests.api.test_authorization_matrix import dead_delivery
 
 from grc_core.files import samples
 from grc_core.models import (
@@ -223,6 +224,12 @@ POSTS: dict[str, Post] = {
         catalogue("field"),
         lambda w: {"active": False},
         lambda w, b: {"active": True},
+        status=200,
+    ),
+    "delivery retry": Post(
+        lambda w: "/api/v1/deliveries/retry",
+        lambda w: {"ids": [dead_delivery(w)]},
+        lambda w, b: {"ids": [dead_delivery(w)]},
         status=200,
     ),
     "inbox read": Post(

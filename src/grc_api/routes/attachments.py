@@ -1,5 +1,6 @@
-"""Attachments: streamed upload and download (with ``Range``), list, delete."""
+"""Attachments: streamed upload and download (with ``Range``), list, delete; the policy."""
 
+import hashlib
 import re
 import tempfile
 from collections.abc import Iterator
@@ -9,18 +10,24 @@ from urllib.parse import quote
 import anyio.to_thread
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from sqlalchemy.orm import Session
 
+from grc_api.admin_schemas import AttachmentPolicyOut, AttachmentPolicyUpdate
 from grc_api.auth import Principal
-from grc_api.context import Api
+from grc_api.context import Api, required_version
 from grc_api.idempotent import Idempotency, respond
 from grc_api.problems import ApiProblem
 from grc_api.routes import PrincipalDependency
+from grc_api.routes.preconditions import check
 from grc_api.schemas import AttachmentOut
 from grc_api.uploads import BlockingReader, MultipartFile, upload_origin
 from grc_core.errors import FileTooLarge, PermissionDenied
 from grc_core.files.names import clean_filename
 from grc_core.files.rules import refusal
+from grc_core.models import AttachmentPolicy
 from grc_core.services import attachments, companies, exchanges, opportunities
+from grc_core.services.concurrency import lock_for_update
+from grc_core.services.users import require_admin
 from grc_core.visibility import can_modify
 
 CHUNK = 64 * 1024
@@ -182,6 +189,31 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         finally:
             spool.close()
 
+    @r.get("/attachment-policy", response_model=AttachmentPolicyOut)
+    def get_attachment_policy(principal: Caller) -> JSONResponse:
+        """What uploads are accepted: largest size, extensions, archives, scanning (everyone:
+        a client can refuse a file before sending it)."""
+        with api.work(principal, read_only=True) as work:
+            out, version = _policy(work.session)
+        return respond(out.model_dump(mode="json"), 200, version=version)
+
+    @r.patch("/attachment-policy", response_model=AttachmentPolicyOut)
+    def set_attachment_policy(
+        principal: Caller, body: AttachmentPolicyUpdate, request: Request
+    ) -> JSONResponse:
+        """Change the attachment policy (administrators; If-Match); fields left out are
+        unchanged, files already stored are not checked again."""
+        expected = required_version(request)
+        with api.work(principal) as work:
+            require_admin(work.actor, "changing the attachment policy")
+            lock_for_update(work.session, AttachmentPolicy, 1)
+            before, version = _policy(work.session)
+            check(version, expected, lambda: before)
+            attachments.set_policy(work.session, work.actor, **body.model_dump(exclude_none=True))
+            work.session.flush()
+            out, version = _policy(work.session)
+        return respond(out.model_dump(mode="json"), 200, version=version)
+
     @r.get("/attachments/{attachment_id}", response_model=AttachmentOut)
     def get_attachment(principal: Caller, attachment_id: int) -> AttachmentOut:
         """An attachment's description."""
@@ -310,3 +342,14 @@ def _spool(reader: BlockingReader, spool: BinaryIO, max_size: int) -> None:
 def _replayed(api: Api, principal: Principal, idem: Idempotency) -> JSONResponse | None:
     with api.work(principal, read_only=True) as work:
         return idem.replay(work)
+
+
+def _policy(session: Session) -> tuple[AttachmentPolicyOut, int]:
+    """The policy and its ETag version: the policy has no version column, so the tag is a
+    digest of its settings (it changes exactly when one of them does)."""
+    policy = attachments.get_policy(session)
+    out = AttachmentPolicyOut.model_validate(
+        {name: getattr(policy, name) for name in AttachmentPolicyOut.model_fields}
+    )
+    digest = hashlib.sha256(out.model_dump_json().encode()).hexdigest()
+    return out, int(digest[:12], 16)

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
-from grc_api.admin_schemas import RuleUpdate
+from grc_api.admin_schemas import DeliveryOut, Retried, Retry, RuleUpdate
 from grc_api.auth import Principal
 from grc_api.context import Api, required_version
 from grc_api.idempotent import Outcome, idempotent_post, respond
@@ -35,6 +36,7 @@ from grc_api.schemas import (
 from grc_core.facade import Work
 from grc_core.models import Preferences, Rule, User
 from grc_core.notify import inbox, rule_admin, runaway, subscriptions
+from grc_core.notify import worker as workers
 from grc_core.services import users
 from grc_core.services.concurrency import lock_for_update
 from grc_core.services.users import require_admin
@@ -231,6 +233,51 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
 
         def act(work: Work) -> Marked:
             return Marked(marked=inbox.mark_read(work.session, work.actor, body.ids))
+
+        return idempotent_post(api, principal, request, act, body=body, status=200)
+
+    # -- deliveries (administrators) ---------------------------------------------------------
+
+    @r.get("/deliveries/dead", response_model=list[DeliveryOut])
+    def dead_deliveries(
+        principal: Caller, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    ) -> list[DeliveryOut]:
+        """The deliveries parked after their last attempt, newest first (administrators)."""
+        with api.work(principal, read_only=True) as work:
+            found = workers.list_dead(work.session, work.actor, limit=limit)
+            ids = {d.user_id for d in found}
+            logins: dict[int, str] = {
+                ident: login
+                for ident, login in work.session.execute(
+                    select(User.id, User.login).where(User.id.in_(ids))
+                )
+            }
+            return [
+                DeliveryOut(
+                    id=d.id,
+                    status=d.status,
+                    channel=d.channel,
+                    recipient=logins.get(d.user_id, f"#{d.user_id}"),
+                    event_id=d.event_id,
+                    rule_id=d.rule_id,
+                    attempts=d.attempts,
+                    last_error=d.last_error,
+                    subject=d.subject,
+                    due_at=d.due_at,
+                    created_at=d.created_at,
+                )
+                for d in found
+            ]
+
+    @r.post("/deliveries/retry", response_model=Retried)
+    def retry_deliveries(principal: Caller, body: Retry, request: Request) -> JSONResponse:
+        """Put dead deliveries back in the queue, due now, with a fresh attempt count
+        (administrators; 404 for an unknown id, 409 for one that is not dead)."""
+        ids = list(dict.fromkeys(body.ids))
+
+        def act(work: Work) -> Retried:
+            workers.retry(work.session, work.actor, ids)
+            return Retried(retried=sorted(ids))
 
         return idempotent_post(api, principal, request, act, body=body, status=200)
 
