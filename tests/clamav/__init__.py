@@ -1,0 +1,1 @@
+"""Tests of the ClamAV scanner against a real clamd."""
