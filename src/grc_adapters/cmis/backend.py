@@ -43,6 +43,7 @@ from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
+import requests
 from cmislib import CmisClient
 from cmislib.browser.binding import BrowserBinding
 from cmislib.exceptions import CmisException
@@ -60,6 +61,7 @@ from grc_core.errors import (
     BlobExists,
     BlobNotFound,
     ConfigError,
+    StorageAuthError,
     StorageError,
     StorageUnavailable,
 )
@@ -222,9 +224,13 @@ class CmisBackend:
             return self._repository
         with self._connect_lock:
             if self._repository is None:
-                with self._errors("read the CMIS service document", missing=StorageError):
-                    repository = self._pick_repository()
-                    root_url = repository.getRootFolderUrl()
+                try:
+                    with self._errors("read the CMIS service document", missing=StorageError):
+                        repository = self._pick_repository()
+                        root_url = repository.getRootFolderUrl()
+                except StorageError as exc:
+                    self._explain_binding(exc)
+                    raise
                 if not isinstance(root_url, str) or not root_url:
                     raise StorageError(
                         f"the CMIS service document at {self.url} gives no rootFolderUrl; "
@@ -233,6 +239,29 @@ class CmisBackend:
                 self._root_url = root_url
                 self._repository = repository
         return self._repository
+
+    def _explain_binding(self, failure: StorageError) -> None:
+        """Raise a clear :class:`ConfigError` if ``url`` serves another CMIS binding.
+
+        An AtomPub service document is XML (``application/atomsvc+xml``); cmislib's
+        Browser binding would fail on it with an obscure ``AttributeError``.  Asked only
+        after the service document could not be read, so it costs nothing otherwise.
+        """
+        if isinstance(failure, StorageUnavailable | StorageAuthError):
+            return
+        try:
+            response = self._client.session.get(self.url, timeout=self.timeout, stream=True)
+            kind = response.headers.get("Content-Type", "").lower()
+            response.close()
+        except requests.RequestException:
+            return
+        if "atomsvc" in kind or "atom+xml" in kind or "xml" in kind:
+            raise ConfigError(
+                f"the CMIS url {self.url} serves the AtomPub binding ({kind.split(';')[0]}); "
+                "this adapter speaks the Browser binding (JSON, CMIS 1.1): set url to that "
+                "binding's address, e.g. Alfresco …/alfresco/api/-default-/public/cmis/"
+                "versions/1.1/browser (a server offering only AtomPub cannot be used)"
+            ) from failure
 
     def _pick_repository(self) -> Any:
         client = self._client

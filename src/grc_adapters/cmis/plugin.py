@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -100,13 +101,29 @@ def _url(value: str) -> str:
         raise _problem("url must not contain credentials; set user and password instead")
     if parts.query or parts.fragment:
         raise _problem(f"url must have no query string or fragment, got {value!r}")
-    last = parts.path.rstrip("/").rsplit("/", 1)[-1].lower()
-    if last in ("atom", "atom11", "soap") or parts.path.rstrip("/").endswith("/atom/cmis"):
+    if _is_other_binding(parts.path):
         raise _problem(
-            f"url {value!r} is not the Browser binding; this adapter speaks the Browser "
-            "binding (JSON), e.g. …/alfresco/api/-default-/public/cmis/versions/1.1/browser"
+            f"url {value!r} is a CMIS AtomPub or Web Services address; this adapter speaks the "
+            "Browser binding (JSON, CMIS 1.1): give that binding's address, e.g. Alfresco "
+            "…/alfresco/api/-default-/public/cmis/versions/1.1/browser (a server offering "
+            "only AtomPub, such as CMIS 1.0 servers, cannot be used)"
         )
     return value.strip().rstrip("/")
+
+
+#: Path endings of the AtomPub and Web Services bindings of common servers: Alfresco
+#: (``…/1.1/atom``, ``…/1.0/atom``, ``/alfresco/cmisatom``, ``/alfresco/cmis`` for 3.x/4.x
+#: AtomPub, ``…/cmisws``), FileNet (``/fncmis/resources/Service``), Documentum
+#: (``/emc-cmis/resources``), Nuxeo (``/nuxeo/atom/cmis``), OpenCMIS (``/atom11``).
+_OTHER_BINDINGS = re.compile(
+    r"(?i)(/atom(11)?|/atom/cmis|/cmisatom|/cmisws|/soap|/services(11)?|/resources(/service)?"
+    r"|/alfresco/(s/api/)?cmis)/*$"
+)
+
+
+def _is_other_binding(path: str) -> bool:
+    """Whether ``path`` is a well-known address of another CMIS binding than the Browser one."""
+    return bool(_OTHER_BINDINGS.search(path))
 
 
 def _root_path(value: str | None) -> str:

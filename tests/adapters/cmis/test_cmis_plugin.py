@@ -68,7 +68,7 @@ def good(**overrides):
         ({"url": "ftp://ged/browser"}, "http(s) URL of the CMIS Browser binding"),
         ({"url": "https://svc:hunter2@ged/browser"}, "must not contain credentials"),
         ({"url": "https://ged/alfresco/api/-default-/public/cmis/versions/1.1/atom"},
-         "not the Browser binding"),
+         "AtomPub or Web Services address"),
         ({"url": "https://ged/browser?x=1"}, "no query string"),
         ({"root_path": "CRM"}, "absolute repository path"),
         ({"root_path": "/CRM/a:b"}, "folder name 'a:b'"),
