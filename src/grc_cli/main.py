@@ -2,39 +2,136 @@
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import click
 
-from grc_cli.commands import (
-    attachments,
-    audit,
-    categories,
-    companies,
-    db,
-    demo,
-    devices,
-    exchanges,
-    fields,
-    history,
-    inbox,
-    notify,
-    opportunities,
-    picklists,
-    plugins,
-    rules,
-    search,
-    serve,
-    storage,
-    subscriptions,
-    tokens,
-    users,
-)
-from grc_cli.context import CliContext
-from grc_cli.failures import failure_for
-from grc_cli.safe_text import escape_controls
-from grc_core import __version__
+#: Every built-in command: its name -> (module under ``grc_cli.commands``, the first
+#: paragraph of its help).  A module is imported only when one of its commands runs (or is
+#: listed in full), so ``grc --help`` loads neither SQLAlchemy nor Alembic and
+#: ``grc exchange list`` loads only what listing exchanges needs.  A new command module
+#: adds one line per command here; tests/cli/test_lazy_commands.py checks that the help
+#: given here is the command's own.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "db": ("db", "Create, migrate and inspect the database schema."),
+    "user": ("users", "Add, list and change users."),
+    "company": ("companies", "Add, list and change companies."),
+    "contact": ("companies", "Add, list and move the contacts of a company."),
+    "opportunity": ("opportunities", "Add, list and move opportunities."),
+    "picklist": (
+        "picklists",
+        "List and configure picklists (KIND is action, status, medium or stage).",
+    ),
+    "category": ("categories", "List and configure the category tree."),
+    "field": ("fields", "List and define custom fields of exchanges."),
+    "exchange": ("exchanges", "Record, show, change and list exchanges."),
+    "history": (
+        "history",
+        "Timelines, newest first: a company's, an opportunity's, a user's, global exchanges.",
+    ),
+    "search": (
+        "search",
+        "Search subjects, details, company and contact names; best matches first.",
+    ),
+    "attachment": (
+        "attachments",
+        "Attach files to exchanges, companies and opportunities; list, fetch and delete them.",
+    ),
+    "storage": (
+        "storage",
+        "Verify and migrate the attachments' storage (administrators); list backends.",
+    ),
+    "subscribe": ("subscriptions", "Follow a company, an opportunity or a category."),
+    "unsubscribe": (
+        "subscriptions",
+        "Stop following (one of your own subscriptions, by id: see grc subscriptions).",
+    ),
+    "subscriptions": ("subscriptions", "List what you follow, oldest first."),
+    "preferences": (
+        "subscriptions",
+        "Your notification preferences: channels, quiet hours, time zone, digest.",
+    ),
+    "rules": (
+        "rules",
+        "Notification rules: add, list, show, enable, disable, delete and test them.",
+    ),
+    "notify": (
+        "notify",
+        "Run the notification workers; list and retry dead deliveries; list events.",
+    ),
+    "inbox": (
+        "inbox",
+        "Your alerts, newest first, with the unread count; `grc inbox read` marks them read.",
+    ),
+    "audit": ("audit", "The audit trail, newest first: who changed what, when, old → new."),
+    "plugins": ("plugins", "The installed plugins and what they provide."),
+    "demo": (
+        "demo",
+        "Create a demo database with a French sample; show its exchanges, documents, a "
+        "company's timeline, a quick search and notifications.",
+    ),
+    "token": (
+        "tokens",
+        "Create, list and revoke personal API tokens (Authorization: Bearer …).",
+    ),
+    "device": (
+        "devices",
+        "Enrol, list and revoke the devices signed in to the mobile web application.",
+    ),
+    "push": (
+        "devices",
+        "Web Push alerts on the users' devices (the ``push`` notification channel).",
+    ),
+    "serve": (
+        "serve",
+        "Serve the HTTP API under /api/v1 (docs at /api/v1/docs) until SIGTERM or Ctrl-C.",
+    ),
+}
+
+
+class LazyCommands(MutableMapping[str, click.Command]):
+    """The root group's commands, each module imported when one of its commands is asked
+    for (``group.commands[name]``); names and membership need no import."""
+
+    def __init__(self, table: dict[str, tuple[str, str]]) -> None:
+        self._table = table
+        self._loaded: dict[str, click.Command] = {}
+
+    def _load(self, name: str) -> None:
+        module = importlib.import_module(f"grc_cli.commands.{self._table[name][0]}")
+        scratch = click.Group("grc")
+        module.register(scratch)
+        for found, command in scratch.commands.items():
+            if found not in self._loaded:
+                _add_late_options(command)
+                self._loaded[found] = command
+
+    def loaded(self, name: str) -> click.Command | None:
+        """The command if its module is already imported (nothing is imported here)."""
+        return self._loaded.get(name)
+
+    def __getitem__(self, name: str) -> click.Command:
+        if name not in self._loaded and name in self._table:
+            self._load(name)
+        return self._loaded[name]
+
+    def __setitem__(self, name: str, command: click.Command) -> None:
+        self._loaded[name] = command
+
+    def __delitem__(self, name: str) -> None:
+        del self._loaded[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._table or name in self._loaded
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*self._table, *self._loaded}))
+
+    def __len__(self) -> int:
+        return len({*self._table, *self._loaded})
 
 
 class GrcGroup(click.Group):
@@ -42,8 +139,16 @@ class GrcGroup(click.Group):
     commands plugins add are looked up only when needed (see :mod:`grc_cli.commands.plugins`).
     """
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.commands: MutableMapping[str, click.Command] = LazyCommands(COMMANDS)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         """Built-in and plugin commands (listing them is what ``--help`` does)."""
+        if not _other_plugins_installed():
+            return super().list_commands(ctx)
+        from grc_cli.commands import plugins
+
         return sorted({*super().list_commands(ctx), *plugins.plugin_commands(ctx, self.commands)})
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
@@ -51,21 +156,74 @@ class GrcGroup(click.Group):
         command = super().get_command(ctx, cmd_name)
         if command is not None:
             return command
+        from grc_cli.commands import plugins
+
         return plugins.plugin_commands(ctx, self.commands).get(cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of ``grc --help``, built-in help read from :data:`COMMANDS`
+        (importing every command module would cost most of a second)."""
+        stubs: dict[str, click.Command] = {}
+        for name in self.list_commands(ctx):
+            command = (
+                self.commands.loaded(name) if isinstance(self.commands, LazyCommands) else None
+            )
+            if command is None and name in COMMANDS:
+                command = click.Command(name, help=COMMANDS[name][1])
+            if command is None:
+                command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                stubs[name] = command
+        if not stubs:
+            return
+        limit = formatter.width - 6 - max(len(name) for name in stubs)
+        rows = [(name, command.get_short_help_str(limit)) for name, command in stubs.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; turn :class:`~grc_core.errors.GrcError` into a clean failure."""
         try:
             return super().invoke(ctx)
         except click.ClickException as exc:
+            from grc_cli.safe_text import escape_controls
+
             # Usage errors quote what was typed; click prints them raw.
             exc.message = escape_controls(exc.message)
             raise
         except Exception as exc:
+            from grc_cli.failures import failure_for
+
             failure = failure_for(exc)
             if failure is None:
                 raise
             raise failure from exc
+
+
+#: The distribution whose own plugins (the adapters) add no command (a test checks it).
+DISTRIBUTION = "grc-exchanges"
+#: ``grc_core.plugins.manager.ENTRY_POINT_GROUP``, which would import the whole library.
+PLUGIN_GROUP = "grc"
+
+
+def _other_plugins_installed() -> bool:
+    """Whether a plugin from another distribution is installed: only then can plugins add
+    commands, and only then does listing the commands load the plugins (a third of a
+    second: they import the whole library)."""
+    from importlib.metadata import entry_points
+
+    return any(
+        ep.dist is None or ep.dist.name != DISTRIBUTION for ep in entry_points(group=PLUGIN_GROUP)
+    )
+
+
+def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from grc_core import __version__
+
+    click.echo(f"grc, version {__version__}")
+    ctx.exit()
 
 
 @click.group(cls=GrcGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,7 +249,14 @@ class GrcGroup(click.Group):
     metavar="ZONE",
     help="IANA time zone date-times are typed and shown in (default: Europe/Paris).",
 )
-@click.version_option(__version__, prog_name="grc")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_show_version,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(
     ctx: click.Context,
@@ -102,6 +267,8 @@ def cli(
     timezone: str | None,
 ) -> None:
     """Record, list and administer the exchanges with clients, prospects and suspects."""
+    from grc_cli.context import CliContext
+
     state = CliContext(
         database_url=database_url,
         config_file=config_file,
@@ -116,6 +283,8 @@ def cli(
 def _setter(attribute: str) -> Any:
     def store(ctx: click.Context, _param: click.Parameter, value: Any) -> None:
         if value is not None and value is not False:
+            from grc_cli.context import CliContext
+
             setattr(ctx.ensure_object(CliContext), attribute, value)
 
     return store
@@ -174,35 +343,6 @@ def _add_late_options(command: click.Command) -> None:
             return
     taken = {opt for param in command.params for opt in param.opts}
     command.params.extend(o for o in _late_options() if not taken & set(o.opts))
-
-
-for module in (
-    db,
-    users,
-    companies,
-    opportunities,
-    picklists,
-    categories,
-    fields,
-    exchanges,
-    history,
-    search,
-    attachments,
-    storage,
-    subscriptions,
-    rules,
-    notify,
-    inbox,
-    audit,
-    plugins,
-    demo,
-    tokens,
-    devices,
-    serve,
-):
-    module.register(cli)
-for command in cli.commands.values():
-    _add_late_options(command)
 
 
 def main() -> None:
