@@ -67,6 +67,10 @@ def test_push_keys_are_created_once(team: Grc):
     assert vapid.application_server_key({"vapid_private_key": str(path)}) == first["public_key"]
     team.fails(2, "push", "keys")
     assert team.json("push", "keys", "--force")["public_key"] != first["public_key"]
+    blocker = path.parent / "a-file"
+    blocker.write_text("not a folder")
+    assert "cannot be written" in team.fails(2, "push", "keys", "--file", f"{blocker}/key.pem")
+    assert list(path.parent.glob("*.tmp")) == []
 
 
 def test_failed_authentications_are_counted_for_every_process(api_world: ApiWorld, caplog):

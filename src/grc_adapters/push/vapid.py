@@ -9,6 +9,7 @@ key is a PEM file: ``[grc.channels.push] vapid_private_key``, by default
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -78,20 +79,30 @@ def generate_key_file(path: Path, *, overwrite: bool = False) -> str:
     """Create a new key in ``path`` (readable by its owner only); its public key.
 
     :raises ConfigError: the file exists and ``overwrite`` is false (replacing the key
-        invalidates every browser's subscription).
+        invalidates every browser's subscription), or it cannot be written.
     """
-    if path.exists() and not overwrite:
+    try:
+        exists = path.exists()
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        raise ConfigError(f"{str(path)!r} is not a usable file name: {exc}") from None
+    if exists and not overwrite:
         raise ConfigError(
             f"{str(path)!r} exists; replacing it stops every device's alerts until they "
             "subscribe again (use --force to do it anyway)"
         )
     key = ec.generate_private_key(ec.SECP256R1())
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as out:
-        out.write(private_pem(key))
-    os.replace(tmp, path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(private_pem(key))
+        os.replace(tmp, path)
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the name
+        with contextlib.suppress(OSError, ValueError):
+            tmp.unlink(missing_ok=True)  # nothing half-written is left behind
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+        raise ConfigError(f"the VAPID key cannot be written to {str(path)!r}: {reason}") from None
     return public_key_b64(key)
 
 
