@@ -132,6 +132,9 @@ def mobile_world(
         "GRC_STORAGE__LOCAL__ROOT": str(storage),
         "GRC_CONFIG": str(config),
         "GRC_API_BASE_URL": world.base,
+        # Each emulated device is its own client for the failed-authentication limit (a
+        # revoked device's refused requests must not lock the next test's device out).
+        "GRC_API_TRUSTED_PROXIES": "127.0.0.1",
     }
     log = tmp_path_factory.mktemp("log") / "server.log"
     with log.open("wb") as out:
@@ -180,11 +183,16 @@ def browser(playwright_instance: Any) -> Iterator[Any]:
 class Device:
     """A phone or tablet with the app open: its browser context and page."""
 
+    count = 0
+
     def __init__(self, playwright: Any, browser: Any, world: MobileWorld, device: str,
                  **options: Any) -> None:  # fmt: skip
         self.world = world
         settings = {**playwright.devices[device], "locale": "fr-FR", **options}
         settings.pop("default_browser_type", None)
+        Device.count += 1
+        address = f"192.0.2.{Device.count % 250 + 1}"  # documentation range: a name only
+        settings["extra_http_headers"] = {"X-Forwarded-For": address}
         self.context = browser.new_context(base_url=world.base, **settings)
         self.errors: list[str] = []
         self.page = self.new_page()

@@ -13,13 +13,14 @@ import re
 import uuid
 from typing import Any
 
+import httpx
 from PIL import Image
 from sqlalchemy import func, select
 from tests.mobile.conftest import SECRET, Device, MobileWorld
 
 from grc_core.models import Attachment, Exchange
 from grc_core.queries import audit
-from grc_core.services import devices, exchanges, picklists
+from grc_core.services import api_tokens, devices, exchanges, picklists
 
 
 def photo(colour: str = "red") -> bytes:
@@ -225,10 +226,14 @@ def test_revoked_device_is_wiped_at_next_contact(phone: Device, mobile_world: Mo
     phone.enrol("alice")
     open_company(phone)
     assert "ACME" in phone.storage_dump()
+    # The administrator revokes it through the API (effective at once in the server).
     with mobile_world.grc.acting_as("admin") as w:
-        for device in devices.list_devices(w.session, w.actor, "*"):
-            if not device.revoked_at:
-                devices.revoke_device(w.session, w.actor, device.id)
+        mine = [d.id for d in devices.list_devices(w.session, w.actor, "alice") if not d.revoked_at]
+        token = api_tokens.create_token(w.session, w.actor, w.actor, name="revoke").secret
+    headers = {"Authorization": f"Bearer {token}"}
+    for device_id in mine:
+        answer = httpx.delete(f"{mobile_world.base}/api/v1/devices/{device_id}", headers=headers)
+        assert answer.status_code == 204, answer.text
     page = phone.page
     page.goto("/#/companies")
     page.get_by_role("link", name="ACME Électricité").click()

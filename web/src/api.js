@@ -11,8 +11,8 @@ export class ApiError extends Error {
     this.problem = problem || {};
   }
   get slug() {
-    const type = this.problem.type || "";
-    return type.slice(type.lastIndexOf("/") + 1);
+    // ".../problems/device-revoked" or "urn:grc:problem:device-revoked": the last segment.
+    return String(this.problem.type || "").split(/[/:]/).pop();
   }
 }
 
@@ -65,8 +65,8 @@ export async function request(method, path, { json, body, headers = {}, raw = fa
     const error = new ApiError(response.status, data);
     if (response.status === 401) {
       if (error.slug === "device-revoked") {
-        await store.wipe();
         onRevoked(error);
+        await store.wipe();
       } else {
         onUnauthenticated(error);
       }

@@ -84,7 +84,7 @@ function ExchangeItem({ e, cat, pending }) {
 export function Enrol({ code: initial, onDone, message }) {
   const [code, setCode] = useState(initial || "");
   const [name, setName] = useState(guessDevice());
-  const [error, setError] = useState(message || "");
+  const [error, setError] = useState("");
   const [busy, setBusy] = useState(false);
   const [oidc, setOidc] = useState(false);
   useEffect(() => {
@@ -107,6 +107,7 @@ export function Enrol({ code: initial, onDone, message }) {
   };
   return html`<main class="screen enrol" id="main">
     <h1>${t.enrolTitle}</h1>
+    ${message && html`<p class="notice" role="alert">${message}</p>`}
     <p>${t.enrolHelp}</p>
     <form onSubmit=${submit}>
       <label for="code">${t.code}</label>
@@ -175,7 +176,7 @@ export function Companies() {
   const [recent, setRecent] = useState([]);
   const [followed, setFollowed] = useState([]);
   useEffect(() => {
-    store.get("recent").then((r) => setRecent(r || []));
+    store.get("recent").then((r) => setRecent(r || []), () => {});
     (async () => {
       const subs = (await store.get("subscriptions")) || [];
       const list = [];
@@ -222,7 +223,7 @@ export function Company({ id, cat, unsentItems }) {
   const [filters, setFilters] = useState({ action: "", status: "", category: "" });
   const [subs, setSubs] = useState(null);
   useEffect(() => {
-    store.get("subscriptions").then((s) => setSubs(s || []));
+    store.get("subscriptions").then((s) => setSubs(s || []), () => setSubs([]));
   }, []);
   const sub = subs && subs.find((s) => data.target(s).kind === "company" && data.target(s).id === Number(id));
   const toggle = async () => {
@@ -478,8 +479,9 @@ export function ExchangeForm({ cat, me, companyId, original, etag, item, onSaved
   const [errors, setErrors] = useState(() => serverErrors(item));
   useEffect(() => {
     if (!company) return;
-    Promise.all([store.get(`contacts:${company}`), store.get(`opportunities:${company}`)]).then(([c, o]) =>
-      setRelated({ contacts: c || [], opportunities: o || [] }),
+    Promise.all([store.get(`contacts:${company}`), store.get(`opportunities:${company}`)]).then(
+      ([c, o]) => setRelated({ contacts: c || [], opportunities: o || [] }),
+      () => {},
     );
   }, [company]);
   const set = (name) => (e) => setForm({ ...form, [name]: e.target.type === "checkbox" ? e.target.checked : e.target.value });
@@ -635,7 +637,7 @@ function CustomField({ f, value, onChange, error }) {
 export function NewExchange({ companyId, cat, me }) {
   const [c, setC] = useState(null);
   useEffect(() => {
-    store.get(`company:${companyId}`).then(setC);
+    store.get(`company:${companyId}`).then(setC, () => {});
   }, [companyId]);
   return html`<main class="screen" id="main">
     <h1>${t.newExchange}</h1>

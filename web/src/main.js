@@ -127,6 +127,8 @@ function App() {
     if (previous && previous.user && previous.user.id !== s.user.id) await store.wipe();
     await api.csrfToken();
     await store.put("session", s);
+    // A sign-out or revocation emptied the caches: the app shell is kept again for offline.
+    navigator.serviceWorker?.ready.then((reg) => reg.active?.postMessage({ type: "cache-shell" }));
     setMessage("");
     setSession(s);
     go("/today");
@@ -184,6 +186,12 @@ function App() {
       ${tab("me", t.me)}
     </nav>`;
 }
+
+// A revoked device's data is cleared by the browser (Clear-Site-Data) while reads may be in
+// flight: their failure is expected, the wipe is the point.
+window.addEventListener("unhandledrejection", (e) => {
+  if (/delete origin|connection is closing/i.test(String(e.reason && e.reason.message))) e.preventDefault();
+});
 
 document.documentElement.lang = lang;
 render(html`<${App} />`, document.getElementById("app"));

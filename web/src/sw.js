@@ -31,14 +31,24 @@ self.addEventListener("fetch", (event) => {
   const key = event.request.mode === "navigate" ? "/" : url.pathname;
   event.respondWith(
     (async () => {
-      const cache = await caches.open(CACHE);
-      const hit = await cache.match(key);
+      // caches.match never creates a cache: after a sign-out wiped them, none comes back
+      // until the app asks for the shell again (a new enrolment).
+      const hit = await caches.match(key, { cacheName: CACHE });
       if (hit) return hit;
       const response = await fetch(event.request);
-      if (response.ok && SHELL.includes(key)) cache.put(key, response.clone());
+      if (response.ok && SHELL.includes(key) && (await caches.has(CACHE))) {
+        const cache = await caches.open(CACHE);
+        await cache.put(key, response.clone());
+      }
       return response;
     })(),
   );
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "cache-shell") {
+    event.waitUntil(caches.open(CACHE).then((cache) => cache.addAll(SHELL)));
+  }
 });
 
 self.addEventListener("sync", (event) => {
