@@ -19,7 +19,7 @@ from grc_core.notify.channels import (
 )
 from grc_core.plugins import Registry, hookimpl
 
-BUILT_IN = ["email", "inbox", "report", "sms", "task"]
+BUILT_IN = ["email", "inbox", "push", "report", "sms", "task"]
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +61,7 @@ def test_an_unknown_channel_lists_the_known_ones(registry: Registry) -> None:
         registry.notification_channel("pigeon", {})
     assert isinstance(caught.value, LookupError)
     assert str(caught.value).startswith("no notification channel is named 'pigeon'; available: ")
-    assert "email, inbox, report, sms, task" in str(caught.value)
+    assert "email, inbox, push, report, sms, task" in str(caught.value)
 
 
 def test_a_configuration_error_passes_through_without_the_secret(registry: Registry) -> None:
