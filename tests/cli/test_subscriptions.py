@@ -47,7 +47,7 @@ def test_subscribe_refuses_what_does_not_exist(world):
     )
     assert "unknown event kind(s) exchange.eaten; accepted: exchange.created" in message
     message = world.fails(2, "subscribe", "--company", "1", "--channel", "fax", as_="alice")
-    assert "unknown channel(s) fax; accepted: email, inbox, report, sms, task" in message
+    assert "unknown channel(s) fax; accepted: email, inbox, push, report, sms, task" in message
     assert world.fails(3, "subscribe", "--company", "42", as_="alice") == "no company 42"
     assert "exactly one" in world.usage_error("subscribe", as_="alice")
     assert "exactly one" in world.usage_error(
