@@ -51,6 +51,9 @@ COLUMN_SETTINGS = {
     "column_company": "company",
 }
 _CERTIFICATE_KEYS = ("tenant", "client_id", "thumbprint", "cert_path")
+#: The APIs the backend speaks: SharePoint's REST API (``/_api``) or Microsoft Graph.
+APIS = ("rest", "graph")
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com/v1.0"
 ACCEPTED = (
     "site_url",
     "library",
@@ -59,11 +62,14 @@ ACCEPTED = (
     "cert_passphrase",
     "authority",
     "access_token",
+    "client_secret",
+    "graph_url",
     "chunk_size",
     "timeout",
     "retries",
     "retry_backoff",
     "max_retry_wait",
+    "api",
     *COLUMN_SETTINGS,
 )
 
@@ -100,6 +106,10 @@ class SharePointSettings:
     :param max_retry_wait: the longest one operation waits for a throttled SharePoint
         (``Retry-After`` of 429/503 answers, added up), in seconds.
     :param columns: metadata name → internal name of the library column receiving it.
+    :param api: ``rest`` (SharePoint's REST API) or ``graph`` (Microsoft Graph).
+    :param client_secret: the app registration's client secret (Graph only: SharePoint's
+        REST API refuses app-only tokens obtained with a secret).
+    :param graph_url: Microsoft Graph's base URL (national clouds, tests).
     """
 
     site_url: str
@@ -118,6 +128,9 @@ class SharePointSettings:
     retry_backoff: float = DEFAULT_RETRY_BACKOFF
     max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT
     columns: Mapping[str, str] = field(default_factory=dict)
+    api: str = "rest"
+    client_secret: str | None = field(default=None, repr=False)
+    graph_url: str = DEFAULT_GRAPH_URL
 
     @property
     def site_path(self) -> str:
@@ -137,7 +150,7 @@ class SharePointSettings:
     @property
     def secrets(self) -> tuple[str, ...]:
         """Values that must never appear in a message."""
-        return tuple(s for s in (self.access_token, self.cert_passphrase) if s)
+        return tuple(s for s in (self.access_token, self.cert_passphrase, self.client_secret) if s)
 
 
 def _text(config: Mapping[str, Any], key: str, default: str | None = None) -> str | None:
@@ -266,12 +279,18 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
         authentication; the message lists what is accepted and holds no secret.
     """
     unknown = sorted(k for k in config if k not in ACCEPTED)
-    if "client_secret" in unknown:
+    api = (_text(config, "api", "rest") or "rest").lower()
+    if api not in APIS:
+        raise _fail(f"api must be 'rest' (SharePoint's REST API) or 'graph', got {api!r}")
+    if api == "rest" and config.get("client_secret") not in (None, ""):
         raise _fail(
-            "client_secret is not supported: SharePoint Online refuses app-only tokens "
-            "obtained with a client secret; register a certificate for the application and "
-            "set tenant, client_id, thumbprint and cert_path"
+            "client_secret is not supported with api = 'rest': SharePoint Online refuses "
+            "app-only tokens obtained with a client secret; register a certificate for the "
+            "application and set tenant, client_id, thumbprint and cert_path, or use "
+            "api = 'graph' (Microsoft Graph accepts client secrets)"
         )
+    if api == "rest" and config.get("graph_url") not in (None, ""):
+        raise _fail("graph_url is only used with api = 'graph'")
     if unknown:
         raise _fail(
             f"unknown setting(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(ACCEPTED)}"
@@ -287,13 +306,26 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
         raise _fail("root_folder cannot be 'Forms', which every library reserves")
 
     token = _text(config, "access_token")
-    uses_certificate = any(config.get(key) not in (None, "") for key in _CERTIFICATE_KEYS)
-    if token and uses_certificate:
+    secret = _text(config, "client_secret")
+    uses_certificate = any(config.get(key) not in (None, "") for key in ("thumbprint", "cert_path"))
+    if token and (uses_certificate or secret):
         raise _fail(
             "set either access_token or the certificate settings (tenant, client_id, "
-            "thumbprint, cert_path), not both"
+            "thumbprint, cert_path) or, with api = 'graph', a client_secret, not both"
         )
-    auth: dict[str, Any] = {"access_token": token} if token else _certificate(config)
+    if secret and uses_certificate:
+        raise _fail("set either client_secret or a certificate (thumbprint, cert_path), not both")
+    auth: dict[str, Any]
+    if token:
+        auth = {"access_token": token}
+    elif secret:
+        auth = _secret(config, secret)
+    else:
+        auth = _certificate(config)
+    graph_url = _text(config, "graph_url", DEFAULT_GRAPH_URL) or DEFAULT_GRAPH_URL
+    graph = urlsplit(graph_url)
+    if graph.scheme != "https" and not (graph.scheme == "http" and graph.hostname in _LOCAL_HOSTS):
+        raise _fail(f"graph_url must be an https:// URL, got {graph_url!r}")
 
     authority = _text(config, "authority")
     if authority is not None and urlsplit(authority).scheme != "https":
@@ -324,5 +356,17 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
             config, "max_retry_wait", DEFAULT_MAX_RETRY_WAIT, 0, MAX_MAX_RETRY_WAIT
         ),
         columns=columns,
+        api=api,
+        graph_url=graph_url.rstrip("/"),
         **auth,
     )
+
+
+def _secret(config: Mapping[str, Any], secret: str) -> dict[str, Any]:
+    """Client-secret credentials (Microsoft Graph only)."""
+    tenant, client_id = _text(config, "tenant"), _text(config, "client_id")
+    if tenant is None or client_id is None:
+        raise _fail("a client_secret needs tenant and client_id")
+    if not _GUID.fullmatch(client_id):
+        raise _fail(f"client_id must be the application (client) id, a GUID, got {client_id!r}")
+    return {"tenant": tenant, "client_id": client_id, "client_secret": secret}

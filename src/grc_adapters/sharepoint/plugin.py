@@ -24,9 +24,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from grc_adapters.sharepoint.config import parse_settings
+from grc_adapters.sharepoint.config import ACCEPTED, parse_settings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterStorageBackend
+from grc_core.plugins.settings import declare
 
 if TYPE_CHECKING:
     from grc_adapters.sharepoint.backend import SharePointBackend
@@ -42,6 +43,10 @@ def make_sharepoint_backend(config: Mapping[str, Any]) -> SharePointBackend:
         :func:`~grc_adapters.sharepoint.config.parse_settings`).
     """
     settings = parse_settings(config)
+    if settings.api == "graph":
+        from grc_adapters.sharepoint.graph import GraphBackend
+
+        return GraphBackend(settings)  # type: ignore[return-value]  # same protocol
     from grc_adapters.sharepoint.backend import SharePointBackend
 
     return SharePointBackend(settings)
@@ -56,4 +61,5 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         description="documents in a SharePoint Online library (certificate app-only auth)",
         requires=("office365",),
         extra="sharepoint",
+        settings=declare(ACCEPTED, secrets=("cert_passphrase", "access_token")),
     )
