@@ -585,7 +585,11 @@ class GraphBackend:
         fragment = max(FRAGMENT_UNIT, self.settings.chunk_size // FRAGMENT_UNIT * FRAGMENT_UNIT)
         offset, resumes = 0, 0
         try:
+            response: requests.Response | None = None
             while True:
+                # The last answer holds its request, and so the fragment sent: let it go
+                # before reading the next one (memory: one fragment, not two).
+                response = None
                 end = min(offset + fragment, length)
                 spool.seek(offset)
                 data = spool.read(end - offset)

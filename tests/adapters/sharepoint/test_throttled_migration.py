@@ -1,4 +1,5 @@
-"""50 MiB migrated to SharePoint while it throttles one request in five (``Retry-After: 2``).
+"""50 MiB migrated to SharePoint while it throttles one request in five (``Retry-After: 2``),
+through the REST API and through Microsoft Graph.
 
 Every attachment arrives once, every checksum is verified by ``verify_storage``, no upload
 fragment is received twice, and the migration's memory stays flat (a fraction of the data
@@ -15,9 +16,12 @@ import time
 import tracemalloc
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from sqlalchemy import select
 from tests.adapters.sharepoint.conftest import ROOT, serve
+from tests.adapters.sharepoint.graph_server import GraphProtocol
 from tests.adapters.sharepoint.server import SITE, TOKEN, SharePointProtocol
+from tests.adapters.sharepoint.test_graph import graph_config, serve_graph
 
 from grc_adapters.local.backend import LocalDiskBackend
 from grc_adapters.sharepoint.plugin import make_sharepoint_backend
@@ -52,15 +56,25 @@ class Waits:
         time.sleep(seconds / 100)
 
 
-def test_50_mib_migration_while_throttled(tmp_path, record_property):
-    protocol = SharePointProtocol(tmp_path / "sharepoint", throttle_every=5, retry_after="2")
+@pytest.mark.parametrize("api", ["rest", "graph"])
+def test_50_mib_migration_while_throttled(tmp_path, record_property, api):
+    protocol: SharePointProtocol | GraphProtocol
+    if api == "rest":
+        protocol = SharePointProtocol(tmp_path / "sharepoint", throttle_every=5, retry_after="2")
+        serving = serve(protocol)
+    else:
+        protocol = GraphProtocol(tmp_path / "graph", throttle_every=5, retry_after="2")
+        serving = serve_graph(protocol)
     grc = Grc.from_url(f"sqlite:///{tmp_path / 'grc.sqlite3'}")
     grc.upgrade()
     local = LocalDiskBackend(tmp_path / "blobs")
-    with serve(protocol) as server:
-        backend = make_sharepoint_backend(
-            {"site_url": server.url + SITE, "access_token": TOKEN, "timeout": 30}
-        )
+    with serving as server:
+        if api == "rest":
+            config = {"site_url": server.url + SITE, "access_token": TOKEN, "timeout": 30}
+        else:
+            config = graph_config(server, timeout=30)
+            del config["chunk_size"]
+        backend = make_sharepoint_backend(config)
         assert backend.settings.chunk_size == FRAGMENT
         waits = Waits()
         backend._sleep = waits
@@ -96,11 +110,18 @@ def test_50_mib_migration_while_throttled(tmp_path, record_property):
         # Throttled one request in five, every wait the 2 s SharePoint asked for.
         assert protocol.throttled
         assert waits.asked == [2.0] * len(protocol.throttled)
-        throttled_fragments = [p for _, p in protocol.throttled if "Upload(" in p]
+        fragment = "Upload(" if api == "rest" else "/upload/"
+        throttled_fragments = [p for _, p in protocol.throttled if fragment in p]
         assert throttled_fragments, "upload fragments were throttled too"
         # Every attachment once, no fragment received twice, nothing left open.
-        assert sorted(protocol.documents(ROOT).values()) == sorted(SIZES.values())
-        assert protocol.duplicate_chunks == []
+        if isinstance(protocol, SharePointProtocol):
+            stored = list(protocol.documents(ROOT).values())
+            duplicates = protocol.duplicate_chunks
+        else:
+            stored = [n for p, n in protocol.files("/CRM").items() if "/_grc-keys/" not in p]
+            duplicates = protocol.duplicate_fragments
+        assert sorted(stored) == sorted(SIZES.values())
+        assert duplicates == []
         assert protocol.open_sessions() == []
         assert list(local.iter_blobs()) == []
         with grc.session(read_only=True) as s:
@@ -118,7 +139,7 @@ def test_50_mib_migration_while_throttled(tmp_path, record_property):
     record_property("throttled_requests", len(protocol.throttled))
     record_property("peak_mib", round(peak / MiB, 2))
     print(
-        f"\n50 MiB migration under throttling: {elapsed:.2f}s, {len(protocol.throttled)} "
-        f"requests throttled ({len(throttled_fragments)} fragments), tracemalloc peak "
-        f"{peak / MiB:.2f} MiB"
+        f"\n50 MiB migration to SharePoint ({api}) under throttling: {elapsed:.2f}s, "
+        f"{len(protocol.throttled)} requests throttled ({len(throttled_fragments)} "
+        f"fragments), tracemalloc peak {peak / MiB:.2f} MiB"
     )
