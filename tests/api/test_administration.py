@@ -290,3 +290,63 @@ def test_dead_deliveries_are_listed_and_retried(client, api_world):
         "/api/v1/deliveries/retry", json={"ids": [10**9]}, headers=admin(api_world)
     )
     assert unknown.status_code == 404
+
+
+def _race(app, count: int, send) -> list:
+    import threading
+
+    from tests.api.conftest import _client
+
+    barrier = threading.Barrier(count)
+    results: list = []
+
+    def attempt(n: int) -> None:
+        with _client(app) as c:
+            barrier.wait()
+            results.append(send(c, n))
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def test_concurrent_edits_with_one_etag_one_wins_the_others_get_412_with_current(app, api_world):
+    category = code("race")
+    with api_world.grc.acting_as("admin") as w:
+        from grc_core.services import categories
+
+        categories.add_category(w.session, w.actor, category, label_fr="Course")
+    url = f"/api/v1/categories/{category}"
+    results = _race(
+        app, 5,
+        lambda c, n: c.patch(url, json={"label_fr": f"writer {n}"},
+                             headers=admin(api_world, **{"If-Match": '"1"'})),
+    )  # fmt: skip
+    assert sorted(r.status_code for r in results) == [200, 412, 412, 412, 412]
+    winner = next(r for r in results if r.status_code == 200)
+    for lost in (r for r in results if r.status_code == 412):
+        assert lost.json()["current"]["label_fr"] == winner.json()["label_fr"]
+        assert lost.headers["etag"] == winner.headers["etag"] == '"2"'
+
+
+def test_concurrent_moves_in_one_picklist_keep_every_position_distinct(app, api_world, client):
+    values = [code("race") for _ in range(4)]
+    with api_world.grc.acting_as("admin") as w:
+        from grc_core.services import picklists
+
+        for value in values:
+            picklists.add_value(w.session, w.actor, "stage", value, label_fr=value)
+    results = _race(
+        app, 4,
+        lambda c, n: c.patch(f"/api/v1/picklists/stage/{values[n]}", json={"position": 1},
+                             headers=admin(api_world, **{"If-Match": "*"})),
+    )  # fmt: skip
+    assert [r.status_code for r in results] == [200] * 4, [r.text for r in results]
+    listed = client.get(
+        "/api/v1/picklists/stage", params={"include_retired": True}, headers=admin(api_world)
+    ).json()
+    assert [v["position"] for v in listed] == list(range(1, len(listed) + 1))
+    assert listed[0]["code"] in values and {v["code"] for v in listed} >= set(values)
