@@ -112,3 +112,38 @@ def test_new_tables_never_reuse_ids(fresh_url: str):
             engine.dispose()
     finally:
         grc.dispose()
+
+
+def test_upgrading_a_0006_database_keeps_its_tokens_and_never_reuses_their_ids(fresh_url: str):
+    from grc_core import schema
+    from grc_core.db import create_db_engine
+    from grc_core.services import api_tokens, users
+
+    engine = create_db_engine(fresh_url)
+    try:
+        schema.upgrade(engine, "0006")
+        with engine.begin() as conn:
+            sql = conn.exec_driver_sql
+            sql(
+                "INSERT INTO users (login, display_name, is_admin, active, created_at, version) "
+                "VALUES ('admin', 'Admin', true, true, CURRENT_TIMESTAMP, 1)"
+            )
+            for name in ("first", "second"):
+                sql(
+                    "INSERT INTO api_tokens (user_id, name, prefix, token_hash, created_at) "
+                    f"SELECT id, '{name}', 'grc_x', '{name:0>64}', CURRENT_TIMESTAMP FROM users"
+                )
+        schema.upgrade(engine)
+        assert schema.current_revision(engine) == schema.head_revision()
+        from sqlalchemy.orm import Session
+
+        with Session(engine) as session, session.begin():
+            rows = session.execute(text("SELECT id, name FROM api_tokens ORDER BY id")).all()
+            assert [name for _, name in rows] == ["first", "second"]
+            newest = rows[-1][0]
+            session.execute(text("DELETE FROM api_tokens WHERE id = :i"), {"i": newest})
+            admin = users.get_user(session, "admin")
+            again = api_tokens.create_token(session, admin, admin, name="third").token
+            assert again.id > newest
+    finally:
+        engine.dispose()

@@ -24,6 +24,7 @@ from grc_core.notify.channels import OutgoingMessage, Recipient
 from grc_core.notify.worker import DeliveryWorker
 from grc_core.plugins import Registry
 from grc_core.services import companies, devices, exchanges, users
+from grc_core.testing.channel_contract import NotificationChannelContract
 
 from .conftest import browser, csrf
 from .push_service import PushService
@@ -58,6 +59,52 @@ def office(fresh_url: str, tmp_path: Path) -> Iterator[Office]:
     finally:
         service.close()
         grc.dispose()
+
+
+@pytest.fixture(scope="module")
+def key_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("vapid") / "vapid.pem"
+    vapid.generate_key_file(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def push_service(key_file: Path) -> Iterator[PushService]:
+    service = PushService(vapid.application_server_key({"vapid_private_key": str(key_file)}))
+    yield service
+    service.close()
+
+
+class TestPushChannel(NotificationChannelContract):
+    """The contract every channel passes, against the local push service."""
+
+    @pytest.fixture
+    def phone(self, push_service: PushService, session, world):  # type: ignore[no-untyped-def]
+        target = push_service.browser(f"contract-{id(session)}")
+        sub = target.subscription()
+        devices.subscribe_push(
+            session, world.alice, endpoint=sub["endpoint"], p256dh=sub["keys"]["p256dh"],
+            auth=sub["keys"]["auth"],
+        )  # fmt: skip
+        return target
+
+    @pytest.fixture
+    def channel(self, key_file: Path, phone):  # type: ignore[no-untyped-def]
+        push = make_push_channel({"vapid_private_key": str(key_file)})
+        yield push
+        push.close()
+
+    @pytest.fixture
+    def send_session(self, session):  # type: ignore[no-untyped-def]
+        return session
+
+    @pytest.fixture
+    def recipient(self, world) -> Recipient:  # type: ignore[no-untyped-def]
+        return Recipient.from_user(world.alice)
+
+    @pytest.fixture
+    def delivered(self, phone):  # type: ignore[no-untyped-def]
+        return lambda ident: sum(m["tag"] == f"grc-delivery-{ident}" for m in phone.received)
 
 
 def subscribe(office: Office, login: str, name: str, status: int = 201):  # type: ignore[no-untyped-def]
