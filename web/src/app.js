@@ -268,7 +268,7 @@ export function Company({ id, cat, unsentItems }) {
       ${pending.length > 0 && html`<ul class="list pending">${pending.map(
         (i) => html`<${ExchangeItem} key=${i.seq} e=${{ ...i.body, id: i.seq }} cat=${cat} pending=${true} />`,
       )}</ul>`}
-      <${History} id=${id} filters=${filters} cat=${cat} />
+      <${History} id=${id} filters=${filters} cat=${cat} sent=${pending.length} />
       <div class="bar"><a class="button primary" href=${`#/companies/${id}/new`}>${t.newExchange}</a></div>
     `}<//>
   </main>`;
@@ -286,7 +286,7 @@ function Filters({ cat, filters, onChange }) {
   </div>`;
 }
 
-function History({ id, filters, cat }) {
+function History({ id, filters, cat, sent }) {
   const [items, setItems] = useState(null);
   const [cursor, setCursor] = useState(null);
   const [meta, setMeta] = useState({});
@@ -303,7 +303,8 @@ function History({ id, filters, cat }) {
       (err) => live && setError(err),
     );
     return () => (live = false);
-  }, [id, key]);
+    // Read again when the outbox delivers this company's exchanges.
+  }, [id, key, sent]);
   const more = useCallback(async () => {
     if (!cursor || busy) return;
     setBusy(true);
