@@ -122,6 +122,7 @@ class GraphProtocol(Protocol):
         (root / "blobs").mkdir(parents=True, exist_ok=True)
         (root / "staging").mkdir(parents=True, exist_ok=True)
         self.lock = threading.RLock()
+        self.tokens = {TOKEN}
         self.base_url = ""
         self.columns = ("Title", *columns)
         self.throttle_every, self.throttle_status = throttle_every, throttle_status
@@ -236,7 +237,7 @@ class GraphProtocol(Protocol):
         if not raw.startswith("/v1.0/"):
             raise bad("not a Graph v1.0 path")
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme != "Bearer" or token != TOKEN:
+        if scheme != "Bearer" or token not in self.tokens:
             raise GraphError(401, "InvalidAuthenticationToken", "Access token is empty.")
         unknown = set(query) - {
             "$select",

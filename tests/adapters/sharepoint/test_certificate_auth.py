@@ -96,6 +96,7 @@ class FakeEntra:
         self.client_certificate = client_certificate
         self.assertions: list[tuple[dict[str, Any], dict[str, Any]]] = []
         self.refuse = False
+        self.client_secret = "graph-client-secret-0123456789"
         entra = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -148,6 +149,12 @@ class FakeEntra:
                 "sign the client assertion is not registered on application.",
             }
         assert form["grant_type"] == "client_credentials"
+        if "client_secret" in form:  # the secret flow (Microsoft Graph accepts it)
+            if form["client_secret"] != self.client_secret or form["client_id"] != CLIENT_ID:
+                return 401, {"error": "invalid_client", "error_description": "AADSTS7000215: "
+                             "Invalid client secret provided."}  # fmt: skip
+            self.assertions.append(({}, {"scope": form["scope"], "secret": True}))
+            return 200, {"token_type": "Bearer", "expires_in": 3599, "access_token": ACCESS_TOKEN}
         assert form["client_assertion_type"] == (
             "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
         )

@@ -243,3 +243,49 @@ def test_graph_settings():
             {"api": "graph", "site_url": "https://graph.microsoft.com/v1.0/sites/x",
              "access_token": "T"}
         )  # fmt: skip
+
+
+# --- app-only authentication through MSAL, against a local Entra ID -------------------------
+
+from tests.adapters.sharepoint.test_certificate_auth import (  # noqa: E402
+    ACCESS_TOKEN,
+    CLIENT_ID,
+    TENANT,
+    certificate,  # noqa: F401  (fixture)
+    entra,  # noqa: F401  (fixture)
+)
+
+
+@pytest.mark.parametrize("credential", ["client_secret", "certificate"])
+def test_app_only_tokens_from_msal(tmp_path: Path, entra, certificate, credential: str):  # noqa: F811
+    protocol = GraphProtocol(tmp_path / "g")
+    protocol.tokens = {ACCESS_TOKEN}
+    app: dict[str, Any] = {"tenant": TENANT, "client_id": CLIENT_ID,
+                           "authority": f"{entra.url}/{TENANT}", "access_token": None}  # fmt: skip
+    if credential == "client_secret":
+        app["client_secret"] = entra.client_secret
+    else:
+        app["thumbprint"], app["cert_path"] = certificate[1], str(certificate[0])
+    with serve_graph(protocol) as server:
+        backend = make_sharepoint_backend(graph_config(server, **app))
+        uid = put(backend, b"signed in")
+        assert read(backend, uid) == b"signed in"
+        backend.close()
+    scopes = {claims["scope"] for _, claims in entra.assertions}
+    assert scopes == {f"{server.url}/.default"}
+    assert bool(entra.assertions[0][1].get("secret")) == (credential == "client_secret")
+
+
+def test_a_wrong_client_secret_is_an_auth_error(tmp_path: Path, entra):  # noqa: F811
+    from grc_core.errors import StorageAuthError
+
+    protocol = GraphProtocol(tmp_path / "g")
+    with serve_graph(protocol) as server:
+        backend = make_sharepoint_backend(
+            graph_config(server, tenant=TENANT, client_id=CLIENT_ID, access_token=None,
+                         authority=f"{entra.url}/{TENANT}", client_secret="wrong-secret-value")
+        )  # fmt: skip
+        with pytest.raises(StorageAuthError, match="AADSTS7000215"):
+            put(backend, b"x")
+        assert "wrong-secret-value" not in repr(backend)
+        backend.close()
