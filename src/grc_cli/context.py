@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from grc_cli.failures import CliFailure, ExitCode, one_line
 from grc_cli.output import Output
 from grc_cli.safe_text import escape_controls
+from grc_core.backends import check_configuration
 from grc_core.config import Settings, load_settings
 from grc_core.errors import GrcError
 from grc_core.facade import Grc, Work
@@ -44,6 +45,8 @@ class CliContext:
         self.json_output = json_output
         self.login = login
         self.timezone = timezone
+        #: Every column of listings, whatever the width (``--wide``).
+        self.wide = False
         self._schema_checked = False
 
     @cached_property
@@ -63,6 +66,7 @@ class CliContext:
             json_output=self.json_output,
             timezone=self.settings.timezone,
             language=self.settings.language,
+            wide=self.wide,
         )
 
     @cached_property
@@ -75,9 +79,9 @@ class CliContext:
     @cached_property
     def registry(self) -> Registry:
         """The installed plugins, loaded on first use (``plugins list`` needs no database)."""
-        if "grc" in self.__dict__:
-            return self.grc.registry
-        return Registry.load()
+        registry = self.grc.registry if "grc" in self.__dict__ else Registry.load()
+        check_configuration(self.settings, registry)  # typos in tables are errors
+        return registry
 
     def ready(self) -> Grc:
         """The facade, once the database is known to be at this version's schema."""
@@ -162,24 +166,37 @@ def build_channels(
     settings.channel_config(name))``.  One that cannot be built (its configuration is
     missing or invalid: an ``email`` channel with neither ``from_address`` nor ``mailbox``,
     an ``sms`` channel without ``url``) is replaced by an :class:`UnusableChannel` and
-    reported through ``warn``.
+    reported through ``warn``: one line per channel whose configuration is wrong, and one
+    line in all for the channels never configured (a default setup has several, and a
+    warning for each on every run would be noise).
 
     :param names: the channels to build (default: every registered one).
     :param warn: called with a one-line message for each channel that is not usable.
     """
     channels: dict[str, NotificationChannel] = {}
+    never_configured: list[str] = []
     for name in registry.notification_channel_names() if names is None else names:
+        config = settings.channel_config(name)
         try:
-            channels[name] = registry.notification_channel(name, settings.channel_config(name))
+            channels[name] = registry.notification_channel(name, config)
         except GrcError as exc:
             reason = one_line(str(exc))
-            if warn is not None:
+            if not config:
+                never_configured.append(name)
+            elif warn is not None:
                 warn(
                     f"notification channel {name!r} is not usable, its deliveries wait: "
                     f"{reason} (configure [grc.channels.{name}] or "
                     f"GRC_CHANNEL__{name.upper().replace('-', '_')}__<KEY>)"
                 )
             channels[name] = UnusableChannel(name, reason)
+    if never_configured and warn is not None:
+        listed = ", ".join(repr(name) for name in never_configured)
+        warn(
+            f"notification channel{'s' if len(never_configured) > 1 else ''} {listed} "
+            "not configured, their deliveries wait (configure [grc.channels.NAME] or "
+            "GRC_CHANNEL__NAME__<KEY>)"
+        )
     return channels
 
 
@@ -194,3 +211,20 @@ def close_channels(channels: dict[str, NotificationChannel]) -> None:
 
 #: Decorator giving a command the invocation's :class:`CliContext`.
 pass_cli = click.make_pass_decorator(CliContext)
+
+
+def _set_wide(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(CliContext).wide = True
+
+
+def wide_option(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--wide`` on a command that prints a listing: every column, whatever the width of
+    the terminal (by default, narrow terminals get a compact layout)."""
+    return click.option(
+        "--wide",
+        is_flag=True,
+        expose_value=False,
+        callback=_set_wide,
+        help="Show every column, whatever the terminal's width.",
+    )(func)

@@ -2,11 +2,61 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from grc_core.config import Settings
+from grc_core.errors import ConfigError
 from grc_core.plugins.registry import Registry
+from grc_core.plugins.settings import FILE_SUFFIX, Setting, check_settings
 from grc_core.storage.backend import StorageBackend
+
+
+def check_configuration(settings: Settings, registry: Registry) -> None:
+    """Check the ``[grc.storage.*]`` and ``[grc.channels.*]`` tables against the plugins.
+
+    A table must name an installed backend (its own name, or ``type = "…"``) or channel,
+    and hold only the keys that backend or channel declared (when it declared them): a
+    typo (``[grc.channels.emial]``, ``rooot = …``) is an error, never a silently ignored
+    setting.  Secret files are not read here (only when the backend or channel is built).
+
+    :raises ConfigError: the first wrong table or key; the message lists the known ones.
+    """
+    backends = registry.storage_backend_names()
+    for name in sorted(settings.storage):
+        config = dict(settings.backend_config(name))
+        kind = str(config.pop("type", name))
+        if kind not in backends:
+            how = f"type {kind!r}" if kind != name else "this name"
+            raise ConfigError(
+                f"[grc.storage.{name}]: no installed storage backend has {how}; installed: "
+                f"{', '.join(backends) or 'none'} (a table named otherwise needs "
+                'type = "<backend>")'
+            )
+        _check_keys(f"[grc.storage.{name}]", registry.storage_backend_settings(kind), config)
+    channels = registry.notification_channel_names()
+    for name in sorted(settings.channels):
+        if name not in channels:
+            raise ConfigError(
+                f"[grc.channels.{name}]: no installed notification channel has this name; "
+                f"installed: {', '.join(channels) or 'none'}"
+            )
+        declared = registry.notification_channel_settings(name)
+        _check_keys(f"[grc.channels.{name}]", declared, settings.channel_config(name))
+
+
+def _check_keys(owner: str, declared: Sequence[Setting] | None, config: Mapping[str, Any]) -> None:
+    if declared is None:
+        return
+    # The names and types; a secret's file is only read when the backend is built.
+    files = {s.name + FILE_SUFFIX: s.name for s in declared if s.secret}
+    plain = {k: v for k, v in config.items() if k not in files}
+    for key, name in files.items():
+        if key in config:
+            if name in config:
+                raise ConfigError(f"{owner}: give {name} or {key}, not both")
+            plain[name] = "(read from a file)"
+    check_settings(owner, declared, plain)
 
 
 class Backends:
@@ -36,8 +86,9 @@ class Backends:
         def build(name: str) -> StorageBackend:
             config = dict(settings.backend_config(name))
             kind = str(config.pop("type", name))
-            return registry.storage_backend(kind, config)
+            return registry.storage_backend(kind, config, configured_as=name)
 
+        check_configuration(settings, registry)
         return cls(build, settings.storage_backend)
 
     @classmethod

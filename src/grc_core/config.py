@@ -6,7 +6,13 @@ variables, explicit overrides (command-line options).
 
 Storage backends are configured in ``[grc.storage.<name>]`` tables; an environment variable
 ``GRC_STORAGE__<NAME>__<KEY>`` (double underscores, ``-`` in a name written ``_``) overrides
-one value, so that secrets can stay out of the file.
+one value, so that secrets can stay out of the file.  ``GRC_STORAGE__NEXTCLOUD_ARCHIVE__…``
+sets a value of the table ``[grc.storage.nextcloud-archive]`` when the file has it (never a
+second backend ``nextcloud_archive``).
+
+Which keys a table may hold is known only to the plugin that provides the backend or the
+channel: :func:`grc_core.backends.check_configuration` checks the tables against the
+installed plugins (unknown tables and keys are errors that list the known ones).
 
 Notification channels are configured the same way, in ``[grc.channels.<name>]`` tables, and
 ``GRC_CHANNEL__<NAME>__<KEY>`` overrides one value (``GRC_CHANNEL__EMAIL__PASSWORD``).
@@ -76,21 +82,51 @@ class Settings:
             raise ConfigError(f"language {self.language!r} is not supported; accepted: fr, en")
         if not self.database_url:
             object.__setattr__(self, "database_url", default_database_url())
+        elif self.database_url != default_database_url():
+            _check_sqlite_folder(self.database_url)
         if not self.storage_backend:
             raise ConfigError("storage_backend cannot be empty; e.g. 'local'")
 
     def backend_config(self, name: str) -> BackendConfig:
         """The configuration of backend ``name`` (the local root defaults to the data dir)."""
-        # Environment variables cannot spell "-": GRC_STORAGE__MY_GED__URL configures my-ged.
-        config = {**self.storage.get(name.replace("-", "_"), {}), **self.storage.get(name, {})}
-        if name == "local":
+        config = dict(_table(self.storage, name))
+        if name == "local" and config.get("type", "local") == "local":
             config.setdefault("root", str(default_storage_root()))
         return config
 
     def channel_config(self, name: str) -> BackendConfig:
         """The configuration of notification channel ``name`` (empty when not configured)."""
-        # As for storage: GRC_CHANNEL__MY_SMS__URL configures the channel my-sms.
-        return {**self.channels.get(name.replace("-", "_"), {}), **self.channels.get(name, {})}
+        return dict(_table(self.channels, name))
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """A SQLite file in a folder that does not exist is a mistyped path: refuse it rather
+    than create the folders and an empty database there.  (The default database's folder,
+    in the user's data directory, is created when first used.)"""
+    if not url.startswith("sqlite:///") or "?" in url:
+        return  # not SQLite, or a URI with options (mode=memory…): SQLite judges
+    path = url.removeprefix("sqlite:///")
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    folder = Path(path).expanduser().parent
+    if not folder.is_dir():
+        raise ConfigError(
+            f"the folder {folder} of the SQLite database {path} does not exist; create it "
+            "first, or correct the path"
+        )
+
+
+def _table(tables: Mapping[str, BackendConfig], name: str) -> BackendConfig:
+    # Environment variables cannot spell "-": GRC_STORAGE__MY_GED__URL configures my-ged,
+    # whose table only the environment may have given (under the name my_ged).
+    if name in tables:
+        return tables[name]
+    return tables.get(_env_name(name), {})
+
+
+def _env_name(name: str) -> str:
+    """How an environment variable spells a backend or channel name."""
+    return name.replace("-", "_").lower()
 
 
 #: Scalar settings and their environment variables.
@@ -126,6 +162,12 @@ def _from_file(path: Path) -> dict[str, Any]:
         raise ConfigError(f"configuration file {path} does not exist") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"configuration file {path} is not valid TOML: {exc}") from None
+    if "grc" in data and len(data) > 1:
+        outside = ", ".join(sorted(k for k in data if k != "grc"))
+        raise ConfigError(
+            f"{path}: {outside} outside the [grc] table; with a [grc] table every setting "
+            "goes in it (grc.database_url, [grc.storage.local]…)"
+        )
     section = dict(data.get("grc", data))
     known = [*ENV_VARS, "storage", "channels"]
     unknown = sorted(k for k in section if k not in known)
@@ -157,7 +199,15 @@ def _storage_from_env(
         name, sep, key = var.removeprefix(prefix).partition("__")
         if not sep or not name or not key:
             raise ConfigError(f"environment variable {var} should be named {prefix}<{what}>__<KEY>")
-        storage.setdefault(name.lower(), {})[key.lower()] = value
+        # The table of the file this variable spells (my-ged for MY_GED), else its own.
+        spelt = _env_name(name)
+        matching = [n for n in storage if _env_name(n) == spelt]
+        if len(matching) > 1:
+            raise ConfigError(
+                f"environment variable {var} could set [{', '.join(sorted(matching))}]: "
+                "rename one of these tables"
+            )
+        storage.setdefault(matching[0] if matching else spelt, {})[key.lower()] = value
 
 
 def load_settings(

@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import func, select, text
 
 from grc_core import Grc
-from grc_core.config import load_settings
+from grc_core.config import Settings, load_settings
 from grc_core.db import create_db_engine
 from grc_core.errors import ConfigError, DatabaseError, PermissionDenied, ValidationError
 from grc_core.models import Exchange
@@ -108,11 +108,19 @@ def test_facade_commits_or_rolls_back(fresh_url):
         grc.dispose()
 
 
-def test_default_sqlite_folder_is_created(tmp_path):
-    grc = Grc.from_url(f"sqlite:///{tmp_path / 'deep' / 'er' / 'grc.sqlite3'}")
+def test_default_sqlite_folder_is_created(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "deep" / "er"))
+    grc = Grc(Settings())
     grc.upgrade()
-    assert (tmp_path / "deep" / "er" / "grc.sqlite3").exists()
+    assert (tmp_path / "deep" / "er" / "grc" / "grc.sqlite3").exists()
     grc.dispose()
+
+
+def test_a_sqlite_path_in_a_missing_folder_is_refused(tmp_path):
+    """A mistyped path never creates folders and an empty database."""
+    with pytest.raises(ConfigError, match="does not exist"):
+        Grc.from_url(f"sqlite:///{tmp_path / 'nonexistent' / 'dir' / 'x.sqlite3'}")
+    assert not (tmp_path / "nonexistent").exists()
 
 
 def test_storage_tables_and_environment(tmp_path):

@@ -35,6 +35,7 @@ from urllib.parse import urlsplit
 from grc_core.errors import ConfigError
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterStorageBackend
+from grc_core.plugins.settings import declare
 
 if TYPE_CHECKING:
     from grc_adapters.cmis.backend import CmisBackend
@@ -201,4 +202,5 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         description="documents in a CMIS 1.1 repository (Alfresco…), browser binding",
         requires=("cmislib",),
         extra="cmis",
+        settings=declare(ACCEPTED, secrets=("password",)),
     )

@@ -26,9 +26,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from grc_adapters.email.channel import EmailChannel
-from grc_adapters.email.transport import EmailSettings
+from grc_adapters.email.transport import EMAIL_KEYS, EmailSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterNotificationChannel
+from grc_core.plugins.settings import declare
 
 
 def make_email_channel(config: Mapping[str, Any]) -> EmailChannel:
@@ -46,4 +47,5 @@ def grc_register_notification_channels(register: RegisterNotificationChannel) ->
         "email",
         make_email_channel,
         description="e-mail over SMTP (text and HTML), or into a local mbox file",
+        settings=declare(EMAIL_KEYS, secrets=("password",)),
     )

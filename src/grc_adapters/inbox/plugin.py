@@ -32,4 +32,9 @@ def make_inbox_channel(config: Mapping[str, Any]) -> InboxChannel:
 @hookimpl
 def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
     """Register ``inbox``."""
-    register("inbox", make_inbox_channel, description="on-screen alerts in each user's inbox")
+    register(
+        "inbox",
+        make_inbox_channel,
+        description="on-screen alerts in each user's inbox",
+        settings=[],  # none: any key is a mistake
+    )

@@ -21,7 +21,7 @@ from typing import Any
 
 from grc_adapters.local.backend import DEFAULT_TEMP_GRACE, LocalDiskBackend, default_root
 from grc_core.errors import ConfigError
-from grc_core.plugins import hookimpl
+from grc_core.plugins import Setting, hookimpl
 from grc_core.plugins.hookspecs import RegisterStorageBackend
 
 _ACCEPTED = ("root", "temp_grace_seconds")
@@ -73,4 +73,8 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         "local",
         make_local_backend,
         description="files under a directory of this machine (the embedded default)",
+        settings=[
+            Setting("root", Path, description="the folder holding the blobs"),
+            Setting("temp_grace_seconds", float, description="age of an abandoned upload"),
+        ],
     )

@@ -28,9 +28,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from grc_adapters.nuxeo.settings import NuxeoSettings
+from grc_adapters.nuxeo.settings import ACCEPTED, SECRETS, NuxeoSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterStorageBackend
+from grc_core.plugins.settings import declare
 
 if TYPE_CHECKING:
     from grc_adapters.nuxeo.backend import NuxeoBackend
@@ -64,4 +65,5 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         # packaging: imported by nuxeo.utils without being declared (nuxeo-python-client#317).
         requires=("nuxeo", "packaging"),
         extra="nuxeo",
+        settings=declare(ACCEPTED, secrets=SECRETS),
     )

@@ -20,9 +20,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grc_adapters.push.channel import PushChannel, PushSettings
+from grc_adapters.push.channel import ACCEPTED, PushChannel, PushSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterNotificationChannel
+from grc_core.plugins.settings import declare
 
 
 def make_push_channel(config: Mapping[str, Any]) -> PushChannel:
@@ -36,4 +37,9 @@ def make_push_channel(config: Mapping[str, Any]) -> PushChannel:
 @hookimpl
 def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
     """Register ``push``."""
-    register("push", make_push_channel, description="Web Push alerts on the user's devices")
+    register(
+        "push",
+        make_push_channel,
+        description="Web Push alerts on the user's devices",
+        settings=declare(ACCEPTED),
+    )

@@ -18,11 +18,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grc_adapters.email.transport import EmailSettings
+from grc_adapters.email.transport import EMAIL_KEYS, EmailSettings
 from grc_adapters.report.channel import ReportChannel
 from grc_core.notify.channels import ChannelSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterNotificationChannel
+from grc_core.plugins.settings import declare
 from grc_core.queries.history import MAX_PAGE
 
 
@@ -47,4 +48,5 @@ def grc_register_notification_channels(register: RegisterNotificationChannel) ->
         "report",
         make_report_channel,
         description="an HTML digest of a company's recent history, by e-mail",
+        settings=declare((*EMAIL_KEYS, "days", "limit"), secrets=("password",)),
     )

@@ -61,5 +61,5 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         description="documents in a SharePoint Online library (certificate app-only auth)",
         requires=("office365",),
         extra="sharepoint",
-        settings=declare(ACCEPTED, secrets=("cert_passphrase", "access_token")),
+        settings=declare(ACCEPTED, secrets=("cert_passphrase", "access_token", "client_secret")),
     )

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from grc_adapters.sms.channel import SmsChannel, SmsSettings
+from grc_adapters.sms.channel import SMS_KEYS, SmsChannel, SmsSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterNotificationChannel
+from grc_core.plugins.settings import declare
 
 
 def make_sms_channel(config: Mapping[str, Any]) -> SmsChannel:
@@ -39,4 +40,10 @@ def make_sms_channel(config: Mapping[str, Any]) -> SmsChannel:
 @hookimpl
 def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
     """Register ``sms``."""
-    register("sms", make_sms_channel, description="text messages through an HTTP SMS gateway")
+    register(
+        "sms",
+        make_sms_channel,
+        description="text messages through an HTTP SMS gateway",
+        # The URL may carry the gateway's key in its query string: never shown either.
+        settings=declare(SMS_KEYS, secrets=("auth_secret", "url")),
+    )

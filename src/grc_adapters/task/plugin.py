@@ -22,6 +22,7 @@ from grc_adapters.task.channel import TaskChannel
 from grc_core.notify.channels import ChannelSettings
 from grc_core.plugins import hookimpl
 from grc_core.plugins.hookspecs import RegisterNotificationChannel
+from grc_core.plugins.settings import declare
 
 
 def make_task_channel(config: Mapping[str, Any]) -> TaskChannel:
@@ -41,4 +42,9 @@ def make_task_channel(config: Mapping[str, Any]) -> TaskChannel:
 @hookimpl
 def grc_register_notification_channels(register: RegisterNotificationChannel) -> None:
     """Register ``task``."""
-    register("task", make_task_channel, description="a To-do exchange assigned to the recipient")
+    register(
+        "task",
+        make_task_channel,
+        description="a To-do exchange assigned to the recipient",
+        settings=declare(("action", "status", "due_days", "notify_new_tasks")),
+    )

@@ -3,6 +3,7 @@
 For plugin authors:
 
 - :data:`hookimpl` — mark hook implementations;
+- :class:`Setting` — declare the keys of a backend's or channel's configuration table;
 - :mod:`grc_core.plugins.hookspecs` — every hook, with its ``register`` callback types;
 - :class:`Scanner`, :class:`Scan`, :class:`ScanVerdict` — the scanner protocol;
 - :class:`grc_core.storage.StorageBackend` — the storage backend protocol, and
@@ -25,6 +26,7 @@ from grc_core.plugins.registry import (
     redact,
 )
 from grc_core.plugins.scanning import Scan, Scanner, ScanVerdict
+from grc_core.plugins.settings import Setting
 
 __all__ = [
     "ENTRY_POINT_GROUP",
@@ -35,6 +37,7 @@ __all__ = [
     "Scan",
     "ScanVerdict",
     "Scanner",
+    "Setting",
     "StorageBackendInfo",
     "hookimpl",
     "hookspec",

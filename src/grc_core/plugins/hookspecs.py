@@ -28,6 +28,7 @@ from grc_core.event_hooks import CommittedEvent
 from grc_core.notify.channels import NotificationChannel
 from grc_core.plugins.markers import hookspec
 from grc_core.plugins.scanning import Scanner
+from grc_core.plugins.settings import Setting
 from grc_core.storage.backend import StorageBackend
 
 # --- the callbacks handed to registration hooks ----------------------------------------------
@@ -37,10 +38,17 @@ class StorageBackendFactory(Protocol):
     """Builds a storage backend from its configuration.
 
     The configuration is the backend's table from the GRC configuration (for example
-    ``{"root": "/srv/grc/blobs"}`` or ``{"site_url": …, "client_secret": …}``), read-only.
-    Raise :class:`~grc_core.errors.ConfigError` naming the accepted keys when it is wrong;
-    never put secret values in the message.  Import heavy client libraries here, not at
-    module level, so that ``grc`` starts without them.
+    ``{"root": "/srv/grc/blobs"}`` or ``{"site_url": …, "client_secret": …}``), read-only,
+    already checked against the settings the backend declared (``settings=`` of
+    :class:`RegisterStorageBackend`: no unknown key, values of the declared types, secrets
+    read from their ``*_file``).  Raise :class:`~grc_core.errors.ConfigError` when a value
+    is wrong; never put secret values in the message.  Import heavy client libraries here,
+    not at module level, so that ``grc`` starts without them.
+
+    A factory that also takes a keyword argument ``name`` (``def make(config, *,
+    name="everteam")``) receives the name the backend is configured under: ``archive`` for
+    ``[grc.storage.archive]`` with ``type = "everteam"``, so that its messages can say
+    which of two copies is misconfigured (*versionadded* 0.2).
     """
 
     def __call__(self, config: Mapping[str, Any], /) -> StorageBackend: ...
@@ -57,6 +65,7 @@ class RegisterStorageBackend(Protocol):
         description: str = "",
         requires: Sequence[str] = (),
         extra: str | None = None,
+        settings: Sequence[Setting] | None = None,
     ) -> None:
         """Make a storage backend available under ``name``.
 
@@ -69,6 +78,11 @@ class RegisterStorageBackend(Protocol):
             backend raise :class:`~grc_core.errors.BackendNotInstalled`.
         :param extra: the pip extra of the plugin's distribution that installs ``requires``
             (``"sharepoint"`` → ``pip install 'grc-exchanges[sharepoint]'``).
+        :param settings: the keys of the backend's configuration table, each a
+            :class:`~grc_core.plugins.settings.Setting` (name, type, secret, required); GRC
+            then refuses unknown keys and wrong types, reads secrets from ``<key>_file``
+            and never shows secrets.  ``None`` (the default): the table is not checked.
+            *versionadded* 0.2.
         """
         ...
 
@@ -89,9 +103,11 @@ class NotificationChannelFactory(Protocol):
     """Builds a notification channel from its configuration.
 
     The configuration is the channel's ``[grc.channels.<name>]`` table (for example
-    ``{"host": "smtp.example.com", "password": …}``), read-only.  Raise
-    :class:`~grc_core.errors.ConfigError` naming the accepted keys when it is wrong; never
-    put secret values in the message.  Do not connect here: connect when sending.
+    ``{"host": "smtp.example.com", "password": …}``), read-only, already checked against
+    the settings the channel declared.  Raise :class:`~grc_core.errors.ConfigError` when a
+    value is wrong; never put secret values in the message.  Do not connect here: connect
+    when sending.  A factory that takes a keyword argument ``name`` receives the channel's
+    name.
     """
 
     def __call__(self, config: Mapping[str, Any], /) -> NotificationChannel: ...
@@ -101,7 +117,12 @@ class RegisterNotificationChannel(Protocol):
     """The ``register`` callback of :func:`grc_register_notification_channels`."""
 
     def __call__(
-        self, name: str, factory: NotificationChannelFactory, *, description: str = ""
+        self,
+        name: str,
+        factory: NotificationChannelFactory,
+        *,
+        description: str = "",
+        settings: Sequence[Setting] | None = None,
     ) -> None:
         """Make a notification channel available under ``name``.
 
@@ -111,6 +132,9 @@ class RegisterNotificationChannel(Protocol):
         :param factory: called with the channel's configuration when it is used; returns a
             :class:`~grc_core.notify.channels.NotificationChannel`.
         :param description: one line for ``grc plugins list``.
+        :param settings: the keys of the channel's configuration table (see
+            :class:`RegisterStorageBackend`); ``None``: the table is not checked.
+            *versionadded* 0.2.
         """
         ...
 
@@ -126,7 +150,8 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
     Do not connect to anything here: connect in the factory.
 
     :param register: a :class:`RegisterStorageBackend` callback:
-        ``register(name, factory, *, description="", requires=(), extra=None)``.
+        ``register(name, factory, *, description="", requires=(), extra=None,
+        settings=None)``.
 
     .. versionadded:: 0.1
     """
@@ -152,7 +177,7 @@ def grc_register_notification_channels(register: RegisterNotificationChannel) ->
     connect in the factory or when sending.
 
     :param register: a :class:`RegisterNotificationChannel` callback:
-        ``register(name, factory, *, description="")``.
+        ``register(name, factory, *, description="", settings=None)``.
 
     .. versionadded:: 0.1
     """

@@ -31,6 +31,7 @@ from grc_core.notify.channels import NotificationChannel, UnknownChannel
 from grc_core.plugins.hookspecs import NotificationChannelFactory, StorageBackendFactory
 from grc_core.plugins.manager import make_plugin_manager
 from grc_core.plugins.scanning import Scanner
+from grc_core.plugins.settings import Setting, check_settings, secret_keys
 from grc_core.storage.backend import StorageBackend
 
 #: Config keys whose values are never shown: they contain one of these words.
@@ -47,18 +48,22 @@ def is_secret_key(key: str) -> bool:
     return bool(_SECRET_KEY.search(str(key)))
 
 
-def redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
+def redact(mapping: Mapping[str, Any], secrets: Iterable[str] = ()) -> dict[str, Any]:
     """A copy of ``mapping`` safe to show: secret-looking keys get ``"***"``.
 
     Nested mappings (and lists of them) are redacted too.  Empty and ``None`` values are
     kept, so that "not set" stays visible.
+
+    :param secrets: more keys to hide whatever their names: the settings a backend or
+        channel declared secret (:meth:`Registry.secret_keys`), e.g. a ``webhook_url``.
     """
+    declared = frozenset(secrets)
 
     def clean(key: str, value: Any) -> Any:
-        if is_secret_key(key) and value not in (None, ""):
+        if (key in declared or is_secret_key(key)) and value not in (None, ""):
             return _REDACTED
         if isinstance(value, Mapping):
-            return redact(value)
+            return redact(value, declared)
         if isinstance(value, list | tuple):
             return [clean("", item) for item in value]
         return value
@@ -66,12 +71,13 @@ def redact(mapping: Mapping[str, Any]) -> dict[str, Any]:
     return {key: clean(key, value) for key, value in mapping.items()}
 
 
-def _secret_values(mapping: Mapping[str, Any]) -> list[str]:
+def _secret_values(mapping: Mapping[str, Any], declared: Iterable[str] = ()) -> list[str]:
+    declared = frozenset(declared)
     found: list[str] = []
     for key, value in mapping.items():
         if isinstance(value, Mapping):
-            found += _secret_values(value)
-        elif is_secret_key(key) and value not in (None, ""):
+            found += _secret_values(value, declared)
+        elif (key in declared or is_secret_key(key)) and value not in (None, ""):
             found.append(str(value))
     # Longest first, so that a secret containing another is replaced whole.
     return sorted(set(found), key=len, reverse=True)
@@ -81,6 +87,32 @@ def _scrub(text: str, secrets: Sequence[str]) -> str:
     for secret in secrets:
         text = text.replace(secret, _REDACTED)
     return text
+
+
+def _accepts_name(factory: Callable[..., Any]) -> bool:
+    """Whether a factory takes the ``name`` keyword (the name it is configured under)."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):  # a builtin or a C callable without a signature
+        return False
+    return any(
+        p.kind is p.VAR_KEYWORD
+        or (p.name == "name" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
+        for p in parameters
+    )
+
+
+def _declared(plugin: str, what: str, name: str, settings: object) -> tuple[Setting, ...] | None:
+    if settings is None:
+        return None
+    if isinstance(settings, Setting):
+        settings = (settings,)
+    if not isinstance(settings, Sequence) or not all(isinstance(s, Setting) for s in settings):
+        raise PluginError(
+            f"plugin {plugin!r}: the settings of {what} {name!r} must be a list of "
+            "grc_core.plugins.Setting"
+        )
+    return tuple(settings)
 
 
 def _module_of(plugin: object) -> str:
@@ -177,6 +209,8 @@ class _Backend:
     extra: str | None
     plugin_name: str
     plugin: object
+    settings: tuple[Setting, ...] | None = None
+    wants_name: bool = False
 
 
 @dataclass(frozen=True)
@@ -185,6 +219,8 @@ class _Named:
     value: Any
     description: str
     plugin_name: str
+    settings: tuple[Setting, ...] | None = None
+    wants_name: bool = False
 
 
 class Registry:
@@ -268,6 +304,7 @@ class Registry:
             description: str = "",
             requires: Sequence[str] = (),
             extra: str | None = None,
+            settings: Sequence[Setting] | None = None,
         ) -> None:
             self._check_name("storage backend", name, self._backends, plugin_name)
             if not callable(factory):
@@ -283,9 +320,11 @@ class Registry:
                         f"plugin {plugin_name!r}: storage backend {name!r} requires "
                         f"{module!r}, which is not a module name"
                     )
+            declared = _declared(plugin_name, "storage backend", name, settings)
             self._backends[name] = _Backend(
-                name, factory, str(description), tuple(requires), extra, plugin_name, plugin
-            )
+                name, factory, str(description), tuple(requires), extra, plugin_name, plugin,
+                declared, _accepts_name(factory),
+            )  # fmt: skip
 
         return register
 
@@ -303,7 +342,11 @@ class Registry:
 
     def _channel_register(self, plugin_name: str) -> Callable[..., None]:
         def register(
-            name: str, factory: NotificationChannelFactory, *, description: str = ""
+            name: str,
+            factory: NotificationChannelFactory,
+            *,
+            description: str = "",
+            settings: Sequence[Setting] | None = None,
         ) -> None:
             self._check_name("notification channel", name, self._channels, plugin_name)
             if not callable(factory):
@@ -311,7 +354,10 @@ class Registry:
                     f"plugin {plugin_name!r} registered notification channel {name!r} with "
                     f"a factory that is not callable: {factory!r}"
                 )
-            self._channels[name] = _Named(name, factory, str(description), plugin_name)
+            declared = _declared(plugin_name, "notification channel", name, settings)
+            self._channels[name] = _Named(
+                name, factory, str(description), plugin_name, declared, _accepts_name(factory)
+            )
 
         return register
 
@@ -363,8 +409,47 @@ class Registry:
             )
         return infos
 
-    def storage_backend(self, name: str, config: Mapping[str, Any] | None = None) -> StorageBackend:
+    def storage_backend_settings(self, name: str) -> tuple[Setting, ...] | None:
+        """The settings backend ``name`` declared (``None``: it declared none).
+
+        :raises UnknownBackend: no plugin registered ``name``.
+        """
+        backend = self._backends.get(name)
+        if backend is None:
+            raise UnknownBackend(name, list(self._backends))
+        return backend.settings
+
+    def notification_channel_settings(self, name: str) -> tuple[Setting, ...] | None:
+        """The settings channel ``name`` declared (``None``: it declared none).
+
+        :raises UnknownChannel: no plugin registered ``name``.
+        """
+        entry = self._channels.get(name)
+        if entry is None:
+            raise UnknownChannel(name, list(self._channels))
+        return entry.settings
+
+    def secret_keys(self, kind: str, name: str) -> frozenset[str]:
+        """The keys of ``kind`` (``"storage"`` or ``"channels"``) ``name``'s table that are
+        declared secret, to pass to :func:`redact` (empty when nothing is declared)."""
+        table = self._backends if kind == "storage" else self._channels
+        entry = table.get(name)
+        return secret_keys(entry.settings or ()) if entry is not None else frozenset()
+
+    def storage_backend(
+        self,
+        name: str,
+        config: Mapping[str, Any] | None = None,
+        *,
+        configured_as: str | None = None,
+    ) -> StorageBackend:
         """Build the storage backend ``name`` with ``config``.
+
+        The configuration is checked against the settings the backend declared (see
+        :mod:`grc_core.plugins.settings`) before its factory is called; a factory that takes
+        a ``name`` keyword receives ``configured_as`` (default ``name``): the table it was
+        configured in, ``archive`` for ``[grc.storage.archive]`` with ``type = "local"``, so
+        that its messages can say which of two copies is misconfigured.
 
         :raises UnknownBackend: (also a :class:`LookupError`) no plugin registered ``name``;
             the message lists the registered names.
@@ -381,12 +466,18 @@ class Registry:
         missing = _missing_modules(backend.requires)
         if missing:
             raise BackendNotInstalled(name, missing, self._install_hint(backend))
-        settings = dict(config or {})
-        secrets = _secret_values(settings)
+        label = configured_as or name
+        owner = f"[grc.storage.{label}]" + (f" (type {name})" if label != name else "")
+        settings = check_settings(owner, backend.settings, config or {})
+        declared_secrets = secret_keys(backend.settings or ())
+        secrets = _secret_values(settings, declared_secrets)
         failure: GrcError | None = None
         cause: BaseException | None = None
         try:
-            instance = backend.factory(MappingProxyType(settings))
+            if backend.wants_name:
+                instance = backend.factory(MappingProxyType(settings), name=label)  # type: ignore[call-arg]
+            else:
+                instance = backend.factory(MappingProxyType(settings))
         except GrcError as exc:
             message = str(exc)
             if not any(secret in message for secret in secrets):
@@ -402,7 +493,7 @@ class Registry:
             leaked = any(secret in message for secret in secrets)
             failure = PluginError(
                 f"the {name!r} storage backend could not be created with "
-                f"{redact(settings)}: {_scrub(message, secrets)}"
+                f"{redact(settings, declared_secrets)}: {_scrub(message, secrets)}"
             )
             cause = None if leaked else exc
         if failure is not None:
@@ -442,6 +533,9 @@ class Registry:
         """Build the notification channel ``name`` with ``config`` (its
         ``[grc.channels.<name>]`` table, :meth:`grc_core.config.Settings.channel_config`).
 
+        The configuration is checked against the settings the channel declared first; a
+        factory that takes a ``name`` keyword receives ``name``.
+
         :raises UnknownChannel: (also a :class:`LookupError`) no plugin registered ``name``;
             the message lists the registered names.
         :raises ConfigError: (or any :class:`GrcError` the factory raises) the configuration
@@ -453,12 +547,16 @@ class Registry:
         entry = self._channels.get(name)
         if entry is None:
             raise UnknownChannel(name, list(self._channels))
-        settings = dict(config or {})
-        secrets = _secret_values(settings)
+        settings = check_settings(f"[grc.channels.{name}]", entry.settings, config or {})
+        declared_secrets = secret_keys(entry.settings or ())
+        secrets = _secret_values(settings, declared_secrets)
         failure: GrcError | None = None
         cause: BaseException | None = None
         try:
-            instance = entry.value(MappingProxyType(settings))
+            if entry.wants_name:
+                instance = entry.value(MappingProxyType(settings), name=name)
+            else:
+                instance = entry.value(MappingProxyType(settings))
         except GrcError as exc:
             message = str(exc)
             if not any(secret in message for secret in secrets):
@@ -469,7 +567,7 @@ class Registry:
             leaked = any(secret in message for secret in secrets)
             failure = PluginError(
                 f"the {name!r} notification channel could not be created with "
-                f"{redact(settings)}: {_scrub(message, secrets)}"
+                f"{redact(settings, declared_secrets)}: {_scrub(message, secrets)}"
             )
             cause = None if leaked else exc
         if failure is not None:
