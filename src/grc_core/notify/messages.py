@@ -83,6 +83,11 @@ def subscription_message(session: Session, facts: Facts, recipient: User) -> tup
     label = event.get("label") if event.get("label") not in (None, kind) else None
     label = label or _LABELS.get(kind, kind)
     what = exchange.get("subject") or ""
+    if kind.startswith("attachment."):
+        # The file's name tells two alerts about two files on one record apart.
+        names = (facts.event.changes or {}).get("filename") or [None, None]
+        filename = next((n for n in reversed(names) if n), None)
+        what = f"{filename} ({what})" if filename and what else (filename or what)
     where = company.get("name") or "Échange global"
     subject = f"[GRC] {label} — {where}" + (f" : {what}" if what else "")
     lines = [f"Bonjour {v['recipient']['name']},", ""]
