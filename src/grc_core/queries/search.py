@@ -218,7 +218,9 @@ def _snippets(
     if not ids:
         return {}
     if postgresql:
-        text_ = Exchange.subject + " — " + Exchange.details + " — " + _PG_SEARCH.c.names
+        # concat_ws skips the NULLs: empty details or no names leave no "— —" in extracts.
+        parts = (Exchange.subject, Exchange.details, _PG_SEARCH.c.names)
+        text_ = func.concat_ws(" — ", *(func.nullif(part, "") for part in parts))
         headline = func.ts_headline(
             "grc_simple", text_, _pg_highlight(terms),
             "StartSel=[, StopSel=], MaxFragments=1, MaxWords=18, MinWords=6",
