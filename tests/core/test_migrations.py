@@ -41,7 +41,7 @@ def test_models_and_migrations_agree(engine):
 def test_first_migration_seeds_picklists_in_french_and_english(session):
     actions = {v.code: v for v in picklists.list_values(session, PicklistKind.ACTION)}
     assert {"todo", "call", "letter", "note", "meeting", "report", "email"} <= set(actions)
-    assert actions["todo"].label_fr == "A faire"
+    assert actions["todo"].label_fr == "À faire"
     assert actions["todo"].label_en == "To do"
     statuses = {v.code: v.is_closed for v in picklists.list_values(session, "status")}
     assert statuses == {"planned": False, "in_progress": False, "done": True, "cancelled": True}

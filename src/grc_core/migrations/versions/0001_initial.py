@@ -21,7 +21,7 @@ depends_on: str | Sequence[str] | None = None
 # The seed's picklists (French and English labels); administrators add and retire values later.
 SEED_PICKLISTS: dict[str, list[tuple[str, str, str, bool]]] = {
     "action": [
-        ("todo", "A faire", "To do", False),
+        ("todo", "À faire", "To do", False),
         ("call", "Appel", "Call", False),
         ("letter", "Courrier", "Letter", False),
         ("note", "Note", "Note", False),
