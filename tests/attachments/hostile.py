@@ -389,11 +389,15 @@ def _pdf_rich_media() -> bytes:
     return _pdf_with(change)
 
 
-def _jpeg_then_zip() -> bytes:
+def _zip_payload() -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("payload.html", "<script>alert(1)</script>")
-    return photo() + buffer.getvalue()
+    return buffer.getvalue()
+
+
+def _jpeg_then_zip() -> bytes:
+    return photo() + _zip_payload()
 
 
 def _png_then_html() -> bytes:
@@ -434,6 +438,7 @@ _BROKEN = "archive_integrity"
 HOSTILE: list[Case] = [
     Case("only-magic.pdf", lambda: b"%PDF-", "pdf_structure"),
     Case("cut.pdf", lambda: pdf()[:-400], "pdf_structure"),
+    Case("then-zip.pdf", lambda: pdf() + _zip_payload(), "pdf_structure"),
     Case("open-action.pdf", _pdf_open_action_js, "pdf_active_content"),
     Case("document-js.pdf", _pdf_document_js, "pdf_active_content"),
     Case("launch.pdf", _pdf_launch_on_page, "pdf_active_content"),

@@ -19,6 +19,7 @@ contents, nor the images) is held in memory.
 
 from __future__ import annotations
 
+import io
 import logging
 from typing import Any, BinaryIO
 
@@ -53,6 +54,76 @@ class _Found(Exception):
         self.what = what
 
 
+#: Bytes that may follow the final ``%%EOF``: line ends, blanks, NULs and comment marks.
+_TRAILING_ALLOWED = b"\r\n\t \x00\x0c%"
+_BLOCK = 1024 * 1024
+
+
+def pdf_end(file: BinaryIO) -> int:
+    """The offset just after the file's last ``%%EOF`` marker.
+
+    Read backwards a block at a time (memory stays small whatever follows the marker).  Only
+    blanks and comment marks may follow it: anything else is another file appended to the
+    PDF — a polyglot.
+
+    :raises AttachmentRefused: rule ``pdf_structure``.
+    """
+    size = file.seek(0, 2)
+    end = size
+    while end > 0:
+        start = max(0, end - _BLOCK)
+        file.seek(start)
+        block = file.read(end - start)
+        kept = block.rstrip(_TRAILING_ALLOWED)
+        if not kept:
+            end = start
+            continue
+        last = start + len(kept)  # just after the last byte that is not blank or '%'
+        file.seek(max(0, last - 5))
+        if file.read(last - max(0, last - 5)) != b"%%EOF":
+            marker = block.rfind(b"%%EOF")
+            if marker < 0:
+                raise refusal("pdf_structure", "the file does not end with a PDF's %%EOF marker")
+            raise refusal(
+                "pdf_structure",
+                f"{size - (start + marker + 5):,} bytes that are not PDF follow its %%EOF "
+                "marker (a file appended to the document)",
+            )
+        return last
+    raise refusal("pdf_structure", "the file has no end-of-file marker (%%EOF)")
+
+
+class _Bounded(io.RawIOBase):
+    """A read-only view of the first ``size`` bytes of a seekable file."""
+
+    def __init__(self, file: BinaryIO, size: int) -> None:
+        self._file, self._size, self._pos = file, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        base = {0: 0, 1: self._pos, 2: self._size}[whence]
+        self._pos = max(0, min(self._size, base + offset))
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        wanted = min(len(buffer), self._size - self._pos)
+        if wanted <= 0:
+            return 0
+        self._file.seek(self._pos)
+        data = self._file.read(wanted)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
 def check_pdf(file: BinaryIO, *, allow_active: bool) -> None:
     """Refuse a PDF that does not parse, or holds active content the policy refuses.
 
@@ -62,8 +133,8 @@ def check_pdf(file: BinaryIO, *, allow_active: bool) -> None:
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # hostile files warn a lot
     try:
-        file.seek(0)
-        reader = PdfReader(file, strict=False)
+        view = io.BufferedReader(_Bounded(file, pdf_end(file)), buffer_size=64 * 1024)
+        reader = PdfReader(view, strict=False)
         if reader.is_encrypted and not _decrypted(reader):
             raise refusal(
                 "pdf_structure", "the PDF is encrypted with a password; it cannot be inspected"
