@@ -110,3 +110,15 @@ def test_api_strips_photos_sent_by_the_mobile_app(api):
     assert b"PhoneMaker" in photo and b"PhoneMaker" not in content
     with grc.session() as s:
         assert attachments.get_policy(s).strip_image_metadata == "mobile"
+
+
+def test_storage_check_says_when_no_virus_scanner_is_active(fresh_url, tmp_path):
+    grc = CliGrc(fresh_url, tmp_path)
+    grc.ok("db", "upgrade")
+    grc.ok("user", "add", "admin", "--name", "Admin", "--admin")
+    result = grc.ok("storage", "check", "local", as_="admin", GRC_CLAMAV_ADDRESS="")
+    assert "warning: no virus scanner is active" in result.stderr
+    configured = grc.ok(
+        "storage", "check", "local", as_="admin", GRC_CLAMAV_ADDRESS="/run/clamav/clamd.ctl"
+    )
+    assert "no virus scanner" not in configured.stderr
