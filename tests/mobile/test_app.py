@@ -11,6 +11,7 @@ import hashlib
 import io
 import re
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +19,7 @@ from PIL import Image
 from sqlalchemy import func, select
 from tests.mobile.conftest import SECRET, Device, MobileWorld
 
-from grc_core.models import Attachment, Exchange
+from grc_core.models import Attachment, Exchange, Subscription
 from grc_core.queries import audit
 from grc_core.services import api_tokens, devices, exchanges, picklists
 
@@ -207,19 +208,68 @@ def test_refused_item_is_flagged_fixed_and_synced(phone: Device, mobile_world: M
         assert stored.action.code == "meeting"
 
 
-def test_sign_out_wipes_the_device(phone: Device) -> None:
+def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWorld) -> None:
+    subject = f"Rappeler le client {uuid.uuid4().hex[:6]}"
+    with mobile_world.grc.acting_as("admin") as w:
+        todo = exchanges.create_exchange(
+            w.session, w.actor, subject=subject, action="todo", assignees=["alice"],
+            start=datetime.now(UTC) - timedelta(hours=3), company_id=mobile_world.ids["acme"],
+        )  # fmt: skip
+        todo_id = todo.id
+    phone.enrol("alice")
+    page = phone.page
+    item = page.locator("li.item", has_text=subject)
+    assert "En retard" in item.inner_text()
+    item.get_by_role("button", name=re.compile("Terminer")).click()
+    phone.wait_unsent(0)
+    with mobile_world.grc.session() as s:
+        assert s.get(Exchange, todo_id).status.is_closed
+    open_company(phone)
+    page.get_by_role("button", name="Suivre").click()
+    page.get_by_role("button", name="Ne plus suivre").wait_for()
+    followed = select(func.count()).where(
+        Subscription.user_id == mobile_world.ids["alice"],
+        Subscription.target_kind == "company",
+        Subscription.target_id == mobile_world.ids["acme"],
+    )
+    with mobile_world.grc.session() as s:
+        assert s.scalar(followed) == 1
+    page.get_by_role("button", name="Ne plus suivre").click()
+    page.get_by_role("button", name="Suivre", exact=True).wait_for()
+    with mobile_world.grc.session() as s:
+        assert s.scalar(followed) == 0
+    page.get_by_label("Action").select_option("call")
+    page.wait_for_selector("ul[aria-label=Historique] >> text=Appel de suivi")
+    assert "Échange ancien" not in page.locator("ul[aria-label=Historique]").inner_text()
+
+
+def test_sign_out_wipes_the_device(phone: Device, mobile_world: MobileWorld) -> None:
     phone.enrol("alice")
     open_company(phone)
     page = phone.page
     assert "ACME" in phone.storage_dump()
     assert phone.cache_names()
+    # Signing out with a change still waiting asks first.
+    phone.context.set_offline(True)
+    new_exchange(phone, "Jamais envoyé")
+    phone.wait_unsent(1)
     page.get_by_role("link", name="Moi").click()
     page.get_by_role("button", name="Se déconnecter").click()
+    assert "1 élément(s) pas encore envoyé(s)" in page.get_by_role("alert").inner_text()
+    assert "ACME" in phone.storage_dump()
+    page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_selector("text=Activer cet appareil")
-    assert "ACME" not in phone.storage_dump()
+    assert "ACME" not in phone.storage_dump() and "Jamais" not in phone.storage_dump()
     assert phone.cache_names() == []
-    cookies = {c["name"] for c in phone.context.cookies()}
-    assert "grc_session" not in cookies
+    # The server session, out of reach while offline, ends at the next start online.
+    phone.context.set_offline(False)
+    page = phone.reopen("/")
+    page.wait_for_selector("text=Activer cet appareil")
+    assert "grc_session" not in {c["name"] for c in phone.context.cookies()}
+    with mobile_world.grc.acting_as("admin") as w:
+        newest = max(devices.list_devices(w.session, w.actor, "alice"), key=lambda d: d.id)
+        assert newest.revoked_at is not None
+    assert count(mobile_world, "Jamais envoyé") == 0
 
 
 def test_revoked_device_is_wiped_at_next_contact(phone: Device, mobile_world: MobileWorld) -> None:

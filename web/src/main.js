@@ -30,6 +30,16 @@ function useHash() {
 
 /** The session: asked of the server when online, remembered for offline starts. */
 async function loadSession() {
+  if (data.online() && localStorage.getItem("grc.logout")) {
+    // Signed out while offline: the server session is ended before anything else.
+    try {
+      await api.request("POST", "session/logout");
+    } catch (err) {
+      if (err instanceof api.NetworkError) return null;
+    }
+    localStorage.removeItem("grc.logout");
+    return null;
+  }
   if (data.online()) {
     try {
       const session = await api.get("session");
@@ -136,7 +146,10 @@ function App() {
 
   const signOut = async () => {
     await disablePush().catch(() => {});
-    await api.request("POST", "session/logout").catch(() => {});
+    await api.request("POST", "session/logout").catch((err) => {
+      // Offline: the session cookie (unreadable by scripts) is ended at the next start.
+      if (err instanceof api.NetworkError) localStorage.setItem("grc.logout", "1");
+    });
     await store.wipe();
     wiped(t.signedOut);
   };
