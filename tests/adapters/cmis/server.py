@@ -7,7 +7,10 @@ transcripts).  What it implements, and how strictly (GED-NOTES, "CMIS"):
   every field cmislib reads (``repositoryId`` … ``rootFolderUrl``, ``capabilities``).
 - ``GET {BASE}/root{path}?cmisselector=object|content|children`` — by path, or on the root
   URL with ``objectId=…``; documents answer to their version id (``<node>;1.0``) and to
-  their node id (the version series, Alfresco's "current version").
+  their node id (the version series, Alfresco's "current version").  :meth:`CmisProtocol.
+  check_in` makes a new version as a person editing the document would (``1.0`` → ``1.1``, or
+  ``2.0`` for a major one): the node id names the new version, ``<node>;1.0`` the old one
+  (``cmis:isLatestVersion`` false), ``cmis:versionSeriesId`` stays.
 - ``POST {BASE}/root`` — ``multipart/form-data`` with ``cmisaction`` =
   ``createFolder|createDocument|delete``, ``objectId``, ``propertyId[n]``/``propertyValue[n]``
   (contiguous from 0) and, for ``createDocument``, an optional ``content`` part, parsed as
@@ -25,6 +28,7 @@ Alfresco refuses are refused.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import itertools
 import json
 import re
@@ -116,10 +120,14 @@ class Node:
     length: int | None = None
     mime: str | None = None
     children: dict[str, str] = field(default_factory=dict)  # casefolded name -> node id
+    version: str = "1.0"
+    latest: bool = True
+    #: Earlier versions: label → (content, length, mime, modified).
+    older: dict[str, tuple[Path | None, int | None, str | None, int]] = field(default_factory=dict)
 
     @property
     def object_id(self) -> str:
-        return f"{self.node_id};1.0" if self.kind == "document" else self.node_id
+        return f"{self.node_id};{self.version}" if self.kind == "document" else self.node_id
 
 
 def _now_ms() -> int:
@@ -316,9 +324,31 @@ class CmisProtocol(Protocol):
     def _by_id(self, object_id: str) -> Node:
         node_id, _, label = object_id.partition(";")
         node = self.nodes.get(node_id)
-        if node is None or (label and (node.kind != "document" or label != "1.0")):
+        if node is None or (
+            label and (node.kind != "document" or label not in (node.version, *node.older))
+        ):
             raise CmisError(404, "objectNotFound", f"Object not found: {object_id}")
+        if label and label != node.version:
+            content, length, mime, modified = node.older[label]
+            return dataclasses.replace(
+                node, version=label, latest=False, content=content, length=length, mime=mime,
+                modified=modified, older={},
+            )  # fmt: skip
         return node
+
+    def check_in(self, path: str, content: bytes, *, major: bool = False) -> Node:
+        """A new version of the document at ``path``, as someone editing it would make."""
+        with self.lock:
+            node = self._walk([s for s in path.split("/") if s])
+            assert node is not None and node.kind == "document", path
+            node.older[node.version] = (node.content, node.length, node.mime, node.modified)
+            whole, minor = (int(n) for n in node.version.split("."))
+            node.version = f"{whole + 1}.0" if major else f"{whole}.{minor + 1}"
+            node.content = self.store / f"{node.node_id}.{node.version}.bin"
+            node.content.write_bytes(content)
+            node.length = len(content)
+            node.modified = _now_ms()
+            return node
 
     # --- JSON -------------------------------------------------------------------------------
 
@@ -349,11 +379,11 @@ class CmisProtocol(Protocol):
             stream_id = f"store://{node.node_id}" if has_content else None
             props += [
                 _prop("cmis:isImmutable", "boolean", False),
-                _prop("cmis:isLatestVersion", "boolean", True),
-                _prop("cmis:isMajorVersion", "boolean", True),
-                _prop("cmis:isLatestMajorVersion", "boolean", True),
+                _prop("cmis:isLatestVersion", "boolean", node.latest),
+                _prop("cmis:isMajorVersion", "boolean", node.version.endswith(".0")),
+                _prop("cmis:isLatestMajorVersion", "boolean", node.latest),
                 _prop("cmis:isPrivateWorkingCopy", "boolean", False),
-                _prop("cmis:versionLabel", "string", "1.0"),
+                _prop("cmis:versionLabel", "string", node.version),
                 _prop("cmis:versionSeriesId", "id", node.node_id),
                 _prop("cmis:isVersionSeriesCheckedOut", "boolean", False),
                 _prop("cmis:versionSeriesCheckedOutBy", "string", None),
@@ -656,6 +686,9 @@ class CmisProtocol(Protocol):
         parent.modified = _now_ms()
         if node.content is not None:
             node.content.unlink(missing_ok=True)
+        for content, *_rest in node.older.values():  # a delete takes every version
+            if content is not None:
+                content.unlink(missing_ok=True)
         return Response(200, b"", {}, JSON_TYPE)
 
 
