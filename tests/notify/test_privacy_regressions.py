@@ -586,7 +586,9 @@ def test_attachment_events_of_a_private_exchange_reach_nobody_unentitled(
     )  # fmt: skip
     ident = office.record("alice", subject="Privé", private=True)
     backends = office.grc.backends
-    pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
+    from grc_core.files import samples
+
+    pdf = samples.pdf()  # a well-formed PDF: the attachment policy parses it
     with office.grc.acting_as("alice") as work:
         attachment_id = attachments.attach(
             work.session, work.actor, backends, io.BytesIO(pdf), "Narwhalsecret.pdf",
