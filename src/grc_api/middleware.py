@@ -136,7 +136,7 @@ class ApiMiddleware:
 
         async def limited_receive() -> Message:
             nonlocal seen
-            message = await receive()
+            message: Message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:

@@ -156,13 +156,13 @@ class PushChannel:
         self, session: Session, target: PushSubscription, data: bytes, signer: Any
     ) -> tuple[bool, str | None, bool]:
         """``(sent, error, retryable)`` for one subscription."""
-        from pywebpush import WebPushException, webpush
+        from pywebpush import WebPushException, webpush  # type: ignore[import-untyped]
 
         info = {"endpoint": target.endpoint, "keys": {"p256dh": target.p256dh, "auth": target.auth}}
         try:
             webpush(
                 info,
-                data=data,  # type: ignore[arg-type]
+                data=data,
                 vapid_private_key=signer,
                 vapid_claims={"sub": self.settings.subject},
                 content_encoding="aes128gcm",

@@ -116,6 +116,7 @@ def public_router(api: Api) -> APIRouter:
                     session, body.code, device_name=body.device_name, days=api.settings.session_days
                 )
                 user = session.get(User, new.device.user_id)
+                assert user is not None  # enrol() refuses a code whose user is gone
                 out = SessionOut(user=UserOut.of(user), device=device_ref(new.device))
         except devices.EnrolmentInvalid as exc:
             api.authenticator.failed(request, "enrolment code refused")
