@@ -90,3 +90,40 @@ def test_postgresql_plans_the_page_without_the_lookups(world, session):
     limit_at = plan.index("Limit")
     assert "exchange_timeline" in plan[limit_at:]
     assert plan.count("Limit") == 1
+
+
+def test_a_date_filtered_company_page_is_a_range_of_the_timeline(world, session):
+    from datetime import timedelta
+
+    for day in range(20):
+        _add(world, f"d{day}", 24 * day, company_id=world.acme.id)
+    since, until = world.at(24 * 5), world.at(24 * 12)
+    flt = ExchangeFilter(since=since, until=until)
+    page = history.company_history(session, world.bob, world.acme.id, flt, limit=3)
+    assert [e.subject for e in page.entries] == ["d11", "d10", "d9"]
+    rest = history.company_history(
+        session, world.bob, world.acme.id, flt, limit=10, cursor=page.next_cursor
+    )
+    assert [e.subject for e in rest.entries] == ["d8", "d7", "d6", "d5"]
+    assert all(since <= e.start_at < until for e in page.entries + rest.entries)
+    assert until - since == timedelta(days=7)
+
+    conds = history.filter_conditions(session, flt) + history._timeline_bounds(flt)
+    stmt = history._statement("c", "user", False, conds)
+    bind = session.get_bind()
+    compiled = stmt.compile(dialect=bind.dialect)
+    params = compiled.construct_params(
+        {"scope_id": world.acme.id, "reader_id": world.bob.id, "page_size": 51}
+    )
+    conn = session.connection()
+    if bind.dialect.name == "postgresql":
+        plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), params))
+        lines = plan.splitlines()
+        scan = next(i for i, line in enumerate(lines) if "on exchange_timeline" in line)
+        assert "Index Cond" in lines[scan + 1] and "start_at >=" in lines[scan + 1], plan
+    else:
+        positional = compiled.construct_params(params)
+        values = tuple(positional[name] for name in compiled.positiontup)
+        rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), values).all()
+        plan = "\n".join(str(r[-1]) for r in rows)
+        assert "start_at>? AND start_at<?" in plan, plan

@@ -44,6 +44,7 @@ from grc_core.models import (
 )
 from grc_core.queries import cursors
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
+from grc_core.timeutil import require_aware
 from grc_core.visibility import visible_to_user
 
 MAX_PAGE = 200
@@ -268,6 +269,23 @@ def _statement(
     )
 
 
+def _timeline_bounds(flt: ExchangeFilter) -> list[ColumnElement[bool]]:
+    """The date filters again, on the timeline's own copy of the start.
+
+    The timeline's key is (scope, scope_id, start, exchange): bounded there, a page of one
+    week in 2019 is a range scan of that week.  Bounded only on the exchange, it was a walk
+    back from the newest row through every later one (92 ms at 1M exchanges, growing with
+    the data).  The timeline copies the exchange's start in the same transaction, so both
+    bounds keep the same rows; the exchange's stay, as the definition of the filter.
+    """
+    bounds: list[ColumnElement[bool]] = []
+    if flt.since is not None:
+        bounds.append(exchange_timeline.c.start_at >= require_aware(flt.since, "since"))
+    if flt.until is not None:
+        bounds.append(exchange_timeline.c.start_at < require_aware(flt.until, "until"))
+    return bounds
+
+
 def is_empty(flt: ExchangeFilter) -> bool:
     """Whether ``flt`` keeps everything.  Its custom-field conditions may be an empty mapping
     or an empty tuple (the API and the command line build one), which ``==`` tells apart."""
@@ -295,7 +313,10 @@ def _page(
     if flt is None:
         stmt = _prepared(code, reader, cursor is not None)
     else:
-        stmt = _statement(code, reader, cursor is not None, filter_conditions(session, flt))
+        conds = filter_conditions(session, flt)
+        if scope is not None:
+            conds.extend(_timeline_bounds(flt))
+        stmt = _statement(code, reader, cursor is not None, conds)
     rows = session.connection().execute(stmt, params).all()
     entries = build_entries(session, rows[:size])
     next_cursor = None
