@@ -48,6 +48,10 @@ def test_the_api_keeps_its_own_headers_and_404s(client, api_world):
     assert unknown.status_code == 404
     assert unknown.headers["content-type"] == "application/problem+json"
     assert client.get("/api/elsewhere").status_code == 404
+    # Whatever the method: the application's catch-all never takes an API path.
+    posted = client.post("/api/v1/no-such-thing", headers=api_world.headers("entitled"))
+    assert posted.status_code == 404
+    assert client.post("/elsewhere").status_code == 405
 
 
 def test_a_missing_build_is_a_clear_404(api_world, tmp_path: Path):

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, Response
+from starlette.convertors import Convertor, register_url_convertor
 
 from grc_api.problems import ApiProblem
 
@@ -46,6 +47,22 @@ TYPES = {
     ".woff2": "font/woff2",
     ".map": "application/json",
 }
+
+
+class WebPath(Convertor[str]):
+    """Any path outside ``/api``: the application's catch-all never even partly matches an
+    API path, so an unknown API path (any method) stays the API's own 404."""
+
+    regex = r"(?!api(?:/|$)).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("webpath", WebPath())
 
 
 def _content_type(path: Path) -> str:
@@ -106,7 +123,7 @@ def web_router(root: Path = STATIC_ROOT, *, api_prefix: str = "/api") -> APIRout
     def home(request: Request) -> Response:
         return serve(request, "")
 
-    @r.api_route("/{path:path}", methods=["GET", "HEAD"])
+    @r.api_route("/{path:webpath}", methods=["GET", "HEAD"])
     def anything(request: Request, path: str) -> Response:
         return serve(request, path)
 
