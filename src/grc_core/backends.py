@@ -33,7 +33,10 @@ def check_configuration(settings: Settings, registry: Registry) -> None:
                 f"{', '.join(backends) or 'none'} (a table named otherwise needs "
                 'type = "<backend>")'
             )
-        _check_keys(f"[grc.storage.{name}]", registry.storage_backend_settings(kind), config)
+        owner = f"[grc.storage.{name}]: the {name!r} storage backend" + (
+            f" (type {kind})" if kind != name else ""
+        )
+        _check_keys(owner, registry.storage_backend_settings(kind), config)
     channels = registry.notification_channel_names()
     for name in sorted(settings.channels):
         if name not in channels:
@@ -42,7 +45,8 @@ def check_configuration(settings: Settings, registry: Registry) -> None:
                 f"installed: {', '.join(channels) or 'none'}"
             )
         declared = registry.notification_channel_settings(name)
-        _check_keys(f"[grc.channels.{name}]", declared, settings.channel_config(name))
+        owner = f"[grc.channels.{name}]: the {name!r} channel"
+        _check_keys(owner, declared, settings.channel_config(name))
 
 
 def _check_keys(owner: str, declared: Sequence[Setting] | None, config: Mapping[str, Any]) -> None:

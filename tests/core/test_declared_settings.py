@@ -32,7 +32,10 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_typo_in_a_backend_table_is_an_error_listing_the_keys(tmp_path, registry):
     settings = load_settings(write(tmp_path, '[grc.storage.local]\nrooot = "/srv/blobs"\n'))
-    with pytest.raises(ConfigError, match=r"\[grc.storage.local\] has no setting 'rooot'") as e:
+    with pytest.raises(
+        ConfigError,
+        match=r"\[grc.storage.local\]: the 'local' storage backend has no setting 'rooot'",
+    ) as e:
         check_configuration(settings, registry)
     assert "accepted: root, temp_grace_seconds" in str(e.value)
     with pytest.raises(ConfigError, match="rooot"):
@@ -47,7 +50,9 @@ def test_an_unknown_channel_or_backend_table_is_an_error(tmp_path, registry):
     with pytest.raises(ConfigError, match=r'archive.*installed: .*local.*type = "<backend>"'):
         check_configuration(settings, registry)
     settings = load_settings(write(tmp_path, '[grc.channels.email]\nhots = "smtp"\n'))
-    with pytest.raises(ConfigError, match="'hots'; accepted: ca_file, from_address, host"):
+    with pytest.raises(
+        ConfigError, match="'hots'; accepted: ca_file, from_address, host"
+    ):
         check_configuration(settings, registry)
 
 

@@ -467,7 +467,7 @@ class Registry:
         if missing:
             raise BackendNotInstalled(name, missing, self._install_hint(backend))
         label = configured_as or name
-        owner = f"[grc.storage.{label}]" + (f" (type {name})" if label != name else "")
+        owner = f"the {label!r} storage backend" + (f" (type {name})" if label != name else "")
         settings = check_settings(owner, backend.settings, config or {})
         declared_secrets = secret_keys(backend.settings or ())
         secrets = _secret_values(settings, declared_secrets)
@@ -547,7 +547,7 @@ class Registry:
         entry = self._channels.get(name)
         if entry is None:
             raise UnknownChannel(name, list(self._channels))
-        settings = check_settings(f"[grc.channels.{name}]", entry.settings, config or {})
+        settings = check_settings(f"the {name!r} channel", entry.settings, config or {})
         declared_secrets = secret_keys(entry.settings or ())
         secrets = _secret_values(settings, declared_secrets)
         failure: GrcError | None = None

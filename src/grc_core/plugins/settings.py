@@ -95,7 +95,8 @@ def declare(
 
 
 def accepted_keys(declared: Sequence[Setting]) -> list[str]:
-    """The keys a table may hold: every setting, and ``<name>_file`` for each secret."""
+    """The keys a table may hold, sorted: every setting, and ``<name>_file`` for each
+    secret."""
     keys = [s.name for s in declared]
     keys += [s.name + FILE_SUFFIX for s in declared if s.secret]
     return sorted(keys)
@@ -180,7 +181,8 @@ def check_settings(
 ) -> dict[str, Any]:
     """The checked values of ``config`` for ``declared`` settings (see the module).
 
-    :param owner: how messages name the table (``"[grc.storage.archive] (type local)"``).
+    :param owner: how messages name the table (``"the 'archive' storage backend (type
+        local)"``).
     :param declared: the settings, or ``None`` when the plugin declared none (the table is
         then returned as it is).
     :raises ConfigError: an unknown key, a wrong value, an unreadable secret file, a
