@@ -4,7 +4,8 @@ PYTHON ?= python3
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint docs web bench-attach bench-history bench-notify clean
+.PHONY: install demo test lint docs web bench bench-attach bench-history bench-notify \
+	bench-api bench-plans bench-fanout bench-cli bench-audit clean
 
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
@@ -52,6 +53,31 @@ bench-history: $(STAMP)
 bench-notify: $(STAMP)
 	$(BIN)/python benchmarks/notifications.py --db sqlite
 	$(BIN)/python benchmarks/notifications.py --db postgresql
+
+# The HTTP API against a bare Starlette floor at 1, 10 and 50 clients (PostgreSQL).
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api.py
+
+# PostgreSQL plan stability: 50 runs on one connection per plan setting.
+bench-plans: $(STAMP)
+	$(BIN)/python benchmarks/plan_stability.py
+
+# Fan-out per event with 100, 1,000 and 10,000 rules, both databases.
+bench-fanout: $(STAMP)
+	$(BIN)/python benchmarks/fanout_rules.py --db sqlite
+	$(BIN)/python benchmarks/fanout_rules.py --db postgresql
+
+# Command-line start-up (grc --help, grc exchange list).
+bench-cli: $(STAMP)
+	$(BIN)/python benchmarks/cli_startup.py
+
+# Audit trail pages for an ordinary reader.
+bench-audit: $(STAMP)
+	$(BIN)/python benchmarks/audit_trail.py
+
+# Every benchmark, one after the other (long: the history datasets take a while to build).
+bench: bench-cli bench-plans bench-fanout bench-notify bench-api bench-audit bench-attach \
+	bench-history
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis

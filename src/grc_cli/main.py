@@ -220,9 +220,15 @@ def _other_plugins_installed() -> bool:
 def _show_version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
     if not value or ctx.resilient_parsing:
         return
-    from grc_core import __version__
+    # The installed distribution's version: importing grc_core for its __version__ would
+    # load SQLAlchemy (a test checks that both say the same).
+    from importlib.metadata import PackageNotFoundError, version
 
-    click.echo(f"grc, version {__version__}")
+    try:
+        number = version(DISTRIBUTION)
+    except PackageNotFoundError:  # running from a source tree
+        from grc_core import __version__ as number
+    click.echo(f"grc, version {number}")
     ctx.exit()
 
 

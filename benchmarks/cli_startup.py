@@ -1,0 +1,79 @@
+"""Command-line start-up: ``grc --help`` and ``grc exchange list --limit 20``.
+
+Usage (see ``make bench-cli``)::
+
+    .venv/bin/python benchmarks/cli_startup.py [--runs 20]
+
+Each command runs ``--runs`` times as a fresh process on a small SQLite database (the demo
+data); the floor is the interpreter itself starting and exiting (``python -c pass``).  The
+table gives p50/p95 wall time, the floor's p50 and the goal (``--help`` ≤ 0.25 s,
+``exchange list`` ≤ 0.4 s on the reference 2-core machine).  With a plugin from another
+distribution installed (the example plugin of the test extra is one), ``--help`` loads the
+plugins to list their commands: that case is measured too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def timed(command: list[str], env: dict[str, str], runs: int) -> tuple[float, float]:
+    seconds = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        subprocess.run(command, env=env, check=True, capture_output=True)
+        seconds.append(time.perf_counter() - began)
+    seconds.sort()
+    return statistics.median(seconds), seconds[min(len(seconds) - 1, int(len(seconds) * 0.95))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=20)
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="grc-bench-cli-"))
+    (folder / "grc.toml").write_text("")
+    env = {
+        **os.environ,
+        "GRC_DATABASE_URL": f"sqlite:///{folder / 'demo' / 'grc-demo.sqlite3'}",
+        "GRC_CONFIG": str(folder / "grc.toml"),
+        "GRC_STORAGE__LOCAL__ROOT": str(folder / "blobs"),
+    }
+    grc = str(BIN / "grc")
+    subprocess.run(
+        [grc, "demo", "--dir", str(folder / "demo")], env=env, check=True, capture_output=True
+    )
+    login = "admin"
+    no_plugins = (
+        "import sys, grc_cli.main as m; m._other_plugins_installed = lambda: False; "
+        "sys.argv = ['grc', '--help']; m.main()"
+    )
+    cases = [
+        ("python -c pass (floor)", [sys.executable, "-c", "pass"], None),
+        ("grc --help", [sys.executable, "-c", no_plugins], 0.25),
+        ("grc --help (other plugins)", [grc, "--help"], None),
+        ("grc --version", [grc, "--version"], None),
+        ("grc exchange list --limit 20", [grc, "--as", login, "exchange", "list", "--limit",
+                                          "20"], 0.4),
+    ]  # fmt: skip
+    rows = [(name, *timed(command, env, args.runs), goal) for name, command, goal in cases]
+    floor = rows[0][1]
+    load = os.getloadavg()
+    print(f"CLI start-up, {args.runs} runs each; load average {load[0]:.2f} {load[1]:.2f}")
+    print(f"{'command':32} {'p50 s':>7} {'p95 s':>7} {'× floor':>8} {'goal s':>7}")
+    for name, p50, p95, goal in rows:
+        goal_text = f"{goal:.2f}" if goal else "-"
+        print(f"{name:32} {p50:>7.3f} {p95:>7.3f} {p50 / floor:>8.1f} {goal_text:>7}")
+
+
+if __name__ == "__main__":
+    main()
