@@ -10,7 +10,9 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +51,14 @@ def new_exchange(device: Device, subject: str, picture: bytes | None = None) -> 
         page.wait_for_selector(f"text={subject}.jpg")
     page.get_by_role("button", name="Enregistrer").click()
     page.wait_for_selector("h1:has-text('ACME Électricité')")
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    """Wait until ``check()`` holds (the outbox sends in the background)."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 
 def count(world: MobileWorld, subject: str) -> int:
@@ -221,9 +231,14 @@ def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWor
     item = page.locator("li.item", has_text=subject)
     assert "En retard" in item.inner_text()
     item.get_by_role("button", name=re.compile("Terminer")).click()
+    item.get_by_role("button", name=re.compile("Terminé")).wait_for()
+
+    def closed() -> bool:
+        with mobile_world.grc.session() as s:
+            return bool(s.get(Exchange, todo_id).status.is_closed)
+
+    eventually(closed)
     phone.wait_unsent(0)
-    with mobile_world.grc.session() as s:
-        assert s.get(Exchange, todo_id).status.is_closed
     open_company(phone)
     page.get_by_role("button", name="Suivre").click()
     page.get_by_role("button", name="Ne plus suivre").wait_for()

@@ -161,7 +161,7 @@ export function Today({ cat }) {
             <span class="meta">${when(e.start)} · ${e.company ? e.company.name : ""} · <${Picklabel} list=${cat.action} code=${e.action} /></span>
           </a>
           <button class="side" disabled=${isDone} onClick=${() => complete(e)}
-            aria-label=${`${t.complete} : ${e.subject}`}>${isDone ? t.completed : t.complete}</button>
+            aria-label=${`${isDone ? t.completed : t.complete} : ${e.subject}`}>${isDone ? t.completed : t.complete}</button>
         </li>`;
       })}</ul>`}
     <//>
