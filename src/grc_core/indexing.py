@@ -14,6 +14,7 @@ from datetime import datetime
 from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
+from grc_core.db_rows import driver_value, insert_tuples
 from grc_core.french_text import index_text
 from grc_core.models import Exchange, Scope, exchange_timeline
 
@@ -101,8 +102,6 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     ids = [e.id for e in entries]
     if not fresh:
         remove_entries(conn, ids)
-    from grc_core.services.bulk import driver_value, insert_tuples  # the executemany path
-
     start = driver_value(conn, exchange_timeline.c.start_at)
     rows = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
     insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, rows, convert=False)

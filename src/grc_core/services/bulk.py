@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from grc_core.db_rows import insert_tuples
 from grc_core.errors import DatabaseError, ValidationError
 from grc_core.indexing import IndexEntry, write_entries
 from grc_core.models import (
@@ -278,67 +279,6 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         getter = operator.itemgetter(*names)
         values = [getter(r) for r in rows] if len(names) > 1 else [(getter(r),) for r in rows]
         insert_tuples(conn, table, names, values)
-
-
-def insert_tuples(
-    conn: Connection,
-    table: Table,
-    names: Sequence[str],
-    rows: Sequence[tuple[Any, ...]],
-    *,
-    convert: bool = True,
-) -> None:
-    """One multi-row INSERT through the driver's executemany.
-
-    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert work at
-    this volume; the columns' bind processors are looked up once and applied here (or not
-    at all with ``convert=False``, for values already in the driver's form).
-    """
-    if not rows:
-        return
-    dialect = conn.dialect
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
-    quote = dialect.identifier_preparer.quote
-    sql = (
-        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-        f"VALUES ({', '.join([mark] * len(names))})"
-    )
-    converters = [
-        (i, _memoized(p))
-        for i, n in enumerate(names)
-        if convert and (p := table.c[n].type._cached_bind_processor(dialect)) is not None
-    ]
-    data: Sequence[tuple[Any, ...]] = rows
-    if converters:
-        lists = [list(values) for values in rows]
-        for values in lists:
-            for i, process in converters:
-                values[i] = process(values[i])
-        data = [tuple(values) for values in lists]
-    conn.exec_driver_sql(sql, data)
-
-
-def driver_value(conn: Connection, column: Any) -> Callable[[Any], Any]:
-    """The function turning a Python value of ``column`` into what the driver is given."""
-    process = column.type._cached_bind_processor(conn.dialect)
-    return _memoized(process) if process is not None else (lambda value: value)
-
-
-def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    # Rows of a batch share values (one creation time, each start repeated in its timeline
-    # rows); converting each distinct value once halves the date-time formatting work.
-    seen: dict[Any, Any] = {}
-
-    def convert(value: Any) -> Any:
-        try:
-            return seen[value]
-        except KeyError:
-            seen[value] = result = process(value)
-            return result
-        except TypeError:  # unhashable
-            return process(value)
-
-    return convert
 
 
 def _row(lookups: _Lookups, rec: ExchangeRecord, n: int, now: datetime) -> dict[str, object]:

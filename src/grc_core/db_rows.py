@@ -1,0 +1,74 @@
+"""Rows written through the database driver's executemany, below the services and the
+indexes that both use it (bulk import, and the timeline index of every write).
+
+SQLAlchemy's per-row parameter processing costs more than SQLite's own insert work at the
+volumes of a bulk import; these helpers look the columns' bind processors up once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+
+def insert_tuples(
+    conn: Connection,
+    table: Table,
+    names: Sequence[str],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    convert: bool = True,
+) -> None:
+    """One multi-row INSERT through the driver's executemany.
+
+    SQLAlchemy's per-row parameter processing costs more than SQLite's own insert work at
+    this volume; the columns' bind processors are looked up once and applied here (or not
+    at all with ``convert=False``, for values already in the driver's form).
+    """
+    if not rows:
+        return
+    dialect = conn.dialect
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    quote = dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join([mark] * len(names))})"
+    )
+    converters = [
+        (i, _memoized(p))
+        for i, n in enumerate(names)
+        if convert and (p := table.c[n].type._cached_bind_processor(dialect)) is not None
+    ]
+    data: Sequence[tuple[Any, ...]] = rows
+    if converters:
+        lists = [list(values) for values in rows]
+        for values in lists:
+            for i, process in converters:
+                values[i] = process(values[i])
+        data = [tuple(values) for values in lists]
+    conn.exec_driver_sql(sql, data)
+
+
+def driver_value(conn: Connection, column: Any) -> Callable[[Any], Any]:
+    """The function turning a Python value of ``column`` into what the driver is given."""
+    process = column.type._cached_bind_processor(conn.dialect)
+    return _memoized(process) if process is not None else (lambda value: value)
+
+
+def _memoized(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    # Rows of a batch share values (one creation time, each start repeated in its timeline
+    # rows); converting each distinct value once halves the date-time formatting work.
+    seen: dict[Any, Any] = {}
+
+    def convert(value: Any) -> Any:
+        try:
+            return seen[value]
+        except KeyError:
+            seen[value] = result = process(value)
+            return result
+        except TypeError:  # unhashable
+            return process(value)
+
+    return convert

@@ -1,0 +1,30 @@
+"""The indexes sit below the services: the services import them, never the reverse (at
+module level or inside a function), so that neither sees the other half-initialised."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import grc_core
+
+LOWER = ("indexing.py", "db_rows.py", "french_text.py")
+
+
+def imported_modules(path: Path) -> set[str]:
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return found
+
+
+def test_the_indexes_import_no_service() -> None:
+    root = Path(grc_core.__file__).parent
+    for name in LOWER:
+        services = {m for m in imported_modules(root / name) if m.startswith("grc_core.services")}
+        assert services == set(), (name, services)
+    # ...and the services do use them (the direction of the dependency).
+    assert "grc_core.indexing" in imported_modules(root / "services" / "exchanges.py")
