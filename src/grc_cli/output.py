@@ -67,6 +67,21 @@ from grc_core.timeutil import zone
 
 #: Width of tables written to a pipe or a file when ``COLUMNS`` is not set (Rich uses 80).
 PIPE_WIDTH = 200
+#: The listings of exchanges, histories, search hits and alerts have three layouts, chosen by
+#: the width of the output: below ``MEDIUM_FROM`` columns (a laptop's terminal, 80 columns),
+#: the compact one (dates and times on two lines, action over status, the company under the
+#: subject or beside it, the lower-value columns left out); up to ``WIDE_FROM``, the medium
+#: one; from it (and with ``--wide``, and in pipes), every column.
+MEDIUM_FROM = 100
+WIDE_FROM = 160
+
+
+class Layout(Enum):
+    """How much a listing shows, by the width it has (see :data:`MEDIUM_FROM`)."""
+
+    COMPACT = "compact"
+    MEDIUM = "medium"
+    WIDE = "wide"
 
 
 @dataclass(frozen=True)
@@ -84,13 +99,34 @@ class Shown:
 class Output:
     """Where and how results and status messages are written."""
 
-    def __init__(self, *, json_output: bool, timezone: str, language: str) -> None:
+    def __init__(
+        self, *, json_output: bool, timezone: str, language: str, wide: bool = False
+    ) -> None:
         self.json_output = json_output
         self.timezone = timezone
         self.zone = zone(timezone)
         self.language = language
+        self.wide = wide
         self.console = _console(stderr=False)
+        if wide and self.console.width < PIPE_WIDTH:
+            # Every column at the width it needs: lines longer than the terminal, for
+            # `less -S` or a wider window, rather than columns squeezed to "…".
+            self.console.width = PIPE_WIDTH
         self.err = _console(stderr=True)
+
+    @property
+    def layout(self) -> Layout:
+        """The layout of listings at this output's width (every column with ``--wide``)."""
+        width = self.console.width
+        if self.wide or width >= WIDE_FROM:
+            return Layout.WIDE
+        return Layout.MEDIUM if width >= MEDIUM_FROM else Layout.COMPACT
+
+    def caption(self, *parts: str) -> str:
+        """A listing's caption: the time zone, ``parts``, and the ``--wide`` hint when
+        columns were left out."""
+        hint = () if self.layout is Layout.WIDE else ("--wide shows every column",)
+        return "; ".join((f"times in {self.timezone}", *parts, *hint))
 
     # -- writing -------------------------------------------------------------------------
 
@@ -206,6 +242,32 @@ def record(title: str, pairs: Iterable[tuple[str, object]]) -> Table:
 
 def _flag(active: bool) -> str:
     return "" if active else "retired"
+
+
+def stacked(first: object, *more: object) -> Text:
+    """Several values in one cell, one a line, the ones after the first dimmed (a compact
+    layout's way of keeping a column it has no room for)."""
+    cell = text(first)
+    for value in more:
+        if value not in (None, ""):
+            extra = text(value)
+            extra.stylize("dim")
+            cell.append("\n")
+            cell.append_text(extra)
+    return cell
+
+
+def _marked(subject: str, private: bool) -> Text:
+    """A subject with ``(private)`` after it, when no column says so."""
+    cell = text(subject)
+    if private:
+        cell.append(" (private)", style="dim")
+    return cell
+
+
+def _two_lines(when: str) -> str:
+    """``2026-03-02 10:30`` → ``2026-03-02`` over ``10:30`` (a compact layout's dates)."""
+    return when.replace(" ", "\n", 1)
 
 
 # -- users ---------------------------------------------------------------------------------
@@ -531,36 +593,73 @@ def show_exchange(out: Output, exchange: Exchange) -> Shown:
 
 
 def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | None = None) -> Table:
-    """Exchanges as a table, one row each, dates in the configured zone."""
-    rows = [
-        (
+    """Exchanges as a table, one row each, dates in the configured zone, laid out for the
+    output's width (:attr:`Output.layout`): the subject always whole, wrapped if need be."""
+    layout = out.layout
+    rows: list[Sequence[object]] = []
+    for ex in exchanges:
+        company = ex.company.name if ex.company else "(global)"
+        opportunities = [o.title for o in ex.opportunities]
+        assignees = ", ".join(u.login for u in ex.assignees)
+        if layout is Layout.WIDE:
+            rows.append(
+                (
+                    ex.id,
+                    out.when(ex.start_at),
+                    out.label(ex.action),
+                    ex.subject,
+                    company,
+                    "\n".join(opportunities),
+                    out.label(ex.status),
+                    "private" if ex.private else "",
+                    assignees,
+                )
+            )
+            continue
+        if layout is Layout.MEDIUM:
+            when, linked = out.when(ex.start_at), stacked(company, *opportunities)
+        else:
+            # Titles of opportunities are long: the compact layout counts them.
+            count = len(opportunities)
+            deals = f"{count} opportunit{'y' if count == 1 else 'ies'}" if count else ""
+            when, linked = _two_lines(out.when(ex.start_at)), stacked(company, deals)
+        row: list[object] = [
             ex.id,
-            out.when(ex.start_at),
-            out.label(ex.action),
-            ex.subject,
-            ex.company.name if ex.company else "(global)",
-            "\n".join(o.title for o in ex.opportunities),
-            out.label(ex.status),
-            "private" if ex.private else "",
-            ", ".join(u.login for u in ex.assignees),
-        )
-        for ex in exchanges
-    ]
+            when,
+            stacked(out.label(ex.action), out.label(ex.status)),
+            _marked(ex.subject, ex.private),
+            linked,
+        ]
+        if layout is Layout.MEDIUM:
+            row.append(assignees)
+        rows.append(row)
     # Short columns keep their natural width; the others share the rest, the subject most.
-    columns = (
-        Column("Id", justify="right", no_wrap=True),
-        Column("Start", no_wrap=True),
-        Column("Action"),
-        Column("Subject", ratio=4),
-        Column("Company", ratio=2),
-        Column("Opportunities", ratio=2),
-        Column("Status"),
-        Column("Private"),
-        Column("Assigned to", ratio=2),
-    )
+    if layout is Layout.WIDE:
+        columns: tuple[Column, ...] = (
+            Column("Id", justify="right", no_wrap=True),
+            Column("Start", no_wrap=True),
+            Column("Action"),
+            Column("Subject", ratio=4),
+            Column("Company", ratio=2),
+            Column("Opportunities", ratio=2),
+            Column("Status"),
+            Column("Private"),
+            Column("Assigned to", ratio=2),
+        )
+    else:
+        columns = (
+            Column("Id", justify="right", no_wrap=True),
+            Column("Start", no_wrap=True),
+            Column(Text("Action\nStatus")),
+            Column("Subject", ratio=3),
+            Column(
+                Text("Company\nOpportunities" if layout is Layout.MEDIUM else "Company"), ratio=2
+            ),
+            *((Column("Assigned to", ratio=1),) if layout is Layout.MEDIUM else ()),
+        )
     table = listing(title, columns, rows)
     table.expand = True
-    table.caption = f"times in {out.timezone}"
+    table.caption = out.caption()
     table.caption_justify = "left"
     return table
 
@@ -612,50 +711,78 @@ def timeline_table(
     caption: bool = True,
     steady: bool = False,
 ) -> Table:
-    """History entries as a table, newest first, dates in the configured zone.
+    """History entries as a table, newest first, dates in the configured zone, laid out for
+    the output's width (:attr:`Output.layout`): the subject always whole, wrapped if need be.
 
     :param steady: give every column a width that depends on the terminal and the labels
         only, not on the rows, so the tables of successive pages (``--all``) line up under
         the first one's header, with no blank line between them.
     """
-    rows = [
-        (
+    layout = out.layout
+    rows: list[Sequence[object]] = []
+    for e in entries:
+        company = e.company if e.company is not None else "(global)"
+        when = out.when(e.start_at)
+        if layout is Layout.WIDE:
+            rows.append(
+                (
+                    e.id,
+                    when,
+                    labels("action", e.action),
+                    e.subject,
+                    company,
+                    labels("status", e.status),
+                    "private" if e.private else "",
+                    ", ".join(e.assignees),
+                )
+            )
+            continue
+        row: list[object] = [
             e.id,
-            out.when(e.start_at),
-            labels("action", e.action),
-            e.subject,
-            e.company if e.company is not None else "(global)",
-            labels("status", e.status),
-            "private" if e.private else "",
-            ", ".join(e.assignees),
-        )
-        for e in entries
-    ]
+            when if layout is Layout.MEDIUM else _two_lines(when),
+            stacked(labels("action", e.action), labels("status", e.status)),
+            _marked(e.subject, e.private),
+            company,
+        ]
+        if layout is Layout.MEDIUM:
+            row.append(", ".join(e.assignees))
+        rows.append(row)
+    widest = max(labels.widest("action"), labels.widest("status"))
     fixed: dict[str, int | None] = dict.fromkeys(("Id", "Start", "Action", "Status", "Private"))
     if steady:
         fixed = {
             "Id": 7,
-            "Start": 16,
-            "Action": labels.widest("action"),
+            "Start": 16 if layout is not Layout.COMPACT else 10,
+            "Action": labels.widest("action") if layout is Layout.WIDE else widest,
             "Status": labels.widest("status"),
             "Private": 7,
         }
-    columns = (
-        Column("Id", justify="right", no_wrap=True, width=fixed["Id"]),
-        Column("Start", no_wrap=True, width=fixed["Start"]),
-        Column("Action", width=fixed["Action"]),
-        Column("Subject", ratio=4),
-        Column("Company", ratio=2),
-        Column("Status", width=fixed["Status"]),
-        Column("Private", width=fixed["Private"]),
-        Column("Assigned to", ratio=2),
-    )
+    if layout is Layout.WIDE:
+        columns: tuple[Column, ...] = (
+            Column("Id", justify="right", no_wrap=True, width=fixed["Id"]),
+            Column("Start", no_wrap=True, width=fixed["Start"]),
+            Column("Action", width=fixed["Action"]),
+            Column("Subject", ratio=4),
+            Column("Company", ratio=2),
+            Column("Status", width=fixed["Status"]),
+            Column("Private", width=fixed["Private"]),
+            Column("Assigned to", ratio=2),
+        )
+    else:
+        columns = (
+            Column("Id", justify="right", no_wrap=True, width=fixed["Id"]),
+            Column("Start", no_wrap=True, width=fixed["Start"]),
+            Column(Text("Action\nStatus"), width=fixed["Action"]),
+            Column("Subject", ratio=3),
+            Column("Company", ratio=2),
+            *((Column("Assigned to", ratio=1),) if layout is Layout.MEDIUM else ()),
+        )
     table = listing(title, columns, rows)
     table.expand = True
     table.show_header = header
     table.show_edge = not steady
     if caption:
-        table.caption = f"times in {out.timezone}"
+        table.caption = out.caption()
         table.caption_justify = "left"
     return table
 
@@ -689,31 +816,54 @@ def search_hit_data(hit: SearchHit, tz: tzinfo | None = None) -> dict[str, Any]:
 
 
 def search_table(out: Output, hits: Sequence[SearchHit], *, title: str | None = None) -> Table:
-    """Search hits as a table, best first, the matched words highlighted in the extracts."""
-    rows = [
-        (
-            f"{h.rank:.3g}",
-            h.entry.id,
-            out.when(h.entry.start_at),
-            h.entry.subject,
-            h.entry.company if h.entry.company is not None else "(global)",
-            "private" if h.entry.private else "",
-            highlighted(h.snippet),
-        )
-        for h in hits
-    ]
-    columns = (
+    """Search hits as a table, best first (``Rank`` 1 is the best: the raw relevance is
+    the database's own scale, meaningless to people), the matched words highlighted in the
+    extracts, laid out for the output's width (:attr:`Output.layout`)."""
+    layout = out.layout
+    rows: list[Sequence[object]] = []
+    for position, h in enumerate(hits, start=1):
+        company = h.entry.company if h.entry.company is not None else "(global)"
+        when = out.when(h.entry.start_at)
+        if layout is Layout.WIDE:
+            rows.append(
+                (
+                    position,
+                    h.entry.id,
+                    when,
+                    h.entry.subject,
+                    company,
+                    "private" if h.entry.private else "",
+                    highlighted(h.snippet),
+                )
+            )
+        elif layout is Layout.MEDIUM:
+            subject = _marked(h.entry.subject, h.entry.private)
+            rows.append((position, h.entry.id, when, subject, company, highlighted(h.snippet)))
+        else:
+            subject = _marked(h.entry.subject, h.entry.private)
+            subject.append("\n")
+            subject.append(escape_controls(company), style="dim")
+            rows.append((position, h.entry.id, _two_lines(when), subject, highlighted(h.snippet)))
+    columns: tuple[Column, ...] = (
         Column("Rank", justify="right", no_wrap=True),
         Column("Id", justify="right", no_wrap=True),
         Column("Start", no_wrap=True),
-        Column("Subject", ratio=3),
-        Column("Company", ratio=2),
-        Column("Private"),
-        Column("Extract", ratio=5),
     )
+    if layout is Layout.WIDE:
+        columns += (
+            Column("Subject", ratio=3),
+            Column("Company", ratio=2),
+            Column("Private"),
+            Column("Extract", ratio=5),
+        )
+    elif layout is Layout.MEDIUM:
+        columns += (Column("Subject", ratio=3), Column("Company", ratio=2))
+        columns += (Column("Extract", ratio=4),)
+    else:
+        columns += (Column(Text("Subject\nCompany"), ratio=3), Column("Extract", ratio=4))
     table = listing(title, columns, rows)
     table.expand = True
-    table.caption = f"times in {out.timezone}; best matches first"
+    table.caption = out.caption("best matches first")
     table.caption_justify = "left"
     return table
 
@@ -1364,29 +1514,34 @@ def inbox_title(login: str, unread: int) -> str:
 
 
 def show_inbox(out: Output, login: str, entries: Sequence[InboxEntry], unread: int) -> Shown:
-    """A user's inbox, newest first, with the unread count in its header."""
-    rows = [
-        (
-            e.id,
-            out.when(e.created_at),
-            "new" if e.unread else "",
-            e.title,
-            _excerpt(e.body),
-            _about_text(e.about),
-        )
-        for e in entries
-    ]
-    columns = (
-        Column("Id", justify="right", no_wrap=True),
-        Column("Received", no_wrap=True),
-        Column("", no_wrap=True),
-        Column("Title", ratio=2),
-        Column("Text", ratio=3),
-        Column("About", no_wrap=True),
-    )
+    """A user's inbox, newest first, with the unread count in its header, laid out for the
+    output's width (:attr:`Output.layout`)."""
+    layout = out.layout
+    rows: list[Sequence[object]] = []
+    for e in entries:
+        state = "unread" if e.unread else "read"
+        when = out.when(e.created_at)
+        about = _about_text(e.about)
+        if layout is Layout.WIDE:
+            rows.append((e.id, when, state, e.title, _excerpt(e.body), about))
+        elif layout is Layout.MEDIUM:
+            rows.append((e.id, when, state, stacked(e.title, about), _excerpt(e.body)))
+        else:
+            cells = (stacked(_two_lines(when), state), stacked(e.title, about), _excerpt(e.body))
+            rows.append((e.id, *cells))
+    columns: tuple[Column, ...] = (Column("Id", justify="right", no_wrap=True),)
+    if layout is Layout.COMPACT:
+        columns += (Column(Text("Received\nState"), no_wrap=True),)
+    else:
+        columns += (Column("Received", no_wrap=True), Column("State", no_wrap=True))
+    if layout is Layout.WIDE:
+        columns += (Column("Title", ratio=2), Column("Text", ratio=3), Column("About"))
+    else:
+        columns += (Column(Text("Title\nAbout"), ratio=2), Column("Text", ratio=3))
     table = listing(inbox_title(login, unread), columns, rows)
+    table.expand = True
     if entries:
-        table.caption = f"times in {out.timezone}; grc inbox read ID … (or --all) marks them read"
+        table.caption = out.caption("grc inbox read ID … (or --all) marks them read")
         table.caption_justify = "left"
     data = {"unread": unread, "items": [inbox_entry_data(e, out.zone) for e in entries]}
     empty = None if entries else f"{inbox_title(login, unread)}; nothing to show"

@@ -147,3 +147,46 @@ def test_the_demo_timeline_is_the_history_command(demo, tmp_path):
     mine = grc.json("history", "company", "1", as_="mmartin")["entries"]
     assert [e["subject"] for e in mine] == [TIMELINE[0], *TIMELINE[2:]]
     assert [h["subject"] for h in grc.json("search", "echeance", as_="mmartin")] == [SUBJECTS[-1]]
+
+
+def test_the_default_folder_is_reused_run_after_run(tmp_path, monkeypatch):
+    import tempfile
+
+    from grc_cli.commands import demo as command
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = command.fresh_folder(None)
+    assert first == tmp_path / "grc-demo"
+    (first / command.DATABASE_NAME).write_bytes(b"")
+    (first / command.ATTACHMENTS_DIR).mkdir()
+    (first / command.ATTACHMENTS_DIR / "blob").write_bytes(b"x")
+    # The next demo replaces the previous one's folder: one folder, however many runs.
+    assert command.fresh_folder(None) == first
+    assert list(first.iterdir()) == []
+    # A folder of that name holding anything else is left alone.
+    (first / command.DATABASE_NAME).write_bytes(b"")
+    (first / "notes.txt").write_text("mine", encoding="utf-8")
+    assert command.fresh_folder(None) == tmp_path / "grc-demo-2"
+    assert (first / "notes.txt").read_text(encoding="utf-8") == "mine"
+
+
+def test_suggested_commands_name_grc_so_that_a_fresh_shell_finds_it(monkeypatch):
+    import shutil
+    import sys
+
+    from grc_cli.commands import demo as command
+
+    script = Path(sys.executable).parent / "grc"
+    assert script.is_file()
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    assert command.grc_command() == str(script.absolute())
+    monkeypatch.setattr(shutil, "which", lambda name: str(script))
+    assert command.grc_command() == "grc"
+
+
+def test_demo_output_says_how_to_run_grc_when_it_is_not_on_the_path(bare, tmp_path):
+    out = bare.ok("demo", "--dir", str(tmp_path / "d"), PATH="/usr/bin:/bin").stdout
+    assert "grc is not on this shell's PATH" in out
+    assert "/.venv/bin/activate" in out or "/bin/activate" in out
+    lines = [line.strip() for line in out.splitlines() if " --db sqlite:///" in line]
+    assert lines and all(line.split()[0].endswith("/grc") or "=" in line for line in lines)

@@ -27,7 +27,10 @@ def test_the_demo_shows_notifications(demo):
     folder, stdout, stderr = demo
     assert "[5/9] notifications: a colleague follows a company" in stderr
     assert "[9/9] notifications delivered" in stderr
-    assert "warning" not in stderr  # the demo configures the channels it uses
+    # The demo configures the channels it uses: no warning about them (one may say that no
+    # virus scanner is active, on a machine without ClamAV).
+    warnings = [line for line in stderr.splitlines() if line.startswith("warning")]
+    assert [line for line in warnings if "virus scanner" not in line] == []
     assert "Notifications: mmartin follows Boulangeries Martin SA" in stdout
     assert "escalated to cpetit: [GRC] En retard : Préparer la démonstration" in stdout
     assert "mmartin was told nothing of the private note" in stdout

@@ -318,8 +318,8 @@ def test_list_filters(world):
     assert "'budget': expected one of CODE=VALUE" in g.usage_error(
         "exchange", "list", "--field", "budget", as_="bob"
     )
-    assert "limit must be between 1 and 1000" in g.fails(
-        2, "exchange", "list", "--limit", "0", as_="bob"
+    assert "0 is not in the range 1<=x<=1000" in g.usage_error(
+        "exchange", "list", "--limit", "0", as_="bob"
     )
     assert "unknown custom field 'colour'" in g.fails(
         2, "exchange", "list", "--field", "colour=red", as_="bob"

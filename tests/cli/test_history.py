@@ -256,7 +256,8 @@ def test_json_pages_and_cursors(world):
 
     # Table mode: the next cursor goes to stderr, ready to paste.
     result = world.grc.ok("history", "user", "bob", "--limit", "2", as_="admin")
-    [line] = result.stderr.splitlines()
+    hint, line = result.stderr.splitlines()
+    assert "--all prints every page" in hint
     token = line.removeprefix("next page: --cursor ")
     assert token != line
     following = world.grc.ok(

@@ -5,9 +5,10 @@ from __future__ import annotations
 import mailbox
 import os
 import shlex
+import shutil
+import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from email.header import decode_header, make_header
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_cli.commands.history import load_labels
-from grc_cli.context import CliContext, pass_cli, warn
+from grc_cli.context import CliContext, pass_cli, warn, wide_option
 from grc_cli.demo_data import (
     ADMIN,
     DEMO_ZONE,
@@ -64,12 +65,23 @@ from grc_core.services.storage_admin import VerifyReport, verify_storage
 DATABASE_NAME = "grc-demo.sqlite3"
 #: The local storage root, inside the demo's folder like its database.
 ATTACHMENTS_DIR = "attachments"
+#: The default folder, in the temporary directory: each run replaces the previous demo's.
+DEMO_FOLDER = "grc-demo"
 #: The variable that points later commands at the demo's attachments.
 ROOT_VARIABLE = f"{STORAGE_ENV_PREFIX}LOCAL__ROOT"
 #: The quick search the demo runs: no accent, yet it finds "Échéance …".
 SEARCH_QUERY = "echeance"
 #: The mbox file the demo's e-mail channel writes to, in the demo's folder (no SMTP server).
 MAILBOX_FILE = "mailbox.mbox"
+#: What a demo's folder holds (SQLite may leave its journal files beside the database).
+_DEMO_ENTRIES = frozenset(
+    {
+        DATABASE_NAME,
+        *(f"{DATABASE_NAME}-{suffix}" for suffix in ("wal", "shm", "journal")),
+        ATTACHMENTS_DIR,
+        MAILBOX_FILE,
+    }
+)
 #: The sender of the demo's e-mails.
 DEMO_SENDER = "GRC démo <grc@exemple.fr>"
 #: The exchange whose creation the meeting rule is tried on (a call: it does not fire).
@@ -87,8 +99,21 @@ MAIL_HEADERS = (
 )
 
 
+def _previous_demo(folder: Path) -> bool:
+    """Whether ``folder`` holds a previous demo and nothing else (it may then be replaced)."""
+    if folder.is_symlink() or not folder.is_dir():
+        return False
+    if hasattr(os, "getuid") and folder.stat().st_uid != os.getuid():
+        return False
+    names = {entry.name for entry in folder.iterdir()}
+    return DATABASE_NAME in names and names <= _DEMO_ENTRIES
+
+
 def fresh_folder(directory: Path | None) -> Path:
-    """The folder to create the demo in: ``directory`` if new or empty, else a new temp one."""
+    """The folder to create the demo in: ``directory`` if new or empty; by default
+    ``grc-demo`` in the temporary directory, replacing the previous demo's (so running the
+    demo again and again leaves one folder behind, not one per run), or a numbered
+    ``grc-demo-N`` when that name is taken by something else."""
     if directory is not None:
         if directory.exists() and (not directory.is_dir() or any(directory.iterdir())):
             raise CliFailure(
@@ -97,8 +122,9 @@ def fresh_folder(directory: Path | None) -> Path:
             )
         make_private_dirs(directory)
         return directory.resolve()
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path(tempfile.gettempdir()) / f"grc-demo-{stamp}"
+    base = Path(tempfile.gettempdir()) / DEMO_FOLDER
+    if _previous_demo(base):
+        shutil.rmtree(base)
     candidate, n = base, 1
     while True:
         try:
@@ -109,6 +135,19 @@ def fresh_folder(directory: Path | None) -> Path:
         except FileExistsError:
             n += 1
             candidate = base.with_name(f"{base.name}-{n}")
+
+
+def grc_command() -> str:
+    """How a fresh shell runs this very ``grc``: ``grc`` when the shell finds it on its
+    ``PATH``, else the full path of the script (``…/.venv/bin/grc`` after ``make demo``),
+    so that the commands the demo suggests can be copied as they are."""
+    script = Path(sys.executable).parent / "grc"
+    if not script.is_file():
+        return "grc"
+    found = shutil.which("grc")
+    if found is not None and Path(found).resolve() == script.resolve():
+        return "grc"
+    return shlex.quote(str(script.absolute()))
 
 
 @dataclass(frozen=True)
@@ -150,42 +189,42 @@ class Summary:
         )
 
 
-def _explore(url: str, company_id: int) -> list[str]:
+def _explore(grc: str, url: str, company_id: int) -> list[str]:
     db = shlex.quote(url)
     return [
-        f"grc --db {db} exchange list --as mmartin",
-        f"grc --db {db} exchange list --as {ADMIN}      # an administrator sees private ones too",
-        f"grc --db {db} company list",
-        f"grc --db {db} exchange list --category commercial --field priorite=haute --as {ADMIN}",
-        f"grc --db {db} history company {company_id} --as mmartin   # the private note is hidden",
-        f"grc --db {db} search 'contrat maint' --as mmartin",
+        f"{grc} --db {db} exchange list --as mmartin",
+        f"{grc} --db {db} exchange list --as {ADMIN}   # an administrator sees private ones too",
+        f"{grc} --db {db} company list",
+        f"{grc} --db {db} exchange list --category commercial --field priorite=haute --as {ADMIN}",
+        f"{grc} --db {db} history company {company_id} --as mmartin   # the private note is hidden",
+        f"{grc} --db {db} search 'contrat maint' --as mmartin",
     ]
 
 
-def _explore_attachments(url: str, root: Path, world: DemoWorld) -> list[str]:
+def _explore_attachments(grc: str, url: str, root: Path, world: DemoWorld) -> list[str]:
     """Commands on the demo's attachments: they need its storage root as well as its URL."""
     env = f"{ROOT_VARIABLE}={shlex.quote(str(root))}"
     db = shlex.quote(url)
     report = world.exchanges["comite_commercial"]
     pdf = world.attachments["compte_rendu"]
     return [
-        f"{env} grc --db {db} attachment list --exchange {report} --as {ADMIN}",
-        f"{env} grc --db {db} attachment fetch {pdf} --as {ADMIN}   # saved in the current folder",
-        f"{env} grc --db {db} storage verify --as {ADMIN}",
+        f"{env} {grc} --db {db} attachment list --exchange {report} --as {ADMIN}",
+        f"{env} {grc} --db {db} attachment fetch {pdf} --as {ADMIN}   # saved in this folder",
+        f"{env} {grc} --db {db} storage verify --as {ADMIN}",
     ]
 
 
-def _explore_notifications(url: str, mbox: Path, event_id: int) -> list[str]:
+def _explore_notifications(grc: str, url: str, mbox: Path, event_id: int) -> list[str]:
     """Commands on the demo's notifications."""
     db = shlex.quote(url)
     login, _ = FOLLOWER
     return [
-        f"grc --db {db} inbox --as {login}",
-        f"grc --db {db} subscriptions --as {login}",
-        f"grc --db {db} rules list",
-        f"grc --db {db} rules test {shlex.quote(MEETING_RULE)} --event {event_id} --as {ADMIN}",
-        f"grc --db {db} notify events --as {ADMIN}",
-        f"GRC_CHANNEL__EMAIL__MAILBOX={shlex.quote(str(mbox))} grc --db {db} notify run-once",
+        f"{grc} --db {db} inbox --as {login}",
+        f"{grc} --db {db} subscriptions --as {login}",
+        f"{grc} --db {db} rules list",
+        f"{grc} --db {db} rules test {shlex.quote(MEETING_RULE)} --event {event_id} --as {ADMIN}",
+        f"{grc} --db {db} notify events --as {ADMIN}",
+        f"GRC_CHANNEL__EMAIL__MAILBOX={shlex.quote(str(mbox))} {grc} --db {db} notify run-once",
     ]
 
 
@@ -417,6 +456,7 @@ def run_demo(grc: Grc, out: Output, mbox: Path) -> Outcome:
     type=click.Path(path_type=Path),
     help="New or empty folder for the demo database (default: a new grc-demo-* temp folder).",
 )
+@wide_option
 @pass_cli
 def demo(state: CliContext, directory: Path | None) -> None:
     """Create a demo database with a French sample; show its exchanges, documents, a
@@ -426,7 +466,7 @@ def demo(state: CliContext, directory: Path | None) -> None:
     file, so it can never touch real data.
     """
     timezone = state.timezone or DEMO_ZONE
-    out = Output(json_output=state.json_output, timezone=timezone, language="fr")
+    out = Output(json_output=state.json_output, timezone=timezone, language="fr", wide=state.wide)
     folder = fresh_folder(directory)
     path = folder / DATABASE_NAME
     root = folder / ATTACHMENTS_DIR
@@ -449,10 +489,11 @@ def demo(state: CliContext, directory: Path | None) -> None:
             warn("no virus scanner is active: the demo's documents were stored unscanned")
     finally:
         grc.dispose()
-    explore = _explore(url, outcome.company_id)
-    explore_attachments = _explore_attachments(url, root, outcome.world)
+    command = grc_command()
+    explore = _explore(command, url, outcome.company_id)
+    explore_attachments = _explore_attachments(command, url, root, outcome.world)
     explore_notifications = _explore_notifications(
-        url, mbox, outcome.notifications.data["dry_run"]["event"]["id"]
+        command, url, mbox, outcome.notifications.data["dry_run"]["event"]["id"]
     )
     check = f"storage verify: {verify_summary(outcome.verified, repair=False)}"
     if out.json_output:
@@ -477,24 +518,36 @@ def demo(state: CliContext, directory: Path | None) -> None:
             }
         )
         return
-    lines = [
-        Text(outcome.summary.sentence()),
-        Text(check),
-        Text(f"Database: {path}"),
-        Text(f"Attachments: {root}"),
-        Text("Explore it further:"),
-        *(Text(f"  {line}") for line in explore),
-        Text(f"Commands that read or store attachments also need {ROOT_VARIABLE}:"),
-        *(Text(f"  {line}") for line in explore_attachments),
-        Text("Notifications:"),
-        *(Text(f"  {line}") for line in explore_notifications),
-    ]
+    where = [Text(f"Database: {path}"), Text(f"Attachments: {root}")]
+    if directory is None:
+        where.append(Text(f"(the next grc demo replaces {folder})"))
+    if command != "grc":
+        activate = shlex.quote(str(Path(sys.executable).parent / "activate"))
+        where.append(
+            Text(
+                f"grc is not on this shell's PATH: the commands below name it in full; "
+                f"or run `. {activate}` first, then type grc."
+            )
+        )
     out.console.print(outcome.exchanges.view)
     out.console.print(outcome.attachments.view)
     out.console.print(outcome.timeline.view)
     out.console.print(outcome.search.view)
     out.console.print(outcome.notifications.view)
-    out.console.print(Group(*lines))
+    out.console.print(Group(Text(outcome.summary.sentence()), Text(check), *where))
+    # Commands are printed whole, one a line, never folded: a copied line runs as shown
+    # (the terminal wraps long lines on screen without adding newlines to them).
+    for heading, commands in (
+        ("Explore it further:", explore),
+        (
+            f"Commands that read or store attachments also need {ROOT_VARIABLE}:",
+            explore_attachments,
+        ),
+        ("Notifications:", explore_notifications),
+    ):
+        out.console.print(Text(heading), soft_wrap=True)
+        for line in commands:
+            out.console.print(Text(f"  {line}"), soft_wrap=True)
 
 
 def register(cli: click.Group) -> None:

@@ -11,16 +11,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import IO, Any
+from uuid import UUID
 
 import click
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
-from grc_cli.context import CliContext, pass_cli
+from grc_cli.context import CliContext, pass_cli, wide_option
 from grc_cli.output import show_exchange, show_exchanges
 from grc_cli.params import read_text
-from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, list_exchanges
-from grc_core.services import exchanges, users
-from grc_core.timeutil import parse_datetime
+from grc_core.errors import ValidationError
+from grc_core.models import Exchange, User
+from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, exchanges_query
+from grc_core.services import categories, companies, exchanges, picklists, users
+from grc_core.timeutil import parse_datetime, zone
+
+#: The most exchanges ``exchange list`` reads in one query (``--all`` reads page after page).
+LIST_PAGE = 1000
 
 #: ``--field`` operators of ``exchange list`` and the query operators they stand for.
 FIELD_OPERATORS = {
@@ -195,12 +202,35 @@ class FilterOptions:
         (No filter and an empty one select the same exchanges, but a history's cursor belongs
         to its filter: ``None`` gives the cursors any host calling without a filter gets, and
         the unfiltered history's prepared statement.)
+
+        Every criterion is checked as ``exchange add`` checks its values: an unknown code,
+        category, company or user, or a period that ends before it starts, is refused
+        (rather than matching nothing).  Retired codes are accepted: old exchanges carry them.
         """
+        since = _when(state, self.since, "since")
+        until = _when(state, self.until, "until")
+        if since is not None and until is not None and since >= until:
+            local = zone(state.settings.timezone)
+            raise ValidationError(
+                f"--since {since.astimezone(local):%Y-%m-%d %H:%M} is not before "
+                f"--until {until.astimezone(local):%Y-%m-%d %H:%M} "
+                f"({state.settings.timezone}): no exchange could match",
+                field="since",
+            )
+        for kind, codes in (("action", self.actions), ("status", self.statuses)):
+            for code in codes:
+                picklists.get_value(session, kind, code)
+        for code in self.media:
+            picklists.get_value(session, "medium", code)
+        if self.category is not None:
+            categories.get_category(session, self.category)
+        if self.company_id is not None:
+            companies.get_company(session, self.company_id)
         flt = ExchangeFilter(
             company_id=self.company_id,
             global_only=self.global_only,
-            since=_when(state, self.since, "since"),
-            until=_when(state, self.until, "until"),
+            since=since,
+            until=until,
             actions=self.actions,
             statuses=self.statuses,
             media=self.media,
@@ -317,13 +347,17 @@ def add(
     text = _details(details, details_file)
     custom = parse_assignments(field_values)
     extra = {"status": status} if status else {}
+    starts = parse_datetime(start, "start", state.settings.timezone)
+    ends = _when(state, end, "end")
+    _check_period(state, starts, ends)
     with state.work() as work:
+        known = _recorded(work.session, uuid)
         exchange = exchanges.create_exchange(
             work.session,
             work.actor,
             subject=subject,
-            start=parse_datetime(start, "start", state.settings.timezone),
-            end=_when(state, end, "end"),
+            start=starts,
+            end=ends,
             action=action,
             medium=medium,
             category=category,
@@ -338,8 +372,36 @@ def add(
             **extra,
         )
         shown = show_exchange(state.out, exchange)
-    state.out.status(f"recorded exchange {exchange.id}")
+    if known:
+        # The same request again (a retry): the service returned the exchange it recorded.
+        state.out.status(
+            f"exchange {exchange.id} was already recorded with this UUID; nothing recorded"
+        )
+    else:
+        state.out.status(f"recorded exchange {exchange.id}")
     state.out.emit(shown)
+
+
+def _recorded(session: Session, uuid: str | None) -> bool:
+    """Whether an exchange with client UUID ``uuid`` exists already."""
+    if uuid is None:
+        return False
+    try:
+        key = UUID(uuid)
+    except ValueError:
+        return False  # the service refuses it with its own message
+    return session.scalar(select(Exchange.id).where(Exchange.uuid == key)) is not None
+
+
+def _check_period(state: CliContext, start: datetime | None, end: datetime | None) -> None:
+    """Refuse an end before the start, both shown in the zone they were typed in (the
+    service would say it in UTC)."""
+    if start is not None and end is not None and end < start:
+        raise ValidationError(
+            f"end ({state.out.when(end, with_zone=True)}) is before start "
+            f"({state.out.when(start, with_zone=True)})",
+            field="end",
+        )
 
 
 @exchange_group.command("show")
@@ -442,6 +504,11 @@ def update(
     if not changes:
         raise click.UsageError("nothing to change: give at least one option")
     with state.work() as work:
+        if "start" in changes or "end" in changes:
+            current = exchanges.get_exchange(work.session, work.actor, exchange_ref(ref))
+            _check_period(
+                state, changes.get("start", current.start_at), changes.get("end", current.end_at)
+            )
         exchange = exchanges.update_exchange(
             work.session, work.actor, exchange_ref(ref), expected_version=if_version, **changes
         )
@@ -486,15 +553,64 @@ def delete(state: CliContext, ref: str, yes: bool) -> None:
 
 @exchange_group.command("list")
 @filter_options(scoping=True)
-@click.option("--limit", type=int, default=50, show_default=True, help="At most N exchanges.")
+@wide_option
+@click.option(
+    "--limit",
+    type=click.IntRange(1, LIST_PAGE),
+    default=50,
+    show_default=True,
+    help=f"At most N exchanges (up to {LIST_PAGE}).",
+)
+@click.option("--all", "list_all", is_flag=True, help="Every matching exchange (no limit).")
 @pass_cli
-def list_(state: CliContext, filters: FilterOptions, limit: int) -> None:
+def list_(state: CliContext, filters: FilterOptions, limit: int, list_all: bool) -> None:
     """List the exchanges the acting user may see, newest first."""
     with state.work(read_only=True) as work:
         flt = filters.build(state, work.session)
-        found = list_exchanges(work.session, work.actor, flt, limit=limit)
+        if list_all:
+            found, more = _every_exchange(work.session, work.actor, flt), 0
+        else:
+            found, more = _first_exchanges(work.session, work.actor, flt, limit)
         shown = show_exchanges(state.out, found)
     state.out.emit(shown)
+    if more and not state.out.json_output:
+        state.out.status(
+            f"{more} more exchange{'s' if more != 1 else ''} match: "
+            f"--limit {min(limit + more, LIST_PAGE)} or --all shows them"
+        )
+
+
+def _first_exchanges(
+    session: Session, actor: User, flt: ExchangeFilter | None, limit: int
+) -> tuple[list[Exchange], int]:
+    """The ``limit`` newest matches, and how many more match (counted only when there are)."""
+    stmt = exchanges_query(session, actor, flt, limit=limit)
+    found = list(session.scalars(stmt.limit(limit + 1)))
+    if len(found) <= limit:
+        return found, 0
+    total = session.scalar(select(func.count()).select_from(stmt.limit(None).subquery()))
+    return found[:limit], int(total or 0) - limit
+
+
+def _every_exchange(session: Session, actor: User, flt: ExchangeFilter | None) -> list[Exchange]:
+    """Every match, newest first, read a page at a time after the last one read (keyset:
+    the ``(start, id)`` order of the listing)."""
+    stmt = exchanges_query(session, actor, flt, limit=LIST_PAGE)
+    found: list[Exchange] = []
+    while True:
+        page = stmt
+        if found:
+            last = found[-1]
+            page = stmt.where(
+                or_(
+                    Exchange.start_at < last.start_at,
+                    and_(Exchange.start_at == last.start_at, Exchange.id < last.id),
+                )
+            )
+        batch = list(session.scalars(page))
+        found += batch
+        if len(batch) < LIST_PAGE:
+            return found
 
 
 def register(cli: click.Group) -> None:

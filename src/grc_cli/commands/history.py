@@ -17,7 +17,7 @@ import click
 from sqlalchemy.orm import Session
 
 from grc_cli.commands.exchanges import Decorator, FilterOptions, filter_options
-from grc_cli.context import CliContext, pass_cli
+from grc_cli.context import CliContext, pass_cli, wide_option
 from grc_cli.output import (
     Labels,
     Output,
@@ -85,6 +85,7 @@ def page_options(func: Callable[..., Any]) -> Callable[..., Any]:
             is_flag=True,
             help="Print every page, following the cursors (--limit is then the page size).",
         ),
+        wide_option,
     )
     for decorator in reversed(decorators):
         func = decorator(func)
@@ -180,6 +181,7 @@ def run_history(
         shown = show_timeline(state.out, page, labels, title=timeline.title)
     state.out.emit(shown)
     if page.next_cursor is not None and not state.out.json_output:
+        state.out.status("more exchanges match: --all prints every page, or the next one with")
         state.out.status(f"next page: --cursor {page.next_cursor}", soft_wrap=True)
 
 
