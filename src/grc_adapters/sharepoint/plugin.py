@@ -58,7 +58,7 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
     register(
         "sharepoint",
         make_sharepoint_backend,
-        description="documents in a SharePoint Online library (certificate app-only auth)",
+        description="documents in a SharePoint Online library (REST or Microsoft Graph)",
         requires=("office365",),
         extra="sharepoint",
         settings=declare(ACCEPTED, secrets=("cert_passphrase", "access_token", "client_secret")),
