@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -18,13 +18,14 @@ from grc_api import ApiSettings, create_app
 from grc_core.config import Settings
 from grc_core.errors import ConfigError
 from grc_core.facade import Grc
-from grc_core.models import PushSubscription
+from grc_core.models import Device, PushSubscription
 from grc_core.notify import subscriptions
 from grc_core.notify.channels import OutgoingMessage, Recipient
 from grc_core.notify.worker import DeliveryWorker
 from grc_core.plugins import Registry
 from grc_core.services import companies, devices, exchanges, users
 from grc_core.testing.channel_contract import NotificationChannelContract
+from grc_core.timeutil import utcnow
 
 from .conftest import browser, csrf
 from .push_service import PushService
@@ -268,3 +269,23 @@ def test_the_key_file_is_private_and_never_replaced_silently(tmp_path):
         vapid.application_server_key({"vapid_private_key": str(tmp_path / "bad.pem")})
     with pytest.raises(ConfigError):
         make_push_channel({"vapid_private_key": str(path), "colour": "blue"})
+
+
+def test_signed_out_devices_get_no_alerts(session, world):
+    def device_with_subscription(name: str) -> int:
+        enrolment = devices.create_enrolment(session, world.admin, world.alice)
+        device = devices.enrol(session, enrolment.code, device_name=name).device
+        point = "B" + "A" * 86  # 65 bytes once decoded
+        devices.subscribe_push(
+            session, world.alice, endpoint=f"https://push.example/{name}", p256dh=point,
+            auth="A" * 22, device_id=device.id,
+        )  # fmt: skip
+        return device.id
+
+    active = device_with_subscription("active")
+    expired = device_with_subscription("expired")
+    revoked = device_with_subscription("revoked")
+    session.get(Device, expired).expires_at = utcnow() - timedelta(seconds=1)
+    devices.revoke_device(session, world.alice, revoked)
+    found = devices.push_subscriptions_of(session, world.alice.id)
+    assert [s.device_id for s in found] == [active]

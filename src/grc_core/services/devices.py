@@ -308,14 +308,18 @@ def unsubscribe_push(session: Session, actor: User, endpoint: str) -> bool:
 
 
 def push_subscriptions_of(session: Session, user_id: int) -> list[PushSubscription]:
-    """The enabled subscriptions of a user, on devices that are not revoked."""
-    revoked = select(Device.id).where(Device.revoked_at.is_not(None))
+    """The enabled subscriptions of a user, on devices that are neither revoked nor expired
+    (a signed-out phone gets no alert: it could not open it)."""
+    signed_out = select(Device.id).where(
+        (Device.revoked_at.is_not(None)) | (Device.expires_at <= utcnow())
+    )
     stmt = (
         select(PushSubscription)
         .where(
             PushSubscription.user_id == user_id,
             PushSubscription.enabled.is_(True),
-            (PushSubscription.device_id.is_(None)) | (PushSubscription.device_id.not_in(revoked)),
+            (PushSubscription.device_id.is_(None))
+            | (PushSubscription.device_id.not_in(signed_out)),
         )
         .order_by(PushSubscription.id)
     )
