@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import io
+import zipfile
 from pathlib import Path
 
 import hostile
@@ -270,3 +271,40 @@ def test_policy_settings_are_validated(world, session):
         attachments.set_policy(session, world.admin, strip_image_metadata="yes")
     with pytest.raises(ValidationError, match="zip_max_ratio must be a positive integer"):
         attachments.set_policy(session, world.admin, zip_max_ratio=0)
+
+
+def test_plain_zip_archives_when_allowed_are_inflated_and_checked(
+    world, session, backends, exchange, spool
+):
+    def archive(*entries: tuple[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as target:
+            for name, data in entries:
+                target.writestr(name, data)
+        return buffer.getvalue()
+
+    genuine = archive(("devis.pdf", made("devis.pdf")), ("photos/plan.png", made("plan.png")))
+    error = refused(world, backends, exchange, spool, "dossier.zip", genuine)
+    assert rule_of(error) == "extension"  # not in the default list
+    allowed = attachments.get_policy(session).allowed_extensions
+    attachments.set_policy(session, world.admin, allowed_extensions=[*allowed, "zip"])
+    stored = attach(world, backends, exchange, spool, "dossier.zip", genuine)
+    assert read_back(world, backends, stored) == genuine
+    cases = {
+        "archive_names": archive(("lisez-moi.txt", b"x"), ("outils/setup.EXE", b"MZ")),
+        "archive_nested": archive(("cr.docx", made("compte-rendu.docx"))),
+        "macros": archive(("ancien.doc", hostile.OLE2 + bytes(600))),
+        "archive_bomb": hostile.raw_zip(
+            [
+                hostile.Entry(
+                    "zeros.bin",
+                    b"",
+                    raw=hostile.zeros_deflated(8 * hostile.MIB),
+                    crc=0,
+                    declared_size=0,
+                )
+            ]
+        ),
+    }
+    for rule, data in cases.items():
+        assert rule_of(refused(world, backends, exchange, spool, "x.zip", data)) == rule

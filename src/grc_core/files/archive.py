@@ -303,7 +303,7 @@ class _EntrySink:
                     raise refusal(
                         "archive_nested",
                         f"the entry {self.label!r} is a {kind} archive; archives inside "
-                        "documents are refused unless the policy allows them",
+                        "documents and archives are refused unless the policy allows them",
                     )
                 if kind != "zip" or self.depth + 1 >= _MAX_DEPTH:
                     raise refusal(

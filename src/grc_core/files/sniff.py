@@ -93,7 +93,47 @@ FILE_TYPES: dict[str, FileType] = {
     "odt": _odf("application/vnd.oasis.opendocument.text"),
     "ods": _odf("application/vnd.oasis.opendocument.spreadsheet"),
     "odp": _odf("application/vnd.oasis.opendocument.presentation"),
+    # Plain zip archives: not in the default list; when an administrator allows them, every
+    # entry is inflated and checked like a document's.
+    "zip": FileType("application/zip", frozenset({"application/zip"}), "zip"),
 }
+
+#: Entry names that are programs or scripts: refused inside a plain zip archive.
+_PROGRAMS = frozenset(
+    [
+        "exe",
+        "com",
+        "bat",
+        "cmd",
+        "scr",
+        "pif",
+        "msi",
+        "msp",
+        "dll",
+        "cpl",
+        "js",
+        "jse",
+        "vbs",
+        "vbe",
+        "wsf",
+        "wsh",
+        "ps1",
+        "psm1",
+        "hta",
+        "jar",
+        "lnk",
+        "reg",
+        "sh",
+        "app",
+        "apk",
+        "iso",
+        "img",
+        "vhd",
+        "docm",
+        "xlsm",
+        "pptm",
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -171,10 +211,23 @@ def check_content(
 def _check_package(
     file: BinaryIO, size: int, extension: str, ftype: FileType, limits: ContentLimits
 ) -> None:
-    keep = frozenset({"[Content_Types].xml"} if ftype.container == "ooxml" else {"mimetype"})
+    keep = frozenset(
+        {"ooxml": {"[Content_Types].xml"}, "odf": {"mimetype"}}.get(ftype.container or "", set())
+    )
     found = inspect_package(file, size, limits.archive, keep)
     names = set(found.names)
     signs: list[str] = [f"an OLE2 compound file ({name})" for name in found.ole]
+    if ftype.container == "zip":
+        for name in found.names:
+            if name.rsplit("/", 1)[-1].rpartition(".")[2].lower() in _PROGRAMS:
+                raise refusal("archive_names", f"the entry {name!r} is a program or a script")
+        if signs and not limits.allow_macros:
+            raise refusal(
+                "macros",
+                f"the archive holds {signs[0]}, which may carry macros; an administrator can "
+                "allow them",
+            )
+        return
     if ftype.container == "ooxml":
         if "[Content_Types].xml" not in names or ftype.main_part not in names:
             raise refusal(
