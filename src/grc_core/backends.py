@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -67,7 +68,13 @@ class Backends:
     """Storage backends by name, with the one new attachments go to.
 
     Rows remember which backend holds their blob, so reading may need a backend other than
-    the default (during or after a migration); each is built once, on first use.
+    the default (during or after a migration); each is built on first use.
+
+    **One instance per thread.** A backend instance is only ever used by one thread at a
+    time: each thread asking for a backend gets its own (a web server's worker threads
+    each build theirs once), so a plugin needs no locks around its client library's
+    session.  The instances given to :meth:`of` are the exception: the host that made them
+    shares them, and makes them safe for its threads.
 
     :param build: makes the backend of a name (usually the plugin registry's factory).
     :param default: the name of the backend new attachments are stored in.
@@ -76,7 +83,8 @@ class Backends:
     def __init__(self, build: Callable[[str], StorageBackend], default: str) -> None:
         self._build = build
         self.default_name = default
-        self._instances: dict[str, StorageBackend] = {}
+        self._instances: dict[tuple[str, int], StorageBackend] = {}
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, registry: Registry, settings: Settings) -> Backends:
@@ -109,10 +117,15 @@ class Backends:
         return cls(build, default)
 
     def get(self, name: str) -> StorageBackend:
-        """The backend called ``name``."""
-        if name not in self._instances:
-            self._instances[name] = self._build(name)
-        return self._instances[name]
+        """The backend called ``name``, this thread's instance."""
+        slot = (name, threading.get_ident())
+        with self._lock:
+            backend = self._instances.get(slot)
+        if backend is None:
+            backend = self._build(name)  # outside the lock: it may connect to a server
+            with self._lock:
+                self._instances[slot] = backend
+        return backend
 
     @property
     def default(self) -> StorageBackend:
@@ -120,7 +133,9 @@ class Backends:
         return self.get(self.default_name)
 
     def close(self) -> None:
-        """Close every backend built so far."""
-        for backend in self._instances.values():
+        """Close every backend built so far (by any thread)."""
+        with self._lock:
+            built = list({id(b): b for b in self._instances.values()}.values())
+            self._instances.clear()
+        for backend in built:
             backend.close()
-        self._instances.clear()
