@@ -534,7 +534,9 @@ def demo(state: CliContext, directory: Path | None) -> None:
     out.console.print(outcome.timeline.view)
     out.console.print(outcome.search.view)
     out.console.print(outcome.notifications.view)
-    out.console.print(Group(Text(outcome.summary.sentence()), Text(check), *where))
+    out.console.print(Group(Text(outcome.summary.sentence()), Text(check)))
+    for line in where:  # paths and a command: whole, never folded
+        out.console.print(line, soft_wrap=True)
     # Commands are printed whole, one a line, never folded: a copied line runs as shown
     # (the terminal wraps long lines on screen without adding newlines to them).
     for heading, commands in (
