@@ -211,9 +211,31 @@ def _site_url(value: str | None) -> str:
         raise _fail(
             f"site_url must be the SharePoint site's own address, such as "
             f"'https://contoso.sharepoint.com/sites/crm', not an API endpoint ({value!r}): "
-            "the backend speaks SharePoint's REST API under that site"
+            "the backend speaks SharePoint's REST API under that site (to go through "
+            "Microsoft Graph, set api = 'graph')"
         )
     return value.rstrip("/")
+
+
+_GRAPH_SITE = re.compile(r"/(v1\.0|beta)/sites/([A-Za-z0-9.-]+):(/[^?#]*)?")
+
+
+def _graph_site(value: str) -> tuple[str, str]:
+    """In Graph mode, a Graph site address (``…/v1.0/sites/{host}:/{path}``) is accepted:
+    ``(the SharePoint site's own address, the Graph base URL)``.  Anything else is returned
+    as it is (and checked as a site address)."""
+    parts = urlsplit(value)
+    if (parts.hostname or "").casefold() != "graph.microsoft.com":
+        return value, DEFAULT_GRAPH_URL
+    match = _GRAPH_SITE.fullmatch(parts.path.rstrip("/"))
+    if match is None or parts.query or parts.fragment:
+        raise _fail(
+            f"site_url {value!r} is a Microsoft Graph address but not a site's: use the "
+            "SharePoint site's address ('https://contoso.sharepoint.com/sites/crm'), or "
+            "'https://graph.microsoft.com/v1.0/sites/contoso.sharepoint.com:/sites/crm'"
+        )
+    version, host, path = match.groups()
+    return f"https://{host}{(path or '').rstrip('/')}", f"https://graph.microsoft.com/{version}"
 
 
 def _folder_path(key: str, value: str) -> str:
@@ -295,7 +317,11 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
         raise _fail(
             f"unknown setting(s) {', '.join(map(repr, unknown))}; accepted: {', '.join(ACCEPTED)}"
         )
-    site_url = _site_url(_text(config, "site_url"))
+    raw_site = _text(config, "site_url")
+    graph_default = DEFAULT_GRAPH_URL
+    if api == "graph" and raw_site is not None:
+        raw_site, graph_default = _graph_site(raw_site)
+    site_url = _site_url(raw_site)
     library = _folder_path("library", _text(config, "library", DEFAULT_LIBRARY) or "")
     if "/" in library:
         raise _fail(f"library must be the library's URL name, without '/', got {library!r}")
@@ -322,7 +348,7 @@ def parse_settings(config: Mapping[str, Any]) -> SharePointSettings:
         auth = _secret(config, secret)
     else:
         auth = _certificate(config)
-    graph_url = _text(config, "graph_url", DEFAULT_GRAPH_URL) or DEFAULT_GRAPH_URL
+    graph_url = _text(config, "graph_url", graph_default) or graph_default
     graph = urlsplit(graph_url)
     if graph.scheme != "https" and not (graph.scheme == "http" and graph.hostname in _LOCAL_HOSTS):
         raise _fail(f"graph_url must be an https:// URL, got {graph_url!r}")

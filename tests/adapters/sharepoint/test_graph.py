@@ -238,11 +238,18 @@ def test_graph_settings():
         parse_settings({"api": "soap", "site_url": site, "access_token": "T"})
     with pytest.raises(ConfigError, match="needs tenant and client_id"):
         parse_settings({"api": "graph", "site_url": site, "client_secret": "x" * 30})
-    with pytest.raises(ConfigError, match="site's own address"):
+    with pytest.raises(ConfigError, match="a Microsoft Graph address but not a site's"):
         parse_settings(
-            {"api": "graph", "site_url": "https://graph.microsoft.com/v1.0/sites/x",
+            {"api": "graph", "site_url": "https://graph.microsoft.com/v1.0/me/drive",
              "access_token": "T"}
         )  # fmt: skip
+    # In Graph mode, a Graph site address is understood; in REST mode it is refused.
+    graph_site = "https://graph.microsoft.com/beta/sites/contoso.sharepoint.com:/sites/crm/"
+    understood = parse_settings({"api": "graph", "site_url": graph_site, "access_token": "T"})
+    assert understood.site_url == site
+    assert understood.graph_url == "https://graph.microsoft.com/beta"
+    with pytest.raises(ConfigError, match="site's own address"):
+        parse_settings({"site_url": graph_site, "access_token": "T"})
 
 
 # --- app-only authentication through MSAL, against a local Entra ID -------------------------
