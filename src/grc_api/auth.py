@@ -338,7 +338,9 @@ class Authenticator:
     def _from_bearer(self, request: Request, client: str) -> Principal:
         header = request.headers.get("authorization")
         if not header:
-            raise unauthenticated("send 'Authorization: Bearer <API token or OIDC token>'")
+            raise unauthenticated(
+                "send 'Authorization: Bearer <API token or OIDC token>', or sign this device in"
+            )
         scheme, _, credential = header.partition(" ")
         credential = credential.strip()
         if scheme.lower() != "bearer" or not credential:
