@@ -182,7 +182,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             page = context.new_page()
             page.goto(f"/#/companies/{company}")
             page.wait_for_selector("text=Échange 0")
-            page.wait_for_function("navigator.serviceWorker.controller !== null")
+            # (not wait_for_function: its polling uses eval(), which the CSP forbids)
+            while not page.evaluate("navigator.serviceWorker.controller !== null"):
+                time.sleep(0.1)
             page.goto("/#/companies")
             page.wait_for_selector("text=ACME")
             context.set_offline(True)

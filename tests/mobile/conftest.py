@@ -215,9 +215,18 @@ class Device:
         self.page.goto(f"/#/enrol/{code}")
         self.page.get_by_role("button", name="Activer").click()
         self.page.wait_for_url(re.compile(r".*#/today$"))
-        self.page.wait_for_function("navigator.serviceWorker.controller !== null")
+        self.wait_js("navigator.serviceWorker.controller !== null")
         # The catalogue (picklists, fields, users) is on the device: forms can be filled.
         self.page.wait_for_selector("html[data-catalogue]", state="attached")
+
+    def wait_js(self, expression: str, timeout: float = 15) -> None:
+        """Wait until ``expression`` is true in the page.  Playwright's wait_for_function
+        polls through eval(), which the app's Content-Security-Policy rightly forbids;
+        page.evaluate goes through the DevTools protocol instead."""
+        deadline = time.monotonic() + timeout
+        while not self.page.evaluate(expression):
+            assert time.monotonic() < deadline, f"timed out waiting for {expression}"
+            time.sleep(0.1)
 
     def unsent(self) -> int:
         return int(self.page.locator("a.unsent").get_attribute("data-unsent") or "0")

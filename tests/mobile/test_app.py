@@ -85,7 +85,7 @@ def test_enrol_record_an_exchange_with_a_photo_and_find_it(
     page = phone.page
     # In the company's history (from the server, after a reload)...
     page.reload()
-    page.get_by_role("link", name=re.compile("Visite du chantier")).click()
+    page.locator("a[href^='#/exchanges/']", has_text="Visite du chantier").click()
     page.wait_for_selector("text=Visite du chantier.jpg")
     assert "Alice Martin" in page.locator("dl.fields").inner_text()
     # ...and in the database once, with the photo's bytes intact.

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from tests.mobile.conftest import PHONE, PHONE_VIEWPORT, TABLET, Device, MobileWorld
 from tests.mobile.test_app import photo
 
-from grc_core.models import Attachment, Exchange
+from grc_core.models import Attachment, Exchange, InboxItem
 from grc_core.services import exchanges
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,6 +54,13 @@ def test_every_screen_is_accessible_at_phone_size(
                 w.session, w.actor, subject=subject, start=start, action="meeting",
                 company_id=mobile_world.ids["acme"], assignees=["alice"],
             )  # fmt: skip
+    with mobile_world.grc.session() as s:  # two alerts, as the inbox channel delivers them
+        for title, body in (
+            ("Nouvel échange chez ACME Électricité", "Bob Durand : Appel de suivi"),
+            ("Rappel : Relancer le devis", "En retard depuis hier"),
+        ):
+            s.add(InboxItem(user_id=mobile_world.ids["alice"], title=title, body=body,
+                            about={"company_id": mobile_world.ids["acme"]}))  # fmt: skip
     device = Device(
         playwright_instance, browser, mobile_world, PHONE, viewport=PHONE_VIEWPORT,
         device_scale_factor=1,
@@ -87,8 +93,9 @@ def test_every_screen_is_accessible_at_phone_size(
         )
         found += check(device, "new-exchange")
         page.get_by_role("button", name="Enregistrer").click()
+        page.wait_for_selector("h1:has-text('ACME Électricité')")
         device.wait_unsent(0)
-        page.get_by_role("link", name=re.compile("Démonstration du produit")).click()
+        page.locator("a[href^='#/exchanges/']", has_text="Démonstration du produit").click()
         page.wait_for_selector("text=tableau.jpg")
         found += check(device, "exchange")
         page.get_by_role("link", name="Modifier").click()
@@ -118,9 +125,12 @@ def test_every_screen_is_accessible_at_phone_size(
         page.get_by_role("button", name="Garder la mienne").click()
         device.wait_unsent(0)
 
+        assert page.locator("nav .badge").inner_text() == "2"  # the unread count
         page.get_by_role("link", name="Messages").click()
-        page.wait_for_selector("h1:has-text('Messages')")
+        page.wait_for_selector("text=Rappel : Relancer le devis")
         found += check(device, "inbox")
+        page.get_by_role("button", name="Tout marquer comme lu").click()
+        page.locator("nav .badge").wait_for(state="detached")
         page.get_by_role("link", name="Moi").click()
         page.wait_for_selector("text=Alice Martin")
         found += check(device, "settings")
@@ -128,6 +138,9 @@ def test_every_screen_is_accessible_at_phone_size(
         device.close()
     assert found == []
     assert not device.errors, device.errors
+    with mobile_world.grc.session() as s:
+        unread = select(InboxItem).where(InboxItem.read_at.is_(None))
+        assert s.scalars(unread).all() == []
 
 
 def test_tablet_layout_takes_dropped_files(

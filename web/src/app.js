@@ -765,7 +765,7 @@ export function Inbox({ onRead }) {
       ${r.value.items.length === 0 && html`<p class="muted">${t.noMessage}</p>`}
       <ul class="list">${r.value.items.map((m) => {
         const target = m.about && m.about.exchange_id ? `#/exchanges/${m.about.exchange_id}` : m.about && m.about.company_id ? `#/companies/${m.about.company_id}` : null;
-        const body = html`<span class="title">${m.read_at ? "" : html`<span class="tag warn">●</span> `}${m.title}</span>
+        const body = html`<span class="title">${m.read_at ? "" : html`<span class="tag warn">${t.unread}</span> `}${m.title}</span>
           <span class="meta">${when(m.created_at)} · ${m.body.slice(0, 140)}</span>`;
         return html`<li class="item" key=${m.id}>${target ? html`<a class="row" href=${target}>${body}</a>` : html`<div class="row">${body}</div>`}</li>`;
       })}</ul>

@@ -30,7 +30,7 @@ const fr = {
   endBeforeStart: "La fin précède le début", none: "—", yes: "Oui", no: "Non", back: "Retour", notCached: "Pas disponible hors ligne.",
   uploadQueued: "en attente", uploadDone: "envoyée", revoked: "Cet appareil a été révoqué : ses données ont été effacées.",
   signedOut: "Déconnecté : les données de cet appareil ont été effacées.", loading: "Chargement…", errorOf: (s) => `Refusé par le serveur (${s})`,
-  openOutbox: "Voir les envois", exchange: "Échange", company: "Société",
+  openOutbox: "Voir les envois", exchange: "Échange", company: "Société", unread: "Non lu",
 };
 const en = {
   today: "Today", companies: "Companies", inbox: "Messages", outbox: "To send", me: "Me",
@@ -63,7 +63,7 @@ const en = {
   endBeforeStart: "End is before start", none: "—", yes: "Yes", no: "No", back: "Back", notCached: "Not available offline.",
   uploadQueued: "waiting", uploadDone: "sent", revoked: "This device was revoked: its data has been erased.",
   signedOut: "Signed out: this device's data has been erased.", loading: "Loading…", errorOf: (s) => `Refused by the server (${s})`,
-  openOutbox: "See what is waiting", exchange: "Exchange", company: "Company",
+  openOutbox: "See what is waiting", exchange: "Exchange", company: "Company", unread: "Unread",
 };
 
 export function chosenLanguage() {
