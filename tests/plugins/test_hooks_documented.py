@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -16,8 +19,9 @@ from typing import Any
 import click
 import pytest
 
-from grc_core.errors import BackendNotInstalled
+from grc_core.errors import BackendNotInstalled, ConfigError
 from grc_core.plugins import Registry, hookspecs
+from grc_core.testing.channel_contract import NotificationChannelContract
 
 ROOT = Path(__file__).resolve().parents[2]
 HOOKS_MD = ROOT / "docs" / "plugins" / "hooks.md"
@@ -138,6 +142,56 @@ def test_the_channel_example_registers_a_channel() -> None:
         autoload=False, plugins=[example("grc_register_notification_channels")]
     )
     assert registry.notification_channel_names() == ["teams"]
+    assert registry.secret_keys("channels", "teams") == {"webhook_url"}
+    with pytest.raises(ConfigError, match="webhook_ur'; accepted: timeout, webhook_url"):
+        registry.notification_channel("teams", {"webhook_ur": "https://x"})
+
+
+class _Teams:
+    """A local stand-in for a Teams incoming webhook: counts the posts of each delivery."""
+
+    def __init__(self) -> None:
+        self.posts: Counter[int] = Counter()
+        posts = self.posts
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers["Content-Length"]))
+                posts[int(self.headers["Idempotency-Key"].removeprefix("grc-delivery-"))] += 1
+                self.send_response(200)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/webhook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+class TestTheChannelExamplePassesTheContract(NotificationChannelContract):
+    """The Teams example on the page is a complete channel: the shipped contract passes."""
+
+    @pytest.fixture
+    def teams(self) -> Iterator[_Teams]:
+        teams = _Teams()
+        yield teams
+        teams.server.shutdown()
+        teams.server.server_close()
+
+    @pytest.fixture
+    def channel(self, teams: _Teams) -> Any:
+        registry = Registry.load(
+            autoload=False, plugins=[example("grc_register_notification_channels")]
+        )
+        channel = registry.notification_channel("teams", {"webhook_url": teams.url})
+        yield channel
+        channel.close()
+
+    @pytest.fixture
+    def delivered(self, teams: _Teams) -> Callable[[int], int]:
+        return lambda delivery_id: teams.posts[delivery_id]
 
 
 def test_the_command_example_adds_a_command() -> None:

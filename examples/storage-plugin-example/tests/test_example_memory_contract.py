@@ -6,10 +6,12 @@ import io
 from collections.abc import Iterator
 
 import pytest
+from grc_example_storage import plugin
 from grc_example_storage.backend import MemoryBackend
 from grc_example_storage.plugin import make_backend
 
 from grc_core.errors import ConfigError, StorageError
+from grc_core.plugins import Registry
 from grc_core.testing.storage_contract import StorageBackendContract
 
 
@@ -36,6 +38,11 @@ def test_a_full_store_refuses_and_keeps_nothing() -> None:
     assert list(backend.iter_blobs()) == []
 
 
-def test_the_factory_names_what_it_accepts() -> None:
-    with pytest.raises(ConfigError, match="accepted: max_bytes"):
-        make_backend({"size": 1})
+def test_grc_checks_the_declared_settings_and_names_the_table() -> None:
+    registry = Registry.load(autoload=False, plugins=[plugin])
+    with pytest.raises(ConfigError, match="has no setting 'size'; accepted: max_bytes"):
+        registry.storage_backend("example-memory", {"size": 1})
+    built = registry.storage_backend("example-memory", {"max_bytes": "1024"})  # from the env
+    assert isinstance(built, MemoryBackend) and built.max_bytes == 1024
+    with pytest.raises(ConfigError, match=r"\[grc.storage.archive\]: max_bytes must be"):
+        registry.storage_backend("example-memory", {"max_bytes": 0}, configured_as="archive")

@@ -11,31 +11,29 @@ from collections.abc import Mapping
 from typing import Any
 
 from grc_core.errors import ConfigError
-from grc_core.plugins import hookimpl
+from grc_core.plugins import Setting, hookimpl
 from grc_core.plugins.hookspecs import RegisterStorageBackend
 from grc_example_storage.backend import MemoryBackend
 
+#: The keys of ``[grc.storage.example-memory]``: GRC refuses any other, and turns the text
+#: of GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTES into an integer.  A real adapter would add,
+#: for example, ``Setting("url", str, required=True)`` and
+#: ``Setting("password", str, secret=True)`` (never shown; ``password_file`` accepted).
+SETTINGS = [Setting("max_bytes", int, description="the total size the store may hold")]
 
-def make_backend(config: Mapping[str, Any]) -> MemoryBackend:
+
+def make_backend(config: Mapping[str, Any], *, name: str = "example-memory") -> MemoryBackend:
     """Build the backend from its configuration table: ``{"max_bytes": 1048576}``.
 
-    :raises ConfigError: an unknown key or a bad value; the message lists what is accepted.
+    The table is already checked against :data:`SETTINGS`; ``name`` is the table it comes
+    from (``[grc.storage.<name>]``), so that an error says which copy is misconfigured.
+
+    :raises ConfigError: a value out of range.
     """
-    unknown = sorted(set(config) - {"max_bytes"})
-    if unknown:
-        raise ConfigError(
-            f"the 'example-memory' storage backend has no setting {', '.join(unknown)}; "
-            "accepted: max_bytes"
-        )
     max_bytes = config.get("max_bytes", 256 * 1024 * 1024)
-    if isinstance(max_bytes, str) and max_bytes.isdigit():
-        # Values set through environment variables (GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTES)
-        # arrive as strings.
-        max_bytes = int(max_bytes)
-    if not isinstance(max_bytes, int) or isinstance(max_bytes, bool) or max_bytes <= 0:
+    if max_bytes <= 0:
         raise ConfigError(
-            f"the 'example-memory' storage backend's max_bytes must be a positive integer, "
-            f"got {max_bytes!r}"
+            f"[grc.storage.{name}]: max_bytes must be a positive integer, got {max_bytes!r}"
         )
     return MemoryBackend(max_bytes=max_bytes)
 
@@ -48,4 +46,5 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
         "example-memory",
         make_backend,
         description="in memory, lost at exit (example third-party plugin)",
+        settings=SETTINGS,
     )
