@@ -11,6 +11,11 @@ binding** (JSON), and steps around it only where it would hold a whole file in m
   cmislib's session, because ``Document.getContentStream()`` reads everything (and breaks
   on ``application/json`` content).
 
+Over the **AtomPub binding** (``binding = "atompub"``), cmislib's AtomPub client handles the
+service document, entries, feeds and creations; a document's entry is created without content,
+then the content is ``PUT``, streamed, to the entry's ``edit-media`` link (cmislib would
+base64 it into the entry, or read it whole), and downloads stream ``atom:content src``.
+
 **Keys.**  ``put`` returns the document's stable identifier: Alfresco's object ids are
 ``<node id>;<version label>`` and the bare node id always names the current version, so the
 version-independent ``cmis:versionSeriesId`` is kept when the object id has that shape (a
@@ -45,6 +50,7 @@ from typing import Any, BinaryIO
 
 import requests
 from cmislib import CmisClient
+from cmislib.atompub.binding import ATOM_NS, AtomPubBinding, AtomPubRepository
 from cmislib.browser.binding import BrowserBinding
 from cmislib.exceptions import CmisException
 
@@ -85,12 +91,41 @@ def _properties(obj: Any) -> dict[str, Any]:
     cmislib's ``getProperties()`` turns epoch-millisecond dates into *naive local* date-times;
     the raw JSON is read instead.
     """
+    if not hasattr(obj, "data"):
+        return _atom_properties(obj)
     data = obj.data
     if data is None:
         obj.reload()
         data = obj.data
     properties = data.get("properties") or {}
     return {name: (entry or {}).get("value") for name, entry in properties.items()}
+
+
+_CMIS_NS = "http://docs.oasis-open.org/ns/cmis/core/200908/"
+
+
+def _atom_properties(obj: Any) -> dict[str, Any]:
+    """The raw property values of an AtomPub object's entry, as text (dates ISO 8601).
+
+    cmislib's own parsing would turn dates into naive date-times; integers are kept as
+    digits, which the callers accept.
+    """
+    if obj.xmlDoc is None:
+        obj.reload()
+    found = obj.xmlDoc.getElementsByTagNameNS(_CMIS_NS, "properties")
+    if not found:
+        raise StorageError("the CMIS server's AtomPub entry has no cmis:properties")
+    properties: dict[str, Any] = {}
+    for node in found[0].childNodes:
+        if node.nodeType != node.ELEMENT_NODE or node.namespaceURI != _CMIS_NS:
+            continue
+        values = [
+            "".join(t.data for t in v.childNodes if t.nodeType == t.TEXT_NODE)
+            for v in node.getElementsByTagNameNS(_CMIS_NS, "value")
+        ]
+        name = node.getAttribute("propertyDefinitionId")
+        properties[name] = values[0] if len(values) == 1 else (values or None)
+    return properties
 
 
 def _moment(value: object) -> datetime | None:
@@ -174,7 +209,11 @@ class CmisBackend:
         retries: int = 2,
         retry_backoff: float = 0.5,
         ca_bundle: str | None = None,
+        binding: str = "browser",
     ) -> None:
+        if binding not in ("browser", "atompub"):
+            raise ConfigError(f"unknown CMIS binding {binding!r}")
+        self.binding = binding
         self.url = url.rstrip("/")
         self.user = user
         self.repository_id = repository_id
@@ -186,7 +225,7 @@ class CmisBackend:
         self._client = CmisClient(self.url, user, password)
         # Keyword arguments given to CmisClient (``binding=`` included) are appended by
         # cmislib to every query string: the binding is set after construction.
-        self._client.binding = BrowserBinding()
+        self._client.binding = BrowserBinding() if binding == "browser" else AtomPubBinding()
         session = self._client.session
         adapter = TimeoutAdapter(timeout, retries, retry_backoff)
         session.mount("https://", adapter)
@@ -227,6 +266,9 @@ class CmisBackend:
                 try:
                     with self._errors("read the CMIS service document", missing=StorageError):
                         repository = self._pick_repository()
+                        if self.binding == "atompub":
+                            self._repository = repository  # no root folder URL in AtomPub
+                            return repository
                         root_url = repository.getRootFolderUrl()
                 except StorageError as exc:
                     self._explain_binding(exc)
@@ -249,6 +291,12 @@ class CmisBackend:
         """
         if isinstance(failure, StorageUnavailable | StorageAuthError):
             return
+        if self.binding == "atompub":
+            raise ConfigError(
+                f"the CMIS url {self.url} does not answer with an AtomPub service document "
+                f"({failure}); with binding = 'atompub', url must be the AtomPub binding's "
+                "address (Alfresco …/versions/1.1/atom)"
+            ) from failure
         try:
             response = self._client.session.get(self.url, timeout=self.timeout, stream=True)
             kind = response.headers.get("Content-Type", "").lower()
@@ -257,14 +305,42 @@ class CmisBackend:
             return
         if "atomsvc" in kind or "atom+xml" in kind or "xml" in kind:
             raise ConfigError(
-                f"the CMIS url {self.url} serves the AtomPub binding ({kind.split(';')[0]}); "
-                "this adapter speaks the Browser binding (JSON, CMIS 1.1): set url to that "
-                "binding's address, e.g. Alfresco …/alfresco/api/-default-/public/cmis/"
-                "versions/1.1/browser (a server offering only AtomPub cannot be used)"
+                f"the CMIS url {self.url} serves the AtomPub binding ({kind.split(';')[0]}) "
+                "but is configured for the Browser binding: set binding = 'atompub' (or give "
+                "the Browser binding's address, e.g. Alfresco …/alfresco/api/-default-/public/"
+                "cmis/versions/1.1/browser)"
             ) from failure
+
+    def _atom_repository(self, repository_id: str | None) -> Any:
+        """The AtomPub repository ``repository_id`` (or the only one).
+
+        cmislib 0.7.0's AtomPub ``getRepository`` builds the repository with its
+        *service* object instead of the client (every later call then fails), so the
+        workspace is picked from the service document here.
+        """
+        client = self._client
+        document = client.binding.get(client.repositoryUrl, client.session)
+        if not hasattr(document, "getElementsByTagNameNS"):
+            raise StorageError(
+                f"the CMIS url {self.url} does not answer with an AtomPub service document"
+            )
+        workspaces = document.getElementsByTagNameNS("http://www.w3.org/2007/app", "workspace")
+        found = {AtomPubRepository(client, w).getRepositoryId(): w for w in workspaces}
+        if repository_id is None and len(found) == 1:
+            repository_id = next(iter(found))
+        if repository_id is None or repository_id not in found:
+            known = ", ".join(map(repr, found)) or "none"
+            wanted = f"no repository {repository_id!r}" if repository_id else "several"
+            raise ConfigError(
+                f"the CMIS server at {self.url} has {wanted} repositories ({known}); set "
+                "repository_id to the one GRC should use"
+            )
+        return AtomPubRepository(client, found[repository_id])
 
     def _pick_repository(self) -> Any:
         client = self._client
+        if self.binding == "atompub":
+            return self._atom_repository(self.repository_id)
         if self.repository_id:
             try:
                 return client.getRepository(self.repository_id)
@@ -467,13 +543,23 @@ class CmisBackend:
         """One createDocument request; the new document's properties, or :class:`_Attempt`."""
         try:
             with self._errors(action, missing=StorageError):
-                document = self._repo().createDocument(
-                    name,
-                    {"cmis:description": description},  # cmislib mutates this dict
-                    parentFolder=folder,
-                    contentFile=reader,
-                    contentType=content_type,
-                )
+                if self.binding == "atompub":
+                    # cmislib's AtomPub client would base64 the whole file into the entry
+                    # (or read it whole for setContentStream): the entry goes first, then
+                    # the content is PUT, streamed, to the entry's edit-media link.
+                    document = self._repo().createDocument(
+                        name, {"cmis:description": description}, parentFolder=folder
+                    )
+                    self._put_content(document, reader, content_type, action)
+                    document.reload()
+                else:
+                    document = self._repo().createDocument(
+                        name,
+                        {"cmis:description": description},  # cmislib mutates this dict
+                        parentFolder=folder,
+                        contentFile=reader,
+                        contentType=content_type,
+                    )
                 properties = _properties(document)
         except LengthMismatch as exc:
             raise _Attempt(StorageError(f"cannot {action}: {exc}"), repeatable=False) from exc
@@ -495,6 +581,27 @@ class CmisBackend:
                 repeatable=False,
             )
         return properties
+
+    def _put_content(
+        self, document: Any, reader: ExactLengthReader, content_type: str, action: str
+    ) -> None:
+        """``PUT`` the content stream to the entry's ``edit-media`` link, streamed."""
+        url = document._getLink("edit-media")
+        if not url:
+            raise StorageError(f"cannot {action}: the new entry has no edit-media link")
+        response = self._client.session.put(
+            url,
+            # An empty body as bytes: requests would send an empty stream chunked.
+            data=reader if reader.len else b"",
+            headers={"Content-Type": content_type, "User-Agent": self._client.binding.user_agent},
+        )
+        with contextlib.closing(response):
+            if response.status_code in (200, 201, 204):
+                return
+            text = f"cannot {action}: the content stream was refused (HTTP {response.status_code})"
+            if response.status_code in RETRY_STATUSES:
+                raise StorageUnavailable(text)
+            raise StorageError(text)
 
     @staticmethod
     def _spool(stream: BinaryIO) -> tuple[BinaryIO, int]:
@@ -587,12 +694,22 @@ class CmisBackend:
         self._repo()
         # A 409 on content is "constraint: not a document / no content stream": no blob.
         with self._errors(f"read {key!r}", conflict=BlobNotFound):
-            response = self._client.session.get(
-                self._root_url,
-                params={"objectId": key, "cmisselector": "content"},
-                headers={"User-Agent": self._client.binding.user_agent},
-                stream=True,
-            )
+            if self.binding == "atompub":
+                document = self._document(key, "read")
+                contents = document.xmlDoc.getElementsByTagNameNS(ATOM_NS, "content")
+                source = contents[0].getAttribute("src") if contents else ""
+                if not source:
+                    raise BlobNotFound(f"no blob is stored under {key!r}: no content stream")
+                response = self._client.session.get(
+                    source, headers={"User-Agent": self._client.binding.user_agent}, stream=True
+                )
+            else:
+                response = self._client.session.get(
+                    self._root_url,
+                    params={"objectId": key, "cmisselector": "content"},
+                    headers={"User-Agent": self._client.binding.user_agent},
+                    stream=True,
+                )
         raw = DownloadStream(response, f"{key!r} from the CMIS server")
         return io.BufferedReader(raw, CHUNK_SIZE)  # type: ignore[return-value]
 

@@ -42,7 +42,18 @@ if TYPE_CHECKING:
 
 NAME = "cmis"
 REQUIRED = ("url", "user", "password")
-OPTIONAL = ("repository_id", "root_path", "timeout", "retries", "retry_backoff", "ca_bundle")
+OPTIONAL = (
+    "repository_id",
+    "root_path",
+    "timeout",
+    "retries",
+    "retry_backoff",
+    "ca_bundle",
+    "binding",
+)
+#: ``binding`` values: ``auto`` chooses from the URL (AtomPub's well-known addresses, else
+#: the Browser binding).
+BINDINGS = ("auto", "browser", "atompub")
 ACCEPTED = REQUIRED + OPTIONAL
 DEFAULT_ROOT_PATH = "/CRM"
 DEFAULT_TIMEOUT = 30.0
@@ -102,29 +113,47 @@ def _url(value: str) -> str:
         raise _problem("url must not contain credentials; set user and password instead")
     if parts.query or parts.fragment:
         raise _problem(f"url must have no query string or fragment, got {value!r}")
-    if _is_other_binding(parts.path):
+    if _WEB_SERVICES.search(parts.path):
         raise _problem(
-            f"url {value!r} is a CMIS AtomPub or Web Services address; this adapter speaks the "
-            "Browser binding (JSON, CMIS 1.1): give that binding's address, e.g. Alfresco "
-            "…/alfresco/api/-default-/public/cmis/versions/1.1/browser (a server offering "
-            "only AtomPub, such as CMIS 1.0 servers, cannot be used)"
+            f"url {value!r} is a CMIS Web Services (SOAP) address, which this adapter does not "
+            "speak: give the Browser binding's address (…/versions/1.1/browser) or the "
+            "AtomPub binding's (…/versions/1.1/atom, /alfresco/cmisatom…)"
         )
     return value.strip().rstrip("/")
 
 
-#: Path endings of the AtomPub and Web Services bindings of common servers: Alfresco
-#: (``…/1.1/atom``, ``…/1.0/atom``, ``/alfresco/cmisatom``, ``/alfresco/cmis`` for 3.x/4.x
-#: AtomPub, ``…/cmisws``), FileNet (``/fncmis/resources/Service``), Documentum
-#: (``/emc-cmis/resources``), Nuxeo (``/nuxeo/atom/cmis``), OpenCMIS (``/atom11``).
-_OTHER_BINDINGS = re.compile(
-    r"(?i)(/atom(11)?|/atom/cmis|/cmisatom|/cmisws|/soap|/services(11)?|/resources(/service)?"
-    r"|/alfresco/(s/api/)?cmis)/*$"
+#: Path endings of the AtomPub binding of common servers: Alfresco (``…/1.1/atom``,
+#: ``…/1.0/atom``, ``/alfresco/cmisatom``, ``/alfresco/cmis`` or ``/alfresco/s/api/cmis`` for
+#: 3.x/4.x), FileNet (``/fncmis/resources/Service``), Documentum (``/emc-cmis/resources``),
+#: Nuxeo (``/nuxeo/atom/cmis``), OpenCMIS (``/atom11``).
+_ATOMPUB = re.compile(
+    r"(?i)(/atom(11)?|/atom/cmis|/cmisatom|/resources(/service)?|/alfresco/(s/api/)?cmis)/*$"
 )
+#: ... and of the Web Services (SOAP) binding, which is not supported.
+_WEB_SERVICES = re.compile(r"(?i)(/cmisws|/soap|/services(11)?)/*$")
 
 
-def _is_other_binding(path: str) -> bool:
-    """Whether ``path`` is a well-known address of another CMIS binding than the Browser one."""
-    return bool(_OTHER_BINDINGS.search(path))
+def _binding(config: Mapping[str, Any], url: str) -> str:
+    """``browser`` or ``atompub``: the ``binding`` setting, checked against the URL."""
+    value = _string(config, "binding", required=False) or "auto"
+    if value not in BINDINGS:
+        raise _problem(f"binding must be one of {', '.join(BINDINGS)}, got {value!r}")
+    path = urlsplit(url).path
+    looks_atompub = bool(_ATOMPUB.search(path))
+    looks_browser = path.rstrip("/").lower().endswith("/browser")
+    if value == "auto":
+        return "atompub" if looks_atompub else "browser"
+    if value == "browser" and looks_atompub:
+        raise _problem(
+            f"url {url!r} is an AtomPub address but binding = 'browser': give the Browser "
+            "binding's address (…/versions/1.1/browser), or set binding = 'atompub'"
+        )
+    if value == "atompub" and looks_browser:
+        raise _problem(
+            f"url {url!r} is a Browser binding address but binding = 'atompub': give the "
+            "AtomPub address (…/versions/1.1/atom), or set binding = 'browser'"
+        )
+    return value
 
 
 def _root_path(value: str | None) -> str:
@@ -173,6 +202,7 @@ def make_cmis_backend(config: Mapping[str, Any]) -> CmisBackend:
     if retries != int(retries):
         raise _problem(f"retries must be a whole number, got {config.get('retries')!r}")
     backoff = _number(config, "retry_backoff", DEFAULT_BACKOFF, low=0, high=60)
+    binding = _binding(config, url)
     ca_bundle = _string(config, "ca_bundle", required=False)
     if ca_bundle is not None and not os.path.exists(ca_bundle):
         raise _problem(f"ca_bundle {ca_bundle!r} does not exist")
@@ -190,6 +220,7 @@ def make_cmis_backend(config: Mapping[str, Any]) -> CmisBackend:
         retries=int(retries),
         retry_backoff=backoff,
         ca_bundle=ca_bundle,
+        binding=binding,
     )
 
 
@@ -199,7 +230,7 @@ def grc_register_storage_backends(register: RegisterStorageBackend) -> None:
     register(
         NAME,
         make_cmis_backend,
-        description="documents in a CMIS 1.1 repository (Alfresco…), browser binding",
+        description="documents in a CMIS repository (Alfresco…), Browser or AtomPub binding",
         requires=("cmislib",),
         extra="cmis",
         settings=declare(ACCEPTED, secrets=("password",)),

@@ -1,10 +1,11 @@
-"""Addresses of other CMIS bindings are refused with a message that says which one to use.
+"""Addresses of the wrong binding are refused with a message that says what to set.
 
 The issue this guards: AtomPub addresses that do not end in ``/atom`` passed the configuration,
 then failed at the first request with ``AttributeError: 'Response' object has no attribute
-'values'`` from cmislib.  Known AtomPub and Web Services addresses are refused when the backend
-is built; any other address that turns out to serve an AtomPub service document (XML) is
-refused clearly at the first operation.
+'values'`` from cmislib.  Known AtomPub addresses now select the AtomPub binding
+(``test_cmis_atompub.py``); Web Services addresses are refused when the backend is built; an
+address configured for the Browser binding that turns out to serve an AtomPub service document
+is refused clearly at the first operation.
 """
 
 from __future__ import annotations
@@ -34,22 +35,9 @@ class AtomPubOnly(Protocol):
         return Response(200, SERVICE_DOCUMENT, content_type="application/atomsvc+xml;charset=UTF-8")
 
 
-@pytest.mark.parametrize(
-    "path",
-    [
-        "/alfresco/api/-default-/public/cmis/versions/1.1/atom",
-        "/alfresco/api/-default-/public/cmis/versions/1.0/atom",
-        "/alfresco/cmisatom",
-        "/alfresco/s/api/cmis",
-        "/fncmis/resources/Service",
-        "/emc-cmis/resources",
-        "/nuxeo/atom/cmis",
-        "/chemistry/atom11",
-        "/alfresco/cmisws",
-    ],
-)
-def test_known_atompub_and_web_services_addresses_are_refused_at_configuration(path: str):
-    with pytest.raises(ConfigError, match=r"AtomPub or Web Services address.*Browser binding"):
+@pytest.mark.parametrize("path", ["/alfresco/cmisws", "/cxf/services", "/alfresco/soap"])
+def test_web_services_addresses_are_refused_at_configuration(path: str):
+    with pytest.raises(ConfigError, match=r"Web Services \(SOAP\) address.*Browser binding"):
         make_cmis_backend({"url": f"https://ged.example.com{path}", "user": "u", "password": "p"})
 
 
@@ -71,7 +59,8 @@ def test_an_unknown_address_serving_atompub_is_refused_clearly_at_first_use():
         )
         try:
             with pytest.raises(
-                ConfigError, match=r"serves the AtomPub binding \(application/atomsvc\+xml\)"
+                ConfigError,
+                match=r"serves the AtomPub binding \(application/atomsvc\+xml\).*'atompub'",
             ):
                 backend.put("2026/03/" + "a" * 32, ChunkedStream(b"x", max_read=1 << 20))
             with pytest.raises(ConfigError, match="Browser binding"):
