@@ -188,7 +188,12 @@ class Device:
     def __init__(self, playwright: Any, browser: Any, world: MobileWorld, device: str,
                  **options: Any) -> None:  # fmt: skip
         self.world = world
-        settings = {**playwright.devices[device], "locale": "fr-FR", **options}
+        settings = {
+            **playwright.devices[device],
+            "locale": "fr-FR",
+            "timezone_id": "Europe/Paris",
+            **options,
+        }
         settings.pop("default_browser_type", None)
         Device.count += 1
         address = f"192.0.2.{Device.count % 250 + 1}"  # documentation range: a name only

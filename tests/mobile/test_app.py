@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import io
 import re
-import time
+import time as clock
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from PIL import Image
@@ -40,10 +42,14 @@ def open_company(device: Device, typed: str = "electricite") -> None:
     page.wait_for_selector("h1:has-text('ACME Électricité')")
 
 
-def new_exchange(device: Device, subject: str, picture: bytes | None = None) -> None:
+def new_exchange(
+    device: Device, subject: str, picture: bytes | None = None, start: str | None = None
+) -> None:
     page = device.page
     page.get_by_role("link", name="Nouvel échange").click()
     page.get_by_label("Objet").fill(subject)
+    if start is not None:
+        page.get_by_label("Début").fill(start)
     if picture is not None:
         page.locator("input[name=photo]").set_input_files(
             {"name": f"{subject}.jpg", "mimeType": "image/jpeg", "buffer": picture}
@@ -55,10 +61,10 @@ def new_exchange(device: Device, subject: str, picture: bytes | None = None) -> 
 
 def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
     """Wait until ``check()`` holds (the outbox sends in the background)."""
-    deadline = time.monotonic() + timeout
+    deadline = clock.monotonic() + timeout
     while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+        assert clock.monotonic() < deadline, "timed out"
+        clock.sleep(0.1)
 
 
 def count(world: MobileWorld, subject: str) -> int:
@@ -80,7 +86,10 @@ def test_enrol_record_an_exchange_with_a_photo_and_find_it(
     phone.enrol("alice")
     open_company(phone)
     picture = photo()
-    new_exchange(phone, "Visite du chantier", picture)
+    # Start typed in the phone's time zone (Paris), tomorrow: first in the history.
+    paris = ZoneInfo("Europe/Paris")
+    local = datetime.combine(datetime.now(paris).date() + timedelta(days=1), time(10, 30))
+    new_exchange(phone, "Visite du chantier", picture, start=local.strftime("%Y-%m-%dT%H:%M"))
     phone.wait_unsent(0)
     page = phone.page
     # In the company's history (from the server, after a reload)...
@@ -90,6 +99,13 @@ def test_enrol_record_an_exchange_with_a_photo_and_find_it(
     assert "Alice Martin" in page.locator("dl.fields").inner_text()
     # ...and in the database once, with the photo's bytes intact.
     assert count(mobile_world, "Visite du chantier") == 1
+    with mobile_world.grc.session() as s:
+        stored_exchange = s.scalars(
+            select(Exchange).where(Exchange.subject == "Visite du chantier")
+        ).one()
+        assert stored_exchange.start_at == local.replace(tzinfo=paris).astimezone(UTC)
+        assert [u.login for u in stored_exchange.assignees] == ["alice"]  # default: me
+        assert stored_exchange.action.code == "call"  # default: a call
     [stored] = attachments_of(mobile_world, "Visite du chantier")
     assert stored.sha256 == hashlib.sha256(picture).hexdigest()
     assert stored.filename == "Visite du chantier.jpg"
@@ -200,6 +216,12 @@ def test_refused_item_is_flagged_fixed_and_synced(phone: Device, mobile_world: M
     subject = f"Salon professionnel {uuid.uuid4().hex[:6]}"
     page.get_by_label("Objet").fill(subject)
     page.get_by_label("Action").select_option("salon")
+    # A custom field is checked on the phone as the server would: a decimal here.
+    page.get_by_label("Budget").fill("douze")
+    page.get_by_role("button", name="Enregistrer").click()
+    page.wait_for_selector("text=Nombre attendu")
+    assert phone.unsent() == 0
+    page.get_by_label("Budget").fill("1200,50")
     page.get_by_role("button", name="Enregistrer").click()
     phone.wait_unsent(1)
     with mobile_world.grc.acting_as("admin") as w:  # retired while the phone is offline
@@ -216,6 +238,7 @@ def test_refused_item_is_flagged_fixed_and_synced(phone: Device, mobile_world: M
     with mobile_world.grc.session() as s:
         stored = s.scalars(select(Exchange).where(Exchange.subject == subject)).one()
         assert stored.action.code == "meeting"
+        assert stored.custom["budget"] == Decimal("1200.5")
 
 
 def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWorld) -> None:

@@ -105,7 +105,7 @@ export function Enrol({ code: initial, onDone, message }) {
       setBusy(false);
     }
   };
-  return html`<main class="screen enrol" id="main">
+  return html`<main class="screen enrol" id="main" tabindex="-1">
     <h1>${t.enrolTitle}</h1>
     ${message && html`<p class="notice" role="alert">${message}</p>`}
     <p>${t.enrolHelp}</p>
@@ -147,7 +147,7 @@ export function Today({ cat }) {
     });
   };
   const now = Date.now();
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.today}</h1>
     <${Status} state=${state}>${(r) => html`
       <${Fresh} at=${r.at} cached=${r.cached} />
@@ -207,7 +207,7 @@ export function Companies() {
     (c) => html`<li class="item" key=${c.id}><a class="row" href=${`#/companies/${c.id}`}>
       <span class="title">${c.name}</span><span class="meta">${c.status}</span></a></li>`,
   )}</ul>`;
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.companies}</h1>
     <label for="q" class="sr-only">${t.searchCompany}</label>
     <input id="q" type="search" placeholder=${t.searchCompany} value=${text} autocomplete="off"
@@ -244,7 +244,7 @@ export function Company({ id, cat, unsentItems }) {
     }
   };
   const pending = unsentItems.filter((i) => i.kind === "create" && i.body.company_id === Number(id));
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <${Status} state=${state}>${(c) => html`
       <h1>${c.company.name}</h1>
       <${Fresh} at=${c.at} cached=${c.cached} />
@@ -352,7 +352,7 @@ export function Exchange({ id, cat, me, unsentItems }) {
       });
     }
   };
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <${Status} state=${state}>${(r) => {
       const x = r.exchange;
       const users = cat.users;
@@ -640,7 +640,7 @@ export function NewExchange({ companyId, cat, me }) {
   useEffect(() => {
     store.get(`company:${companyId}`).then(setC, () => {});
   }, [companyId]);
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.newExchange}</h1>
     ${c && html`<p class="meta">${c.name}</p>`}
     <${ExchangeForm} cat=${cat} me=${me} companyId=${companyId} onSaved=${() => go(`/companies/${companyId}`)} />
@@ -649,7 +649,7 @@ export function NewExchange({ companyId, cat, me }) {
 
 export function EditExchange({ id, cat, me }) {
   const [state] = useAsync(() => data.exchange(id), [id]);
-  return html`<main class="screen" id="main"><h1>${t.edit}</h1>
+  return html`<main class="screen" id="main" tabindex="-1"><h1>${t.edit}</h1>
     <${Status} state=${state}>${(r) => html`<${ExchangeForm} cat=${cat} me=${me} original=${r.exchange}
       etag=${r.etag} onSaved=${() => go(`/exchanges/${id}`)} />`}<//>
   </main>`;
@@ -660,7 +660,7 @@ export function EditExchange({ id, cat, me }) {
 const KIND = { create: "newExchange", update: "edit", complete: "complete", attach: "attach" };
 
 export function Outbox({ unsentItems }) {
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.outbox}</h1>
     <p role="status">${t.unsent(unsentItems.length)}</p>
     <ul class="list">${unsentItems.map((i) => html`<li class="item" key=${i.seq}>
@@ -679,14 +679,14 @@ export function OutboxItem({ seq, cat, me }) {
   useEffect(() => {
     store.outboxGet(Number(seq)).then((i) => setItem(i || null));
   }, [seq]);
-  if (item === undefined) return html`<main class="screen" id="main"><p>${t.loading}</p></main>`;
+  if (item === undefined) return html`<main class="screen" id="main" tabindex="-1"><p>${t.loading}</p></main>`;
   if (item === null) {
-    return html`<main class="screen" id="main"><h1>${t.outbox}</h1><p>${t.sent}</p>
+    return html`<main class="screen" id="main" tabindex="-1"><h1>${t.outbox}</h1><p>${t.sent}</p>
       <a class="button" href="#/outbox">${t.back}</a></main>`;
   }
   const done = () => go("/outbox");
   if (item.state === "conflict") return html`<${Conflict} item=${item} cat=${cat} onDone=${done} />`;
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t[KIND[item.kind]]} · ${item.state === "pending" ? t.pending : t.needsFix}</h1>
     ${item.state === "error" && (item.kind === "create" || item.kind === "update")
       ? html`<${ExchangeForm} cat=${cat} me=${me} item=${item} companyId=${item.companyId} onSaved=${done} />`
@@ -724,7 +724,7 @@ export function Conflict({ item, cat, onDone }) {
     await outbox.resolve(item.seq, c);
     onDone();
   };
-  return html`<main class="screen conflict" id="main">
+  return html`<main class="screen conflict" id="main" tabindex="-1">
     <h1>${t.conflictTitle}</h1>
     <p>${t.conflictHelp}</p>
     <table class="compare">
@@ -758,7 +758,7 @@ export function Inbox({ onRead }) {
       alertError(err);
     }
   };
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.inbox}</h1>
     <${Status} state=${state}>${(r) => html`
       <${Fresh} at=${r.at} cached=${r.cached} />
@@ -790,7 +790,7 @@ export function Settings({ session, unsent, onSignOut }) {
   };
   const signOut = () => (unsent > 0 && !confirming ? setConfirming(true) : onSignOut());
   const user = session && session.user;
-  return html`<main class="screen" id="main">
+  return html`<main class="screen" id="main" tabindex="-1">
     <h1>${t.me}</h1>
     <p>${t.signedInAs} <strong>${user ? user.name : ""}</strong> (${user ? user.login : ""})</p>
     ${session && session.device && html`<p class="meta">${t.device} : ${session.device.name}</p>`}

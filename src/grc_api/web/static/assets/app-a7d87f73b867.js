@@ -6,7 +6,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
         <span class=${o?"ok":""}><${de} list=${t.status} code=${e.status} /></span>
         ${n?m` · <span class="tag warn">${i.pending}</span>`:""}</span>
     </a>
-  </li>`}function Un({code:e,onDone:t,message:n}){let[o,s]=v(e||""),[a,c]=v(Fn()),[u,p]=v(""),[d,l]=v(!1),[f,r]=v(!1);F(()=>{W("session/options").then(g=>r(!!(g&&g.oidc))).catch(()=>{})},[]);let _=async g=>{g.preventDefault(),l(!0),p("");try{let{data:$}=await M("POST","session/enrol",{json:{code:o.trim(),device_name:a.trim()||Fn()}});await t($)}catch($){p($ instanceof N?i.offlineNeeded:i.enrolInvalid)}finally{l(!1)}};return m`<main class="screen enrol" id="main">
+  </li>`}function Un({code:e,onDone:t,message:n}){let[o,s]=v(e||""),[a,c]=v(Fn()),[u,p]=v(""),[d,l]=v(!1),[f,r]=v(!1);F(()=>{W("session/options").then(g=>r(!!(g&&g.oidc))).catch(()=>{})},[]);let _=async g=>{g.preventDefault(),l(!0),p("");try{let{data:$}=await M("POST","session/enrol",{json:{code:o.trim(),device_name:a.trim()||Fn()}});await t($)}catch($){p($ instanceof N?i.offlineNeeded:i.enrolInvalid)}finally{l(!1)}};return m`<main class="screen enrol" id="main" tabindex="-1">
     <h1>${i.enrolTitle}</h1>
     ${n&&m`<p class="notice" role="alert">${n}</p>`}
     <p>${i.enrolHelp}</p>
@@ -20,7 +20,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
       <div class="actions"><button class="primary" disabled=${d}>${i.activate}</button></div>
     </form>
     ${f&&m`<p><a class="button" href="/api/v1/session/oidc/start">${i.oidc}</a></p>`}
-  </main>`}function Fn(){let e=typeof navigator<"u"&&navigator.userAgent||"",t=e.match(/\(([^;)]+);[^)]*?([^;)]*Build|iPad|iPhone|Pixel [^;)]*)/);if(/iPad/.test(e))return"iPad";if(/iPhone/.test(e))return"iPhone";let n=e.match(/Pixel [0-9a-zA-Z ]+/);return n?n[0].trim():t?t[1]:"Navigateur"}function Wn({cat:e}){let t=Intl.DateTimeFormat().resolvedOptions().timeZone||"UTC",[n,o]=v([]),[s]=Se(()=>H("today",`me/today?tz=${encodeURIComponent(t)}`),[]),a=async u=>{o(d=>[...d,u.id]);let p=e.status.find(d=>d.closed&&d.active!==!1&&d.code==="done")?"done":void 0;await le({kind:"complete",ref:u.id,exchangeUuid:u.uuid,body:p?{status:p}:{},summary:u.subject,companyId:u.company&&u.company.id})},c=Date.now();return m`<main class="screen" id="main">
+  </main>`}function Fn(){let e=typeof navigator<"u"&&navigator.userAgent||"",t=e.match(/\(([^;)]+);[^)]*?([^;)]*Build|iPad|iPhone|Pixel [^;)]*)/);if(/iPad/.test(e))return"iPad";if(/iPhone/.test(e))return"iPhone";let n=e.match(/Pixel [0-9a-zA-Z ]+/);return n?n[0].trim():t?t[1]:"Navigateur"}function Wn({cat:e}){let t=Intl.DateTimeFormat().resolvedOptions().timeZone||"UTC",[n,o]=v([]),[s]=Se(()=>H("today",`me/today?tz=${encodeURIComponent(t)}`),[]),a=async u=>{o(d=>[...d,u.id]);let p=e.status.find(d=>d.closed&&d.active!==!1&&d.code==="done")?"done":void 0;await le({kind:"complete",ref:u.id,exchangeUuid:u.uuid,body:p?{status:p}:{},summary:u.subject,companyId:u.company&&u.company.id})},c=Date.now();return m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.today}</h1>
     <${De} state=${s}>${u=>m`
       <${Ee} at=${u.at} cached=${u.cached} />
@@ -35,7 +35,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
         </li>`})}</ul>`}
     <//>
   </main>`}function Vn(){let[e,t]=v(""),[n,o]=v(null),[s,a]=v([]),[c,u]=v([]);F(()=>{D("recent").then(l=>a(l||[]),()=>{}),(async()=>{let l=await D("subscriptions")||[],f=[];for(let r of l.filter(_=>ie(_).kind==="company")){let _=await D(`company:${ie(r).id}`);_&&f.push(_)}u(f)})()},[]),F(()=>{if(!e.trim())return o(null);let l=!0,f=setTimeout(()=>{kn(e).then(r=>l&&o(r)).catch(()=>l&&o([]))},200);return()=>{l=!1,clearTimeout(f)}},[e]);let p=n&&[...n.filter(l=>s.some(f=>f.id===l.id)),...n.filter(l=>!s.some(f=>f.id===l.id))],d=(l,f)=>m`<h2>${l}</h2><ul class="list">${f.map(r=>m`<li class="item" key=${r.id}><a class="row" href=${`#/companies/${r.id}`}>
-      <span class="title">${r.name}</span><span class="meta">${r.status}</span></a></li>`)}</ul>`;return m`<main class="screen" id="main">
+      <span class="title">${r.name}</span><span class="meta">${r.status}</span></a></li>`)}</ul>`;return m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.companies}</h1>
     <label for="q" class="sr-only">${i.searchCompany}</label>
     <input id="q" type="search" placeholder=${i.searchCompany} value=${e} autocomplete="off"
@@ -43,7 +43,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
     ${p&&(p.length?d(i.results,p):m`<p class="muted" role="status">${i.noResult}</p>`)}
     ${!p&&s.length>0&&d(i.recent,s)}
     ${!p&&c.length>0&&d(i.followed,c)}
-  </main>`}function Gn({id:e,cat:t,unsentItems:n}){let[o]=Se(()=>yt(e),[e]),[s,a]=v({action:"",status:"",category:""}),[c,u]=v(null);F(()=>{D("subscriptions").then(f=>u(f||[]),()=>u([]))},[]);let p=c&&c.find(f=>ie(f).kind==="company"&&ie(f).id===Number(e)),d=async()=>{try{if(p){await M("DELETE",`subscriptions/${p.id}`);let f=c.filter(r=>r.id!==p.id);await L("subscriptions",f),u(f)}else{let{data:f}=await M("POST","subscriptions",{json:{company_id:Number(e)}}),r=[...c,f];await L("subscriptions",r),u(r)}}catch(f){Et(f)}},l=n.filter(f=>f.kind==="create"&&f.body.company_id===Number(e));return m`<main class="screen" id="main">
+  </main>`}function Gn({id:e,cat:t,unsentItems:n}){let[o]=Se(()=>yt(e),[e]),[s,a]=v({action:"",status:"",category:""}),[c,u]=v(null);F(()=>{D("subscriptions").then(f=>u(f||[]),()=>u([]))},[]);let p=c&&c.find(f=>ie(f).kind==="company"&&ie(f).id===Number(e)),d=async()=>{try{if(p){await M("DELETE",`subscriptions/${p.id}`);let f=c.filter(r=>r.id!==p.id);await L("subscriptions",f),u(f)}else{let{data:f}=await M("POST","subscriptions",{json:{company_id:Number(e)}}),r=[...c,f];await L("subscriptions",r),u(r)}}catch(f){Et(f)}},l=n.filter(f=>f.kind==="create"&&f.body.company_id===Number(e));return m`<main class="screen" id="main" tabindex="-1">
     <${De} state=${o}>${f=>m`
       <h1>${f.company.name}</h1>
       <${Ee} at=${f.at} cached=${f.cached} />
@@ -80,7 +80,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
     ${s.length===0&&m`<p class="muted">${i.noHistory}</p>`}
     <ul class="list" aria-label=${i.history}>${s.map(y=>m`<${Rn} key=${y.id} e=${y} cat=${n} />`)}</ul>
     ${c&&m`<button class="secondary" ref=${g} onClick=${x} disabled=${r}>${i.more}</button>`}
-  </div>`:m`<p class="muted" role="status">${i.loading}</p>`}function Kn({id:e,cat:t,me:n,unsentItems:o}){let[s,a]=Se(()=>bt(e),[e]),[c,u]=v(null);F(()=>{xn(e).then(l=>u(l.value),()=>u([]))},[e,o.length]);let p=o.filter(l=>l.kind==="attach"&&String(l.exchangeId)===String(e)),d=async l=>{let f=s.value.exchange;for(let r of l)await le({kind:"attach",key:Ke(),exchangeId:f.id,exchangeUuid:f.uuid,blob:r,filename:r.name||"photo.jpg",summary:r.name,companyId:f.company&&f.company.id})};return m`<main class="screen" id="main">
+  </div>`:m`<p class="muted" role="status">${i.loading}</p>`}function Kn({id:e,cat:t,me:n,unsentItems:o}){let[s,a]=Se(()=>bt(e),[e]),[c,u]=v(null);F(()=>{xn(e).then(l=>u(l.value),()=>u([]))},[e,o.length]);let p=o.filter(l=>l.kind==="attach"&&String(l.exchangeId)===String(e)),d=async l=>{let f=s.value.exchange;for(let r of l)await le({kind:"attach",key:Ke(),exchangeId:f.id,exchangeUuid:f.uuid,blob:r,filename:r.name||"photo.jpg",summary:r.name,companyId:f.company&&f.company.id})};return m`<main class="screen" id="main" tabindex="-1">
     <${De} state=${s}>${l=>{let f=l.exchange,r=t.users,_=$=>(r.find(x=>x.login===$)||{}).name||$,g=($,x)=>m`<div class="field"><dt>${$}</dt><dd>${x||i.none}</dd></div>`;return m`
         <h1>${f.subject}</h1>
         <${Ee} at=${l.at} cached=${l.cached} />
@@ -165,14 +165,14 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
   </form>`}function Bo(e){let t={};for(let n of e&&e.error&&e.error.errors||[]){let o=String(n.field||"").replace(/^custom\./,"custom.");t[o||"subject"]=n.message}return t}function Ln(e,t,n={}){let o={};for(let[s,a]of Object.entries(t))(s in n||JSON.stringify(a)!==JSON.stringify(s==="start"||s==="end"?Ct(e[s]):e[s]))&&(s==="start"||s==="end"?(Ct(a)!==Ct(e[s])||s in n)&&(o[s]=a):o[s]=a);return o}var Ct=e=>e?new Date(e).toISOString():null;function Ho({f:e,value:t,onChange:n,error:o}){let s=`custom-${e.code}`,a=o?{"aria-invalid":"true","aria-describedby":`err-${s}`}:{},c=`${e.label}${e.required?" *":""}`,u=o&&m`<span class="error" id=${`err-${s}`}>${o}</span>`;if(e.type==="boolean")return m`<label class="check"><input type="checkbox" id=${s} name=${s} checked=${!!t}
       onChange=${l=>n(l.target.checked)} /> ${c}</label>`;if(e.type==="choice")return m`<label for=${s}>${c}</label><select id=${s} name=${s} value=${t??""} onChange=${l=>n(l.target.value)} ...${a}>
       <option value="">${i.none}</option>${(e.choices||[]).map(l=>m`<option value=${l}>${l}</option>`)}</select>${u}`;let p=e.type==="date"?"date":"text",d=e.type==="integer"?"numeric":e.type==="decimal"?"decimal":void 0;return m`<label for=${s}>${c}</label><input id=${s} name=${s} type=${p} inputmode=${d} value=${t??""}
-    onInput=${l=>n(l.target.value)} ...${a} />${u}`}function Jn({companyId:e,cat:t,me:n}){let[o,s]=v(null);return F(()=>{D(`company:${e}`).then(s,()=>{})},[e]),m`<main class="screen" id="main">
+    onInput=${l=>n(l.target.value)} ...${a} />${u}`}function Jn({companyId:e,cat:t,me:n}){let[o,s]=v(null);return F(()=>{D(`company:${e}`).then(s,()=>{})},[e]),m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.newExchange}</h1>
     ${o&&m`<p class="meta">${o.name}</p>`}
     <${St} cat=${t} me=${n} companyId=${e} onSaved=${()=>pe(`/companies/${e}`)} />
-  </main>`}function Qn({id:e,cat:t,me:n}){let[o]=Se(()=>bt(e),[e]);return m`<main class="screen" id="main"><h1>${i.edit}</h1>
+  </main>`}function Qn({id:e,cat:t,me:n}){let[o]=Se(()=>bt(e),[e]);return m`<main class="screen" id="main" tabindex="-1"><h1>${i.edit}</h1>
     <${De} state=${o}>${s=>m`<${St} cat=${t} me=${n} original=${s.exchange}
       etag=${s.etag} onSaved=${()=>pe(`/exchanges/${e}`)} />`}<//>
-  </main>`}var Xn={create:"newExchange",update:"edit",complete:"complete",attach:"attach"};function Yn({unsentItems:e}){return m`<main class="screen" id="main">
+  </main>`}var Xn={create:"newExchange",update:"edit",complete:"complete",attach:"attach"};function Yn({unsentItems:e}){return m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.outbox}</h1>
     <p role="status">${i.unsent(e.length)}</p>
     <ul class="list">${e.map(t=>m`<li class="item" key=${t.seq}>
@@ -183,8 +183,8 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
           ${t.attempts?` · ${t.attempts}×`:""}</span>
       </a></li>`)}</ul>
     <div class="bar"><button class="primary" onClick=${()=>(he(),J())}>${i.syncNow}</button></div>
-  </main>`}function Zn({seq:e,cat:t,me:n}){let[o,s]=v(void 0);if(F(()=>{fe(Number(e)).then(c=>s(c||null))},[e]),o===void 0)return m`<main class="screen" id="main"><p>${i.loading}</p></main>`;if(o===null)return m`<main class="screen" id="main"><h1>${i.outbox}</h1><p>${i.sent}</p>
-      <a class="button" href="#/outbox">${i.back}</a></main>`;let a=()=>pe("/outbox");return o.state==="conflict"?m`<${Ro} item=${o} cat=${t} onDone=${a} />`:m`<main class="screen" id="main">
+  </main>`}function Zn({seq:e,cat:t,me:n}){let[o,s]=v(void 0);if(F(()=>{fe(Number(e)).then(c=>s(c||null))},[e]),o===void 0)return m`<main class="screen" id="main" tabindex="-1"><p>${i.loading}</p></main>`;if(o===null)return m`<main class="screen" id="main" tabindex="-1"><h1>${i.outbox}</h1><p>${i.sent}</p>
+      <a class="button" href="#/outbox">${i.back}</a></main>`;let a=()=>pe("/outbox");return o.state==="conflict"?m`<${Ro} item=${o} cat=${t} onDone=${a} />`:m`<main class="screen" id="main" tabindex="-1">
     <h1>${i[Xn[o.kind]]} · ${o.state==="pending"?i.pending:i.needsFix}</h1>
     ${o.state==="error"&&(o.kind==="create"||o.kind==="update")?m`<${St} cat=${t} me=${n} item=${o} companyId=${o.companyId} onSaved=${a} />`:m`${o.error&&m`<p class="notice" role="alert">${i.errorOf(o.error.status)} : ${o.error.detail}</p>`}
         <p>${o.summary}</p>
@@ -192,7 +192,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
           <button class="secondary" onClick=${async()=>(await kt(o.seq),a())}>${i.discard}</button>
           <button class="primary" onClick=${async()=>(await xt(o.seq),a())}>${i.retry}</button></div>`}
     ${o.state==="error"&&m`<p><button class="secondary" onClick=${async()=>(await kt(o.seq),a())}>${i.discard}</button></p>`}
-  </main>`}function Bn(e,t,n){if(t==null||t==="")return i.none;if(e==="start"||e==="end")return ue(t);if(e==="action"||e==="status"||e==="medium"){let o=n[e].find(s=>s.code===t);return o?Ce(o):t}return typeof t=="boolean"?t?i.yes:i.no:typeof t=="object"?JSON.stringify(t):String(t)}function Ro({item:e,cat:t,onDone:n}){let o=_e(e.theirs),s=Object.keys(e.body).filter(l=>JSON.stringify(e.body[l])!==JSON.stringify(o[l])),[a,c]=v(()=>Object.fromEntries(s.map(l=>[l,"mine"]))),u={subject:i.subject,details:i.details,start:i.start,end:i.end,action:i.action,status:i.status,medium:i.medium,category:i.category,private:i.private,assignees:i.assignees,custom:i.field},p=()=>Object.fromEntries(s.filter(l=>a[l]==="mine").map(l=>[l,e.body[l]])),d=async l=>{await Pn(e.seq,l),n()};return m`<main class="screen conflict" id="main">
+  </main>`}function Bn(e,t,n){if(t==null||t==="")return i.none;if(e==="start"||e==="end")return ue(t);if(e==="action"||e==="status"||e==="medium"){let o=n[e].find(s=>s.code===t);return o?Ce(o):t}return typeof t=="boolean"?t?i.yes:i.no:typeof t=="object"?JSON.stringify(t):String(t)}function Ro({item:e,cat:t,onDone:n}){let o=_e(e.theirs),s=Object.keys(e.body).filter(l=>JSON.stringify(e.body[l])!==JSON.stringify(o[l])),[a,c]=v(()=>Object.fromEntries(s.map(l=>[l,"mine"]))),u={subject:i.subject,details:i.details,start:i.start,end:i.end,action:i.action,status:i.status,medium:i.medium,category:i.category,private:i.private,assignees:i.assignees,custom:i.field},p=()=>Object.fromEntries(s.filter(l=>a[l]==="mine").map(l=>[l,e.body[l]])),d=async l=>{await Pn(e.seq,l),n()};return m`<main class="screen conflict" id="main" tabindex="-1">
     <h1>${i.conflictTitle}</h1>
     <p>${i.conflictHelp}</p>
     <table class="compare">
@@ -210,7 +210,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
       <button class="secondary" onClick=${()=>d(p())}>${i.keepChosen}</button>
       <button class="primary" onClick=${()=>d("mine")}>${i.keepMine}</button>
     </div>
-  </main>`}function eo({onRead:e}){let[t,n]=Se(()=>H("inbox","inbox?limit=50"),[]),o=async()=>{try{await M("POST","inbox/read",{json:{ids:"all"}}),e(),n()}catch(s){Et(s)}};return m`<main class="screen" id="main">
+  </main>`}function eo({onRead:e}){let[t,n]=Se(()=>H("inbox","inbox?limit=50"),[]),o=async()=>{try{await M("POST","inbox/read",{json:{ids:"all"}}),e(),n()}catch(s){Et(s)}};return m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.inbox}</h1>
     <${De} state=${t}>${s=>m`
       <${Ee} at=${s.at} cached=${s.cached} />
@@ -218,7 +218,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
       <ul class="list">${s.value.items.map(a=>{let c=a.about&&a.about.exchange_id?`#/exchanges/${a.about.exchange_id}`:a.about&&a.about.company_id?`#/companies/${a.about.company_id}`:null,u=m`<span class="title">${a.read_at?"":m`<span class="tag warn">${i.unread}</span> `}${a.title}</span>
           <span class="meta">${ue(a.created_at)} · ${a.body.slice(0,140)}</span>`;return m`<li class="item" key=${a.id}>${c?m`<a class="row" href=${c}>${u}</a>`:m`<div class="row">${u}</div>`}</li>`})}</ul>
       <div class="bar"><button class="primary" onClick=${o}>${i.markAllRead}</button></div>`}<//>
-  </main>`}function to({session:e,unsent:t,onSignOut:n}){let[o,s]=v(null),[a,c]=v({available:null,on:!1}),[u,p]=v(!1);F(()=>{var r,_;(_=(r=navigator.storage)==null?void 0:r.persisted)==null||_.call(r).then(s),Wo().then(c)},[]);let d=async()=>{try{c(await(a.on?Dt():Vo()))}catch(r){Et(r)}},l=()=>t>0&&!u?p(!0):n(),f=e&&e.user;return m`<main class="screen" id="main">
+  </main>`}function to({session:e,unsent:t,onSignOut:n}){let[o,s]=v(null),[a,c]=v({available:null,on:!1}),[u,p]=v(!1);F(()=>{var r,_;(_=(r=navigator.storage)==null?void 0:r.persisted)==null||_.call(r).then(s),Wo().then(c)},[]);let d=async()=>{try{c(await(a.on?Dt():Vo()))}catch(r){Et(r)}},l=()=>t>0&&!u?p(!0):n(),f=e&&e.user;return m`<main class="screen" id="main" tabindex="-1">
     <h1>${i.me}</h1>
     <p>${i.signedInAs} <strong>${f?f.name:""}</strong> (${f?f.login:""})</p>
     ${e&&e.device&&m`<p class="meta">${i.device} : ${e.device.name}</p>`}
