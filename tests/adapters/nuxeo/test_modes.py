@@ -111,16 +111,16 @@ def test_a_create_that_times_out_under_a_3_s_lag_then_retried_makes_one_document
     from .conftest import settings_for
 
     with NuxeoServer(protocol) as server:
-        backend = make_nuxeo_backend(settings_for(server, timeout=0.5, retries=3))
+        backend = make_nuxeo_backend(settings_for(server, timeout=1.0, retries=3))
         try:
-            fault = server.inject(Fault("slow", creating_the_file, seconds=1.5))
+            fault = server.inject(Fault("slow", creating_the_file, seconds=2.5))
             key = new_key()
             data = payload(300 * 1024)
             uid = put(backend, data, key)
             assert fault.hits == 1
             assert read(backend, uid) == data
             assert searched_keys(protocol) == set(), "search had not caught up: not what was used"
-            time.sleep(1.2)  # the late answer of the first attempt is written and dropped
+            time.sleep(1.6)  # the late answer of the first attempt is written and dropped
             files = protocol.files()
             assert [d.uid for d in files] == [uid]
             assert files[0].properties["dc:source"] == f"grc:{key}"

@@ -152,11 +152,11 @@ def test_a_fragment_with_an_unknown_outcome_is_resumed_not_resent(
 ):
     """A reset (the fragment did not land) or a late answer (it did): the session's
     nextExpectedRanges says which, and the upload goes on from there."""
-    backend = make_graph(timeout=0.5)
+    backend = make_graph(timeout=1.0)
     if fault == "reset":
         graph_server.inject(Fault("reset", fragment(1), after_bytes=1000))
     else:
-        graph_server.inject(Fault("slow", fragment(1), seconds=1.0))
+        graph_server.inject(Fault("slow", fragment(1), seconds=2.0))
     data = payload(4 * UNIT)
     uid = put(backend, data)
     assert read(backend, uid) == data
