@@ -178,3 +178,23 @@ def test_tablet_layout_takes_dropped_files(
         assert stored.sha256 == hashlib.sha256(picture).hexdigest()
         assert stored.exchange_id == mobile_world.ids["shared"]
     assert not device.errors, device.errors
+
+
+def test_english_when_the_browser_prefers_it(
+    playwright_instance: Any, browser: Any, mobile_world: MobileWorld
+) -> None:
+    device = Device(playwright_instance, browser, mobile_world, PHONE, locale="en-GB")
+    try:
+        page = device.page
+        page.goto("/#/enrol")
+        page.wait_for_selector("h1:has-text('Activate this device')")
+        assert page.evaluate("document.documentElement.lang") == "en"
+        # The service worker and the manifest make the app installable.
+        manifest = page.evaluate(
+            "async () => (await fetch(document.querySelector('link[rel=manifest]').href)).json()"
+        )
+        assert manifest["display"] == "standalone"
+        device.wait_js("navigator.serviceWorker.controller !== null")
+    finally:
+        device.close()
+    assert not device.errors, device.errors
