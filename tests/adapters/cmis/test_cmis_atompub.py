@@ -107,3 +107,39 @@ def test_an_atompub_binding_on_a_json_server_is_explained(tmp_path):
         with pytest.raises(ConfigError, match="does not answer with an AtomPub service document"):
             list(backend.iter_blobs())
         backend.close()
+
+
+# --- failures and the wire ------------------------------------------------------------------
+
+
+def test_a_refused_content_stream_leaves_no_document(make_backend, protocol, server):
+    from ..protocol_server import Fault
+
+    backend = make_backend(retries=0)
+    server.inject(Fault("status", lambda r: r.method == "PUT", status=500, body={"e": "x"}))
+    with pytest.raises(Exception, match="HTTP 500"):
+        backend.put("2026/03/" + "e" * 32, ChunkedStream(b"lost", max_read=MiB))
+    assert list(backend.iter_blobs()) == []
+    documents = [n for n in protocol.documents() if n.name != "_grc-index"]
+    assert [n.name for n in documents] == [], "the entry created first was removed"
+
+
+def test_golden_atompub_put_stat_open_list_delete(make_backend, server):
+    from pathlib import Path
+
+    from ..protocol_server import assert_golden
+
+    backend = make_backend()
+    key = backend.put("2026/03/" + "0123456789abcdef" * 2, ChunkedStream(b"golden", max_read=MiB),
+                      metadata={"company": "ACME", "filename": "note.txt"})  # fmt: skip
+    backend.stat(key)
+    with backend.open(key) as stream:
+        assert stream.read() == b"golden"
+    assert [i.key for i in backend.iter_blobs()] == [key]
+    backend.delete(key)
+    transcript = [
+        {k: v for k, v in entry.items() if k != "headers"}
+        | {"content-type": entry.get("headers", {}).get("content-type")}
+        for entry in server.transcript
+    ]
+    assert_golden(transcript, Path(__file__).parent / "golden" / "atompub.json")
