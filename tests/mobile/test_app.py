@@ -263,8 +263,8 @@ def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWor
     eventually(closed)
     phone.wait_unsent(0)
     open_company(phone)
-    page.get_by_role("button", name="Suivre").click()
-    page.get_by_role("button", name="Ne plus suivre").wait_for()
+    page.get_by_role("button", name="Suivre", exact=True).click()
+    page.get_by_role("button", name="Ne plus suivre", exact=True).wait_for()
     followed = select(func.count()).where(
         Subscription.user_id == mobile_world.ids["alice"],
         Subscription.target_kind == "company",
@@ -272,10 +272,18 @@ def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWor
     )
     with mobile_world.grc.session() as s:
         assert s.scalar(followed) == 1
-    page.get_by_role("button", name="Ne plus suivre").click()
+    page.get_by_role("button", name="Ne plus suivre", exact=True).click()
     page.get_by_role("button", name="Suivre", exact=True).wait_for()
     with mobile_world.grc.session() as s:
         assert s.scalar(followed) == 0
+    page.get_by_role("button", name="Suivre : Renouvellement").click()
+    page.get_by_role("button", name="Ne plus suivre : Renouvellement").wait_for()
+    deal = select(Subscription.target_id).where(
+        Subscription.user_id == mobile_world.ids["alice"],
+        Subscription.target_kind == "opportunity",
+    )
+    with mobile_world.grc.session() as s:
+        assert s.scalars(deal).all() == [mobile_world.ids["deal"]]
     page.get_by_label("Action").select_option("call")
     page.wait_for_selector("ul[aria-label=Historique] >> text=Appel de suivi")
     assert "Échange ancien" not in page.locator("ul[aria-label=Historique]").inner_text()

@@ -225,20 +225,23 @@ export function Company({ id, cat, unsentItems }) {
   useEffect(() => {
     store.get("subscriptions").then((s) => setSubs(s || []), () => setSubs([]));
   }, []);
-  const sub = subs && subs.find((s) => data.target(s).kind === "company" && data.target(s).id === Number(id));
-  const toggle = async () => {
+  const subOf = (kind, ident) =>
+    subs && subs.find((s) => data.target(s).kind === kind && data.target(s).id === Number(ident));
+  const sub = subOf("company", id);
+  /** Follow or stop following the company or one of its opportunities. */
+  const toggle = async (kind, ident) => {
+    const existing = subOf(kind, ident);
     try {
-      if (sub) {
-        await api.request("DELETE", `subscriptions/${sub.id}`);
-        const next = subs.filter((s) => s.id !== sub.id);
-        await store.put("subscriptions", next);
-        setSubs(next);
+      let next;
+      if (existing) {
+        await api.request("DELETE", `subscriptions/${existing.id}`);
+        next = subs.filter((s) => s.id !== existing.id);
       } else {
-        const { data: created } = await api.request("POST", "subscriptions", { json: { company_id: Number(id) } });
-        const next = [...subs, created];
-        await store.put("subscriptions", next);
-        setSubs(next);
+        const { data: created } = await api.request("POST", "subscriptions", { json: { [`${kind}_id`]: Number(ident) } });
+        next = [...subs, created];
       }
+      await store.put("subscriptions", next);
+      setSubs(next);
     } catch (err) {
       alertError(err);
     }
@@ -249,7 +252,7 @@ export function Company({ id, cat, unsentItems }) {
       <h1>${c.company.name}</h1>
       <${Fresh} at=${c.at} cached=${c.cached} />
       <p class="meta">${c.company.status}${c.company.owner ? ` · ${c.company.owner}` : ""}</p>
-      <button class="secondary" onClick=${toggle} disabled=${!subs} aria-pressed=${sub ? "true" : "false"}>
+      <button class="secondary" onClick=${() => toggle("company", id)} disabled=${!subs} aria-pressed=${sub ? "true" : "false"}>
         ${sub ? t.unfollow : t.follow}</button>
       <details open=${c.contacts.length > 0 && c.contacts.length < 6}>
         <summary>${t.contacts} (${c.contacts.length})</summary>
@@ -261,7 +264,10 @@ export function Company({ id, cat, unsentItems }) {
       <details open=${c.opportunities.length > 0 && c.opportunities.length < 6}>
         <summary>${t.opportunities} (${c.opportunities.length})</summary>
         <ul class="list">${c.opportunities.map((o) => html`<li class="item" key=${o.id}><div class="row">
-          <span class="title">${o.title}</span><span class="meta">${o.stage}${o.amount ? ` · ${o.amount}` : ""}</span></div></li>`)}</ul>
+          <span class="title">${o.title}</span><span class="meta">${o.stage}${o.amount ? ` · ${o.amount}` : ""}</span></div>
+          <button class="side secondary" disabled=${!subs} aria-pressed=${subOf("opportunity", o.id) ? "true" : "false"}
+            aria-label=${`${subOf("opportunity", o.id) ? t.unfollow : t.follow} : ${o.title}`}
+            onClick=${() => toggle("opportunity", o.id)}>${subOf("opportunity", o.id) ? t.unfollow : t.follow}</button></li>`)}</ul>
       </details>
       <h2>${t.history}</h2>
       <${Filters} cat=${cat} filters=${filters} onChange=${setFilters} />
