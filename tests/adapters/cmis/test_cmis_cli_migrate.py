@@ -12,3 +12,16 @@ def test_the_demo_moves_to_cmis(tmp_path, server):
     assert outcome["backends"] and set(outcome["backends"]) == {"cmis"}
     assert outcome["local_files"] == []
     assert outcome["verify_exit"] == 0, outcome["verify"]
+
+
+def test_the_demo_moves_to_cmis_through_atompub(tmp_path):
+    from .atom_server import ATOM, AtomPubProtocol
+    from .conftest import PASSWORD, USER, serve
+
+    protocol = AtomPubProtocol(tmp_path / "atom", user=USER, password=PASSWORD)
+    with serve(protocol) as server:
+        outcome = migrate_demo(tmp_path, "cmis", settings(server, url=server.url + ATOM))
+    assert outcome["backends"] and set(outcome["backends"]) == {"cmis"}
+    assert outcome["local_files"] == []
+    assert outcome["verify_exit"] == 0, outcome["verify"]
+    assert protocol.content_uploads == len(outcome["backends"])
