@@ -50,9 +50,7 @@ def test_an_unknown_channel_or_backend_table_is_an_error(tmp_path, registry):
     with pytest.raises(ConfigError, match=r'archive.*installed: .*local.*type = "<backend>"'):
         check_configuration(settings, registry)
     settings = load_settings(write(tmp_path, '[grc.channels.email]\nhots = "smtp"\n'))
-    with pytest.raises(
-        ConfigError, match="'hots'; accepted: ca_file, from_address, host"
-    ):
+    with pytest.raises(ConfigError, match="'hots'; accepted: ca_file, from_address, host"):
         check_configuration(settings, registry)
 
 
