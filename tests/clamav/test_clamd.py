@@ -206,3 +206,34 @@ def test_api_refuses_eicar_with_a_problem_naming_the_rule(fresh_url, tmp_path, c
 def test_clamd_fixture_uses_a_small_stream_limit(clamd: Clamd) -> None:
     conf = (clamd.socket_path.parent / "clamd.conf").read_text()
     assert f"StreamMaxLength {STREAM_MAX}" in conf
+
+
+def test_a_connection_cut_mid_file_is_a_refusal_even_failing_open(tmp_path):
+    import socket
+    import threading
+
+    from grc_adapters.clamav.scanner import CUT
+
+    path = tmp_path / "cut.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    server.listen(1)
+
+    def cut_after_a_while() -> None:
+        conn, _ = server.accept()
+        conn.recv(4096)
+        conn.close()  # no answer: the stream was cut
+
+    thread = threading.Thread(target=cut_after_a_while, daemon=True)
+    thread.start()
+    scanner = ClamdScanner(ClamdAddress(path=str(path)), timeout=5, fail_open=True)
+    scan = scanner.start()
+    try:
+        for _ in range(8):
+            scan.feed(b"x" * (1024 * 1024))
+        verdict = scan.finish()
+    finally:
+        scan.close()
+        thread.join(5)
+        server.close()
+    assert not verdict.clean and verdict.reason == CUT

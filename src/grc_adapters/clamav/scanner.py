@@ -41,6 +41,12 @@ TOO_LARGE = (
 )
 
 
+CUT = (
+    "clamd closed the connection before the end of the file (the file is larger than its "
+    "StreamMaxLength, or clamd stopped); it was not scanned, so it is refused"
+)
+
+
 class ScannerUnavailable(GrcError):
     """clamd could not give a verdict: unreachable, too slow, or an error answer."""
 
@@ -145,6 +151,7 @@ class ClamdScan:
         self._scanner = scanner
         self._sock: socket.socket | None = None
         self._too_large = False
+        self._cut = False
         self._unavailable: str | None = None
 
     def feed(self, chunk: bytes) -> None:
@@ -152,7 +159,7 @@ class ClamdScan:
 
         :raises ScannerUnavailable: clamd failed (unless the scanner fails open).
         """
-        if self._too_large or self._unavailable is not None:
+        if self._too_large or self._cut or self._unavailable is not None:
             return
         try:
             sock = self._open()
@@ -169,17 +176,17 @@ class ClamdScan:
 
         :raises ScannerUnavailable: clamd failed (unless the scanner fails open).
         """
-        if self._too_large:
-            return ScanVerdict(clean=False, reason=TOO_LARGE)
+        if self._too_large or self._cut:
+            return ScanVerdict(clean=False, reason=TOO_LARGE if self._too_large else CUT)
         if self._unavailable is None:
             try:
                 sock = self._open()
                 sock.sendall(b"\0\0\0\0")
                 return self._verdict(_read_reply(sock, self._scanner.timeout))
             except (OSError, ScannerUnavailable) as exc:
-                if self._too_large:
-                    return ScanVerdict(clean=False, reason=TOO_LARGE)
                 self._failed(exc)
+                if self._too_large or self._cut:
+                    return ScanVerdict(clean=False, reason=TOO_LARGE if self._too_large else CUT)
         log.warning(
             "file accepted without a virus scan (clamd failed: %s; on_error = accept)",
             self._unavailable,
@@ -230,8 +237,11 @@ class ClamdScan:
                 reply = _read_reply(self._sock, min(self._scanner.timeout, 5.0))
             except (OSError, ScannerUnavailable):
                 reply = ""
-            if not reply or "size limit exceeded" in reply:
+            if "size limit exceeded" in reply:
                 self._too_large = True
+                return
+            if not reply:
+                self._cut = True
                 return
         if isinstance(exc, TimeoutError):
             address, timeout = self._scanner.address, self._scanner.timeout
