@@ -652,7 +652,9 @@ class GraphBackend:
                 "POST",
                 f"{self._drive_url()}/items/{item_id}/checkin",
                 safe=False,
-                json={"comment": "GRC"},
+                # "published": a major version, visible to readers also in a library that
+                # keeps minor versions (drafts); otherwise the check-in would make a draft.
+                json={"comment": "GRC", "checkInAs": "published"},
             ).close()
         except (StorageUnavailable, StorageAuthError, BlobNotFound):
             raise

@@ -131,6 +131,8 @@ class GraphProtocol(Protocol):
         self.required_columns = required_columns
         self.requests = 0
         self.throttled: list[tuple[str, str]] = []
+        #: Bodies of check-in requests.
+        self.check_ins: list[dict[str, Any]] = []
         self.fragments: list[dict[str, Any]] = []
         self.duplicate_fragments: list[dict[str, Any]] = []
         self.sessions: dict[str, Session] = {}
@@ -330,6 +332,9 @@ class GraphProtocol(Protocol):
             body = self._body(request)
             if set(body) - {"comment", "checkInAs"}:
                 raise bad("checkin takes comment and checkInAs")
+            if body.get("checkInAs", "unspecified") not in ("published", "unspecified"):
+                raise bad("checkInAs is published or unspecified")
+            self.check_ins.append(body)
             if not item.checked_out:
                 raise GraphError(400, "invalidRequest", "The file is not checked out.")
             if any(item.fields.get(c) in (None, "") for c in self.required_columns):

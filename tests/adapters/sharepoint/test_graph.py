@@ -212,6 +212,8 @@ def test_a_required_column_is_reported_and_filling_it_cures(tmp_path: Path):
         uid = put(backend, b"with its reference")
         assert read(backend, uid) == b"with its reference"
         assert not protocol.items[uid].checked_out
+        # A major version: published, not a draft, in a library that keeps minor versions.
+        assert protocol.check_ins[-1] == {"comment": "GRC", "checkInAs": "published"}
         backend.close()
 
 
