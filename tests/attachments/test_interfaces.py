@@ -122,3 +122,15 @@ def test_storage_check_says_when_no_virus_scanner_is_active(fresh_url, tmp_path)
         "storage", "check", "local", as_="admin", GRC_CLAMAV_ADDRESS="/run/clamav/clamd.ctl"
     )
     assert "no virus scanner" not in configured.stderr
+
+
+def test_the_mobile_app_is_an_enrolled_device_or_says_so():
+    from grc_api.auth import Principal
+    from grc_api.uploads import upload_origin
+
+    device = Principal(user_id=1, login="alice", method="session", device_id=7)
+    token = Principal(user_id=1, login="alice", method="token", token_id=3)
+    assert upload_origin(device, {}) == "mobile"
+    assert upload_origin(token, {}) is None
+    assert upload_origin(token, {"x-grc-client": " Mobile "}) == "mobile"
+    assert upload_origin(token, {"x-grc-client": "desktop"}) is None
