@@ -54,6 +54,8 @@ PART_MARK = "\ue001"
 
 def fold(text: str) -> str:
     """``text`` lower-cased, without accents, ligatures spelled out ("Œuvre" → "oeuvre")."""
+    if text.isascii():
+        return text.lower()
     decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPELLED_OUT))
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
 
