@@ -274,7 +274,7 @@ export function Company({ id, cat, unsentItems }) {
       ${pending.length > 0 && html`<ul class="list pending">${pending.map(
         (i) => html`<${ExchangeItem} key=${i.seq} e=${{ ...i.body, id: i.seq }} cat=${cat} pending=${true} />`,
       )}</ul>`}
-      <${History} id=${id} filters=${filters} cat=${cat} sent=${pending.length} />
+      <${History} id=${id} filters=${filters} cat=${cat} sent=${pending.length === 0} />
       <div class="bar"><a class="button primary" href=${`#/companies/${id}/new`}>${t.newExchange}</a></div>
     `}<//>
   </main>`;
@@ -309,7 +309,7 @@ function History({ id, filters, cat, sent }) {
       (err) => live && setError(err),
     );
     return () => (live = false);
-    // Read again when the outbox delivers this company's exchanges.
+    // Read again once the outbox has delivered this company's exchanges (not after each).
   }, [id, key, sent]);
   const more = useCallback(async () => {
     if (!cursor || busy) return;

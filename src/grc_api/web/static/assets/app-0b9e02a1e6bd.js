@@ -68,7 +68,7 @@ var Me,S,jt,no,ne,It,Tt,Nt,Je,Pe,ge,Mt,Ye,Qe,Xe,oo,je={},Te=[],ao=/acit|ex(?:s|g
       <h2>${r.history}</h2>
       <${No} cat=${t} filters=${s} onChange=${a} />
       ${h.length>0&&f`<ul class="list pending">${h.map(m=>f`<${Rn} key=${m.seq} e=${{...m.body,id:m.seq}} cat=${t} pending=${!0} />`)}</ul>`}
-      <${Mo} id=${e} filters=${s} cat=${t} sent=${h.length} />
+      <${Mo} id=${e} filters=${s} cat=${t} sent=${h.length===0} />
       <div class="bar"><a class="button primary" href=${`#/companies/${e}/new`}>${r.newExchange}</a></div>
     `}<//>
   </main>`}function No({cat:e,filters:t,onChange:n}){let o=(s,a,c)=>f`<label class="filter">
