@@ -55,12 +55,17 @@ VISIBLE = (
     " AND (e.private = {false} OR e.author_id = {p} OR EXISTS (SELECT 1 FROM exchange_assignees x"
     " WHERE x.exchange_id = e.id AND x.user_id = {p}))"
 )
+# The page first (timeline, exchange, visibility, keyset, order, limit), then its names: the
+# library's shape (grc_core.queries.history._statement).
 TIMELINE = (
-    ENTRY.format(extra="", source="exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id")
-    + " WHERE t.scope = {p} AND t.scope_id = {p}"
-    + VISIBLE
-    + "{keyset}"
-    " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}"
+    ENTRY.format(
+        extra="",
+        source="(SELECT e.*, t.start_at AS key_start"
+        " FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id"
+        " WHERE t.scope = {p} AND t.scope_id = {p}" + VISIBLE + "{keyset}"
+        " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}) e",
+    )
+    + " ORDER BY e.key_start DESC, e.id DESC"
 )
 KEYSET = " AND (t.start_at, t.exchange_id) < ({p}, {p})"
 ASSIGNEES = (

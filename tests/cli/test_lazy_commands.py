@@ -12,6 +12,7 @@ import sys
 from importlib.metadata import entry_points
 
 import click
+import click.testing
 
 import grc_cli.commands
 from grc_cli import main

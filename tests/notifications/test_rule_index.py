@@ -3,11 +3,11 @@ their condition requires, and the verdicts are those of evaluating every rule.""
 
 from __future__ import annotations
 
-from tests.notifications.conftest import T0
-
 from grc_core.models import Event
 from grc_core.notify import fanout, messages, rule_admin
 from grc_core.services import exchanges
+
+from .conftest import T0
 
 CONDITIONS = {
     "meeting at ACME": "exchange.action = 'meeting' and company.name = 'ACME'",
@@ -140,3 +140,21 @@ def test_a_rule_that_no_longer_compiles_is_reported_not_silently_dropped(team, c
         verdicts = dict(fanout._matching_rules(work.session, facts, T0))
     broken = [v for r, v in verdicts.items() if r.id == ids["calls"]]
     assert len(broken) == 1 and isinstance(broken[0], Exception)
+
+
+def test_changes_made_outside_the_orm_are_seen_after_the_recheck_interval(team, monkeypatch):
+    from sqlalchemy import update
+
+    from grc_core.models import Rule
+
+    ids = _add_rules(team)
+    parked = ids["Globex"]
+    with team.grc.acting_as("admin") as work:
+        session = work.session
+        assert parked in fanout.rule_index(session, "exchange.created").rules
+        # As the safety limit parks a rule: a statement, not an ORM change.
+        session.execute(update(Rule).where(Rule.id == parked).values(parked_at=T0))
+        monkeypatch.setattr(fanout, "RULES_RECHECK_SECONDS", 3600.0)
+        assert parked in fanout.rule_index(session, "exchange.created").rules  # trusted
+        monkeypatch.setattr(fanout, "RULES_RECHECK_SECONDS", 0.0)
+        assert parked not in fanout.rule_index(session, "exchange.created").rules
