@@ -56,8 +56,25 @@ def fold(text: str) -> str:
     """``text`` lower-cased, without accents, ligatures spelled out ("Œuvre" → "oeuvre")."""
     if text.isascii():
         return text.lower()
-    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_SPELLED_OUT))
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    text = text.casefold()
+    # str.translate with a table is slow on non-ASCII text (~10 µs for a paragraph): only
+    # when one of those letters is there.
+    if _SPELLED_OUT_FOUND.search(text):
+        text = text.translate(_SPELLED_OUT)
+    decomposed = _LATIN_MARKS.sub("", unicodedata.normalize("NFKD", text))
+    # Other marks are looked for among the few non-ASCII characters left, not in every one.
+    marks = {ch for ch in _NON_ASCII.findall(decomposed) if unicodedata.combining(ch)}
+    if not marks:
+        return decomposed
+    return "".join(ch for ch in decomposed if ch not in marks)
+
+
+_SPELLED_OUT_FOUND = re.compile("[" + "".join(chr(c) for c in _SPELLED_OUT) + "]")
+#: The combining marks of the Latin accents block (the accents of French).
+_LATIN_MARKS = re.compile(
+    "[" + "".join(chr(c) for c in range(0x300, 0x370) if unicodedata.combining(chr(c))) + "]+"
+)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 
 
 def words(text: str) -> list[str]:
