@@ -11,11 +11,13 @@ Custom-field values are not imported by this path.
 
 from __future__ import annotations
 
+import gc
 import operator
+import re
 import uuid as uuid_module
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, tzinfo
 from itertools import islice
 from typing import Any
 
@@ -23,9 +25,15 @@ from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from grc_core.db_rows import insert_tuples
+from grc_core.db_rows import copy_rows, driver_value, insert_tuples
 from grc_core.errors import DatabaseError, ValidationError
-from grc_core.indexing import IndexEntry, write_entries
+from grc_core.french_text import index_text
+from grc_core.indexing import _SQLITE_INSERT_SQL as SQLITE_INSERT_SQL  # one statement
+from grc_core.indexing import (
+    PG_DOCUMENT,
+    TIMELINE_COLUMNS,
+    IndexEntry,
+)
 from grc_core.models import (
     Category,
     Company,
@@ -39,6 +47,7 @@ from grc_core.models import (
     exchange_assignees,
     exchange_contacts,
     exchange_opportunities,
+    exchange_timeline,
 )
 from grc_core.models.exchange import SUBJECT_MAX
 from grc_core.services.events import record_event
@@ -73,6 +82,8 @@ class ExchangeRecord:
     private: bool = False
     uuid: uuid_module.UUID | None = None
     created_at: datetime | None = None
+    #: The line of the file it was read from: errors then name the line, not the row.
+    line: int | None = None
 
 
 @dataclass
@@ -83,6 +94,8 @@ class _Lookups:
     companies: dict[int, str]
     opportunities: dict[int, int]
     contacts: dict[int, tuple[int, str]]
+    #: Texts already stemmed for SQLite's full-text index, during this import.
+    indexed: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def load(cls, session: Session) -> _Lookups:
@@ -113,12 +126,12 @@ class _Lookups:
             },
         )
 
-    def picklist(self, kind: str, code: str | None, row: int) -> int | None:
+    def picklist(self, kind: str, code: str | None, where: str) -> int | None:
         if code is None:
             return None
         ident = self.picklists.get((kind, code))
         if ident is None:
-            raise ValidationError(f"row {row}: unknown or retired {kind} {code!r}")
+            raise ValidationError(f"{where}: unknown or retired {kind} {code!r}", field=kind)
         return ident
 
 
@@ -127,6 +140,8 @@ class ImportReport:
     """What :func:`import_exchanges` wrote."""
 
     imported: int = 0
+    #: Records whose ``uuid`` was already in the database (imported before): not written.
+    skipped: int = 0
     batches: int = 0
     first_id: int | None = None
     last_id: int | None = None
@@ -163,6 +178,10 @@ def import_exchanges(
     if conn.dialect.name == "sqlite":
         # A large page cache keeps the growing indexes in memory during the import.
         conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+    # The batches allocate millions of small objects and no cycles: the cyclic collector
+    # would walk them over and over (a third of the time of a large import).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return _import(session, actor, conn, lookups, records, batch_size, progress, report)
     except OperationalError as exc:
@@ -173,6 +192,9 @@ def import_exchanges(
             f"failed ({str(exc.orig).strip()}); the transaction is lost, nothing of this "
             "import is kept: run it again"
         ) from exc
+    finally:
+        if collecting:
+            gc.enable()
 
 
 def _import(
@@ -186,37 +208,85 @@ def _import(
     report: ImportReport,
 ) -> ImportReport:
     offset = 0
+    seen: dict[uuid_module.UUID, str] = {}
     for batch in _batches(records, batch_size):
-        ids = _insert_batch(conn, lookups, batch, offset)
+        numbered = [(_where(rec, n), rec) for n, rec in enumerate(batch, start=offset + 1)]
         offset += len(batch)
-        report.imported += len(batch)
-        report.batches += 1
-        report.first_id = report.first_id if report.first_id is not None else ids[0]
-        report.last_id = ids[-1]
-        report.ids.extend(ids)
-        record_event(
-            session,
-            actor,
-            EventKind.EXCHANGES_IMPORTED,
-            entity_type="exchange",
-            entity_id=ids[0],
-            company_id=None,
-            changes={"count": [None, len(ids)], "id_range": [None, [ids[0], ids[-1]]]},
-        )
-        session.flush()
+        fresh = _not_yet_imported(conn, numbered, seen)
+        report.skipped += len(batch) - len(fresh)
+        if fresh:
+            ids = _insert_batch(conn, lookups, fresh)
+            report.imported += len(ids)
+            report.batches += 1
+            report.first_id = report.first_id if report.first_id is not None else ids[0]
+            report.last_id = ids[-1]
+            report.ids.extend(ids)
+            record_event(
+                session,
+                actor,
+                EventKind.EXCHANGES_IMPORTED,
+                entity_type="exchange",
+                entity_id=ids[0],
+                company_id=None,
+                changes={"count": [None, len(ids)], "id_range": [None, [ids[0], ids[-1]]]},
+            )
+            session.flush()
         if progress is not None:
-            progress(report.imported)
+            progress(report.imported + report.skipped)
     return report
 
 
+def _where(rec: ExchangeRecord, n: int) -> str:
+    return f"line {rec.line}" if rec.line is not None else f"row {n}"
+
+
+def _not_yet_imported(
+    conn: Connection,
+    numbered: list[tuple[str, ExchangeRecord]],
+    seen: dict[uuid_module.UUID, str],
+) -> list[tuple[str, ExchangeRecord]]:
+    """The records of a batch whose ``uuid`` is not in the database yet.
+
+    Importing the same file again writes nothing twice: the exchanges carry the file's
+    UUIDs.  A UUID given twice within one import is refused (two different exchanges, or a
+    file concatenated with itself: either way the file needs a look).
+    """
+    given: list[uuid_module.UUID] = []
+    for where, rec in numbered:
+        if rec.uuid is None:
+            continue
+        if not isinstance(rec.uuid, uuid_module.UUID):
+            raise ValidationError(f"{where}: uuid must be a UUID", field="uuid")
+        if rec.uuid in seen:
+            raise ValidationError(
+                f"{where}: uuid {rec.uuid} was already given on {seen[rec.uuid]}", field="uuid"
+            )
+        seen[rec.uuid] = where
+        given.append(rec.uuid)
+    if not given:
+        return numbered
+    existing = set(conn.execute(select(Exchange.uuid).where(Exchange.uuid.in_(given))).scalars())
+    if not existing:
+        return numbered
+    return [(where, rec) for where, rec in numbered if rec.uuid not in existing]
+
+
 def _insert_batch(
-    conn: Connection, lookups: _Lookups, batch: list[ExchangeRecord], offset: int
+    conn: Connection, lookups: _Lookups, batch: list[tuple[str, ExchangeRecord]]
 ) -> list[int]:
     now = utcnow()
     rows, links, entries = [], [], []
-    for n, rec in enumerate(batch, start=offset + 1):
-        rows.append(_row(lookups, rec, n, now))
-        links.append(_links(lookups, rec, n))
+    for where, rec in batch:
+        try:
+            rows.append(_row(lookups, rec, where, now))
+            links.append(_links(lookups, rec, where))
+        except ValidationError as exc:
+            if rec.line is None:
+                raise
+            # A line of a file: the error names it and the file's field.
+            field = (exc.field or "?").removeprefix(f"{where}: ")
+            message = str(exc).removeprefix(f"{where}: ").removeprefix(f"{field} ")
+            raise ImportLineError(rec.line, field, message) from None
     # Ids are reserved up front, so the batch is one executemany (RETURNING with a
     # guaranteed order degrades to one statement per row on SQLite).
     ids = _reserve_ids(conn, len(rows))
@@ -226,7 +296,7 @@ def _insert_batch(
     assignees: list[tuple[int, int]] = []
     opportunities: list[tuple[int, int]] = []
     contacts: list[tuple[int, int]] = []
-    for ident, rec, row, (users, opps, cons) in zip(ids, batch, rows, links, strict=True):
+    for ident, (_, rec), row, (users, opps, cons) in zip(ids, batch, rows, links, strict=True):
         assignees += [(ident, u) for u in users]
         opportunities += [(ident, o) for o in opps]
         contacts += [(ident, c) for c in cons]
@@ -253,8 +323,74 @@ def _insert_batch(
         (exchange_contacts, "contact_id", contacts),
     ):
         insert_tuples(conn, link, ("exchange_id", other), values, convert=False)
-    write_entries(conn, entries, fresh=True)
+    if conn.dialect.name == "postgresql":
+        _write_pg_entries(conn, entries)
+    else:
+        _write_sqlite_entries(conn, entries, lookups.indexed)
     return ids
+
+
+def _write_sqlite_entries(
+    conn: Connection, entries: Sequence[IndexEntry], indexed: dict[str, str]
+) -> None:
+    """The index rows of freshly inserted exchanges, on SQLite.
+
+    As :func:`grc_core.indexing.write_entries` (no rows to delete first), with the
+    stemmed form of each distinct text computed once per import: company and contact names,
+    and many subjects ("Relance devis"), come back on thousands of exchanges.
+    """
+    start = driver_value(conn, exchange_timeline.c.start_at)
+    timeline = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
+    if len(indexed) > _INDEXED_TEXTS_MAX:
+        indexed.clear()
+
+    def stemmed(value: str) -> str:
+        found = indexed.get(value)
+        if found is None:
+            found = indexed[value] = index_text(value)
+        return found
+
+    conn.exec_driver_sql(
+        SQLITE_INSERT_SQL,
+        [(e.id, stemmed(e.subject), index_text(e.details), stemmed(e.names)) for e in entries],
+    )
+
+
+#: Distinct texts whose stemmed form is kept during an import (a bounded memory).
+_INDEXED_TEXTS_MAX = 200_000
+
+
+#: The search document of :data:`grc_core.indexing.PG_DOCUMENT`, over the columns of the
+#: staging table instead of bound parameters (the same configurations and weights).
+_PG_STAGED_DOCUMENT = re.sub(r":(subject|names|details)\b", r"s.\1", PG_DOCUMENT)
+
+
+def _write_pg_entries(conn: Connection, entries: Sequence[IndexEntry]) -> None:
+    """The index rows of freshly inserted exchanges, on PostgreSQL, in two statements.
+
+    The texts are copied (``COPY``) into a temporary table and the documents computed by one
+    ``INSERT … SELECT``: the same ``to_tsvector`` expressions as one-by-one writes, without
+    a round trip and a statement per exchange.
+    """
+    start = driver_value(conn, exchange_timeline.c.start_at)
+    timeline = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
+    conn.exec_driver_sql(
+        "CREATE TEMPORARY TABLE IF NOT EXISTS grc_import_texts "
+        "(exchange_id bigint, subject text, names text, details text) ON COMMIT DROP"
+    )
+    copy_rows(
+        conn,
+        "grc_import_texts",
+        ("exchange_id", "subject", "names", "details"),
+        [(e.id, e.subject, e.names, e.details) for e in entries],
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO exchange_search (exchange_id, names, document) "
+        f"SELECT s.exchange_id, s.names, {_PG_STAGED_DOCUMENT} FROM grc_import_texts s"
+    )
+    conn.exec_driver_sql("TRUNCATE grc_import_texts")
 
 
 def _reserve_ids(conn: Connection, count: int) -> list[int]:
@@ -281,30 +417,32 @@ def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
         insert_tuples(conn, table, names, values)
 
 
-def _row(lookups: _Lookups, rec: ExchangeRecord, n: int, now: datetime) -> dict[str, object]:
-    start = require_aware(rec.start, f"row {n}: start")
-    end = start if rec.end is None else require_aware(rec.end, f"row {n}: end")
+def _row(lookups: _Lookups, rec: ExchangeRecord, where: str, now: datetime) -> dict[str, object]:
+    start = require_aware(rec.start, f"{where}: start")
+    end = start if rec.end is None else require_aware(rec.end, f"{where}: end")
     if end < start:
-        raise ValidationError(f"row {n}: end is before start")
+        raise ValidationError(f"{where}: end is before start", field="end")
     if rec.author_id not in lookups.users:
-        raise ValidationError(f"row {n}: no active user {rec.author_id}")
+        raise ValidationError(f"{where}: no active user {rec.author_id}", field="author")
     if rec.company_id is not None and rec.company_id not in lookups.companies:
-        raise ValidationError(f"row {n}: no company {rec.company_id}")
+        raise ValidationError(f"{where}: no company {rec.company_id}", field="company")
     category = None
     if rec.category is not None:
         category = lookups.categories.get(rec.category)
         if category is None:
-            raise ValidationError(f"row {n}: unknown or retired category {rec.category!r}")
+            raise ValidationError(
+                f"{where}: unknown or retired category {rec.category!r}", field="category"
+            )
     return {
         "uuid": rec.uuid or uuid_module.uuid4(),
         "start_at": start,
         "end_at": end,
-        "action_id": lookups.picklist(_ACTION, rec.action, n),
-        "status_id": lookups.picklist(_STATUS, rec.status, n),
-        "medium_id": lookups.picklist(_MEDIUM, rec.medium, n),
+        "action_id": lookups.picklist(_ACTION, rec.action, where),
+        "status_id": lookups.picklist(_STATUS, rec.status, where),
+        "medium_id": lookups.picklist(_MEDIUM, rec.medium, where),
         "category_id": category,
-        "subject": clean_line(rec.subject, f"row {n}: subject", SUBJECT_MAX),
-        "details": clean_text(rec.details, f"row {n}: details", DETAILS_MAX),
+        "subject": clean_line(rec.subject, f"{where}: subject", SUBJECT_MAX),
+        "details": clean_text(rec.details, f"{where}: details", DETAILS_MAX),
         "private": bool(rec.private),
         "author_id": rec.author_id,
         "company_id": rec.company_id,
@@ -316,22 +454,287 @@ def _row(lookups: _Lookups, rec: ExchangeRecord, n: int, now: datetime) -> dict[
 
 
 def _links(
-    lookups: _Lookups, rec: ExchangeRecord, n: int
+    lookups: _Lookups, rec: ExchangeRecord, where: str
 ) -> tuple[list[int], list[int], list[int]]:
     users = list(
         dict.fromkeys(rec.assignee_ids if rec.assignee_ids is not None else [rec.author_id])
     )
     if not users:
-        raise ValidationError(f"row {n}: an exchange needs at least one assigned user")
+        raise ValidationError(
+            f"{where}: an exchange needs at least one assigned user", field="assignees"
+        )
     if any(u not in lookups.users for u in users):
-        raise ValidationError(f"row {n}: an assignee is not an active user")
+        raise ValidationError(f"{where}: an assignee is not an active user", field="assignees")
     opps, cons = list(dict.fromkeys(rec.opportunity_ids)), list(dict.fromkeys(rec.contact_ids))
     if rec.company_id is None and (opps or cons):
-        raise ValidationError(f"row {n}: a global exchange cannot be linked to records")
+        raise ValidationError(
+            f"{where}: a global exchange cannot be linked to records",
+            field="opportunities" if opps else "contacts",
+        )
     for o in opps:
         if lookups.opportunities.get(o) != rec.company_id:
-            raise ValidationError(f"row {n}: opportunity {o} does not belong to the company")
+            raise ValidationError(
+                f"{where}: opportunity {o} does not belong to the company", field="opportunities"
+            )
     for c in cons:
         if lookups.contacts.get(c, (None,))[0] != rec.company_id:
-            raise ValidationError(f"row {n}: contact {c} does not belong to the company")
+            raise ValidationError(
+                f"{where}: contact {c} does not belong to the company", field="contacts"
+            )
     return users, opps, cons
+
+
+# --- records from files: names, logins and external references --------------------------------
+
+#: The fields a line of an import file may have (CSV columns, JSON keys).  A list field
+#: holds several values: a JSON array, or values separated by ``;`` in CSV.
+FILE_FIELDS = (
+    "uuid",
+    "subject",
+    "details",
+    "start",
+    "end",
+    "action",
+    "status",
+    "medium",
+    "category",
+    "private",
+    "created_at",
+    "author",
+    "author_ref",
+    "assignees",
+    "assignee_refs",
+    "company",
+    "company_ref",
+    "opportunities",
+    "opportunity_refs",
+    "contacts",
+    "contact_refs",
+)
+_LIST_FIELDS = frozenset(
+    {"assignees", "assignee_refs", "opportunities", "opportunity_refs", "contacts", "contact_refs"}
+)
+_TRUE, _FALSE = {"1", "true", "yes", "oui", "y"}, {"", "0", "false", "no", "non", "n"}
+
+
+class ImportLineError(ValidationError):
+    """A line of an import file that cannot become an exchange.
+
+    :param line: its line number in the file (1 is the first line).
+    :param field: the offending field.
+    """
+
+    def __init__(self, line: int, field: str, message: str) -> None:
+        super().__init__(f"line {line}, field {field}: {message}", field=field)
+        self.line = line
+
+
+class _Names:
+    """One name (or reference) → id table; a name held by several records is ambiguous."""
+
+    def __init__(self, what: str, pairs: Iterable[tuple[object, int]]) -> None:
+        self.what = what
+        self.ids: dict[object, int | None] = {}
+        for key, ident in pairs:
+            if key is not None:
+                self.ids[key] = None if key in self.ids else ident
+
+    def find(self, key: object, line: int, field: str, how: str) -> int:
+        if key not in self.ids:
+            raise ImportLineError(line, field, f"no {self.what} with {how} {key!r}")
+        ident = self.ids[key]
+        if ident is None:
+            raise ImportLineError(
+                line, field, f"several {self.what}s have {how} {key!r}; use an external reference"
+            )
+        return ident
+
+
+class FileResolver:
+    """Turns the fields of one line of an import file into an :class:`ExchangeRecord`.
+
+    Companies are found by name (``company``) or external reference (``company_ref``), users
+    by login or reference, opportunities by title and contacts by full name *within the
+    exchange's company* (or by reference).  Every table is loaded once.
+
+    :param zone: the time zone of date-times written without an offset.
+    """
+
+    def __init__(self, session: Session, zone: tzinfo) -> None:
+        self.zone = zone
+        users = session.execute(select(User.id, User.login, User.external_ref)).all()
+        self.logins = _Names("user", ((u.login, u.id) for u in users))
+        self.user_refs = _Names("user", ((u.external_ref, u.id) for u in users))
+        companies = session.execute(select(Company.id, Company.name, Company.external_ref)).all()
+        self.company_names = _Names("company", ((c.name, c.id) for c in companies))
+        self.company_refs = _Names("company", ((c.external_ref, c.id) for c in companies))
+        opps = session.execute(
+            select(
+                Opportunity.id, Opportunity.company_id, Opportunity.title, Opportunity.external_ref
+            )
+        ).all()
+        self.opp_titles = _Names("opportunity", (((o.company_id, o.title), o.id) for o in opps))
+        self.opp_refs = _Names("opportunity", ((o.external_ref, o.id) for o in opps))
+        contacts = session.execute(
+            select(
+                Contact.id,
+                Contact.company_id,
+                Contact.first_name,
+                Contact.last_name,
+                Contact.external_ref,
+            )
+        ).all()
+        self.contact_names = _Names(
+            "contact",
+            (((c.company_id, f"{c.first_name} {c.last_name}".strip()), c.id) for c in contacts),
+        )
+        self.contact_refs = _Names("contact", ((c.external_ref, c.id) for c in contacts))
+
+    def record(self, line: int, fields: Mapping[str, object]) -> ExchangeRecord:
+        """The exchange of ``line``; :class:`ImportLineError` names the line and the field."""
+        unknown = sorted(set(fields) - set(FILE_FIELDS))
+        if unknown:
+            raise ImportLineError(
+                line, unknown[0], f"unknown field; the fields are {', '.join(FILE_FIELDS)}"
+            )
+        get = self._getter(line, fields)
+        subject = get("subject")
+        start = get("start")
+        action = get("action")
+        for name, value in (("subject", subject), ("start", start), ("action", action)):
+            if value is None:
+                raise ImportLineError(line, name, "required")
+        author = self._one(line, get, "author", self.logins, self.user_refs)
+        if author is None:
+            raise ImportLineError(line, "author", "required (a login, or author_ref)")
+        company = self._one(line, get, "company", self.company_names, self.company_refs)
+        return ExchangeRecord(
+            subject=str(subject),
+            details=str(get("details") or ""),
+            start=self._when(line, "start", start),
+            end=self._when(line, "end", get("end")),
+            action=str(action),
+            status=str(get("status") or "done"),
+            medium=_text_or_none(get("medium")),
+            category=_text_or_none(get("category")),
+            private=self._flag(line, get("private")),
+            created_at=self._when(line, "created_at", get("created_at")),
+            uuid=self._uuid(line, get("uuid")),
+            author_id=author,
+            assignee_ids=self._many(line, get, "assignees", None, self.logins, self.user_refs),
+            company_id=company,
+            opportunity_ids=self._many(
+                line, get, "opportunities", company, self.opp_titles, self.opp_refs
+            )
+            or (),
+            contact_ids=self._many(
+                line, get, "contacts", company, self.contact_names, self.contact_refs
+            )
+            or (),
+            line=line,
+        )
+
+    @staticmethod
+    def _getter(line: int, fields: Mapping[str, object]) -> Callable[[str], object]:
+        def get(name: str) -> object:
+            value = fields.get(name)
+            if isinstance(value, str):
+                value = value.strip()
+                if not value:
+                    return None
+                if name in _LIST_FIELDS:
+                    return [v.strip() for v in value.split(";") if v.strip()]
+                return value
+            if value is None or isinstance(value, bool | int | float):
+                return value
+            if name in _LIST_FIELDS and isinstance(value, list):
+                if not all(isinstance(v, str) for v in value):
+                    raise ImportLineError(line, name, "must be a list of texts")
+                return [v.strip() for v in value if v.strip()]
+            raise ImportLineError(line, name, f"unexpected {type(value).__name__}")
+
+        return get
+
+    @staticmethod
+    def _one(
+        line: int, get: Callable[[str], object], field: str, names: _Names, refs: _Names
+    ) -> int | None:
+        name, ref = get(field), get(f"{field}_ref")
+        if name is not None and ref is not None:
+            raise ImportLineError(line, field, f"give {field} or {field}_ref, not both")
+        if ref is not None:
+            return refs.find(str(ref), line, f"{field}_ref", "external reference")
+        if name is not None:
+            return names.find(str(name), line, field, "login" if field == "author" else "name")
+        return None
+
+    @staticmethod
+    def _many(
+        line: int,
+        get: Callable[[str], object],
+        field: str,
+        company: int | None,
+        names: _Names,
+        refs: _Names,
+    ) -> list[int] | None:
+        ref_field = {"assignees": "assignee_refs", "opportunities": "opportunity_refs"}.get(
+            field, "contact_refs"
+        )
+        given, given_refs = get(field), get(ref_field)
+        if given is None and given_refs is None:
+            return None
+        found: list[int] = []
+        for value in _as_list(given_refs):
+            found.append(refs.find(value, line, ref_field, "external reference"))
+        for value in _as_list(given):
+            if field == "assignees":
+                found.append(names.find(value, line, field, "login"))
+            elif company is None:
+                raise ImportLineError(
+                    line, field, "names are looked up in the company: give company or refs"
+                )
+            else:
+                how = "title" if field == "opportunities" else "name"
+                found.append(names.find((company, value), line, field, f"{how} in the company"))
+        return found
+
+    def _when(self, line: int, field: str, value: object) -> datetime | None:
+        if value is None:
+            return None
+        try:
+            when = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise ImportLineError(
+                line, field, f"{value!r} is not an ISO 8601 date-time (2024-03-01T09:30+01:00)"
+            ) from None
+        return when if when.tzinfo is not None else when.replace(tzinfo=self.zone)
+
+    @staticmethod
+    def _flag(line: int, value: object) -> bool:
+        if value is None or isinstance(value, bool):
+            return bool(value)
+        text = str(value).strip().lower()
+        if text in _TRUE or text in _FALSE:
+            return text in _TRUE
+        raise ImportLineError(line, "private", f"{value!r} is not true or false")
+
+    @staticmethod
+    def _uuid(line: int, value: object) -> uuid_module.UUID | None:
+        if value is None:
+            return None
+        try:
+            return uuid_module.UUID(str(value))
+        except ValueError:
+            raise ImportLineError(line, "uuid", f"{value!r} is not a UUID") from None
+
+
+def _as_list(value: object) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(v) for v in value]
+    return [str(value)]
+
+
+def _text_or_none(value: object) -> str | None:
+    return None if value is None else str(value)
