@@ -255,7 +255,8 @@ def test_backends_shows_configured_names_without_secrets(grc, tmp_path):
     config.write_text(
         '[grc]\nstorage_backend = "archive"\n'
         '[grc.storage.archive]\ntype = "local"\nroot = "/srv/archive"\n'
-        '[grc.storage.ged]\ntype = "example-memory"\napi_token = "s3cr3t-value"\n',
+        '[grc.storage.ged]\ntype = "cmis"\nurl = "https://ged.example"\nuser = "grc"\n'
+        'password = "s3cr3t-value"\n',
         encoding="utf-8",
     )
     result = grc.ok("--config", str(config), "--json", "storage", "backends")
@@ -265,6 +266,6 @@ def test_backends_shows_configured_names_without_secrets(grc, tmp_path):
     configured = {c["name"]: c for c in data["configured"]}
     assert configured["archive"]["type"] == "local"
     assert configured["archive"]["default"] is True
-    assert configured["ged"]["config"]["api_token"] == "***"
+    assert configured["ged"]["config"]["password"] == "***"
     assert not any(b["default"] for b in data["registered"])
     assert "s3cr3t-value" not in grc.ok("--config", str(config), "storage", "backends").output
