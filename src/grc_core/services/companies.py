@@ -6,7 +6,7 @@ transaction; who may change what is :mod:`grc_core.permissions`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -30,6 +30,8 @@ from grc_core.services.text import clean_line, optional_line
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import utcnow
 
+_R = TypeVar("_R", Company, Contact)
+
 
 def _status(value: CompanyStatus | str) -> CompanyStatus:
     try:
@@ -42,7 +44,7 @@ def _status(value: CompanyStatus | str) -> CompanyStatus:
 
 
 def check_external_ref(
-    session: Session, model: type, ref: str | None, own_id: int | None = None
+    session: Session, model: Any, ref: str | None, own_id: int | None = None
 ) -> None:
     """Refuse an external reference already used by another record of ``model``."""
     if ref is None:
@@ -60,9 +62,7 @@ def get_company(session: Session, company_id: int) -> Company:
     return company
 
 
-def _locked(
-    session: Session, model: type[Company] | type[Contact], ident: int, expected: int | None
-) -> Any:
+def _locked(session: Session, model: type[_R], ident: int, expected: int | None) -> _R:
     """The record locked for this transaction and read as committed, at ``expected``
     version if one is given (see :mod:`grc_core.services.concurrency`)."""
     label = f"{model.__name__.lower()} {ident}"
@@ -144,7 +144,7 @@ def create_company(
 
 def _company_fields(company: Company) -> dict[str, Any]:
     """The audited fields of a company, JSON-safe."""
-    return json_safe(
+    fields: dict[str, Any] = json_safe(
         {
             "name": company.name,
             "status": company.status,
@@ -152,6 +152,7 @@ def _company_fields(company: Company) -> dict[str, Any]:
             "external_ref": company.external_ref,
         }
     )
+    return fields
 
 
 def update_company(
@@ -286,7 +287,7 @@ def create_contact(
 
 def _contact_fields(contact: Contact) -> dict[str, Any]:
     """The audited fields of a contact, JSON-safe."""
-    return json_safe(
+    fields: dict[str, Any] = json_safe(
         {
             "company_id": contact.company_id,
             "first_name": contact.first_name,
@@ -297,6 +298,7 @@ def _contact_fields(contact: Contact) -> dict[str, Any]:
             "external_ref": contact.external_ref,
         }
     )
+    return fields
 
 
 def update_contact(
