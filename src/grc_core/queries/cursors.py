@@ -54,7 +54,7 @@ class Position:
 
 def _engine(session: Session) -> Engine:
     bind = session.get_bind()
-    return getattr(bind, "engine", bind)  # type: ignore[return-value]
+    return bind if isinstance(bind, Engine) else bind.engine
 
 
 def _key(session: Session) -> bytes:

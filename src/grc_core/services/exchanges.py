@@ -54,7 +54,7 @@ def snapshot(exchange: Exchange) -> dict[str, Any]:
     Events carry it (whole on creation and deletion, as a diff on update) so that the
     notification pipeline can decide visibility and scope even after the row is gone.
     """
-    return json_safe(
+    fields: dict[str, Any] = json_safe(
         {
             "uuid": exchange.uuid,
             "subject": exchange.subject,
@@ -74,6 +74,7 @@ def snapshot(exchange: Exchange) -> dict[str, Any]:
             "custom": dict(sorted(exchange.custom.items())),
         }
     )
+    return fields
 
 
 def get_exchange(session: Session, actor: User, ref: int | uuid_module.UUID | str) -> Exchange:

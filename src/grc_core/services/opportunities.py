@@ -120,7 +120,7 @@ def create_opportunity(
 
 def _opportunity_fields(opportunity: Opportunity) -> dict[str, Any]:
     """The audited fields of an opportunity (but its company, see transfers), JSON-safe."""
-    return json_safe(
+    fields: dict[str, Any] = json_safe(
         {
             "title": opportunity.title,
             "stage": opportunity.stage.code if opportunity.stage is not None else None,
@@ -130,6 +130,7 @@ def _opportunity_fields(opportunity: Opportunity) -> dict[str, Any]:
             "external_ref": opportunity.external_ref,
         }
     )
+    return fields
 
 
 def set_opportunity_stage(

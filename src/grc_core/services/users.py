@@ -75,7 +75,7 @@ def _check_login(login: str) -> str:
     return value
 
 
-def _check_unique(session: Session, column: object, value: str | None, label: str) -> None:
+def _check_unique(session: Session, column: Any, value: str | None, label: str) -> None:
     if value is not None and session.scalar(select(User.id).where(column == value)) is not None:
         raise Conflict(f"a user with {label} {value!r} already exists")
 
