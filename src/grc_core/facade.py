@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
@@ -43,7 +44,8 @@ def _shipped_head() -> str | None:
     """The latest migration shipped, read from the migration files without Alembic
     (importing it costs a tenth of a second per command); ``None`` when the files do not
     name exactly one head, and Alembic then decides."""
-    revisions, parents = set(), set()
+    revisions: set[str] = set()
+    parents: set[str] = set()
     for path in _VERSIONS.glob("*.py"):
         for down, value in _REVISION.findall(path.read_text(encoding="utf-8")):
             (parents if down else revisions).add(value)
@@ -97,7 +99,7 @@ class Grc:
         event_hooks.watch(self._sessions, lambda: self.registry.plugin_manager)
 
     @classmethod
-    def from_url(cls, url: str, **settings: str) -> Grc:
+    def from_url(cls, url: str, **settings: Any) -> Grc:
         """A facade on the database at ``url``."""
         return cls(Settings(database_url=url, **settings))
 

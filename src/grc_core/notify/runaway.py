@@ -30,8 +30,9 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, func, select, update
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, ValidationError
@@ -141,7 +142,7 @@ def park(session: Session, rule_id: int, reason: str, *, now: datetime | None = 
     """
     now = now or utcnow()
     reason = reason[:500]
-    parked = session.execute(
+    parked: CursorResult[Any] = session.execute(  # type: ignore[assignment]
         update(Rule)
         .where(Rule.id == rule_id, Rule.parked_at.is_(None))
         .values(parked_at=now, parked_reason=reason)

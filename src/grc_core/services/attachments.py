@@ -118,14 +118,14 @@ def set_policy(
         if choice not in choices:
             raise ValidationError(f"{name} must be one of {', '.join(choices)}", field=name)
         setattr(policy, name, choice)
-    for flag, value in (
+    for flag, allowed in (
         ("allow_nested_archives", allow_nested_archives),
         ("allow_active_pdf", allow_active_pdf),
     ):
-        if value is not None:
-            if not isinstance(value, bool):
+        if allowed is not None:
+            if not isinstance(allowed, bool):
                 raise ValidationError(f"{flag} must be true or false", field=flag)
-            setattr(policy, flag, value)
+            setattr(policy, flag, allowed)
     for name, value in (
         ("max_size", max_size),
         ("zip_max_entries", zip_max_entries),

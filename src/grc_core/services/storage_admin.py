@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, delete, func, or_, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from grc_core.backends import Backends
@@ -178,9 +178,7 @@ def verify_storage(
     return report
 
 
-def _check_row(
-    backend: StorageBackend, row: Row[Any], checksums: bool, report: VerifyReport
-) -> None:
+def _check_row(backend: StorageBackend, row: Any, checksums: bool, report: VerifyReport) -> None:
     ident, name, key = row.id, row.backend, row.storage_key
     try:
         if checksums:
@@ -500,8 +498,8 @@ def storage_status(session: Session, default: str) -> StorageStatus:
         use.attachments, use.bytes = int(count), int(size)
     moving = 0
     arriving = select(Attachment.moving_to, func.count()).where(Attachment.moving_to.is_not(None))
-    for name, count in session.execute(arriving.group_by(Attachment.moving_to)):
-        uses.setdefault(name, BackendUse(name)).arriving = int(count)
+    for target, count in session.execute(arriving.group_by(Attachment.moving_to)):
+        uses.setdefault(str(target), BackendUse(str(target))).arriving = int(count)
         moving += int(count)
     pending = session.scalar(select(func.count()).select_from(BlobDeletion)) or 0
     return StorageStatus(
