@@ -196,8 +196,9 @@ def create_exchange(
     event; a UUID already used by another author is a :class:`Conflict`.
     """
     require_active(actor)
+    # A UUID made here is new: only a client's may name an exchange already recorded.
     key = _uuid(uuid) if uuid is not None else uuid_module.uuid4()
-    existing = _by_uuid(session, key)
+    existing = _by_uuid(session, key) if uuid is not None else None
     if existing is not None:
         return _replayed(existing, actor)
 
@@ -231,15 +232,20 @@ def create_exchange(
 
     # A concurrent retry with the same UUID may win the race between our check and our
     # insert; the savepoint lets us fall back to its row without losing the transaction.
-    try:
-        with session.begin_nested():
-            session.add(exchange)
-            session.flush()
-    except IntegrityError:
-        winner = _by_uuid(session, key)
-        if winner is None:
-            raise
-        return _replayed(winner, actor)
+    # A UUID made here races with nobody: no savepoint (two round trips) for it.
+    if uuid is None:
+        session.add(exchange)
+        session.flush()
+    else:
+        try:
+            with session.begin_nested():
+                session.add(exchange)
+                session.flush()
+        except IntegrityError:
+            winner = _by_uuid(session, key)
+            if winner is None:
+                raise
+            return _replayed(winner, actor)
     index_exchange(session, exchange)
     created = snapshot(exchange)
     record_event(
