@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from itertools import islice
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import OperationalError
@@ -292,7 +292,7 @@ def _insert_batch(
     ids = _reserve_ids(conn, len(rows))
     for ident, row in zip(ids, rows, strict=True):
         row["id"] = ident
-    insert_rows(conn, Exchange.__table__, rows)
+    insert_rows(conn, cast(Table, Exchange.__table__), rows)
     assignees: list[tuple[int, int]] = []
     opportunities: list[tuple[int, int]] = []
     contacts: list[tuple[int, int]] = []
@@ -308,9 +308,9 @@ def _insert_batch(
         entries.append(
             IndexEntry(
                 id=ident,
-                start_at=row["start_at"],
-                subject=row["subject"],
-                details=row["details"],
+                start_at=cast(datetime, row["start_at"]),
+                subject=cast(str, row["subject"]),
+                details=cast(str, row["details"]),
                 names=" ".join(names),
                 company_ids=companies,
                 opportunity_ids=opps,
@@ -611,7 +611,7 @@ class FileResolver:
         return ExchangeRecord(
             subject=str(subject),
             details=str(get("details") or ""),
-            start=self._when(line, "start", start),
+            start=cast(datetime, self._when(line, "start", start)),  # required: checked above
             end=self._when(line, "end", get("end")),
             action=str(action),
             status=str(get("status") or "done"),
