@@ -139,7 +139,7 @@ def check_pdf(file: BinaryIO, *, allow_active: bool) -> None:
             raise refusal(
                 "pdf_structure", "the PDF is encrypted with a password; it cannot be inspected"
             )
-        catalog = reader.trailer["/Root"].get_object()
+        catalog: Any = reader.trailer["/Root"].get_object()
         if catalog.get("/Type") != "/Catalog":
             raise refusal("pdf_structure", "the PDF's trailer does not point to a catalog")
         pages = len(reader.pages)

@@ -208,7 +208,7 @@ def _without_old(pair: Any) -> Any:
 
 def _statement(
     flt: AuditFilter, reader: User, oldest_first: bool, settle: timedelta | None
-) -> Select[Any]:
+) -> Select[Event, str]:
     stmt = select(Event, _actor.login).outerjoin(_actor, _actor.id == Event.actor_id)
     if not reader.is_admin:
         stmt = stmt.where(Event.kind.not_in(sorted(ADMIN_ONLY_KINDS)))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, inspect, select
+from sqlalchemy import Table, delete, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
@@ -198,15 +198,15 @@ def coerce(field: CustomField, raw: Any) -> Any:
                 field=field.code,
             )
         try:
-            number = Decimal(str(raw).strip().replace(",", "."))
+            decimal = Decimal(str(raw).strip().replace(",", "."))
         except InvalidOperation:
             raise ValidationError(f"{wrong}, got {raw!r}", field=field.code) from None
-        if not number.is_finite() or abs(number) >= DECIMAL_LIMIT:
+        if not decimal.is_finite() or abs(decimal) >= DECIMAL_LIMIT:
             raise ValidationError(
                 f"{field.code!r} must be a finite number below {DECIMAL_LIMIT:,.0f}",
                 field=field.code,
             )
-        return number.quantize(Decimal("0.000001"))
+        return decimal.quantize(Decimal("0.000001"))
     if ftype is FieldType.DATE:
         if isinstance(raw, datetime):
             raise ValidationError(f"{wrong} (a date, not a date-time)", field=field.code)
@@ -269,7 +269,7 @@ def apply_values(exchange: Exchange, values: Mapping[CustomField, Any]) -> None:
         _apply_in_memory(exchange, values)
         return
     columns = sorted(set(VALUE_COLUMN.values()))
-    table = ExchangeFieldValue.__table__
+    table = cast(Table, ExchangeFieldValue.__table__)
     for field, value in values.items():
         if value is None:
             session.execute(
