@@ -8,7 +8,9 @@ Usage (see ``make bench-notify``)::
 Fan-out: 10,000 subscriptions (500 users × 20 companies) and 1,000 rules spread over the
 event kinds, each with a condition; the time per event is measured over ``--events``
 exchanges created on subscribed companies.  Delivery: one worker sends ``--emails``
-messages to a real SMTP server (aiosmtpd, in its own process, discarding mail).
+messages to a real SMTP server (aiosmtpd, in its own process, discarding mail) that answers
+at once, then to one that takes 10 ms per message (``--smtp-delay``), through one SMTP
+connection and through several (``--connections``, the channel's ``connections`` setting).
 """
 
 from __future__ import annotations
@@ -116,11 +118,28 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def bench_email(grc: Grc, emails: int) -> dict[str, float]:
+#: An SMTP server discarding mail after ``delay`` seconds per message (argv: port, delay).
+SLOW_SINK = """
+import asyncio, sys, time
+from aiosmtpd.controller import Controller
+
+class Slow:
+    async def handle_DATA(self, server, session, envelope):
+        await asyncio.sleep(float(sys.argv[2]))
+        return "250 Message accepted"
+
+Controller(Slow(), hostname="127.0.0.1", port=int(sys.argv[1])).start()
+while True:
+    time.sleep(3600)
+"""
+
+
+def bench_email(
+    grc: Grc, emails: int, delay: float = 0.0, connections: int = 1
+) -> dict[str, float]:
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "aiosmtpd", "-n", "-l", f"127.0.0.1:{port}", "-c",
-         "aiosmtpd.handlers.Sink"],
+        [sys.executable, "-c", SLOW_SINK, str(port), str(delay)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
@@ -144,7 +163,7 @@ def bench_email(grc: Grc, emails: int) -> dict[str, float]:
             )  # fmt: skip
         channel = Registry.load().notification_channel(
             "email", {"host": "127.0.0.1", "port": port, "tls": "none",
-                      "from_address": "GRC <grc@example.fr>"},
+                      "from_address": "GRC <grc@example.fr>", "connections": connections},
         )  # fmt: skip
         worker = DeliveryWorker(grc.session, {"email": channel}, config=WorkerConfig(batch=100))
         began = time.perf_counter()
@@ -164,12 +183,16 @@ def main() -> None:
     parser.add_argument("--rules", type=int, default=1_000)
     parser.add_argument("--companies", type=int, default=2_000, help="subscriptions spread over")
     parser.add_argument("--emails", type=int, default=2_000)
+    parser.add_argument("--smtp-delay", type=float, default=0.010, help="seconds per message")
+    parser.add_argument("--connections", type=int, default=16, help="with the slow server")
     args = parser.parse_args()
     with Grc.from_url(database(args.db)) as grc:
         grc.upgrade()
         admin_id, company_ids = setup(grc, args.subscriptions, args.rules, args.companies)
         fan = bench_fanout(grc, admin_id, company_ids, args.events)
         mail = bench_email(grc, args.emails)
+        slow_one = bench_email(grc, args.emails, args.smtp_delay, connections=1)
+        slow_many = bench_email(grc, args.emails, args.smtp_delay, args.connections)
     print(
         f"database: {args.db}; {args.subscriptions:,} subscriptions over {args.companies:,} "
         f"companies, {args.rules:,} rules"
@@ -177,6 +200,10 @@ def main() -> None:
     print(f"fan-out: {fan['ms_per_event']:.1f} ms per event over {fan['events']:,} events "
           f"({fan['deliveries']:,} deliveries created)")  # fmt: skip
     print(f"e-mail: {mail['per_second']:,.0f} messages/s with one worker ({mail['sent']:,} sent)")
+    ms = args.smtp_delay * 1000
+    print(f"e-mail, server taking {ms:.0f} ms a message: {slow_one['per_second']:,.0f}/s through "
+          f"one connection, {slow_many['per_second']:,.0f}/s through {args.connections} "
+          f"({slow_many['sent']:,} sent)")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -150,7 +150,7 @@ def test_a_resend_carries_the_same_message_id(smtp_server: SmtpServer) -> None:
 
 
 def test_one_connection_for_a_whole_batch(smtp_server: SmtpServer) -> None:
-    channel = smtp_channel(smtp_server)
+    channel = smtp_channel(smtp_server, connections=1)
     results = channel.send(None, [message(i) for i in range(1, 26)])
     assert all(r.ok for r in results)
     assert len(smtp_server.recorder.messages) == 25

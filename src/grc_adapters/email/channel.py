@@ -19,7 +19,8 @@ class EmailChannel:
     """Sends each message as an e-mail with a text part (and an HTML part when it has one).
 
     External: it ignores the session; a message re-sent after a crash carries the same
-    ``Message-ID`` (``<grc-delivery-N@domain>``).  A batch uses one SMTP connection.
+    ``Message-ID`` (``<grc-delivery-N@domain>``).  A batch is spread over up to
+    ``connections`` SMTP connections opened for it, each reused for its share.
 
     :param settings: see :class:`~grc_adapters.email.transport.EmailSettings`.
     """
@@ -51,5 +52,5 @@ class EmailChannel:
         return [result for result in results if result is not None]
 
     def close(self) -> None:
-        """Nothing is held between batches (the connection closes with its batch)."""
+        """Nothing is held between batches (the connections close with their batch)."""
         self.closed = True

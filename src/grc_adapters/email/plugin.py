@@ -16,6 +16,7 @@ Configuration (``[grc.channels.email]`` or ``GRC_CHANNEL__EMAIL__<KEY>``)::
     message_id_domain = "example.com" # default: the domain of from_address
     timeout = 30                      # seconds, each SMTP step
     ca_file = "/etc/ssl/private-ca.pem"   # default: the system's CA certificates
+    connections = 4                   # SMTP connections a batch is spread over (1-32)
     # or, instead of SMTP, append every message to a local mbox file:
     mailbox = "/var/lib/grc/outbox.mbox"
 """
