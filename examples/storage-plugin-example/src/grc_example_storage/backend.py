@@ -66,6 +66,10 @@ class _ChunkReader(io.RawIOBase):
 class MemoryBackend:
     """Blobs in a dict, lost when the process ends (for demonstrations and tests).
 
+    Each instance is its own store.  GRC builds one instance per thread, so a
+    multi-threaded server would see one store per thread: a real backend keeps its blobs
+    where every instance finds them (a disk, a server), and this one is only an example.
+
     :param max_bytes: the total size the store may hold; ``put`` beyond it raises
         :class:`~grc_core.errors.StorageError`, as a full GED would.
     """
@@ -75,7 +79,8 @@ class MemoryBackend:
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         self._blobs: dict[str, _Blob] = {}
-        # The core may share one backend between threads (a web application).
+        # GRC uses an instance from one thread at a time; a host that builds one itself may
+        # share it between its threads (Backends.of), which the lock makes safe.
         self._lock = threading.Lock()
 
     def _used(self) -> int:
