@@ -73,3 +73,13 @@ def test_service_worker_precaches_the_shell() -> None:
     for name in INFO["files"]:
         if name != "sw.js":
             assert f'"/{name}"' in sw, name
+
+
+def test_javascript_and_css_stay_within_the_mobile_budget() -> None:
+    """≤ 150 KB compressed in all, so the app loads in seconds on a slow mobile network."""
+    import gzip
+
+    assets = [p for p in (STATIC / "assets").iterdir() if p.suffix in (".js", ".css")]
+    assets.append(STATIC / "sw.js")
+    compressed = sum(len(gzip.compress(p.read_bytes(), 9, mtime=0)) for p in assets)
+    assert compressed <= 150 * 1024, compressed
