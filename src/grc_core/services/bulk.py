@@ -256,10 +256,10 @@ def _not_yet_imported(
         if rec.uuid is None:
             continue
         if not isinstance(rec.uuid, uuid_module.UUID):
-            raise ValidationError(f"{where}: uuid must be a UUID", field="uuid")
+            raise _refused(rec, where, "uuid", "uuid must be a UUID")
         if rec.uuid in seen:
-            raise ValidationError(
-                f"{where}: uuid {rec.uuid} was already given on {seen[rec.uuid]}", field="uuid"
+            raise _refused(
+                rec, where, "uuid", f"uuid {rec.uuid} was already given on {seen[rec.uuid]}"
             )
         seen[rec.uuid] = where
         given.append(rec.uuid)
@@ -269,6 +269,12 @@ def _not_yet_imported(
     if not existing:
         return numbered
     return [(where, rec) for where, rec in numbered if rec.uuid not in existing]
+
+
+def _refused(rec: ExchangeRecord, where: str, field: str, message: str) -> ValidationError:
+    if rec.line is not None:
+        return ImportLineError(rec.line, field, message)
+    return ValidationError(f"{where}: {message}", field=field)
 
 
 def _insert_batch(
@@ -284,8 +290,11 @@ def _insert_batch(
             if rec.line is None:
                 raise
             # A line of a file: the error names it and the file's field.
-            field = (exc.field or "?").removeprefix(f"{where}: ")
-            message = str(exc).removeprefix(f"{where}: ").removeprefix(f"{field} ")
+            field = exc.field or "?"
+            message = str(exc).removeprefix(f"{where}: ")
+            if field.startswith(f"{where}: "):  # "line 4: subject is required…"
+                field = field.removeprefix(f"{where}: ")
+                message = message.removeprefix(f"{field} ")
             raise ImportLineError(rec.line, field, message) from None
     # Ids are reserved up front, so the batch is one executemany (RETURNING with a
     # guaranteed order degrades to one statement per row on SQLite).
