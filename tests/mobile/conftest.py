@@ -205,6 +205,11 @@ class Device:
     def new_page(self) -> Any:
         page = self.context.new_page()
         page.on("pageerror", lambda e: self.errors.append(str(e)))
+        # Anything the Content-Security-Policy blocked is a defect of the app.
+        page.on(
+            "console",
+            lambda m: "Content Security Policy" in m.text and self.errors.append(m.text),
+        )
         page.set_default_timeout(15000)
         return page
 
