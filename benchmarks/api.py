@@ -69,11 +69,14 @@ FLOOR_APP = textwrap.dedent(
             finally:
                 _idle.put(conn)
 
-    # The page first (timeline, exchange, visibility, order, limit), then its names: the
-    # shape the library uses, which PostgreSQL plans in a tenth of the time of a flat join.
+    # The page first (timeline, exchange, visibility, order, limit), then its names and its
+    # assignees' logins: the library's query, which PostgreSQL plans in a tenth of the time
+    # of a flat join.
     PAGE = """
     SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, s.code, m.code,
-           c.code, e.private, e.author_id, u.display_name, e.company_id, co.name
+           c.code, e.private, e.author_id, u.display_name, e.company_id, co.name,
+           (SELECT array_agg(v.login ORDER BY v.login) FROM exchange_assignees z
+            JOIN users v ON v.id = z.user_id WHERE z.exchange_id = e.id)
     FROM (SELECT x.*, t.start_at AS key_start
           FROM exchange_timeline t JOIN exchanges x ON x.id = t.exchange_id
           WHERE t.scope = 'c' AND t.scope_id = %(company)s
@@ -86,9 +89,6 @@ FLOOR_APP = textwrap.dedent(
     JOIN users u ON u.id = e.author_id LEFT JOIN companies co ON co.id = e.company_id
     ORDER BY e.key_start DESC, e.id DESC
     """
-    ASSIGNED = """SELECT x.exchange_id, u.login FROM exchange_assignees x
-                  JOIN users u ON u.id = x.user_id WHERE x.exchange_id = ANY(%s) ORDER BY u.login"""
-
     def reader(conn, request):
         secret = request.headers.get("authorization", "").removeprefix("Bearer ")
         row = conn.execute(
@@ -106,16 +106,12 @@ FLOOR_APP = textwrap.dedent(
             rows = conn.execute(
                 PAGE, {"company": int(request.path_params["company"]), "reader": user}
             ).fetchall()
-            ids = [r[0] for r in rows[:50]]
-            assigned = {}
-            for ident, login in conn.execute(ASSIGNED, (ids,)):
-                assigned.setdefault(ident, []).append(login)
         items = [
             {"id": r[0], "uuid": str(r[1]), "subject": r[4], "details": r[5],
              "start": r[2].isoformat(), "end": r[3].isoformat(), "action": r[6], "status": r[7],
              "medium": r[8], "category": r[9], "private": r[10],
              "company": {"id": r[13], "name": r[14]}, "author": {"id": r[11], "name": r[12]},
-             "assignees": assigned.get(r[0], [])}
+             "assignees": r[15] or []}
             for r in rows[:50]
         ]
         return JSONResponse({"items": items, "next_cursor": None, "next": None})

@@ -59,7 +59,7 @@ VISIBLE = (
 # library's shape (grc_core.queries.history._statement).
 TIMELINE = (
     ENTRY.format(
-        extra="",
+        extra=", {assigned}",
         source="(SELECT e.*, t.start_at AS key_start"
         " FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id"
         " WHERE t.scope = {p} AND t.scope_id = {p}" + VISIBLE + "{keyset}"
@@ -67,6 +67,13 @@ TIMELINE = (
     )
     + " ORDER BY e.key_start DESC, e.id DESC"
 )
+# The assignees' logins, a column of the page (as the library reads them).
+ASSIGNED = {
+    "postgresql": "(SELECT array_agg(u.login ORDER BY u.login) FROM exchange_assignees x"
+    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
+    "sqlite": "(SELECT group_concat(u.login, char(31)) FROM exchange_assignees x"
+    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
+}
 KEYSET = " AND (t.start_at, t.exchange_id) < ({p}, {p})"
 ASSIGNEES = (
     "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u ON u.id = x.user_id"
@@ -234,15 +241,18 @@ def floor_runs(
             return conn.execute(sql, params, prepare=True).fetchall()
 
     def page(scope: str, scope_id: int, keyset: bool) -> Callable[[], Any]:
-        sql = TIMELINE.format(p=p, false=false, keyset=KEYSET.format(p=p) if keyset else "")
+        sql = TIMELINE.format(
+            p=p, false=false, keyset=KEYSET.format(p=p) if keyset else "", assigned=ASSIGNED[kind]
+        )
         params: tuple[Any, ...] = (scope, scope_id, reader, reader)
         params += (edge_start, edge.id) if keyset else ()
         params += (PAGE + 1,)
 
         def run() -> Any:
-            found = q(sql, params)
-            ids = ",".join(str(r[0]) for r in found[:PAGE]) or "0"
-            return q(ASSIGNEES.format(ids=ids), ())
+            found = q(sql, params)[:PAGE]
+            if kind == "sqlite":  # sorted as SQLite's ORDER BY would
+                return [sorted(r[-1].split("\x1f")) if r[-1] else [] for r in found]
+            return [r[-1] or [] for r in found]
 
         return run
 

@@ -44,7 +44,9 @@ def test_empty_filters_share_the_prepared_statement_and_the_cursors(world, sessi
 
 def test_a_page_is_selected_before_its_names_are_joined():
     sql = str(
-        history._statement("c", "user", True, ()).compile(dialect=postgresql.dialect())
+        history._statement("c", "user", True, (), "postgresql").compile(
+            dialect=postgresql.dialect()
+        )
     ).replace("\n", " ")
     inner = sql[sql.index("FROM (") : sql.index(") AS page")]
     # The page itself: the timeline and the exchanges only (plus the assignee EXISTS of the
@@ -79,7 +81,7 @@ def test_postgresql_plans_the_page_without_the_lookups(world, session):
             session, world.bob, world.acme.id).entries] == ["one"]  # fmt: skip
         return
     _add(world, "one", 1, company_id=world.acme.id)
-    stmt = history._statement("c", "user", False, ())
+    stmt = history._statement("c", "user", False, (), session.get_bind().dialect.name)
     compiled = stmt.compile(dialect=session.get_bind().dialect)
     params = compiled.construct_params(
         {"scope_id": world.acme.id, "reader_id": world.bob.id, "page_size": 51}
@@ -109,7 +111,7 @@ def test_a_date_filtered_company_page_is_a_range_of_the_timeline(world, session)
     assert until - since == timedelta(days=7)
 
     conds = history.filter_conditions(session, flt) + history._timeline_bounds(flt)
-    stmt = history._statement("c", "user", False, conds)
+    stmt = history._statement("c", "user", False, conds, session.get_bind().dialect.name)
     bind = session.get_bind()
     compiled = stmt.compile(dialect=bind.dialect)
     params = compiled.construct_params(
@@ -127,3 +129,27 @@ def test_a_date_filtered_company_page_is_a_range_of_the_timeline(world, session)
         rows = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + str(compiled), values).all()
         plan = "\n".join(str(r[-1]) for r in rows)
         assert "start_at>? AND start_at<?" in plan, plan
+
+
+def test_a_page_and_its_assignees_are_one_statement(world, session):
+    from sqlalchemy import event
+
+    made = [
+        _add(world, f"s{i}", i, company_id=world.acme.id, assignees=["carol", "bob"][: 1 + i % 2])
+        for i in range(4)
+    ]
+    history.company_history(session, world.bob, world.acme.id)  # statement built and cached
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):
+        statements.append(statement)
+
+    engine = session.get_bind().engine
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        page = history.company_history(session, world.bob, world.acme.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+    expected = {e.id: ("bob", "carol") if i % 2 else ("carol",) for i, e in enumerate(made)}
+    assert {e.id: e.assignees for e in page.entries} == expected
