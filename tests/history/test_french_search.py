@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
@@ -143,3 +145,29 @@ def test_an_index_of_raw_text_is_rewritten_at_upgrade(db_factory):
         assert stored == index_text(CORPUS[0][0])
     finally:
         engine.dispose()
+
+
+#: Inflected forms, stop words, ligatures and accents, as people type them.
+TYPED = [
+    "contrat", "contrats", "Contrat", "signé", "signer", "signature", "signatures", "facture",
+    "factures", "FACTURÉE", "relance", "relancer", "relancé", "relances", "livraison",
+    "livraisons", "oeuvre", "œuvres", "ŒUVRE", "coeur", "échéance", "echeances", "paiements",
+    "bureaux", "bureau", "déménagent", "été", "le", "la", "des", "du", "de", "générale",
+    "électricité", "martin", "lion", "retard", "annuel", "annuels", "impayée", "trimestre",
+]  # fmt: skip
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(TYPED), min_size=1, max_size=3),
+    typing=st.booleans(),
+    phrase=st.booleans(),
+)
+def test_any_french_query_finds_the_same_exchanges_on_both_databases(both, words, typing, phrase):
+    query = " ".join(words)
+    if phrase and len(words) > 1:
+        query = f'"{query}"'
+    if not typing:
+        query += " "  # whole words, not the beginning of the last one
+    found = {kind: _found(engine, query) for kind, engine in both.items()}
+    assert found["sqlite"] == found["postgresql"], query
