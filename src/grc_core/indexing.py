@@ -31,6 +31,9 @@ _PG_UPSERT = text(
 )
 _SQLITE_DELETE = text("DELETE FROM exchange_fts WHERE rowid = :id")
 _SQLITE_INSERT_SQL = "INSERT INTO exchange_fts (rowid, subject, details, names) VALUES (?, ?, ?, ?)"
+#: The insert of one row of SQLite's full-text index, its texts made by
+#: :func:`grc_core.french_text.index_text` (bulk import writes through it too).
+SQLITE_INSERT_SQL = _SQLITE_INSERT_SQL
 
 
 TIMELINE_COLUMNS = ("scope", "scope_id", "start_at", "exchange_id")
