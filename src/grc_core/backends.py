@@ -25,8 +25,8 @@ def check_configuration(settings: Settings, registry: Registry) -> None:
     """
     backends = registry.storage_backend_names()
     for name in sorted(settings.storage):
-        config = dict(settings.backend_config(name))
-        kind = str(config.pop("type", name))
+        config = dict(settings.storage[name])
+        kind = str(config.pop("type", _registered(name, backends)))
         if kind not in backends:
             how = f"type {kind!r}" if kind != name else "this name"
             raise ConfigError(
@@ -39,15 +39,26 @@ def check_configuration(settings: Settings, registry: Registry) -> None:
         )
         _check_keys(owner, registry.storage_backend_settings(kind), config)
     channels = registry.notification_channel_names()
-    for name in sorted(settings.channels):
+    for table in sorted(settings.channels):
+        name = _registered(table, channels)
         if name not in channels:
             raise ConfigError(
                 f"[grc.channels.{name}]: no installed notification channel has this name; "
                 f"installed: {', '.join(channels) or 'none'}"
             )
         declared = registry.notification_channel_settings(name)
-        owner = f"[grc.channels.{name}]: the {name!r} channel"
-        _check_keys(owner, declared, settings.channel_config(name))
+        owner = f"[grc.channels.{table}]: the {name!r} channel"
+        _check_keys(owner, declared, settings.channels[table])
+
+
+def _registered(table: str, names: Sequence[str]) -> str:
+    """The registered name a table stands for: its own, or — for a table that only
+    environment variables made (``GRC_STORAGE__MY_GED__URL``: ``my_ged``) — the one name
+    they spell that way (``my-ged``)."""
+    if table in names:
+        return table
+    spelt = [n for n in names if n.replace("-", "_").lower() == table]
+    return spelt[0] if len(spelt) == 1 else table
 
 
 def _check_keys(owner: str, declared: Sequence[Setting] | None, config: Mapping[str, Any]) -> None:

@@ -178,3 +178,14 @@ def test_settings_must_be_setting_objects():
 
     with pytest.raises(PluginError, match=r"must be a list of grc_core\.plugins\.Setting"):
         Registry.load(autoload=False, plugins=[Bad()])
+
+
+def test_a_backend_configured_by_the_environment_alone_keeps_its_dashed_name(tmp_path, registry):
+    env = {"GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTES": "1024", "GRC_STORAGE_BACKEND": ""}
+    settings = load_settings(write(tmp_path, 'storage_backend = "example-memory"\n'), environ=env)
+    check_configuration(settings, registry)
+    backend = Backends.from_settings(registry, settings).default
+    assert backend.max_bytes == 1024  # type: ignore[attr-defined]
+    env["GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTS"] = "1"
+    with pytest.raises(ConfigError, match="has no setting 'max_byts'; accepted: max_bytes"):
+        check_configuration(load_settings(write(tmp_path, ""), environ=env), registry)
