@@ -237,4 +237,9 @@ def load_settings(
             raise ConfigError(f"unknown setting {key!r}")
         if value is not None:
             values[key] = value
+    default = values.get("storage_backend")
+    if isinstance(default, str) and default not in storage and _env_name(default) in storage:
+        # GRC_STORAGE__MY_GED__… alone configures the default backend my-ged: its table is
+        # my-ged's (not a second backend my_ged next to it).
+        storage[default] = storage.pop(_env_name(default))
     return replace(Settings(), **values)

@@ -183,6 +183,7 @@ def test_settings_must_be_setting_objects():
 def test_a_backend_configured_by_the_environment_alone_keeps_its_dashed_name(tmp_path, registry):
     env = {"GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTES": "1024", "GRC_STORAGE_BACKEND": ""}
     settings = load_settings(write(tmp_path, 'storage_backend = "example-memory"\n'), environ=env)
+    assert list(settings.storage) == ["example-memory"]  # one backend, under its name
     check_configuration(settings, registry)
     backend = Backends.from_settings(registry, settings).default
     assert backend.max_bytes == 1024  # type: ignore[attr-defined]
