@@ -38,9 +38,12 @@ def test_the_local_example_stored_under_the_working_directory(
     assert len(stored) == 1 and stored[0].read_bytes().startswith(b"%PDF-1.7")
 
 
-def test_writing_a_plugin_includes_files_that_exist() -> None:
-    included = re.findall(r'--8<-- "([^"]+)"', WRITING.read_text())
-    assert len(included) >= 4
-    for path in included:
-        assert (ROOT / path).is_file(), path
-        assert os.path.commonpath([ROOT / path, ROOT / "examples"]) == str(ROOT / "examples")
+def test_writing_a_plugin_shows_files_that_exist() -> None:
+    """The guide shows the example's files inline (see test_guides_show_the_code), each
+    named by its path in examples/storage-plugin-example."""
+    shown = re.findall(r"^`([\w./-]+)`:\n\n```", WRITING.read_text(), flags=re.M)
+    assert len(shown) >= 4
+    example = ROOT / "examples" / "storage-plugin-example"
+    for path in shown:
+        assert (example / path).is_file(), path
+        assert os.path.commonpath([example / path, ROOT / "examples"]) == str(ROOT / "examples")
