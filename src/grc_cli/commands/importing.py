@@ -80,6 +80,8 @@ def import_command(
                 records,
                 batch_size=batch_size,
                 progress=lambda done: progress(done, max(done, total), 0),
+                # The records come from the file and the resolver's tables only.
+                read_ahead=True,
             )
         if check:
             work.session.rollback()
