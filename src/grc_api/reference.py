@@ -37,7 +37,10 @@ def _type(prop: dict[str, Any]) -> str:
 
 
 def _json_schema(response: dict[str, Any]) -> dict[str, Any] | None:
-    return response.get("content", {}).get("application/json", {}).get("schema")
+    schema: dict[str, Any] | None = (
+        response.get("content", {}).get("application/json", {}).get("schema")
+    )
+    return schema
 
 
 def _cell(text: str) -> str:
