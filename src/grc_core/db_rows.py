@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 
 def insert_tuples(
@@ -68,16 +69,20 @@ def copy_rows(
     The values are in the driver's form (psycopg adapts each one as it would a parameter);
     the table's constraints, defaults and indexes apply as for an INSERT.
     """
-    quote = conn.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(n) for n in names)
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table)} ({', '.join(quote(n) for n in names)}) FROM STDIN"
     driver = conn.connection.driver_connection
     assert driver is not None  # a live connection inside a transaction
-    with (
-        driver.cursor() as cursor,
-        cursor.copy(f"COPY {quote(table)} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except dbapi_error as error:
+        # Raised as SQLAlchemy raises the driver's errors of other statements (an
+        # IntegrityError for a duplicate, an OperationalError for a lost connection).
+        raise DBAPIError.instance(sql, None, error, dbapi_error, dialect=dialect) from error
 
 
 def driver_value(conn: Connection, column: Any) -> Callable[[Any], Any]:

@@ -207,3 +207,47 @@ def test_check_writes_nothing_and_only_administrators_import(crm: Crm) -> None:
     )
     crm.cli.ok("import", semicolons, "--delimiter", ";", as_="admin")
     assert crm.count() == 1
+
+
+def every(page_of, *args: object) -> list[history.TimelineEntry]:
+    """Every entry of a history, page after page."""
+    entries, cursor = [], None
+    while True:
+        page = page_of(*args, limit=100, cursor=cursor)
+        entries += page.entries
+        if page.next_cursor is None:
+            return entries
+        cursor = page.next_cursor
+
+
+def test_large_batches_take_the_bulk_path_and_read_the_same(crm: Crm) -> None:
+    # 150 exchanges: PostgreSQL receives the rows by COPY (from 100 rows on), SQLite by
+    # executemany; the histories, the links and the search index must not tell.
+    ids = [uuid.uuid4() for _ in range(150)]
+    lines = [
+        {"uuid": str(ids[n]), "subject": f"Suivi chantier {n}", "details": "Réunion de phase",
+         "start": f"2025-09-01T{8 + n % 10:02d}:{n % 60:02d}:00+02:00", "action": "meeting",
+         "author": "alice", "assignee_refs": ["EMP-2"], "company": "ACME",
+         "contacts": ["Élise Durand"], "opportunities": ["Renouvellement"],
+         "private": n % 3 == 0}
+        for n in range(150)
+    ]  # fmt: skip
+    path = crm.file("big.jsonl", "\n".join(json.dumps(line) for line in lines))
+    assert crm.cli.json("import", path, as_="admin")["imported"] == 150
+    with crm.lib.session() as s:
+        admin = s.scalar(select(User).where(User.login == "admin"))
+        carol = users.create_user(s, admin, login="carol", display_name="Carol")
+        entries = every(history.company_history, s, admin, crm.acme)
+        assert sorted(str(e.uuid) for e in entries) == sorted(map(str, ids))
+        assert {(e.author, e.assignees, e.company) for e in entries} == {
+            ("Alice", ("bob",), "ACME")
+        }
+        deal = opportunities.list_opportunities(s, crm.acme)[0].id
+        assert len(every(history.opportunity_history, s, admin, deal)) == 150
+        bob = s.scalar(select(User.id).where(User.login == "bob"))
+        assert len(every(history.user_history, s, admin, bob)) == 150
+        assert len(every(history.company_history, s, carol, crm.acme)) == 100  # not private
+        found = search(s, admin, "chantier durand", limit=100)
+        assert len(found) == 100 and all(h.entry.subject.startswith("Suivi") for h in found)
+        assert len(search(s, admin, "chantier 149")) == 1
+        s.rollback()
