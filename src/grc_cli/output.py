@@ -1112,8 +1112,14 @@ def backends_data(infos: Sequence[StorageBackendInfo], settings: Settings) -> di
     for name in names:
         config = dict(settings.backend_config(name))
         kind = str(config.pop("type", name))
+        secrets = next((i.secrets for i in infos if i.name == kind), ())  # declared secret
         configured.append(
-            {"name": name, "type": kind, "default": name == default, "config": redact(config)}
+            {
+                "name": name,
+                "type": kind,
+                "default": name == default,
+                "config": redact(config, secrets),
+            }
         )
     registered = [
         {

@@ -190,3 +190,29 @@ def test_a_backend_configured_by_the_environment_alone_keeps_its_dashed_name(tmp
     env["GRC_STORAGE__EXAMPLE_MEMORY__MAX_BYTS"] = "1"
     with pytest.raises(ConfigError, match="has no setting 'max_byts'; accepted: max_bytes"):
         check_configuration(load_settings(write(tmp_path, ""), environ=env), registry)
+
+
+class EndpointPlugin:
+    """A backend whose endpoint URL carries its access key."""
+
+    @hookimpl
+    def grc_register_storage_backends(self, register: Any) -> None:
+        register(
+            "keyed",
+            lambda config: _Blobless("keyed"),
+            settings=declare(("endpoint",), secrets=("endpoint",)),
+        )
+
+
+def test_storage_backends_hides_what_a_backend_declares_secret():
+    from grc_cli.output import backends_data
+
+    registry = Registry.load(autoload=False, plugins=[EndpointPlugin()])
+    settings = Settings(
+        database_url="sqlite://",
+        storage={"ged": {"type": "keyed", "endpoint": "https://ged.example/?key=abc123"}},
+    )
+    data = backends_data(registry.storage_backends(), settings)
+    [ged] = [c for c in data["configured"] if c["name"] == "ged"]
+    assert ged["config"] == {"endpoint": "***"}
+    assert "abc123" not in repr(data)

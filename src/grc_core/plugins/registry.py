@@ -145,6 +145,7 @@ class StorageBackendInfo:
     :param extra: the pip extra that installs them.
     :param missing: the modules of ``requires`` that are not installed (empty: usable).
     :param install: the pip requirement that installs them (``grc-exchanges[sharepoint]``).
+    :param secrets: the settings it declares secret (to pass to :func:`redact`).
     """
 
     name: str
@@ -154,6 +155,7 @@ class StorageBackendInfo:
     extra: str | None
     missing: tuple[str, ...]
     install: str | None
+    secrets: tuple[str, ...] = ()
 
     @property
     def available(self) -> bool:
@@ -405,6 +407,7 @@ class Registry:
                     extra=backend.extra,
                     missing=tuple(missing),
                     install=self._install_hint(backend) if missing else None,
+                    secrets=tuple(sorted(secret_keys(backend.settings or ()))),
                 )
             )
         return infos
