@@ -192,6 +192,14 @@ def test_bad_lines_are_refused_by_line_and_field_and_nothing_is_written(crm: Crm
     assert crm.cli.fails(2, "import", path, as_="admin") == (
         "line 3, field *: each line must be a JSON object"
     )
+    # A spreadsheet's export in Windows-1252 rather than UTF-8.
+    latin = crm.home / "latin.csv"
+    latin.write_bytes(
+        (HEADER + good + ",Réunion,,2025-11-04T09:00Z,,call,alice,,,,,,\n").encode("cp1252")
+    )
+    assert crm.cli.fails(2, "import", str(latin), as_="admin") == (
+        "line 3, field *: not UTF-8 text (byte 0xe9): save the file as UTF-8"
+    )
     assert crm.count() == 0
 
 
@@ -202,8 +210,9 @@ def test_check_writes_nothing_and_only_administrators_import(crm: Crm) -> None:
     assert crm.count() == 0
     assert "administrator" in crm.cli.fails(4, "import", path, as_="alice")
     assert crm.count() == 0
+    # A spreadsheet's export: semicolons, a byte-order mark, Windows line ends.
     semicolons = crm.file(
-        "fr.csv", "subject;start;action;author\nAppel;2025-11-04 10:00;call;bob\n"
+        "fr.csv", "\ufeffsubject;start;action;author\r\nAppel;2025-11-04 10:00;call;bob\r\n"
     )
     crm.cli.ok("import", semicolons, "--delimiter", ";", as_="admin")
     assert crm.count() == 1

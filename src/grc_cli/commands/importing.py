@@ -71,7 +71,8 @@ def import_command(
         progress_bar(state.out, f"importing {file.name}") as progress,
     ):
         resolver = FileResolver(work.session, zone(state.settings.timezone))
-        with file.open(encoding="utf-8-sig", newline="") as stream:
+        with file.open("rb") as raw:
+            stream = _decoded(raw)
             lines = _csv_lines(stream, delimiter) if fmt == "csv" else _json_lines(stream)
             records = (resolver.record(line, fields) for line, fields in lines)
             report = import_exchanges(
@@ -120,7 +121,22 @@ def _count_lines(file: Path) -> int:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: raw.read(1 << 20), b""))
 
 
-def _csv_lines(stream: IO[str], delimiter: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _decoded(raw: IO[bytes]) -> Iterator[str]:
+    """The lines of ``raw`` as text, a byte-order mark dropped; a line that is not UTF-8 is
+    refused by its number (a spreadsheet's export in Windows-1252, say)."""
+    for number, data in enumerate(raw, start=1):
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ImportLineError(
+                number,
+                "*",
+                f"not UTF-8 text (byte {data[exc.start]:#04x}): save the file as UTF-8",
+            ) from None
+        yield text.removeprefix("\ufeff") if number == 1 else text
+
+
+def _csv_lines(stream: Iterator[str], delimiter: str) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(line number, fields) of each CSV record; the header names the fields."""
     reader = csv.reader(stream, delimiter=delimiter, strict=True)
     try:
@@ -147,7 +163,7 @@ def _csv_lines(stream: IO[str], delimiter: str) -> Iterator[tuple[int, Mapping[s
         raise ImportLineError(reader.line_num, "*", f"malformed CSV ({exc})") from None
 
 
-def _json_lines(stream: IO[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
+def _json_lines(stream: Iterator[str]) -> Iterator[tuple[int, Mapping[str, Any]]]:
     """(line number, object) of each non-blank line of a JSON Lines file."""
     for line, text in enumerate(stream, start=1):
         if not text.strip():
