@@ -13,8 +13,10 @@ Nothing here touches a database; the indexing code and the queries both import i
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
 from functools import lru_cache
+from typing import Any
 
 import snowballstemmer
 
@@ -82,11 +84,16 @@ def words(text: str) -> list[str]:
     return WORD.findall(fold(text))
 
 
-@lru_cache(maxsize=1)
-def _stemmer() -> snowballstemmer.stemmer:
-    # One per process and per thread would do; the stemmer keeps no state between words
-    # (each stemWord call resets it), and the cache of stems below is what saves time.
-    return snowballstemmer.stemmer("french")
+_local = threading.local()
+
+
+def _stemmer() -> Any:
+    # One per thread: a Snowball stemmer holds the word being stemmed in its own fields
+    # while it works, so two threads sharing one (a web server's) could mix their words.
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("french")
+    return stemmer
 
 
 @lru_cache(maxsize=65536)
