@@ -66,9 +66,12 @@ class Settings:
     :param storage_backend: the backend new attachments go to (default ``local``).
     :param storage: each backend's configuration, by backend name.
     :param channels: each notification channel's configuration, by channel name.
+    :param read_url: optional URL of a PostgreSQL streaming replica of ``database_url``;
+        read-only sessions are served by it (see :class:`grc_core.facade.Grc`).
     """
 
     database_url: str = ""
+    read_url: str = ""
     timezone: str = DEFAULT_TIMEZONE
     language: str = "fr"
     user: str | None = None

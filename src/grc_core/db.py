@@ -271,6 +271,31 @@ def read_only_options(engine: Engine) -> dict[str, Any]:
     return options
 
 
+def create_replica_engine(read_url: str, primary: Engine, **kwargs: Any) -> Engine:
+    """The engine of a PostgreSQL streaming replica of ``primary``, for read-only sessions.
+
+    Only PostgreSQL has replicas GRC can trust to hold the primary's data (a physical
+    standby replays its write-ahead log); a SQLite file, or a replica of a SQLite primary,
+    is a configuration mistake and refused here rather than read silently.
+    """
+    if primary.dialect.name != "postgresql":
+        raise ConfigError(
+            "read_url is only for PostgreSQL: the database_url "
+            f"{primary.url.render_as_string(hide_password=True)} is not a PostgreSQL database"
+        )
+    try:
+        backend: str | None = make_url(read_url).get_backend_name()
+    except (ArgumentError, ValueError):
+        backend = None  # create_db_engine says what is wrong with it
+    if backend is not None and backend != "postgresql":
+        # Checked before the engine exists: a SQLite URL would create an empty file.
+        raise ConfigError(
+            f"read_url {_hide_password(read_url)!r} is not a PostgreSQL database: it must "
+            "name a streaming replica of the database_url (postgresql://user@replica/db)"
+        )
+    return create_db_engine(read_url, **kwargs)
+
+
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     """A session factory whose objects stay readable after commit (the CLI prints them)."""
     return sessionmaker(engine, expire_on_commit=False)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import re
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -27,7 +28,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from grc_core import event_hooks
 from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
-from grc_core.db import READ_ONLY, create_db_engine, read_only_options, session_factory
+from grc_core.db import (
+    READ_ONLY,
+    create_db_engine,
+    create_replica_engine,
+    read_only_options,
+    session_factory,
+)
 from grc_core.errors import DatabaseError, PermissionDenied
 from grc_core.files.modes import make_private_dirs
 from grc_core.models import User
@@ -72,7 +79,17 @@ class Work:
 
 
 class Grc:
-    """An engine, a session factory and the settings, built from a URL or settings."""
+    """An engine, a session factory and the settings, built from a URL or settings.
+
+    With ``read_url`` set (a PostgreSQL streaming replica), read-only sessions are served by
+    the replica and every other session by the primary.  A replica lags behind: a read that
+    must see a write just committed asks for ``primary=True``, and a user who committed a
+    change through :meth:`acting_as` reads from the primary for
+    :attr:`read_your_writes_window` seconds after it (in this process).
+    """
+
+    #: Seconds after a user's committed change during which their reads go to the primary.
+    read_your_writes_window: float = 5.0
 
     def __init__(
         self,
@@ -91,10 +108,25 @@ class Grc:
             if path and path != ":memory:":
                 make_private_dirs(Path(path).parent)
         self.engine = engine or create_db_engine(settings.database_url)
+        #: Where read-only sessions go: the replica when ``read_url`` is set, else the primary.
+        self.read_engine = (
+            create_replica_engine(settings.read_url, self.engine)
+            if settings.read_url
+            else self.engine
+        )
         self._sessions: sessionmaker[Session] = session_factory(self.engine)
-        self._read_sessions: sessionmaker[Session] = session_factory(
+        self._primary_reads: sessionmaker[Session] = session_factory(
             self.engine.execution_options(**read_only_options(self.engine))
         )
+        self._read_sessions = (
+            self._primary_reads
+            if self.read_engine is self.engine
+            else session_factory(
+                self.read_engine.execution_options(**read_only_options(self.read_engine))
+            )
+        )
+        # When each user (by id and by login) last committed through acting_as.
+        self._wrote_at: dict[int | str, float] = {}
         # Plugins observe committed events (grc_event_committed); loaded on first need.
         event_hooks.watch(self._sessions, lambda: self.registry.plugin_manager)
 
@@ -144,26 +176,65 @@ class Grc:
             )
 
     @contextmanager
-    def session(self, *, read_only: bool = False) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False, primary: bool = False) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any error.
 
         :param read_only: promise that the transaction only reads; on SQLite it then does
             not wait for the write lock (concurrent writers queue for it otherwise); on
             PostgreSQL it runs without ``BEGIN``/``COMMIT`` (see
             :func:`grc_core.db.read_only_options`), so a write in it would not be undone.
+            With ``read_url`` set it is served by the replica, which refuses writes.
+        :param primary: read from the primary even with a replica configured: for reads
+            that must see what was just committed (authentication, a conflict's current
+            state, a page shown right after a change).  Sessions that may write always
+            use the primary.
         """
-        factory = self._read_sessions if read_only else self._sessions
+        if not read_only:
+            factory = self._sessions
+        elif primary:
+            factory = self._primary_reads
+        else:
+            factory = self._read_sessions
         with factory() as session, session.begin():
             yield session
 
     @contextmanager
-    def acting_as(self, user: UserRef, *, read_only: bool = False) -> Iterator[Work]:
-        """A transaction with ``user`` (login or id) loaded as the acting user."""
-        with self.session(read_only=read_only) as session:
+    def acting_as(
+        self, user: UserRef, *, read_only: bool = False, primary: bool = False
+    ) -> Iterator[Work]:
+        """A transaction with ``user`` (login or id) loaded as the acting user.
+
+        A read-only one goes to the primary (not the replica) when ``primary`` is set or
+        when ``user`` committed a change here less than :attr:`read_your_writes_window`
+        seconds ago, so that they see it.
+        """
+        if read_only and not primary and self.read_engine is not self.engine:
+            primary = self._wrote_recently(user)
+        with self.session(read_only=read_only, primary=primary) as session:
             actor = get_user(session, user)
             if not actor.active:
                 raise PermissionDenied(f"user {actor.login!r} is deactivated")
             yield Work(session, actor)
+        if not read_only and self.read_engine is not self.engine:
+            self._wrote(actor)
+
+    def _wrote(self, actor: User) -> None:
+        now = time.monotonic()
+        if len(self._wrote_at) > 10_000:  # forget the users whose window has passed
+            horizon = now - self.read_your_writes_window
+            self._wrote_at = {k: t for k, t in self._wrote_at.items() if t > horizon}
+        self._wrote_at[actor.id] = self._wrote_at[actor.login] = now
+
+    def _wrote_recently(self, user: UserRef) -> bool:
+        key: int | str = (
+            user.id
+            if isinstance(user, User)
+            else user.strip().lower()
+            if isinstance(user, str)
+            else user
+        )
+        at = self._wrote_at.get(key)
+        return at is not None and time.monotonic() - at < self.read_your_writes_window
 
     @property
     def registry(self) -> Registry:
@@ -187,6 +258,8 @@ class Grc:
         """Close every pooled connection and storage backend."""
         if self._backends is not None:
             self._backends.close()
+        if self.read_engine is not self.engine:
+            self.read_engine.dispose()
         self.engine.dispose()
 
     def close(self) -> None:
