@@ -156,7 +156,7 @@ class SharedFailureLimiter(FailureLimiter):
     def check_shared(self, client: str) -> None:
         since = utcnow() - timedelta(seconds=self.window)
         try:
-            with self.grc.session(read_only=True) as session:
+            with self.grc.session(read_only=True, primary=True) as session:
                 count, oldest = session.execute(
                     select(func.count(AuthFailure.id), func.min(AuthFailure.failed_at)).where(
                         AuthFailure.client == client[:100], AuthFailure.failed_at > since
@@ -388,7 +388,7 @@ class Authenticator:
         return principal
 
     def _look_up_device(self, secret: str) -> tuple[Principal, datetime | None]:
-        with self.grc.session(read_only=True) as session:
+        with self.grc.session(read_only=True, primary=True) as session:
             device = devices.find_device(session, secret)
             if device is None:
                 raise unauthenticated("this device's session is not valid; enrol it again")
@@ -436,7 +436,7 @@ class Authenticator:
         )
 
     def _look_up_token(self, secret: str) -> tuple[Principal, datetime | None]:
-        with self.grc.session(read_only=True) as session:
+        with self.grc.session(read_only=True, primary=True) as session:
             token = api_tokens.find_token(session, secret)
             if token is None:
                 raise unauthenticated("the API token is not valid")
@@ -493,7 +493,7 @@ class Authenticator:
         return principal
 
     def _look_up_user(self, ref: str | int, method: str) -> Principal:
-        with self.grc.session(read_only=True) as session:
+        with self.grc.session(read_only=True, primary=True) as session:
             if isinstance(ref, int) and not isinstance(ref, bool):
                 user = session.get(User, ref)
             else:

@@ -64,7 +64,7 @@ class Api:
             extra: dict[str, Any] = {}
             headers: dict[str, str] = {}
             if current is not None:
-                with self.grc.acting_as(principal.user_id, read_only=True) as fresh:
+                with self.grc.acting_as(principal.user_id, read_only=True, primary=True) as fresh:
                     now = current(fresh)
                 if now is not None:
                     extra["current"] = now.model_dump(mode="json")
