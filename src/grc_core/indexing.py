@@ -136,9 +136,13 @@ def remove_entries(conn: Connection, ids: Sequence[int]) -> None:
         conn.execute(_SQLITE_DELETE, [{"id": i} for i in ids])
 
 
-def index_exchange(session: Session, exchange: Exchange) -> None:
-    """Rewrite the index rows of one exchange (after it was flushed)."""
-    write_entries(session.connection(), [entry_for(exchange)])
+def index_exchange(session: Session, exchange: Exchange, *, fresh: bool = False) -> None:
+    """Rewrite the index rows of one exchange (after it was flushed).
+
+    :param fresh: the exchange was just inserted by this transaction, so it has no index
+        rows to delete first (two statements fewer for every creation).
+    """
+    write_entries(session.connection(), [entry_for(exchange)], fresh=fresh)
 
 
 def unindex_exchange(session: Session, exchange_id: int) -> None:

@@ -203,8 +203,7 @@ def create_exchange(
         return _replayed(existing, actor)
 
     start_utc, end_utc = _period(start, end)
-    if company_id is not None:
-        get_company(session, company_id)
+    company = get_company(session, company_id) if company_id is not None else None
     opportunities, contacts = _links(session, company_id, opportunity_ids, contact_ids)
     exchange = Exchange(
         uuid=key,
@@ -222,9 +221,13 @@ def create_exchange(
         author_id=actor.id,
         author=actor,
         company_id=company_id,
+        # The relationships the index, the event and the response read, given as loaded:
+        # after the flush they would each be read again (a company, an empty list of values).
+        company=company,
         assignees=_assignees(session, [actor] if assignees is None else assignees),
         opportunities=opportunities,
         contacts=contacts,
+        field_values=[],
         origin=dict(origin) if origin is not None else None,
     )
     values = custom_fields.validate_values(session, custom or {}, creating=not system)
@@ -246,7 +249,7 @@ def create_exchange(
             if winner is None:
                 raise
             return _replayed(winner, actor)
-    index_exchange(session, exchange)
+    index_exchange(session, exchange, fresh=True)
     created = snapshot(exchange)
     record_event(
         session,
