@@ -88,5 +88,7 @@ def load() -> types.ModuleType:
 
     if oauth2_is_stand_in() and not hasattr(nuxeo.auth, "oauth2"):
         # The import system binds a submodule to its package only when it loads it itself.
-        nuxeo.auth.oauth2 = sys.modules[OAUTH2_MODULE]  # type: ignore[attr-defined]
-    return nuxeo.client
+        nuxeo.auth.oauth2 = sys.modules[OAUTH2_MODULE]
+    # ``nuxeo`` ships no types (its names are Any): the module object is typed here.
+    client: types.ModuleType = nuxeo.client
+    return client
