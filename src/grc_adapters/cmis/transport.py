@@ -87,7 +87,7 @@ class TimeoutAdapter(HTTPAdapter):
         kwargs.setdefault("blocksize", SEND_BLOCK_SIZE)
         super().init_poolmanager(*args, **kwargs)
 
-    def send(  # type: ignore[override]
+    def send(
         self,
         request: requests.PreparedRequest,
         stream: bool = False,
