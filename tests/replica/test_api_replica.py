@@ -15,8 +15,8 @@ from grc_core.config import Settings
 from grc_core.facade import Grc
 from grc_core.services import api_tokens, companies, users
 
-from .conftest import Replicated
-from .test_replica import replay_paused
+from .cluster import Replicated
+from .test_replica import an_admin, replay_paused
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def test_a_client_reads_its_own_change_and_others_read_the_replica(
     with replay_paused(replicated):
         # All of this is on the primary only: the replica has not replayed it.
         with grc.session() as s:
-            admin = users.create_user(s, None, login=f"root{tag}", display_name="R", is_admin=True)
+            admin = an_admin(s, tag)
             carol = users.create_user(s, admin, login=f"carol{tag}", display_name="Carol")
             dave = users.create_user(s, admin, login=f"dave{tag}", display_name="Dave")
             firm = companies.create_company(s, admin, name=f"Firm {tag}", status="client")

@@ -14,18 +14,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, select, text
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
 from grc_core.config import Settings, load_settings
 from grc_core.errors import ConfigError
 from grc_core.facade import Grc
-from grc_core.models import Company
+from grc_core.models import Company, User
 from grc_core.queries import history, search
 from grc_core.services import companies, exchanges, users
 
-from .conftest import Replicated
+from .cluster import Replicated
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -34,12 +35,20 @@ def _grc(pair: Replicated) -> Grc:
     return Grc(Settings(database_url=pair.primary_url, read_url=pair.replica_url))
 
 
+def an_admin(session: Session, tag: str) -> User:
+    """The database's administrator; the first user (created without an actor) if none."""
+    found = session.scalar(select(User).where(User.is_admin.is_(True)).limit(1))
+    if found is not None:
+        return found
+    return users.create_user(session, None, login=f"admin{tag}", display_name="A", is_admin=True)
+
+
 @pytest.fixture(scope="module")
 def people(replicated: Replicated) -> dict[str, int]:
     """An administrator, two users and a company, replayed on the replica."""
     tag = uuid.uuid4().hex[:6]
     with Grc.from_url(replicated.primary_url) as grc, grc.session() as s:
-        admin = users.create_user(s, None, login=f"admin{tag}", display_name="A", is_admin=True)
+        admin = an_admin(s, tag)
         alice = users.create_user(s, admin, login=f"alice{tag}", display_name="Alice")
         bob = users.create_user(s, admin, login=f"bob{tag}", display_name="Bob")
         acme = companies.create_company(s, admin, name=f"ACME {tag}", status="client")
