@@ -222,7 +222,8 @@ class Grc:
         now = time.monotonic()
         if len(self._wrote_at) > 10_000:  # forget the users whose window has passed
             horizon = now - self.read_your_writes_window
-            self._wrote_at = {k: t for k, t in self._wrote_at.items() if t > horizon}
+            snapshot = list(self._wrote_at.items())  # one step: other threads write to it
+            self._wrote_at = {k: t for k, t in snapshot if t > horizon}
         self._wrote_at[actor.id] = self._wrote_at[actor.login] = now
 
     def _wrote_recently(self, user: UserRef) -> bool:
