@@ -59,7 +59,7 @@ def _duration(text: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-class SizeType(click.ParamType):
+class SizeType(click.ParamType[int, object]):
     """A size in bytes, typed with a unit: ``B``, ``KB``, ``MB`` or ``GB`` (binary)."""
 
     name = "size"
@@ -75,7 +75,7 @@ class SizeType(click.ParamType):
             self.fail(str(exc), param, ctx)
 
 
-class DurationType(click.ParamType):
+class DurationType(click.ParamType[timedelta, object]):
     """A duration typed with a unit: ``s``, ``m``, ``h`` or ``d``."""
 
     name = "duration"
