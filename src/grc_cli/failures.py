@@ -53,7 +53,9 @@ class CliFailure(click.ClickException):
 
     def __init__(self, message: str, exit_code: int = ExitCode.GENERIC) -> None:
         super().__init__(one_line(message))
-        self.exit_code = int(exit_code)
+        # click declares exit_code a ClassVar but reads it from the instance: each failure
+        # carries its own code without one subclass per code.
+        self.exit_code = int(exit_code)  # type: ignore[misc]
 
     def show(self, file: IO[Any] | None = None) -> None:
         """Print the message on stderr (or ``file``) without click's usage text."""
