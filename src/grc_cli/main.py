@@ -190,7 +190,9 @@ class GrcGroup(click.Group):
             from grc_cli.safe_text import escape_controls
 
             # Usage errors quote what was typed; click prints them raw.
-            exc.message = escape_controls(exc.message)
+            # click declares message Final, yet reads it when showing the error: escaping it
+            # in place keeps the exception itself (its type, context and exit code).
+            exc.message = escape_controls(exc.message)  # type: ignore[misc]
             raise
         except Exception as exc:
             from grc_cli.failures import failure_for
