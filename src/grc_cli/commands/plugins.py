@@ -79,7 +79,9 @@ def _collect(builtins: Mapping[str, click.Command]) -> dict[str, click.Command]:
     return found
 
 
-def plugin_commands(ctx: click.Context, builtins: Mapping[str, click.Command]) -> dict:
+def plugin_commands(
+    ctx: click.Context, builtins: Mapping[str, click.Command]
+) -> dict[str, click.Command]:
     """The commands plugins add, loaded on first call in this invocation."""
     root = ctx.find_root()
     if _META_KEY not in root.meta:
