@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import click
 
 from grc_cli.context import CliContext, pass_cli
@@ -36,24 +38,26 @@ def add(
     On a database with no user yet, this creates the first administrator (give --admin)
     and needs no acting user; afterwards an administrator must act (--as).
     """
-    fields = {
-        "login": login,
-        "display_name": name,
-        "email": email,
-        "phone": phone,
-        "is_admin": admin,
-        "external_ref": external_ref,
-    }
+    # The same fields either way; a partial keeps each keyword checked against the service.
+    create = partial(
+        users.create_user,
+        login=login,
+        display_name=name,
+        email=email,
+        phone=phone,
+        is_admin=admin,
+        external_ref=external_ref,
+    )
     with state.session(read_only=True) as session:
         bootstrap = not users.list_users(session, include_inactive=True)
     if bootstrap:
         with state.session() as session:
-            user = users.create_user(session, None, **fields)
+            user = create(session, None)
             shown = show_user(state.out, user)
         state.out.status(f"created the first administrator {user.login!r}")
     else:
         with state.work() as work:
-            user = users.create_user(work.session, work.actor, **fields)
+            user = create(work.session, work.actor)
             shown = show_user(state.out, user)
         state.out.status(f"created user {user.login!r}")
     state.out.emit(shown)
