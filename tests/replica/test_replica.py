@@ -43,21 +43,6 @@ def an_admin(session: Session, tag: str) -> User:
     return users.create_user(session, None, login=f"admin{tag}", display_name="A", is_admin=True)
 
 
-@pytest.fixture(scope="module")
-def people(replicated: Replicated) -> dict[str, int]:
-    """An administrator, two users and a company, replayed on the replica."""
-    tag = uuid.uuid4().hex[:6]
-    with Grc.from_url(replicated.primary_url) as grc, grc.session() as s:
-        admin = an_admin(s, tag)
-        alice = users.create_user(s, admin, login=f"alice{tag}", display_name="Alice")
-        bob = users.create_user(s, admin, login=f"bob{tag}", display_name="Bob")
-        acme = companies.create_company(s, admin, name=f"ACME {tag}", status="client")
-        s.flush()
-        ids = {"admin": admin.id, "alice": alice.id, "bob": bob.id, "acme": acme.id}
-    replicated.wait_for_replay()
-    return ids
-
-
 @contextmanager
 def replay_paused(pair: Replicated) -> Iterator[None]:
     """The replica stops applying the primary's changes until the block ends."""
