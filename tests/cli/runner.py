@@ -19,6 +19,7 @@ def cli_env(home: Path) -> dict[str, str | None]:
         "COLUMNS": "250",
         "GRC_DATABASE_URL": None,
         "GRC_USER": None,
+        "GRC_READ_URL": None,
         "GRC_CONFIG": None,
         "GRC_TIMEZONE": None,
         "GRC_LANGUAGE": None,
