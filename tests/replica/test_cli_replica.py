@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from click.testing import CliRunner
 
@@ -32,7 +33,7 @@ def test_the_cli_records_on_the_primary_and_lists_from_the_replica(
         }
     )
 
-    def grc_json(*args: str) -> dict:
+    def grc_json(*args: str) -> Any:
         result = runner.invoke(cli, ["--json", *args], catch_exceptions=False)
         assert result.exit_code == 0, result.output
         return json.loads(result.stdout)

@@ -79,8 +79,9 @@ def _record(grc: Grc, login: int, company: int, subject: str) -> int:
         return made.id
 
 
-def _in_recovery(session: object) -> bool:
-    return bool(session.execute(text("SELECT pg_is_in_recovery()")).scalar())  # type: ignore[attr-defined]
+def _in_recovery(session: Session) -> bool:
+    """Whether the server answering ``session`` is a standby."""
+    return bool(session.scalar(text("SELECT pg_is_in_recovery()")))
 
 
 def test_read_only_sessions_are_served_by_the_replica(replicated: Replicated) -> None:
