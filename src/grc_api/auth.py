@@ -284,8 +284,11 @@ class Authenticator:
         try:
             if self.resolver is not None:
                 return await self._from_host(request)
-            # Token and user look-ups are blocking database calls: off the event loop.
-            principal = await run_in_threadpool(self._from_request, request, client)
+            # A token verified lately is known without the database: no thread for it.
+            principal = self._recently_verified(request)
+            if principal is None:
+                # Token and user look-ups are blocking database calls: off the event loop.
+                principal = await run_in_threadpool(self._from_request, request, client)
         except ApiProblem as problem:
             if problem.status in (401, 403):
                 self.limiter.failed(client)
@@ -318,6 +321,18 @@ class Authenticator:
                     slug="csrf",
                 )
         return principal
+
+    def _recently_verified(self, request: Request) -> Principal | None:
+        """The caller of a bearer API token this process verified lately (the cache
+        :meth:`_from_token` reads), or ``None``: then the full path runs in a thread."""
+        header = request.headers.get("authorization")
+        if not header or not self.settings.api_tokens:
+            return None
+        scheme, _, credential = header.partition(" ")
+        credential = credential.strip()
+        if scheme.lower() != "bearer" or not api_tokens.looks_like_token(credential):
+            return None
+        return self._cached(api_tokens.token_hash(credential))
 
     def _from_request(self, request: Request, client: str) -> Principal:
         if not request.headers.get("authorization"):

@@ -84,3 +84,17 @@ def test_a_missing_company_is_still_404_and_an_empty_one_an_empty_page(page_worl
     empty = client.get(f"/api/v1/companies/{page_world.ids['other']}/history", headers=headers)
     assert empty.status_code == 200
     assert empty.json() == {"items": [], "next_cursor": None, "next": None}
+
+
+def test_filters_are_read_from_the_query(page_world, client):
+    headers = page_world.headers("entitled")
+    base = f"/api/v1/companies/{page_world.ids['acme']}/history"
+    meetings = client.get(f"{base}?action=meeting&medium=on_site", headers=headers).json()
+    assert [e["subject"] for e in meetings["items"]] == ["Démo « produit »"]
+    calls = client.get(f"{base}?action=call&assignee=alice", headers=headers).json()
+    assert calls["items"] and {e["action"] for e in calls["items"]} == {"call"}
+    late = client.get(f"{base}?since=2026-05-01T00:00:00Z", headers=headers).json()
+    assert [e["subject"] for e in late["items"]] == ["Démo « produit »"]
+    bad = client.get(f"{base}?field=budget", headers=headers)
+    assert bad.status_code == 422
+    assert client.get(f"{base}?author=nobody", headers=headers).status_code == 404

@@ -4,8 +4,9 @@ Every filter of :class:`~grc_core.queries.exchanges.ExchangeFilter` is a query p
 pages are keyset pages behind signed cursors, with the next page's URL in ``next``.
 """
 
+import inspect
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -80,6 +81,16 @@ class Filters:
         )
 
 
+async def _filters(**params: Any) -> Filters:
+    return Filters(**params)
+
+
+# The filters as a coroutine dependency with the query parameters of ``Filters``: FastAPI runs
+# a plain class or function dependency in its thread pool, a hop to another thread (and back)
+# for every history page, for a constructor that touches no database.
+_filters.__signature__ = inspect.signature(Filters)  # type: ignore[attr-defined]
+
+
 def _page(request: Request, page: histories.Page) -> JSONResponse:
     """The page as :class:`HistoryPage` sends it, its entries written directly as JSON data
     (:meth:`EntryOut.data`): the routes' hottest path skips a second validation."""
@@ -100,7 +111,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     Caller = Annotated[Principal, Depends(auth)]
     Limit = Annotated[int, Query(ge=1, le=histories.MAX_PAGE)]
     Cursor = Annotated[str | None, Query(max_length=2000, description="from the previous page")]
-    Filtered = Annotated[Filters, Depends()]
+    Filtered = Annotated[Filters, Depends(_filters)]
 
     @r.get("/companies/{company_id}/history", response_model=HistoryPage)
     def company_history(
