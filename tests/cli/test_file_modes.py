@@ -58,10 +58,20 @@ def test_sqlite_database_and_its_wal_and_shm_files_are_private(tmp_path: Path):
 
 
 def test_grc_db_upgrade_creates_a_private_database(tmp_path: Path):
+    # A configured path must name an existing folder (a typo is refused, not created).
     path = tmp_path / "data" / "grc.sqlite3"
+    path.parent.mkdir(mode=0o755)
     Grc(f"sqlite:///{path}", tmp_path).ok("db", "upgrade")
     assert mode(path) == 0o600
-    assert mode(path.parent) == 0o700
+    assert mode(path.parent) == 0o755  # an existing folder keeps its mode
+
+
+def test_grc_db_upgrade_refuses_a_database_in_a_missing_folder(tmp_path: Path):
+    path = tmp_path / "missing" / "grc.sqlite3"
+    result = Grc(f"sqlite:///{path}", tmp_path).run("db", "upgrade")
+    assert result.exit_code == 2
+    assert "does not exist" in result.stderr
+    assert not path.parent.exists()
 
 
 def test_sidecar_files_left_readable_are_restricted_on_connect(tmp_path: Path):
