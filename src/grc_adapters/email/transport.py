@@ -34,7 +34,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from grc_core.errors import ConfigError
 from grc_core.files.modes import create_private_file, make_private_dirs
@@ -266,7 +266,9 @@ def _quoted_printable() -> Charset:
     return charset
 
 
-_UTF8 = _quoted_printable()
+# typeshed types MIMEText's ``_charset`` as ``str``; the stdlib takes a ``Charset`` as well
+# (it hands it to ``set_payload``), which is how the body gets quoted-printable.
+_UTF8 = cast(str, _quoted_printable())
 
 
 def _encoded_address(value: str) -> str:
