@@ -16,9 +16,9 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Insert, Table, func, or_, select, update
+from sqlalchemy import FromClause, Insert, Table, func, or_, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -530,13 +530,11 @@ def _required_equalities(condition: Any) -> list[tuple[Any, tuple[Any, ...]]]:
     for part in parts:
         if isinstance(part, Compare) and part.op == "=" and isinstance(part.operand, Literal):
             values: tuple[Any, ...] = (part.operand.literal,)
-        elif (
-            isinstance(part, InList)
-            and not part.negated
-            and part.items
-            and all(isinstance(item, Literal) for item in part.items)
-        ):
-            values = tuple(item.literal for item in part.items)
+        elif isinstance(part, InList) and not part.negated and part.items:
+            literals = [item for item in part.items if isinstance(item, Literal)]
+            if len(literals) != len(part.items):
+                continue
+            values = tuple(item.literal for item in literals)
         else:
             continue
         try:
@@ -659,7 +657,7 @@ def rule_recipients(session: Session, rule: Rule, facts: Facts) -> list[User]:
             known[user.id] = user
         for i in missing:
             known.setdefault(i, None)
-    return [user for i in sorted(ids) if (user := known[i]) is not None]
+    return [found for i in sorted(ids) if (found := known[i]) is not None]
 
 
 def plan(session: Session, facts: Facts, *, now: datetime) -> list[Planned]:
@@ -804,10 +802,16 @@ def delivery_rows(session: Session, event: Event, *, now: datetime) -> list[dict
     return _rows(session, facts, plan(session, facts, now=now), now)
 
 
-def insert_new(session: Session, table: Table) -> Insert:
-    """``INSERT … ON CONFLICT DO NOTHING``: the unique constraints decide what is new."""
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    return dialect.insert(table).on_conflict_do_nothing()
+def insert_new(session: Session, table: FromClause) -> Insert:
+    """``INSERT … ON CONFLICT DO NOTHING``: the unique constraints decide what is new.
+
+    :param table: a model's ``__table__``.
+    """
+    # Declarative types ``__table__`` as a FromClause; every model here is mapped to a Table.
+    target = cast(Table, table)
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target).on_conflict_do_nothing()
+    return sqlite.insert(target).on_conflict_do_nothing()
 
 
 def claim_events(session: Session, limit: int) -> Sequence[Event]:
