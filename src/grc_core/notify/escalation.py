@@ -106,8 +106,10 @@ def escalate(
         handled += 1
         if item.rule_id not in rules:
             rule = session.get(Rule, item.rule_id)
-            usable = rule is not None and rule.enabled and rule.escalation
-            rules[item.rule_id] = rule if usable and rule.parked_at is None else None
+            usable = (
+                rule is not None and rule.enabled and rule.escalation and rule.parked_at is None
+            )
+            rules[item.rule_id] = rule if usable else None
         rule = rules[item.rule_id]
         condition = _condition(session, rule) if rule is not None else None
         if rule is not None and condition is not None:
