@@ -77,8 +77,8 @@ def subscription_message(session: Session, facts: Facts, recipient: User) -> tup
     view = view_for(facts, recipient)
     v = template_values(session, facts, recipient)
     # A group is None when there is nothing to say about it (no company, no event...).
-    exchange, company = v["exchange"] or {}, v["company"] or {}
-    event, actor = v["event"] or {}, v["actor"] or {}
+    exchange, company = _group(v, "exchange"), _group(v, "company")
+    event, actor = _group(v, "event"), _group(v, "actor")
     kind = facts.event.kind
     label = event.get("label") if event.get("label") not in (None, kind) else None
     label = label or _LABELS.get(kind, kind)
@@ -90,7 +90,7 @@ def subscription_message(session: Session, facts: Facts, recipient: User) -> tup
         what = f"{filename} ({what})" if filename and what else (filename or what)
     where = company.get("name") or "Échange global"
     subject = f"[GRC] {label} — {where}" + (f" : {what}" if what else "")
-    lines = [f"Bonjour {v['recipient']['name']},", ""]
+    lines = [f"Bonjour {_group(v, 'recipient')['name']},", ""]
     if view == SHARED:
         lines.append(f"Un échange vous est désormais visible — {where}.")
     else:
@@ -106,6 +106,12 @@ def subscription_message(session: Session, facts: Facts, recipient: User) -> tup
             if name != "details":
                 lines.append(f"{_FIELD_LABELS.get(name, name)} : {old} → {new}")
     return subject[:300], "\n".join(lines)
+
+
+def _group(values: Mapping[str, object], name: str) -> dict[str, Any]:
+    """A group of mail-merge fields (``exchange``, ``company``...), empty when it is None."""
+    group = values[name]
+    return group if isinstance(group, dict) else {}
 
 
 def readable_changes(session: Session, changes: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -156,11 +162,11 @@ def _readable(session: Session, name: str, value: Any, users: Mapping[int, str])
         company = session.get(Company, value) if isinstance(value, int) else None
         return company.name if company is not None else f"#{value}"
     if name == "opportunity_ids":
-        found = [session.get(Opportunity, i) for i in _ids(value)]
-        return ", ".join(o.title for o in found if o is not None) or "—"
+        opportunities = [session.get(Opportunity, i) for i in _ids(value)]
+        return ", ".join(o.title for o in opportunities if o is not None) or "—"
     if name == "contact_ids":
-        found = [session.get(Contact, i) for i in _ids(value)]
-        return ", ".join(_contact_name(c) for c in found if c is not None) or "—"
+        contacts = [session.get(Contact, i) for i in _ids(value)]
+        return ", ".join(_contact_name(c) for c in contacts if c is not None) or "—"
     if name == "private":
         return "oui" if value else "non"
     if isinstance(value, bool):
@@ -255,8 +261,9 @@ def _values_for_view(session: Session, facts: Facts, view: str) -> dict[str, Any
         actor=session.get(User, event.actor_id) if event.actor_id else None,
         event=stand_in,
     )
-    if view == SHARED and isinstance(values.get("event"), dict):
-        values["event"] = dict(values["event"]) | {"label": SHARED_LABEL}  # type: ignore[arg-type]
+    shown_event = values.get("event")
+    if view == SHARED and isinstance(shown_event, dict):
+        values["event"] = dict(shown_event) | {"label": SHARED_LABEL}
     return values
 
 
