@@ -44,18 +44,20 @@ import itertools
 import re
 import time
 import types
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import jinja2
 from jinja2 import meta, nodes
 from jinja2.compiler import CodeGenerator, Frame
-from jinja2.runtime import LoopContext, Namespace
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
+from jinja2.exceptions import SecurityError
+from jinja2.runtime import LoopContext
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+from jinja2.utils import Namespace
 
 from grc_core.errors import ValidationError
 from grc_core.timeutil import DEFAULT_TIMEZONE, zone
@@ -118,6 +120,9 @@ class TemplateError(ValidationError):
 
 # --- the budget of one render ----------------------------------------------------------------
 
+#: Whatever a checked step returns (it is handed back unchanged).
+_V = TypeVar("_V")
+
 
 @dataclass
 class _Budget:
@@ -159,7 +164,7 @@ class _Budget:
                 f"{self.max_output:,}"
             )
 
-    def produced(self, value: Any, what: str) -> Any:
+    def produced(self, value: _V, what: str) -> _V:
         """Account for ``value``, a result just built; refuse it when too big."""
         if isinstance(value, str | list | tuple | dict):
             size = len(value)
@@ -170,7 +175,7 @@ class _Budget:
             self.spend(size)
         elif isinstance(value, (Namespace, *_VIEWS)):
             self.weigh(value, what)
-        elif type(value) is int:
+        elif isinstance(value, int) and type(value) is int:  # exactly int: not bool
             self.spend(value.bit_length() // 64)
         return value
 
@@ -228,8 +233,8 @@ class _Budget:
         return total
 
 
-_VIEWS = (type({}.keys()), type({}.values()), type({}.items()))
-_CONTAINERS = (list, tuple, dict, *_VIEWS)
+_VIEWS: tuple[type[Iterable[Any]], ...] = (type({}.keys()), type({}.values()), type({}.items()))
+_CONTAINERS: tuple[type[Iterable[Any]], ...] = (list, tuple, dict, *_VIEWS)
 
 _budget: ContextVar[_Budget | None] = ContextVar("grc_template_budget", default=None)
 
@@ -624,7 +629,12 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
             if name in _ALLOWED_FILTERS
         }
         # Tests compare (sameas, in, ==…) inside filters such as select: a tick each.
-        self.tests = {name: _ticking(function) for name, function in self.tests.items()}
+        # Jinja's table of tests is inferred as dict[str, function], which mypy does not
+        # take for callables.
+        self.tests = {
+            name: _ticking(cast(Callable[..., Any], function))
+            for name, function in self.tests.items()
+        }
         self.globals = {"range": _bounded_range, "namespace": Namespace, "dict": dict}
 
     # --- compilation: instrument the generated code ---------------------------------------
@@ -649,7 +659,7 @@ class _SandboxEnvironment(ImmutableSandboxedEnvironment):
         """Checks the result of ``~``."""
         return _current().produced(value, "the ~ operator")
 
-    def concat(self, parts: Any) -> str:  # type: ignore[override]
+    def concat(self, parts: Any) -> str:
         """Joins a macro's or a block's output (Jinja's ``environment.concat``)."""
         return _current().produced("".join(parts), "the output of a macro or block")
 
@@ -914,7 +924,8 @@ def render(
     token = _budget.set(budget)
     parts: list[str] = []
     size = 0
-    stream = compiled.generate(context)
+    # Jinja annotates generate() as an Iterator; it is a generator, closed in any case below.
+    stream = cast(Generator[str, None, None], compiled.generate(context))
     try:
         # Streamed, so that output past the limit is never built (or kept).
         for chunk in stream:
@@ -1176,6 +1187,7 @@ def merge_fields(
             if opportunities is None:
                 opportunities = list(exchange.opportunities)
     opportunity_list = [_opportunity(o, language) for o in (opportunities or [])]
+    first: dict[str, object] | None
     if opportunity is not None:
         first = _opportunity(opportunity, language)
         company = company if company is not None else opportunity.company
@@ -1318,15 +1330,18 @@ def _field_errors(tree: nodes.Template) -> list[str]:
                 line=node.lineno,
             )
     used: set[str] = {name for name in undeclared if name in FIELDS}
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        if not (isinstance(target, nodes.Name) and target.name in undeclared):
-            continue
-        if isinstance(node, nodes.Getattr):
-            attribute = node.attr
-        elif isinstance(node.arg, nodes.Const) and isinstance(node.arg.value, str):
-            attribute = node.arg.value
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        if isinstance(access, nodes.Getattr):
+            target, attribute = access.node, access.attr
+        elif (
+            isinstance(access, nodes.Getitem)
+            and isinstance(access.arg, nodes.Const)
+            and isinstance(access.arg.value, str)
+        ):
+            target, attribute = access.node, access.arg.value
         else:
+            continue
+        if not (isinstance(target, nodes.Name) and target.name in undeclared):
             continue
         if target.name not in FIELDS or target.name in _FREE_FORM:
             continue
@@ -1335,7 +1350,7 @@ def _field_errors(tree: nodes.Template) -> list[str]:
             raise TemplateError(
                 f"{target.name} has no field {attribute!r}; its fields are: "
                 f"{', '.join(sorted(known))}",
-                line=node.lineno,
+                line=access.lineno,
             )
         used.add(f"{target.name}.{attribute}")
     return sorted(used)
