@@ -51,7 +51,7 @@ def test_every_documented_path_is_taken_by_its_own_route():
                 resolved += taken is not None
                 # A path parameter that refuses the sample leaves the path to nobody
                 # (404), never to another route.
-                if taken is not None and not taken.endswith(own):
+                if taken is not None and taken not in (own, template):
                     wrong.append((method, concrete, taken))
     assert resolved > 150
     assert wrong == []
