@@ -354,10 +354,10 @@ class CmisBackend:
             )
         repositories = client.getRepositories()
         if len(repositories) != 1:
-            known = ", ".join(repr(r["repositoryId"]) for r in repositories) or "none"
+            listed = ", ".join(repr(r["repositoryId"]) for r in repositories) or "none"
             raise ConfigError(
                 f"the CMIS server at {self.url} has {len(repositories)} repositories "
-                f"({known}); set repository_id to the one GRC should use"
+                f"({listed}); set repository_id to the one GRC should use"
             )
         return client.getRepository(repositories[0]["repositoryId"])
 
@@ -381,7 +381,8 @@ class CmisBackend:
     def _ensure_folder(self, folders: tuple[str, ...]) -> Any:
         """The folder ``<root>/folders…``, created with its missing parents."""
         target = self.root_segments + folders
-        current, missing = target, []
+        current = target
+        missing: list[str] = []
         found = self._object_at(current)
         while found is None:
             if not current:
@@ -616,7 +617,7 @@ class CmisBackend:
         except BaseException:
             spool.close()
             raise
-        return spool, size  # type: ignore[return-value]
+        return spool, size
 
     def _own_document(self, folders: tuple[str, ...], name: str, key: str) -> dict[str, Any] | None:
         """The document at ``folders/name`` if it is the one a put of ``key`` created."""
@@ -711,7 +712,7 @@ class CmisBackend:
                     stream=True,
                 )
         raw = DownloadStream(response, f"{key!r} from the CMIS server")
-        return io.BufferedReader(raw, CHUNK_SIZE)  # type: ignore[return-value]
+        return io.BufferedReader(raw, CHUNK_SIZE)
 
     def stat(self, key: str) -> BlobInfo:
         """Size (``cmis:contentStreamLength``) and ``cmis:lastModificationDate``."""
