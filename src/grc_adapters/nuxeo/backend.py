@@ -236,7 +236,7 @@ def _parse_time(value: object) -> datetime | None:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
-class _SpoolBlob(Blob):
+class _SpoolBlob(Blob):  # type: ignore[misc]  # nuxeo ships no types: Blob is Any
     """A nuxeo ``Blob`` whose data is the backend's spool file.
 
     The client's uploaders open a blob with ``with blob as src``, then ``seek`` and
@@ -396,7 +396,8 @@ class NuxeoBackend:
 
     def _request(self, action: str, method: str, path: str, **kwargs: Any) -> requests.Response:
         try:
-            return self._nx.client.request(method, path, **kwargs)
+            response: requests.Response = self._nx.client.request(method, path, **kwargs)
+            return response
         except Exception as exc:
             raise self._storage_error(exc, action) from exc
 
@@ -553,7 +554,8 @@ class NuxeoBackend:
                     data=body,
                     headers={"Idempotency-Key": idempotency_key},
                 )
-                return response.json()
+                created: dict[str, Any] = response.json()
+                return created
             except Exception as exc:
                 error = self._storage_error(exc, action)
                 if not isinstance(error, StorageUnavailable) or attempt >= self.settings.retries:
@@ -883,7 +885,7 @@ class NuxeoBackend:
         action = f"read the file of document {uid}"
         response = self._request(action, "GET", f"{self._id_url(uid)}/@blob/file:content")
         raw = _BlobStream(response, lambda exc: self._storage_error(exc, action))
-        return io.BufferedReader(raw, buffer_size=64 * 1024)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=64 * 1024)
 
     def stat(self, key: str) -> BlobInfo:
         """Size (``file:content/length``) and ``dc:modified`` of the document."""
@@ -931,8 +933,11 @@ def _content(doc: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _length(content: Mapping[str, Any]) -> int | None:
+    length = content.get("length")  # a string in Nuxeo's JSON
+    if length is None:
+        return None
     try:
-        return int(content.get("length"))  # a string in Nuxeo's JSON
+        return int(length)
     except (TypeError, ValueError):
         return None
 
