@@ -195,7 +195,8 @@ class GraphBackend:
         if s.access_token is not None:
             return s.access_token
         if self._msal is None:
-            import msal  # the [sharepoint] extra's dependency (office365 needs it too)
+            # The [sharepoint] extra's dependency (office365 needs it too); it ships no types.
+            import msal  # type: ignore[import-untyped]
 
             if s.client_secret is not None:
                 credential: Any = s.client_secret
@@ -301,7 +302,7 @@ class GraphBackend:
             attempt += 1
 
     def _backoff(self, attempt: int) -> float:
-        base = self.settings.retry_backoff * 2 ** min(attempt, 8)
+        base = self.settings.retry_backoff * 2.0 ** min(attempt, 8)
         return base / 2 + random.uniform(0, base / 2)
 
     def _json(self, action: str, method: str, url: str, **kwargs: Any) -> dict[str, Any]:
@@ -549,7 +550,9 @@ class GraphBackend:
                 raise
             return item_id
 
-    def _upload_new(self, parent: str, file_name: str, spool: BinaryIO, length: int) -> dict:
+    def _upload_new(
+        self, parent: str, file_name: str, spool: BinaryIO, length: int
+    ) -> dict[str, Any]:
         """Upload the spool under a free name in ``parent``; the new item."""
         for number in range(1, MAX_HOMONYMS + 1):
             name = numbered(file_name, number, MAX_FILE_NAME_LENGTH)
@@ -612,17 +615,19 @@ class GraphBackend:
                         raise
                     resumes += 1
                     self._sleep(self._backoff(resumes))
-                    offset = self._next_expected(upload_url, name)
-                    if offset is None:
+                    expected = self._next_expected(upload_url, name)
+                    if expected is None:
                         raise
+                    offset = expected
                     continue
                 finally:
                     data = b""
                 if response.status_code in (200, 201):
                     return dict(response.json())
-                offset = _first_expected(response.json()) if end < length else end
-                if offset is None or offset >= length:
+                expected = _first_expected(response.json()) if end < length else end
+                if expected is None or expected >= length:
                     raise StorageError(f"the upload session of {name!r} expects nothing more")
+                offset = expected
         except BaseException:
             with contextlib.suppress(Exception):
                 self._call(
@@ -698,7 +703,7 @@ class GraphBackend:
                 stream=True,
             )
         raw = _Download(response, int(item.get("size", 0)), action)
-        return io.BufferedReader(raw, buffer_size=DOWNLOAD_SLICE)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=DOWNLOAD_SLICE)
 
     def stat(self, key: str) -> BlobInfo:
         with self._lock:
