@@ -28,6 +28,7 @@ from office365.runtime.http.http_method import HttpMethod
 from office365.runtime.http.request_options import RequestOptions
 from office365.runtime.odata.request import ODataRequest
 from office365.runtime.odata.v3.json_light_format import JsonLightFormat
+from office365.runtime.types.event_handler import EventHandler
 from office365.sharepoint.client_context import ClientContext
 from office365.sharepoint.request import SharePointRequest
 from office365.sharepoint.webs.context_web_information import ContextWebInformation
@@ -91,7 +92,11 @@ class GrcClientContext(ClientContext):
         ``execute_query`` would send.
         """
         request = self.pending_request()
-        events = (request.beforeExecute, request.afterExecute, request.onError)
+        events: tuple[EventHandler[...], ...] = (
+            request.beforeExecute,
+            request.afterExecute,
+            request.onError,
+        )
         before = [list(event) for event in events]
         try:
             yield
@@ -180,7 +185,7 @@ def _server_message(exc: ClientRequestException) -> str:
     if not message and not code:
         # SharePoint's 401s carry no OData error, only an OAuth ``error_description``.
         try:
-            body = exc.response.json()
+            body = exc.response.json() if exc.response is not None else None
         except Exception:
             body = None
         description = body.get("error_description") if isinstance(body, dict) else None
