@@ -302,7 +302,7 @@ class SharePointBackend:
         asked = retry_after(exc)
         if asked is not None:
             return asked if asked <= self.settings.max_retry_wait else None
-        base = self.settings.retry_backoff * (2**attempt)
+        base = self.settings.retry_backoff * (2.0**attempt)
         # Half fixed, half random: a fleet of workers does not retry in lock-step.
         return base / 2 + random.uniform(0, base / 2)
 
@@ -757,7 +757,7 @@ class SharePointBackend:
 
             def fetch() -> Any:
                 request_file = self._ctx.web.get_file_by_id(uid)
-                query = ServiceOperationQuery(request_file, "$value")
+                query: ServiceOperationQuery[Any] = ServiceOperationQuery(request_file, "$value")
                 request = self._ctx.pending_request().build_request(query)
                 # As File.download_session does: a streamed GET of $value.
                 request.method = HttpMethod.Get
@@ -766,7 +766,7 @@ class SharePointBackend:
 
             response = self._run(action, fetch)
         raw = _Download(response, expected, action)
-        return io.BufferedReader(raw, buffer_size=DOWNLOAD_SLICE)  # type: ignore[return-value]
+        return io.BufferedReader(raw, buffer_size=DOWNLOAD_SLICE)
 
     def stat(self, key: str) -> BlobInfo:
         """Size (``Length``) and ``TimeLastModified`` of the document.
