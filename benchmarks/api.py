@@ -9,8 +9,10 @@ On a fresh PostgreSQL database (``grc_bench_api``), starts ``grc serve --workers
 by side, the *floor*: a bare Starlette application served by the same uvicorn with the same
 workers, authenticating the same bearer token with one indexed query and running hand-written
 SQL through psycopg's connection pool, returning the same JSON.  Both are driven by the same
-httpx load generator at each concurrency; the table gives p50/p95 latency, throughput and the
-API/floor ratios.  Goal: p95 ≤ 2× the floor's and throughput ≥ 50 % of it.
+httpx load generator at each concurrency; the table gives p50/p95 latency, throughput, the
+CPU each server spends per request (its processes' user + system time: steadier than latencies
+on a shared machine) and the API/floor ratios.  Goal: p95 ≤ 2× the floor's and throughput
+≥ 50 % of it.
 
 The floor's creation writes what a history needs (the exchange, its assignee, its timeline
 rows and its audit event) in one transaction; the library also validates, indexes the text for
@@ -219,6 +221,23 @@ def prepare(exchanges: int) -> tuple[str, int]:
     return secret, company_id
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) of a server: its process and its workers (Linux ``/proc``).
+
+    On a shared machine the latencies move with the neighbours' load; the CPU a server
+    spends per request does not, so the table gives it too."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    pids = [pid, *(int(p) for p in children.read_text().split())] if children.exists() else [pid]
+    total = 0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -326,12 +345,21 @@ def main() -> None:
                 for name, port in (("api", api_port), ("floor", floor_port)):
                     base = f"http://127.0.0.1:{port}"
                     asyncio.run(load(base, secret, company, kind, concurrency, 20))  # warm up
+                    cpu_before = cpu_seconds(servers[name].pid)
                     figures = asyncio.run(
                         load(base, secret, company, kind, concurrency, args.requests)
                     )
-                    row.update({f"{name}_{k}": round(v, 1) for k, v in figures.items()})
+                    spent = cpu_seconds(servers[name].pid) - cpu_before
+                    figures["cpu_ms"] = spent * 1000 / max(args.requests, 1)
+                    row.update(
+                        {
+                            f"{name}_{k}": round(v, 2 if k == "cpu_ms" else 1)
+                            for k, v in figures.items()
+                        }
+                    )
                 row["p95_ratio"] = round(row["api_p95_ms"] / max(row["floor_p95_ms"], 0.1), 2)
                 row["rps_ratio"] = round(row["api_rps"] / max(row["floor_rps"], 0.1), 2)
+                row["cpu_ratio"] = round(row["api_cpu_ms"] / max(row["floor_cpu_ms"], 0.1), 2)
                 results.append(row)
                 print(json.dumps(row), flush=True)
     finally:
@@ -341,14 +369,16 @@ def main() -> None:
     print()
     print(
         f"{'query':10} {'clients':>7} {'API p50':>9} {'API p95':>9} {'floor p95':>9} "
-        f"{'p95 ×':>6} {'API rps':>8} {'floor rps':>9} {'rps %':>6}"
+        f"{'p95 ×':>6} {'API rps':>8} {'floor rps':>9} {'rps %':>6} {'CPU/req API':>11} "
+        f"{'floor':>7} {'CPU ×':>6}"
     )
     for r in results:
         print(
             f"{r['kind']:10} {r['concurrency']:>7} {r['api_p50_ms']:>7.1f}ms "
             f"{r['api_p95_ms']:>7.1f}ms "
             f"{r['floor_p95_ms']:>7.1f}ms {r['p95_ratio']:>6.2f} {r['api_rps']:>8.0f} "
-            f"{r['floor_rps']:>9.0f} {r['rps_ratio'] * 100:>5.0f}%"
+            f"{r['floor_rps']:>9.0f} {r['rps_ratio'] * 100:>5.0f}% {r['api_cpu_ms']:>9.1f}ms "
+            f"{r['floor_cpu_ms']:>5.1f}ms {r['cpu_ratio']:>6.2f}"
             f"  errors {r['api_errors']}/{r['floor_errors']}"
         )
 
