@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, exists, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from grc_core.errors import ValidationError
 from grc_core.models import (
@@ -74,7 +74,9 @@ class ExchangeFilter:
     custom: Mapping[str, Any] | tuple[FieldCondition, ...] = field(default_factory=dict)
 
 
-def _picklist_in(column: Any, kind: PicklistKind, codes: Iterable[str]) -> ColumnElement[bool]:
+def _picklist_in(
+    column: InstrumentedAttribute[int | None], kind: PicklistKind, codes: Iterable[str]
+) -> ColumnElement[bool]:
     ids = select(PicklistValue.id).where(
         PicklistValue.kind == kind, PicklistValue.code.in_(list(codes))
     )
@@ -157,7 +159,7 @@ def filter_conditions(session: Session, flt: ExchangeFilter) -> list[ColumnEleme
 
 def exchanges_query(
     session: Session, actor: User, flt: ExchangeFilter | None = None, *, limit: int = 50
-) -> Select[tuple[Exchange]]:
+) -> Select[Exchange]:
     """Exchanges matching ``flt`` that ``actor`` may see, newest first (start, then id)."""
     if not 1 <= limit <= 1000:
         raise ValidationError(f"limit must be between 1 and 1000, got {limit}", field="limit")
