@@ -346,7 +346,6 @@ def add(
     """Record an exchange authored by the acting user."""
     text = _details(details, details_file)
     custom = parse_assignments(field_values)
-    extra = {"status": status} if status else {}
     starts = parse_datetime(start, "start", state.settings.timezone)
     ends = _when(state, end, "end")
     _check_period(state, starts, ends)
@@ -369,7 +368,7 @@ def add(
             private=private,
             custom=custom,
             uuid=uuid,
-            **extra,
+            status=status or exchanges.DEFAULT_STATUS,
         )
         shown = show_exchange(state.out, exchange)
     if known:
@@ -523,9 +522,10 @@ def update(
 @pass_cli
 def complete(state: CliContext, ref: str, status: str | None) -> None:
     """Close an exchange with a closing status."""
-    extra = {"status": status} if status else {}
     with state.work() as work:
-        exchange = exchanges.complete_exchange(work.session, work.actor, exchange_ref(ref), **extra)
+        exchange = exchanges.complete_exchange(
+            work.session, work.actor, exchange_ref(ref), status=status or exchanges.DONE_STATUS
+        )
         shown = show_exchange(state.out, exchange)
     state.out.status(f"exchange {exchange.id} is {exchange.status.code}")
     state.out.emit(shown)
