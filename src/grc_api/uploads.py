@@ -12,12 +12,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio.from_thread
 from python_multipart.multipart import MultipartParser, parse_options_header
 
 from grc_api.problems import ApiProblem
+
+if TYPE_CHECKING:
+    # Declared for type checkers only by python-multipart.
+    from python_multipart.multipart import MultipartCallbacks
 
 FIELD = "file"
 #: The header a client sends to say it is the mobile app (``X-GRC-Client: mobile``).
@@ -50,7 +54,7 @@ class MultipartFile:
         self._eof = False
         self._preamble = 0
         self.filename: str | None = None
-        callbacks: dict[str, Any] = {
+        callbacks: MultipartCallbacks = {
             "on_part_begin": self._part_begin,
             "on_header_field": self._on_header_field,
             "on_header_value": self._on_header_value,
