@@ -5,7 +5,7 @@ Each value, category and field is a versioned resource: its ``GET`` carries an `
 """
 
 from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
@@ -34,7 +34,10 @@ from grc_core.services import categories, custom_fields, picklists
 Kind = Annotated[PicklistKind, "a picklist"]
 
 
-def _found(lookup: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _found(lookup: Callable[[], _T]) -> _T:
     """A catalogue entry named in the path: unknown is 404 (the services say 422, for
     the codes given in bodies)."""
     try:
