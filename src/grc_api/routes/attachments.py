@@ -4,7 +4,7 @@ import hashlib
 import re
 import tempfile
 from collections.abc import Iterator
-from typing import Annotated, BinaryIO, Literal
+from typing import Annotated, BinaryIO, Literal, TypedDict
 from urllib.parse import quote
 
 import anyio.to_thread
@@ -32,11 +32,25 @@ from grc_core.visibility import can_modify
 
 CHUNK = 64 * 1024
 Owner = Literal["exchanges", "companies", "opportunities"]
-_OWNER_ARG = {
-    "exchanges": "exchange_id",
-    "companies": "company_id",
-    "opportunities": "opportunity_id",
-}
+
+
+class _OwnerArg(TypedDict, total=False):
+    """The one keyword naming an attachment's owner in the attachments service."""
+
+    exchange_id: int
+    company_id: int
+    opportunity_id: int
+
+
+def _owner_arg(owner: Owner, owner_id: int) -> _OwnerArg:
+    """The service's keyword for ``owner`` (typed, unlike a dict built from its name)."""
+    if owner == "exchanges":
+        return {"exchange_id": owner_id}
+    if owner == "companies":
+        return {"company_id": owner_id}
+    return {"opportunity_id": owner_id}
+
+
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
 
@@ -107,7 +121,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         """The attachments of an exchange, a company or an opportunity."""
         with api.work(principal, read_only=True) as work:
             found = attachments.list_attachments(
-                work.session, work.actor, **{_OWNER_ARG[owner]: owner_id}
+                work.session, work.actor, **_owner_arg(owner, owner_id)
             )
             return [AttachmentOut.of(a) for a in found]
 
@@ -179,7 +193,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                         filename,
                         scanners=api.grc.scanners(),
                         origin=upload_origin(principal, request.headers),
-                        **{_OWNER_ARG[owner]: owner_id},
+                        **_owner_arg(owner, owner_id),
                     )
                     out = AttachmentOut.of(attachment)
                     idem.remember(work, 201, out)
