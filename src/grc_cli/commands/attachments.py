@@ -15,7 +15,7 @@ import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, BinaryIO, cast
+from typing import Any, BinaryIO, TypedDict, cast
 
 import click
 
@@ -61,22 +61,26 @@ def _owner_options(action: str) -> Decorator:
     return apply
 
 
-def _owner(exchange_id: int | None, company_id: int | None, opportunity_id: int | None) -> dict:
-    given = {
-        f"{kind}_id": ident
-        for kind, ident in (
-            ("exchange", exchange_id),
-            ("company", company_id),
-            ("opportunity", opportunity_id),
-        )
-        if ident is not None
-    }
+class _Owner(TypedDict, total=False):
+    """The one keyword naming an attachment's owner in the attachments service."""
+
+    exchange_id: int
+    company_id: int
+    opportunity_id: int
+
+
+def _owner(exchange_id: int | None, company_id: int | None, opportunity_id: int | None) -> _Owner:
+    given = [i for i in (exchange_id, company_id, opportunity_id) if i is not None]
     if len(given) != 1:
         raise click.UsageError("give exactly one of --exchange, --company or --opportunity")
-    return given
+    if exchange_id is not None:
+        return {"exchange_id": exchange_id}
+    if company_id is not None:
+        return {"company_id": company_id}
+    return {"opportunity_id": given[0]}
 
 
-def _check_owner(work: Work, owner: dict[str, int]) -> None:
+def _check_owner(work: Work, owner: _Owner) -> None:
     """Report an unknown (or invisible) record as not found, rather than "no attachments"."""
     if "exchange_id" in owner:
         exchanges.get_exchange(work.session, work.actor, owner["exchange_id"])
@@ -160,7 +164,7 @@ def add(
     state.out.emit(show_attachments(state.out, attached))
 
 
-def _describe(owner: dict[str, int]) -> str:
+def _describe(owner: _Owner) -> str:
     ((key, ident),) = owner.items()
     return f"{key.removesuffix('_id')} {ident}"
 
@@ -233,7 +237,7 @@ class _Checked:
 
 def _target(output: str | None, info: dict[str, Any]) -> Path:
     """Where to write: ``-o FILE``, ``-o DIR/`` + the display name, or ./display name."""
-    name = info["name"]
+    name: str = info["name"]
     if Path(name).name != name or name in ("", ".", ".."):
         # Display names are checked when attached; this only guards against old rows.
         name = f"attachment-{info['id']}.{info['extension']}"
@@ -406,6 +410,7 @@ def _extensions(text: str | None) -> list[str] | None:
 @pass_cli
 def policy_set(
     state: CliContext,
+    /,  # pass_cli hands the context positionally; its type says so
     max_size: int | None,
     extensions: str | None,
     allow_macros: bool | None,
