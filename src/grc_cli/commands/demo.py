@@ -332,7 +332,7 @@ def _notifications(out: Output, session: Session, world: DemoWorld, mbox: Path) 
     dry_data = dry_run_data(MEETING_RULE, event, dry)
     company = companies.get_company(session, world.companies[company_key]).name
     now, later = (RunStats(**world.deliveries[k]) for k in ("now", "later"))
-    data = {
+    data: dict[str, Any] = {
         "subscription": {"user": login, "company": company},
         "rules": [MEETING_RULE, LATE_RULE],
         "deliveries": world.deliveries,
@@ -548,8 +548,8 @@ def demo(state: CliContext, directory: Path | None) -> None:
         ("Notifications:", explore_notifications),
     ):
         out.console.print(Text(heading), soft_wrap=True)
-        for line in commands:
-            out.console.print(Text(f"  {line}"), soft_wrap=True)
+        for command in commands:
+            out.console.print(Text(f"  {command}"), soft_wrap=True)
 
 
 def register(cli: click.Group) -> None:
