@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Literal
 
 from grc_cli.context import build_channels, close_channels, warn
 from grc_cli.output import stats_data
@@ -574,6 +574,10 @@ def record_exchanges(grc: Grc, world: DemoWorld) -> None:
 # -- attachments ---------------------------------------------------------------------------
 
 
+#: What a demo document is attached to.
+OwnerKind = Literal["exchange", "company", "opportunity"]
+
+
 @dataclass(frozen=True)
 class AttachmentSpec:
     """A genuine small document, made by :mod:`grc_core.files.samples`, attached by ``author``.
@@ -583,7 +587,7 @@ class AttachmentSpec:
 
     key: str
     author: str
-    owner: tuple[str, str]
+    owner: tuple[OwnerKind, str]
     filename: str
     content: Callable[[], bytes]
 
@@ -637,6 +641,7 @@ def attach_documents(grc: Grc, world: DemoWorld) -> None:
     }
     for spec in ATTACHMENTS:
         kind, key = spec.owner
+        owner_id = keyed[kind][key]
         with grc.acting_as(spec.author) as work:
             attachment = attachments.attach(
                 work.session,
@@ -645,7 +650,9 @@ def attach_documents(grc: Grc, world: DemoWorld) -> None:
                 io.BytesIO(spec.content()),
                 spec.filename,
                 scanners=scanners,
-                **{f"{kind}_id": keyed[kind][key]},
+                exchange_id=owner_id if kind == "exchange" else None,
+                company_id=owner_id if kind == "company" else None,
+                opportunity_id=owner_id if kind == "opportunity" else None,
             )
             world.attachments[spec.key] = attachment.id
 
