@@ -13,7 +13,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from grc_core import errors
@@ -141,6 +141,11 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
     return ".".join(parts) or str(loc[0] if loc else "request")
 
 
+#: SQLSTATE of PostgreSQL's "integer out of range" and the largest value its columns hold.
+NUMERIC_OUT_OF_RANGE = "22003"
+INT_MAX = 2**31 - 1
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers that turn every failure into a problem response."""
 
@@ -177,6 +182,26 @@ def install(app: FastAPI) -> None:
         slug = TITLES.get(status, "error").lower().replace(" ", "-")
         return problem_response(
             request, status, detail, slug=slug, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(DataError)
+    async def on_out_of_range(request: Request, exc: DataError) -> JSONResponse:
+        # PostgreSQL's integer columns stop at 2**31 - 1: a larger id or number in a request
+        # is the client's mistake, never a server error (SQLite has no such limit).
+        if getattr(exc.orig, "sqlstate", None) == NUMERIC_OUT_OF_RANGE:
+            return problem_response(
+                request,
+                422,
+                f"a number in the request is out of range: ids and numbers go up to {INT_MAX:,}",
+                slug="out-of-range",
+            )
+        log.warning(
+            "request %s: database refused a value: %s",
+            getattr(request.state, "request_id", "-"),
+            exc.orig,
+        )
+        return problem_response(
+            request, 422, "a value in the request was refused by the database", slug="invalid-value"
         )
 
     @app.exception_handler(OperationalError)
