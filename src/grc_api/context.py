@@ -22,6 +22,7 @@ from grc_api.problems import ApiProblem
 from grc_api.settings import ApiSettings
 from grc_core import errors
 from grc_core.facade import Grc, Work
+from grc_core.ids import parse_id
 from grc_core.models import IdempotencyKey
 from grc_core.timeutil import utcnow
 
@@ -120,11 +121,12 @@ def parse_if_match(header: str) -> int | None:
     if len(tags) != 1:
         raise ApiProblem(400, "If-Match takes one entity tag (or *)", slug="bad-if-match")
     tag = tags[0].removeprefix("W/")
-    if not (len(tag) >= 3 and tag[0] == tag[-1] == '"' and tag[1:-1].isdigit()):
+    version = parse_id(tag[1:-1]) if len(tag) >= 3 and tag[0] == tag[-1] == '"' else None
+    if version is None:
         raise ApiProblem(
             400, f"If-Match {header!r} is not an ETag given by this API", slug="bad-if-match"
         )
-    return int(tag[1:-1])
+    return version
 
 
 def check_version(record: Any, expected: int | None, current: Callable[[], BaseModel]) -> None:

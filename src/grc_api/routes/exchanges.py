@@ -18,12 +18,14 @@ from grc_api.idempotent import Outcome, idempotent_post
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import Completion, ExchangeCreate, ExchangeOut, ExchangeUpdate
 from grc_core.facade import Work
+from grc_core.ids import parse_id
 from grc_core.services import exchanges
 from grc_core.services.exchanges import UNSET
 
 
 def _ref(value: str) -> int | str:
-    return int(value) if value.isdigit() else value
+    number = parse_id(value)
+    return value if number is None else number
 
 
 def router(api: Api, auth: PrincipalDependency) -> APIRouter:

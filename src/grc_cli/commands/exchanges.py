@@ -21,6 +21,7 @@ from grc_cli.context import CliContext, pass_cli, wide_option
 from grc_cli.output import show_exchange, show_exchanges
 from grc_cli.params import read_text
 from grc_core.errors import ValidationError
+from grc_core.ids import parse_id
 from grc_core.models import Exchange, User
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, exchanges_query
 from grc_core.services import categories, companies, exchanges, picklists, users
@@ -47,7 +48,8 @@ _CONDITION_RE = re.compile(r"^(?P<code>[^=<>!~]+)(?P<op>>=|<=|!=|=|<|>|~)(?P<val
 
 def exchange_ref(text: str) -> int | str:
     """An exchange id (digits) or UUID, as the services accept it."""
-    return int(text) if text.isdigit() else text
+    number = parse_id(text)
+    return text if number is None else number
 
 
 def parse_assignments(pairs: tuple[str, ...]) -> dict[str, str | None]:

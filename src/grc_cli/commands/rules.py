@@ -23,6 +23,7 @@ from grc_cli.failures import CliFailure, ExitCode
 from grc_cli.output import dry_run_data, rule_data, show_dry_run, show_rule, show_rules
 from grc_cli.params import read_text
 from grc_core.errors import NotFound
+from grc_core.ids import parse_id
 from grc_core.models import Event, Rule, User
 from grc_core.notify import rule_admin, runaway
 from grc_core.notify.rule_admin import RECIPIENT_FLAGS
@@ -78,8 +79,8 @@ def find_rule(session: Session, ref: str) -> Rule:
     try:
         return rule_admin.get_rule(session, ref)
     except NotFound:
-        if ref.isdigit():
-            return rule_admin.get_rule(session, int(ref))
+        if (rule_id := parse_id(ref)) is not None:
+            return rule_admin.get_rule(session, rule_id)
         raise
 
 
