@@ -116,6 +116,8 @@ def test_offline_records_are_kept_and_synced_exactly_once(
 ) -> None:
     phone.enrol("alice")
     open_company(phone)  # visited online: now on the device
+    # The history is kept as it arrives: wait for it before the network goes.
+    phone.page.wait_for_selector("text=Appel de suivi")
     phone.context.set_offline(True)
     page = phone.reopen("/#/companies")
     page.get_by_role("link", name="ACME Électricité").click()
