@@ -157,16 +157,18 @@ TYPED = [
 ]  # fmt: skip
 
 
+# Quoted phrases are compared on the curated queries above only: PostgreSQL's document joins
+# the French and the unstemmed words of every field into one position sequence, so a phrase
+# can run across the end of one part into the next ("martin martin" finds "Martin SA", whose
+# stop word "sa" leaves the stemmed part one word long); SQLite keeps its parts apart.  This
+# known difference is documented in docs/history-and-search.md.
 @settings(max_examples=120, deadline=None)
 @given(
     words=st.lists(st.sampled_from(TYPED), min_size=1, max_size=3),
     typing=st.booleans(),
-    phrase=st.booleans(),
 )
-def test_any_french_query_finds_the_same_exchanges_on_both_databases(both, words, typing, phrase):
+def test_any_french_query_finds_the_same_exchanges_on_both_databases(both, words, typing):
     query = " ".join(words)
-    if phrase and len(words) > 1:
-        query = f'"{query}"'
     if not typing:
         query += " "  # whole words, not the beginning of the last one
     found = {kind: _found(engine, query) for kind, engine in both.items()}
