@@ -156,3 +156,41 @@ def test_upgrading_a_0004_database_keeps_its_rows_and_retires_deleted_ids(fresh_
             assert created.version == 1
     finally:
         engine.dispose()
+
+
+def _todo_label(conn, code="todo"):
+    return conn.execute(
+        text("SELECT label_fr FROM picklist_values WHERE kind = 'action' AND code = :c"),
+        {"c": code},
+    ).scalar_one()
+
+
+def test_0009_corrects_the_old_seeded_todo_label_only(fresh_url):
+    engine = create_db_engine(fresh_url)
+    try:
+        schema.upgrade(engine, "0008")
+        with engine.begin() as conn:
+            # A database seeded before the spelling fix, and an administrator's own label.
+            conn.execute(
+                text("UPDATE picklist_values SET label_fr = 'A faire' WHERE code = 'todo'")
+            )
+            conn.execute(
+                text("UPDATE picklist_values SET label_fr = 'A faire' WHERE code = 'call'")
+            )
+        schema.upgrade(engine, "0009")
+        with engine.connect() as conn:
+            assert _todo_label(conn) == "À faire"
+            # Same text on another action: not the seeded todo label, left alone.
+            assert _todo_label(conn, "call") == "A faire"
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE picklist_values SET label_fr = 'Tâche' WHERE code = 'todo'"))
+        schema.downgrade(engine, "0008")
+        with engine.connect() as conn:
+            assert _todo_label(conn) == "Tâche"
+        schema.upgrade(engine, "0009")
+        with engine.connect() as conn:
+            # The administrator's label survives the upgrade.
+            assert _todo_label(conn) == "Tâche"
+        assert schema.current_revision(engine) == "0009"
+    finally:
+        engine.dispose()
