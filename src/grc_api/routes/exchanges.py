@@ -124,9 +124,11 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
         def act(work: Work) -> ExchangeOut:
             exchange = exchanges.get_exchange(work.session, work.actor, _ref(ref))
             check_version(exchange, expected, lambda: ExchangeOut.of(exchange))
-            extra = {} if completion.details is None else {"details": completion.details}
+            # No details in the body leaves the exchange's details as they are (UNSET), which
+            # a typed keyword says to mypy where a ``**extra`` dict could not.
+            details = exchanges.UNSET if completion.details is None else completion.details
             exchange = exchanges.complete_exchange(
-                work.session, work.actor, exchange.id, status=completion.status, **extra
+                work.session, work.actor, exchange.id, status=completion.status, details=details
             )
             work.session.flush()
             return ExchangeOut.of(exchange)
