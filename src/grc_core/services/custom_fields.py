@@ -49,6 +49,21 @@ def list_fields(
     return list(session.scalars(stmt))
 
 
+def required_codes(session: Session, entity: FieldEntity = FieldEntity.EXCHANGE) -> list[str]:
+    """The codes of the active required fields of ``entity``, by code."""
+    return list(
+        session.scalars(
+            select(CustomField.code)
+            .where(
+                CustomField.entity == entity,
+                CustomField.active.is_(True),
+                CustomField.required.is_(True),
+            )
+            .order_by(CustomField.code)
+        )
+    )
+
+
 def get_field(
     session: Session, code: str, entity: FieldEntity = FieldEntity.EXCHANGE
 ) -> CustomField:
@@ -247,7 +262,10 @@ def validate_values(
         else:
             checked[field] = coerce(field, raw)
     if creating:
-        missing = [f.code for f in list_fields(session) if f.required and checked.get(f) is None]
+        # Only the codes of the required fields are needed (one light query, no entities):
+        # most creations carry no custom values and most catalogues require none.
+        given = {f.code for f, v in checked.items() if v is not None}
+        missing = [code for code in required_codes(session) if code not in given]
         if missing:
             raise ValidationError(
                 f"required custom fields missing: {', '.join(missing)}", field=missing[0]

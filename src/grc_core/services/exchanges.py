@@ -205,17 +205,19 @@ def create_exchange(
     start_utc, end_utc = _period(start, end)
     company = get_company(session, company_id) if company_id is not None else None
     opportunities, contacts = _links(session, company_id, opportunity_ids, contact_ids)
+    wanted = {PicklistKind.ACTION: action, PicklistKind.STATUS: status}
+    if medium:
+        wanted[PicklistKind.MEDIUM] = medium
+    chosen = picklists.resolve_many_for_write(session, wanted)
     exchange = Exchange(
         uuid=key,
         subject=clean_line(subject, "subject", SUBJECT_MAX),
         details=clean_text(details, "details", DETAILS_MAX),
         start_at=start_utc,
         end_at=end_utc,
-        action=picklists.resolve_for_write(session, PicklistKind.ACTION, action),
-        status=picklists.resolve_for_write(session, PicklistKind.STATUS, status),
-        medium=picklists.resolve_for_write(session, PicklistKind.MEDIUM, medium)
-        if medium
-        else None,
+        action=chosen[PicklistKind.ACTION],
+        status=chosen[PicklistKind.STATUS],
+        medium=chosen.get(PicklistKind.MEDIUM),
         category=categories.resolve_for_write(session, category) if category else None,
         private=bool(private),
         author_id=actor.id,

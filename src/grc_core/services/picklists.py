@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, ValidationError
@@ -83,6 +84,32 @@ def resolve_for_write(
             field=kind.value,
         )
     return value
+
+
+def resolve_many_for_write(
+    session: Session, wanted: Mapping[PicklistKind, str]
+) -> dict[PicklistKind, PicklistValue]:
+    """:func:`resolve_for_write` for several picklists at once, for a new record.
+
+    One query reads every value a creation names (each picklist a request names used to cost
+    its own round trip).  Nothing is cached: a value retired a moment ago is refused at once.
+    A code that is unknown or retired falls back to :func:`resolve_for_write`, in the order
+    given, so the error is the same as one lookup at a time would raise.
+    """
+    if not wanted:
+        return {}
+    pairs = [
+        and_(PicklistValue.kind == kind, PicklistValue.code == code)
+        for kind, code in wanted.items()
+    ]
+    found = {(v.kind, v.code): v for v in session.scalars(select(PicklistValue).where(or_(*pairs)))}
+    resolved: dict[PicklistKind, PicklistValue] = {}
+    for kind, code in wanted.items():
+        value = found.get((kind, code))
+        resolved[kind] = (
+            value if value is not None and value.active else resolve_for_write(session, kind, code)
+        )
+    return resolved
 
 
 def add_value(
