@@ -28,3 +28,17 @@ def test_the_indexes_import_no_service() -> None:
         assert services == set(), (name, services)
     # ...and the services do use them (the direction of the dependency).
     assert "grc_core.indexing" in imported_modules(root / "services" / "exchanges.py")
+
+
+def test_notification_messages_do_not_import_fanout() -> None:
+    """Fan-out calls the messages; the messages only read the facts, which sit below both.
+    An import of fan-out from the messages (even inside a function or for type checking)
+    would bring the circle back."""
+    notify = Path(grc_core.__file__).parent / "notify"
+    assert "grc_core.notify.fanout" not in imported_modules(notify / "messages.py")
+    below = {m for m in imported_modules(notify / "facts.py") if m.startswith("grc_core.notify")}
+    assert below == set()
+    # ...and the dependencies run downwards.
+    assert "grc_core.notify.facts" in imported_modules(notify / "messages.py")
+    fanout = imported_modules(notify / "fanout.py")
+    assert {"grc_core.notify.facts", "grc_core.notify"} <= fanout

@@ -26,7 +26,8 @@ from sqlalchemy.orm import Session
 from grc_core.errors import GrcError
 from grc_core.models import Delivery, EscalationMark, Event, Exchange, Rule
 from grc_core.notify import messages
-from grc_core.notify.fanout import Facts, insert_new, origin_rules, rule_recipients
+from grc_core.notify.facts import Facts
+from grc_core.notify.fanout import insert_new, origin_rules, rule_recipients
 from grc_core.notify.schedule import due
 from grc_core.notify.subscriptions import DEFAULT_CHANNELS, get_preferences
 

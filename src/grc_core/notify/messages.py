@@ -9,16 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from grc_core.models import Company, Contact, Opportunity, Rule, User
-
-if TYPE_CHECKING:
-    from grc_core.notify.fanout import Facts
-
+from grc_core.notify.facts import Facts
 
 #: Words for the kinds the templates' event labels do not cover.
 _LABELS = {
