@@ -65,3 +65,11 @@ def test_a_field_made_required_just_before_is_enforced(world, session):
     with pytest.raises(ValidationError, match="required custom fields missing: source"):
         _create(session, world)
     assert _create(session, world, custom={"source": "salon"}).custom == {"source": "salon"}
+
+
+def test_lookups_and_required_count_share_one_round_trip(world, session):
+    session.flush()
+    _, seen = _statements(session, lambda: _create(session, world))
+    picklist_reads = [s for s in seen if "from picklist_values" in s]
+    assert len(picklist_reads) == 1 and "custom_fields" in picklist_reads[0], seen
+    assert not [s for s in seen if s.startswith("select custom_fields")], seen

@@ -7,10 +7,11 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, inspect, select
+from sqlalchemy import Table, and_, delete, func, inspect, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
+from sqlalchemy.sql.elements import ColumnElement
 
 from grc_core.errors import Conflict, ValidationError
 from grc_core.models import (
@@ -49,19 +50,24 @@ def list_fields(
     return list(session.scalars(stmt))
 
 
+def _required(entity: FieldEntity) -> ColumnElement[bool]:
+    return and_(
+        CustomField.entity == entity,
+        CustomField.active.is_(True),
+        CustomField.required.is_(True),
+    )
+
+
 def required_codes(session: Session, entity: FieldEntity = FieldEntity.EXCHANGE) -> list[str]:
     """The codes of the active required fields of ``entity``, by code."""
-    return list(
-        session.scalars(
-            select(CustomField.code)
-            .where(
-                CustomField.entity == entity,
-                CustomField.active.is_(True),
-                CustomField.required.is_(True),
-            )
-            .order_by(CustomField.code)
-        )
-    )
+    stmt = select(CustomField.code).where(_required(entity)).order_by(CustomField.code)
+    return list(session.scalars(stmt))
+
+
+def required_count(entity: FieldEntity = FieldEntity.EXCHANGE) -> ColumnElement[int]:
+    """How many active required fields ``entity`` has, as a scalar subquery: a creation reads
+    it in the same round trip as its picklist values, and most catalogues require none."""
+    return select(func.count()).select_from(CustomField).where(_required(entity)).scalar_subquery()
 
 
 def get_field(
@@ -243,12 +249,19 @@ def coerce(field: CustomField, raw: Any) -> Any:
 
 
 def validate_values(
-    session: Session, values: Mapping[str, Any], *, creating: bool
+    session: Session,
+    values: Mapping[str, Any],
+    *,
+    creating: bool,
+    required: Sequence[str] | None = None,
 ) -> dict[CustomField, Any]:
     """Check a ``{code: value}`` mapping; ``None`` clears a value.
 
     On creation every required active field must be given.  Retired fields cannot receive
     new values.
+
+    :param required: the codes of the required fields when the caller has just read them
+        in the same transaction (see :func:`required_count`); read here otherwise.
     """
     checked: dict[CustomField, Any] = {}
     for code, raw in values.items():
@@ -265,7 +278,8 @@ def validate_values(
         # Only the codes of the required fields are needed (one light query, no entities):
         # most creations carry no custom values and most catalogues require none.
         given = {f.code for f, v in checked.items() if v is not None}
-        missing = [code for code in required_codes(session) if code not in given]
+        codes = required_codes(session) if required is None else required
+        missing = [code for code in codes if code not in given]
         if missing:
             raise ValidationError(
                 f"required custom fields missing: {', '.join(missing)}", field=missing[0]

@@ -208,7 +208,11 @@ def create_exchange(
     wanted = {PicklistKind.ACTION: action, PicklistKind.STATUS: status}
     if medium:
         wanted[PicklistKind.MEDIUM] = medium
-    chosen = picklists.resolve_many_for_write(session, wanted)
+    # The required custom fields are counted in the same round trip: none (the usual case)
+    # means their codes need not be read at all.
+    chosen, required = picklists.resolve_many_for_write(
+        session, wanted, alongside=custom_fields.required_count()
+    )
     exchange = Exchange(
         uuid=key,
         subject=clean_line(subject, "subject", SUBJECT_MAX),
@@ -232,7 +236,9 @@ def create_exchange(
         field_values=[],
         origin=dict(origin) if origin is not None else None,
     )
-    values = custom_fields.validate_values(session, custom or {}, creating=not system)
+    values = custom_fields.validate_values(
+        session, custom or {}, creating=not system, required=[] if required == 0 else None
+    )
     custom_fields.apply_values(exchange, values)
 
     # A concurrent retry with the same UUID may win the race between our check and our

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from grc_core.errors import Conflict, NotFound, ValidationError
 from grc_core.models import EventKind, PicklistKind, PicklistValue, User
@@ -87,29 +89,41 @@ def resolve_for_write(
 
 
 def resolve_many_for_write(
-    session: Session, wanted: Mapping[PicklistKind, str]
-) -> dict[PicklistKind, PicklistValue]:
+    session: Session,
+    wanted: Mapping[PicklistKind, str],
+    *,
+    alongside: ColumnElement[Any] | None = None,
+) -> tuple[dict[PicklistKind, PicklistValue], Any]:
     """:func:`resolve_for_write` for several picklists at once, for a new record.
 
     One query reads every value a creation names (each picklist a request names used to cost
     its own round trip).  Nothing is cached: a value retired a moment ago is refused at once.
     A code that is unknown or retired falls back to :func:`resolve_for_write`, in the order
     given, so the error is the same as one lookup at a time would raise.
+
+    :param alongside: a scalar expression the caller needs from the same round trip (a
+        count read from another table); its value is returned second, ``None`` when no
+        value matched (the lookup then raises anyway).
     """
     if not wanted:
-        return {}
+        return {}, None
     pairs = [
         and_(PicklistValue.kind == kind, PicklistValue.code == code)
         for kind, code in wanted.items()
     ]
-    found = {(v.kind, v.code): v for v in session.scalars(select(PicklistValue).where(or_(*pairs)))}
+    stmt = select(PicklistValue).where(or_(*pairs))
+    if alongside is not None:
+        stmt = stmt.add_columns(alongside)
+    rows = session.execute(stmt).all()
+    found = {(row[0].kind, row[0].code): row[0] for row in rows}
+    extra = rows[0][1] if rows and alongside is not None else None
     resolved: dict[PicklistKind, PicklistValue] = {}
     for kind, code in wanted.items():
         value = found.get((kind, code))
         resolved[kind] = (
             value if value is not None and value.active else resolve_for_write(session, kind, code)
         )
-    return resolved
+    return resolved, extra
 
 
 def add_value(
