@@ -42,3 +42,19 @@ def test_notification_messages_do_not_import_fanout() -> None:
     assert "grc_core.notify.facts" in imported_modules(notify / "messages.py")
     fanout = imported_modules(notify / "fanout.py")
     assert {"grc_core.notify.facts", "grc_core.notify"} <= fanout
+
+
+def test_templates_split_into_sandbox_and_merge_fields() -> None:
+    """The sandbox knows nothing of records; the mail-merge fields sit above it; templates
+    (the public entry point) sits above both and still offers every public name."""
+    from grc_core.notify import merge_fields, sandbox, templates
+
+    notify = Path(grc_core.__file__).parent / "notify"
+    below = {m for m in imported_modules(notify / "sandbox.py") if m.startswith("grc_core.notify")}
+    assert below == set()
+    merge = {m for m in imported_modules(notify / "merge_fields.py") if m.startswith("grc_core")}
+    assert merge <= {"grc_core.notify.sandbox", "grc_core.timeutil"}
+    for name in templates.__all__:
+        assert hasattr(templates, name), name
+    assert templates.render is sandbox.render
+    assert templates.merge_fields is merge_fields.merge_fields
