@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -116,7 +116,9 @@ def resolve_many_for_write(
         stmt = stmt.add_columns(alongside)
     rows = session.execute(stmt).all()
     found = {(row[0].kind, row[0].code): row[0] for row in rows}
-    extra = rows[0][1] if rows and alongside is not None else None
+    # The extra column is typed away by the select of one entity: read the row as a sequence.
+    first: Sequence[Any] | None = rows[0] if rows else None
+    extra = first[1] if first is not None and alongside is not None else None
     resolved: dict[PicklistKind, PicklistValue] = {}
     for kind, code in wanted.items():
         value = found.get((kind, code))
