@@ -16,70 +16,18 @@ from grc_core.files.rules import refusal
 MAX_NAME_LENGTH = 200
 MAX_NAME_BYTES = 255
 
+#: Programs and scripts: never a name's hidden inner extension, never inside a plain zip.
+PROGRAM_EXTENSIONS = frozenset([
+    "exe", "com", "bat", "cmd", "scr", "pif", "msi", "msp", "dll", "cpl", "js", "jse", "vbs",
+    "vbe", "wsf", "wsh", "ps1", "psm1", "hta", "jar", "lnk", "reg", "sh", "app", "apk", "iso",
+    "img", "vhd",
+])  # fmt: skip
 #: Extensions that must not hide inside a name ("facture.pdf.exe", "photo.exe.jpg").
-SUSPICIOUS_INNER = frozenset(
-    [
-        "exe",
-        "com",
-        "bat",
-        "cmd",
-        "scr",
-        "pif",
-        "msi",
-        "msp",
-        "dll",
-        "cpl",
-        "js",
-        "jse",
-        "vbs",
-        "vbe",
-        "wsf",
-        "wsh",
-        "ps1",
-        "psm1",
-        "hta",
-        "jar",
-        "lnk",
-        "reg",
-        "sh",
-        "app",
-        "apk",
-        "iso",
-        "img",
-        "vhd",
-        "pdf",
-        "doc",
-        "docx",
-        "docm",
-        "xls",
-        "xlsx",
-        "xlsm",
-        "ppt",
-        "pptx",
-        "pptm",
-        "odt",
-        "ods",
-        "odp",
-        "rtf",
-        "zip",
-        "rar",
-        "7z",
-        "gz",
-        "tar",
-        "jpg",
-        "jpeg",
-        "png",
-        "gif",
-        "bmp",
-        "svg",
-        "html",
-        "htm",
-        "txt",
-        "csv",
-        "eml",
-        "msg",
-    ]
-)
+SUSPICIOUS_INNER = PROGRAM_EXTENSIONS | frozenset([
+    "pdf", "doc", "docx", "docm", "xls", "xlsx", "xlsm", "ppt", "pptx", "pptm", "odt", "ods",
+    "odp", "rtf", "zip", "rar", "7z", "gz", "tar", "jpg", "jpeg", "png", "gif", "bmp", "svg",
+    "html", "htm", "txt", "csv", "eml", "msg",
+])  # fmt: skip
 WINDOWS_RESERVED = frozenset(
     ["con", "prn", "aux", "nul"]
     + [f"com{i}" for i in range(1, 10)]

@@ -17,6 +17,7 @@ import magic
 
 from grc_core.files.archive import ArchiveLimits, inspect_package
 from grc_core.files.images import check_image
+from grc_core.files.names import PROGRAM_EXTENSIONS
 from grc_core.files.pdf import check_pdf
 from grc_core.files.rules import refusal
 
@@ -98,42 +99,9 @@ FILE_TYPES: dict[str, FileType] = {
     "zip": FileType("application/zip", frozenset({"application/zip"}), "zip"),
 }
 
-#: Entry names that are programs or scripts: refused inside a plain zip archive.
-_PROGRAMS = frozenset(
-    [
-        "exe",
-        "com",
-        "bat",
-        "cmd",
-        "scr",
-        "pif",
-        "msi",
-        "msp",
-        "dll",
-        "cpl",
-        "js",
-        "jse",
-        "vbs",
-        "vbe",
-        "wsf",
-        "wsh",
-        "ps1",
-        "psm1",
-        "hta",
-        "jar",
-        "lnk",
-        "reg",
-        "sh",
-        "app",
-        "apk",
-        "iso",
-        "img",
-        "vhd",
-        "docm",
-        "xlsm",
-        "pptm",
-    ]
-)
+#: Entry names that are programs or scripts (or macro-enabled documents): refused inside a
+#: plain zip archive.
+_PROGRAMS = PROGRAM_EXTENSIONS | {"docm", "xlsm", "pptm"}
 
 
 @dataclass(frozen=True)
