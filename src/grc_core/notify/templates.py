@@ -5,36 +5,11 @@ modules below it — :mod:`grc_core.notify.sandbox` (rendering and its budgets) 
 :mod:`grc_core.notify.merge_fields` (the values a template is given) — and here is only
 :func:`check_template`, which needs both.
 
-Templates are *text* stored in notification rules and written by administrators; they are
-rendered for every recipient of every matching event.  So a template must neither reach
-anything but the values given to it, nor take the worker down.  This module layers, on top
-of Jinja2's :class:`~jinja2.sandbox.ImmutableSandboxedEnvironment`:
-
-- **plain values only** — :func:`plain_values` refuses anything but ``str``, ``int``,
-  ``float``, ``Decimal``, ``bool``, ``None``, ``date``, ``datetime`` and lists and dicts of
-  them, so ORM objects (and their session, engine, connection…) never reach a template;
-  :func:`merge_fields` builds those values from exchanges, companies, users and events;
-- **no loader** — a template is the text it is given; ``include``, ``import``, ``extends``
-  and ``autoescape`` blocks are refused, so no template can be chosen by name;
-- **allow-listed attributes** — only a fixed list of methods of ``str``, ``dict``, ``list``
-  and dates (``str.format`` and ``format_map`` are not among them), nothing whose name
-  starts with ``_``; any other access fails at once with a :class:`TemplateError`;
-- **allow-listed filters and globals** — ``safe``, ``pprint``, ``random``, ``lipsum``,
-  ``cycler`` and ``joiner`` are gone; ``range`` is bounded;
-- **a time budget** — every loop iteration, attribute access, call and intercepted
-  operator checks a deadline (``max_seconds``, 0.5 s by default);
-- **a size budget** — ``*``, ``+``, ``%``, ``**``, ``~``, filters and method calls refuse
-  results longer than ``max_output`` (checked *before* computing when the size can be
-  known, as for ``'a' * 10**9``), the total of everything built is capped, and the output
-  is streamed and cut off past ``max_output`` characters;
-- **a structure budget** — every list, tuple, dict and namespace a template builds (literals,
-  filter and call results, namespace assignments) is weighed by its *expanded* size, the
-  items and characters that ``str()``, ``==``, ``tojson`` or a sort would walk through,
-  and refused past :func:`max_structure` (256,000 by default).  ``{% set l = [l, l] %}``
-  doubles that size at each step while its memory hardly grows, and one ``==`` or
-  ``str()`` of it is a single C call that no deadline check can interrupt: bounding what
-  such a call can walk through is what keeps the time and memory budgets true;
-- **bounded recursion** — calls (macros) nest at most :data:`MAX_CALL_DEPTH` deep.
+Templates are *text* stored in notification rules and written by administrators, rendered
+for every recipient of every matching event: the layers that keep a template from reaching
+anything but its values or taking the worker down (plain values only, no loader,
+allow-listed attributes, filters and globals, time, size and structure budgets, bounded
+recursion) are described in :mod:`grc_core.notify.sandbox`.
 
 Every refusal is a :class:`TemplateError` (a :class:`~grc_core.errors.ValidationError`)
 whose message says what was refused and, when known, on which line.
