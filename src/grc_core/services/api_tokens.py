@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from grc_core.errors import NotFound, PermissionDenied, ValidationError
 from grc_core.models import ApiToken, User
 from grc_core.services.text import clean_line
-from grc_core.services.users import UserRef, get_user, require_active
+from grc_core.services.users import UserRef, get_user, require_active, require_self_or_admin
 from grc_core.timeutil import require_aware, utcnow
 
 PREFIX = "grc_"
@@ -44,14 +44,6 @@ class NewToken:
     secret: str
 
 
-def _may_manage(actor: User, user: User, what: str) -> None:
-    require_active(actor)
-    if actor.id != user.id and not actor.is_admin:
-        raise PermissionDenied(
-            f"{what} of {user.login!r} needs an administrator or {user.login!r} themself"
-        )
-
-
 def create_token(
     session: Session,
     actor: User,
@@ -66,7 +58,7 @@ def create_token(
         for a token that works until revoked.
     """
     owner = get_user(session, user)
-    _may_manage(actor, owner, "creating a token")
+    require_self_or_admin(actor, owner, "creating a token")
     if not owner.active:
         raise ValidationError(f"user {owner.login!r} is deactivated; no token can be created")
     if expires_at is not None:
@@ -95,7 +87,7 @@ def list_tokens(session: Session, actor: User, user: UserRef | None = None) -> l
             raise PermissionDenied("listing every user's tokens needs an administrator")
     else:
         owner = actor if user is None else get_user(session, user)
-        _may_manage(actor, owner, "listing the tokens")
+        require_self_or_admin(actor, owner, "listing the tokens")
         stmt = stmt.where(ApiToken.user_id == owner.id)
     return list(session.scalars(stmt))
 

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from grc_core.errors import GrcError, NotFound, PermissionDenied, ValidationError
 from grc_core.models import Device, DeviceEnrolment, PushSubscription, User
 from grc_core.services.text import clean_line
-from grc_core.services.users import UserRef, get_user, require_active
+from grc_core.services.users import UserRef, get_user, require_active, require_self_or_admin
 from grc_core.timeutil import utcnow
 
 #: No 0/O, 1/I/L: a code read aloud or copied from a screen is typed right.
@@ -85,14 +85,6 @@ class NewDevice:
     secret: str
 
 
-def _may_manage(actor: User, user: User, what: str) -> None:
-    require_active(actor)
-    if actor.id != user.id and not actor.is_admin:
-        raise PermissionDenied(
-            f"{what} of {user.login!r} needs an administrator or {user.login!r} themself"
-        )
-
-
 def create_enrolment(
     session: Session,
     actor: User,
@@ -103,7 +95,7 @@ def create_enrolment(
 ) -> NewEnrolment:
     """A one-time code that signs a device in as ``user`` within ``minutes`` minutes."""
     owner = get_user(session, user)
-    _may_manage(actor, owner, "enrolling a device")
+    require_self_or_admin(actor, owner, "enrolling a device")
     if not owner.active:
         raise ValidationError(f"user {owner.login!r} is deactivated; no device can be enrolled")
     if not 1 <= minutes <= MAX_CODE_MINUTES:
@@ -216,7 +208,7 @@ def list_devices(session: Session, actor: User, user: UserRef | None = None) -> 
             raise PermissionDenied("listing every user's devices needs an administrator")
     else:
         owner = actor if user is None else get_user(session, user)
-        _may_manage(actor, owner, "listing the devices")
+        require_self_or_admin(actor, owner, "listing the devices")
         stmt = stmt.where(Device.user_id == owner.id)
     return list(session.scalars(stmt))
 

@@ -33,6 +33,15 @@ def require_admin(actor: User | None, what: str) -> None:
         raise PermissionDenied(f"{what} needs an administrator; {who} is not one")
 
 
+def require_self_or_admin(actor: User, user: User, what: str) -> None:
+    """Refuse ``what`` on ``user``'s behalf unless ``actor`` is them or an administrator."""
+    require_active(actor)
+    if actor.id != user.id and not actor.is_admin:
+        raise PermissionDenied(
+            f"{what} of {user.login!r} needs an administrator or {user.login!r} themself"
+        )
+
+
 def get_user(session: Session, ref: UserRef) -> User:
     """Find a user by object, id or login, or raise :class:`NotFound`."""
     if isinstance(ref, User):
