@@ -292,6 +292,13 @@ def _corrupt_deflate(entries: list[Entry]) -> list[Entry]:
     return entries
 
 
+def _shifted_directory(package: bytes) -> bytes:
+    """The end record claims the central directory starts 100 bytes later than it does."""
+    at = package.rindex(b"PK\x05\x06")
+    offset = int.from_bytes(package[at + 16 : at + 20], "little")
+    return package[: at + 16] + (offset + 100).to_bytes(4, "little") + package[at + 20 :]
+
+
 def _named(name: str) -> Callable[[list[Entry]], list[Entry]]:
     return lambda entries: [*entries, Entry(name, b"x")]
 
@@ -465,6 +472,7 @@ HOSTILE: list[Case] = [
     Case("traversal.docx", lambda: rezip(docx(), _named("../../etc/cron.d/x")), "archive_names"),
     Case("absolute.docx", lambda: rezip(docx(), _named("/etc/passwd")), "archive_names"),
     Case("duplicate.docx", lambda: rezip(docx(), _named("word/document.xml")), "archive_names"),
+    Case("shifted-directory.odt", lambda: _shifted_directory(odt()), _BROKEN),
 ]  # fmt: skip
 
 EICAR_TXT = b"Bonjour,\n" + EICAR + b"\n"

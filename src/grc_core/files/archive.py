@@ -187,6 +187,10 @@ def _inflate_entry(
         raise damaged(
             f"uses compression method {info.compress_type}; only stored and deflate are read"
         )
+    # zipfile shifts every offset by where the end record says the directory starts: a
+    # lying end record puts entries before the file's start or past its end.
+    if not 0 <= info.header_offset < size:
+        raise damaged("is placed outside the file by the central directory")
     file.seek(info.header_offset)
     header = file.read(_LOCAL_HEADER.size)
     if len(header) != _LOCAL_HEADER.size:
