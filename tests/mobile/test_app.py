@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 import httpx
 from PIL import Image
+from playwright.sync_api import expect
 from sqlalchemy import func, select
 from tests.mobile.conftest import SECRET, Device, MobileWorld
 
@@ -287,8 +288,11 @@ def test_today_complete_follow_and_filter(phone: Device, mobile_world: MobileWor
     with mobile_world.grc.session() as s:
         assert s.scalars(deal).all() == [mobile_world.ids["deal"]]
     page.get_by_label("Action").select_option("call")
-    page.wait_for_selector("ul[aria-label=Historique] >> text=Appel de suivi")
-    assert "Échange ancien" not in page.locator("ul[aria-label=Historique]").inner_text()
+    history = page.locator("ul[aria-label=Historique]")
+    # The filtered page replaces the list when it arrives: wait for it, not for a call that
+    # the unfiltered list already showed.
+    expect(history).not_to_contain_text("Échange ancien", timeout=15_000)
+    assert "Appel de suivi" in history.inner_text()
 
 
 def test_sign_out_wipes_the_device(phone: Device, mobile_world: MobileWorld) -> None:
