@@ -29,7 +29,7 @@ from grc_core.models.notification import (
 )
 from grc_core.models.opportunity import Opportunity
 from grc_core.models.picklist import PicklistKind, PicklistValue
-from grc_core.models.timeline import Scope, exchange_timeline
+from grc_core.models.timeline import Scope, exchange_timeline, exchange_timeline_choices
 from grc_core.models.user import User
 
 __all__ = [
@@ -74,5 +74,6 @@ __all__ = [
     "exchange_contacts",
     "exchange_opportunities",
     "exchange_timeline",
+    "exchange_timeline_choices",
     "rule_triggers",
 ]

@@ -5,13 +5,19 @@ contacts (R2); a user's is what they authored or were assigned.  Computing those
 read time costs a sort of every candidate row; keeping one row per (scope, exchange) here,
 ordered like the pages are read, makes page 1 and page 500 a single index range scan each.
 The services keep it in step with every write, in the same transaction.
+
+The columns a history filters on (action, status, category) are copied onto each row, and
+each has an index (scope, scope_id, value, start, exchange): a page filtered on one action
+of a company is a range scan of that action's rows, not a walk through the company's
+timeline until enough matches turn up (migration 0010).  Choice-field values, whose fields
+are defined at run time, have a table of their own with the same shape.
 """
 
 from __future__ import annotations
 
 import enum
 
-from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
 
 from grc_core.models.base import Base, UTCDateTime
 
@@ -24,6 +30,9 @@ class Scope(enum.StrEnum):
     USER = "u"
 
 
+#: The columns ending every timeline index: the page's order, newest first when walked back.
+_KEY_TAIL = ("start_at", "exchange_id")
+
 exchange_timeline = Table(
     "exchange_timeline",
     Base.metadata,
@@ -31,7 +40,29 @@ exchange_timeline = Table(
     Column("scope_id", Integer, primary_key=True),
     Column("start_at", UTCDateTime, primary_key=True),
     Column("exchange_id", ForeignKey("exchanges.id", ondelete="CASCADE"), primary_key=True),
+    # Copies of the exchange's own columns (no foreign keys: this is an index, rewritten
+    # with the exchange); NULL only where the exchange's is.
+    Column("action_id", Integer),
+    Column("status_id", Integer),
+    Column("category_id", Integer),
     Index("ix_exchange_timeline_exchange", "exchange_id"),
+    *(
+        Index(f"ix_exchange_timeline_{name}", "scope", "scope_id", f"{name}_id", *_KEY_TAIL)
+        for name in ("action", "status", "category")
+    ),
     # The primary key is the walk order; on SQLite the table is the index itself.
+    sqlite_with_rowid=False,
+)
+
+exchange_timeline_choices = Table(
+    "exchange_timeline_choices",
+    Base.metadata,
+    Column("scope", String(1), primary_key=True),
+    Column("scope_id", Integer, primary_key=True),
+    Column("field_id", Integer, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("start_at", UTCDateTime, primary_key=True),
+    Column("exchange_id", ForeignKey("exchanges.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_exchange_timeline_choices_exchange", "exchange_id"),
     sqlite_with_rowid=False,
 )
