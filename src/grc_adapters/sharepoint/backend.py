@@ -89,6 +89,7 @@ from grc_adapters.sharepoint.client import (
 )
 from grc_adapters.sharepoint.config import MAX_CONNECT_TIMEOUT, SharePointSettings
 from grc_adapters.sharepoint.names import MAX_FILE_NAME_LENGTH, fit_path, numbered, placement
+from grc_adapters.sharepoint.throttling import ThrottleBudget
 from grc_core.errors import (
     BlobExists,
     BlobNotFound,
@@ -265,8 +266,10 @@ class SharePointBackend:
         A throttled answer is waited out and the call repeated whatever ``retry`` says
         (the server did not process it), within ``max_retry_wait`` in all.
         """
-        attempt = throttles = 0
-        waited = 0.0
+        attempt = 0
+        budget = ThrottleBudget(
+            self.settings.max_retry_wait, self.settings.retry_backoff, self._sleep, "SharePoint"
+        )
         while True:
             try:
                 with self._ctx.operation():
@@ -275,18 +278,9 @@ class SharePointBackend:
                 error = map_error(exc, action, self.settings.secrets)
                 if not isinstance(error, StorageUnavailable):
                     raise error from exc
-                wait = throttle_wait(exc, self.settings.retry_backoff * 2 ** min(throttles, 8))
+                wait = throttle_wait(exc, budget.default_wait())
                 if wait is not None:
-                    limit = self.settings.max_retry_wait
-                    if waited + wait > limit:
-                        raise StorageUnavailable(
-                            f"{error} — SharePoint is throttling GRC and asked to wait "
-                            f"{wait:g} s more after {waited:g} s (max_retry_wait = {limit:g} s)"
-                        ) from exc
-                    log.info("SharePoint throttled (%s); waiting %.2fs", error, wait)
-                    self._sleep(wait)
-                    waited += wait
-                    throttles += 1
+                    budget.wait(wait, str(error), cause=exc)
                     continue
                 delay = self._delay(attempt, exc) if retry else None
                 if delay is None:

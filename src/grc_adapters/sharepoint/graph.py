@@ -48,6 +48,7 @@ import requests
 
 from grc_adapters.sharepoint.config import MAX_CONNECT_TIMEOUT, SharePointSettings
 from grc_adapters.sharepoint.names import MAX_FILE_NAME_LENGTH, fit_path, numbered, placement
+from grc_adapters.sharepoint.throttling import ThrottleBudget
 from grc_core.errors import (
     BlobExists,
     BlobNotFound,
@@ -246,8 +247,13 @@ class GraphBackend:
         ``safe``: repeating it after an unknown outcome (timeout, 5xx) does no harm.  A
         throttled answer is repeated whatever ``safe`` says (it was not processed).
         """
-        attempt = throttles = 0
-        waited = 0.0
+        attempt = 0
+        budget = ThrottleBudget(
+            self.settings.max_retry_wait,
+            self.settings.retry_backoff,
+            self._sleep,
+            "Microsoft Graph",
+        )
         if not url.startswith(("http://", "https://")):
             url = self._graph + url
         base_headers = dict(kwargs.pop("headers", None) or {})
@@ -271,19 +277,9 @@ class GraphBackend:
                     return response
                 asked = _retry_after(response)
                 if status == 429 or (status == 503 and asked is not None):
-                    wait = asked if asked is not None else self._backoff(throttles)
-                    limit = self.settings.max_retry_wait
                     response.close()
-                    if waited + wait > limit:
-                        raise StorageUnavailable(
-                            f"cannot {action}: Microsoft Graph is throttling GRC and asked to "
-                            f"wait {wait:g} s more after {waited:g} s (max_retry_wait = "
-                            f"{limit:g} s)"
-                        )
-                    log.info("Graph throttled %s; waiting %.2fs", action, wait)
-                    self._sleep(wait)
-                    waited += wait
-                    throttles += 1
+                    wait = asked if asked is not None else budget.default_wait()
+                    budget.wait(wait, f"cannot {action}")
                     continue
                 text = f"cannot {action}: Microsoft Graph answered {_message(response)}"
                 response.close()
