@@ -16,7 +16,13 @@ from sqlalchemy.orm import Session
 
 from grc_core.db_rows import driver_value, insert_tuples
 from grc_core.french_text import index_text
-from grc_core.models import Exchange, Scope, exchange_timeline
+from grc_core.models import (
+    Exchange,
+    FieldType,
+    Scope,
+    exchange_timeline,
+    exchange_timeline_choices,
+)
 
 # French stems for words, whole unaccented words for type-ahead prefixes (migration 0003).
 PG_DOCUMENT = " || ".join(
@@ -36,7 +42,18 @@ _SQLITE_INSERT_SQL = "INSERT INTO exchange_fts (rowid, subject, details, names) 
 SQLITE_INSERT_SQL = _SQLITE_INSERT_SQL
 
 
-TIMELINE_COLUMNS = ("scope", "scope_id", "start_at", "exchange_id")
+#: The columns of a timeline row, in the order of :meth:`IndexEntry.timeline_rows`.
+TIMELINE_COLUMNS = (
+    "scope",
+    "scope_id",
+    "start_at",
+    "exchange_id",
+    "action_id",
+    "status_id",
+    "category_id",
+)
+#: The columns of a choice-value timeline row, in the order of :meth:`IndexEntry.choice_rows`.
+CHOICE_COLUMNS = ("scope", "scope_id", "field_id", "value", "start_at", "exchange_id")
 _COMPANY, _OPPORTUNITY, _USER = Scope.COMPANY.value, Scope.OPPORTUNITY.value, Scope.USER.value
 
 
@@ -52,18 +69,40 @@ class IndexEntry:
     company_ids: Collection[int]
     opportunity_ids: Collection[int]
     user_ids: Collection[int]
+    #: The exchange's own columns that histories filter on, copied onto its timeline rows.
+    action_id: int | None = None
+    status_id: int | None = None
+    category_id: int | None = None
+    #: ``(field id, value)`` of its choice-field values.
+    choices: Collection[tuple[int, str]] = ()
 
-    def timeline_rows(self, start: object) -> list[tuple[object, ...]]:
-        """Rows of the timeline index, ``start`` being the start in the driver's form."""
-        ident = self.id
+    def _scopes(self) -> list[tuple[str, int]]:
         return [
-            (scope, i, start, ident)
+            (scope, i)
             for scope, ids in (
                 (_COMPANY, self.company_ids),
                 (_OPPORTUNITY, self.opportunity_ids),
                 (_USER, self.user_ids),
             )
             for i in ids
+        ]
+
+    def timeline_rows(self, start: object) -> list[tuple[object, ...]]:
+        """Rows of the timeline index (:data:`TIMELINE_COLUMNS`), ``start`` being the start
+        in the driver's form."""
+        tail = (start, self.id, self.action_id, self.status_id, self.category_id)
+        return [(scope, i, *tail) for scope, i in self._scopes()]
+
+    def choice_rows(self, start: object) -> list[tuple[object, ...]]:
+        """Rows of the choice-value timeline (:data:`CHOICE_COLUMNS`): one per scope row
+        and choice value."""
+        if not self.choices:
+            return []
+        scopes = self._scopes()
+        return [
+            (scope, i, field_id, value, start, self.id)
+            for field_id, value in self.choices
+            for scope, i in scopes
         ]
 
     def text_row(self) -> dict[str, object]:
@@ -91,6 +130,14 @@ def entry_for(exchange: Exchange) -> IndexEntry:
         company_ids=frozenset(companies),
         opportunity_ids=frozenset(o.id for o in exchange.opportunities),
         user_ids=frozenset({exchange.author_id} | {u.id for u in exchange.assignees}),
+        action_id=exchange.action_id,
+        status_id=exchange.status_id,
+        category_id=exchange.category_id,
+        choices=[
+            (v.field_id, v.text_value)
+            for v in exchange.field_values
+            if v.field.type is FieldType.CHOICE and v.text_value is not None
+        ],
     )
 
 
@@ -105,14 +152,28 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     ids = [e.id for e in entries]
     if not fresh:
         remove_entries(conn, ids)
-    start = driver_value(conn, exchange_timeline.c.start_at)
-    rows = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
-    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, rows, convert=False)
+    write_timeline(conn, entries)
     texts = [e.text_row() for e in entries]
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_UPSERT, texts)
     else:
         conn.exec_driver_sql(_SQLITE_INSERT_SQL, [_sqlite_row(t) for t in texts])
+
+
+def write_timeline(conn: Connection, entries: Sequence[IndexEntry]) -> None:
+    """Insert the timeline rows of ``entries`` (those of the timeline and of choice values);
+    the exchanges have none yet (:func:`remove_entries` first when rewriting)."""
+    start = driver_value(conn, exchange_timeline.c.start_at)
+    rows: list[tuple[object, ...]] = []
+    choices: list[tuple[object, ...]] = []
+    for e in entries:
+        when = start(e.start_at)
+        rows += e.timeline_rows(when)
+        if e.choices:
+            choices += e.choice_rows(when)
+    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, rows, convert=False)
+    if choices:
+        insert_tuples(conn, exchange_timeline_choices, CHOICE_COLUMNS, choices, convert=False)
 
 
 def _sqlite_row(row: dict[str, object]) -> tuple[object, ...]:
@@ -128,6 +189,9 @@ def _sqlite_row(row: dict[str, object]) -> tuple[object, ...]:
 def remove_entries(conn: Connection, ids: Sequence[int]) -> None:
     """Drop the index rows of the exchanges ``ids``."""
     conn.execute(delete(exchange_timeline).where(exchange_timeline.c.exchange_id.in_(ids)))
+    conn.execute(
+        delete(exchange_timeline_choices).where(exchange_timeline_choices.c.exchange_id.in_(ids))
+    )
     if conn.dialect.name == "postgresql":
         conn.execute(
             text("DELETE FROM exchange_search WHERE exchange_id = ANY(:ids)"), {"ids": list(ids)}

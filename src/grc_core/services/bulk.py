@@ -407,6 +407,9 @@ def _insert_batch(
                 company_ids=companies,
                 opportunity_ids=opps,
                 user_ids={rec.author_id, *users},
+                action_id=cast(int, row["action_id"]),
+                status_id=cast(int, row["status_id"]),
+                category_id=cast("int | None", row["category_id"]),
             )
         )
     for link, other, values in (
