@@ -10,6 +10,8 @@ The public API:
 - :mod:`grc_core.errors` — the :class:`GrcError` hierarchy.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from grc_core.errors import (
     ConfigError,
     Conflict,
@@ -20,7 +22,9 @@ from grc_core.errors import (
     PermissionDenied,
     ValidationError,
 )
-from grc_core.facade import Grc, Work
+
+if TYPE_CHECKING:
+    from grc_core.facade import Grc, Work
 
 __version__ = "0.1.0"
 
@@ -37,3 +41,14 @@ __all__ = [
     "Work",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The facade pulls in SQLAlchemy's ORM, the models and the plugins: loaded when first
+    # asked for, so that importing grc_core.errors (every command line failure does) or
+    # grc_core.config stays cheap.
+    if name in ("Grc", "Work"):
+        from grc_core import facade
+
+        return getattr(facade, name)
+    raise AttributeError(f"module 'grc_core' has no attribute {name!r}")
