@@ -19,14 +19,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 from sqlalchemy.orm import Session, sessionmaker
 
 from grc_core import event_hooks
-from grc_core.backends import Backends
 from grc_core.config import Settings, load_settings
 from grc_core.db import (
     READ_ONLY,
@@ -38,9 +37,14 @@ from grc_core.db import (
 from grc_core.errors import DatabaseError, PermissionDenied
 from grc_core.files.modes import make_private_dirs
 from grc_core.models import User
-from grc_core.plugins.registry import Registry
-from grc_core.plugins.scanning import Scanner
 from grc_core.services.users import UserRef, get_user
+
+if TYPE_CHECKING:
+    # The plugins and storage backends load on first use (see Grc.registry): a command that
+    # only reads the database never imports them.
+    from grc_core.backends import Backends
+    from grc_core.plugins.registry import Registry
+    from grc_core.plugins.scanning import Scanner
 
 _VERSIONS = Path(__file__).parent / "migrations" / "versions"
 _REVISION = re.compile(r'^(down_)?revision(?:: [^=]+)? = "([^"]+)"', re.MULTILINE)
@@ -241,6 +245,8 @@ class Grc:
     def registry(self) -> Registry:
         """The plugins' storage backends, scanners and channels (loaded on first use)."""
         if self._registry is None:
+            from grc_core.plugins.registry import Registry
+
             self._registry = Registry.load()
         return self._registry
 
@@ -248,6 +254,8 @@ class Grc:
     def backends(self) -> Backends:
         """The storage backends, the configured one receiving new attachments."""
         if self._backends is None:
+            from grc_core.backends import Backends
+
             self._backends = Backends.from_settings(self.registry, self.settings)
         return self._backends
 
