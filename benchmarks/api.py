@@ -14,9 +14,16 @@ CPU each server spends per request (its processes' user + system time: steadier 
 on a shared machine) and the API/floor ratios.  Goal: p95 ≤ 2× the floor's and throughput
 ≥ 50 % of it.
 
-The floor's creation writes what a history needs (the exchange, its assignee, its timeline
-rows and its audit event) in one transaction; the library also validates, indexes the text for
-search and checks permissions and idempotency, which the floor does not.
+The floor sends the library's statements (logged with SQLAlchemy's echo;
+``tests/core/test_create_statements.py`` lists the creation's): the acting user checked on
+every request, then for a creation the company's name, the picklist values with the count of
+required custom fields, the exchange, its assignee, its timeline rows, its search document and
+its audit event with the whole snapshot and its audience; for a page, the library's page query
+and the next page's signed cursor.  It answers with the same JSON as the API (the same keys
+and values, the same ``ETag`` and ``Location`` for a creation): :func:`check_same_json`
+compares both answers before measuring and stops the run if they differ.  What the floor does
+not do is what the library adds around the SQL: validating the request and the response,
+checking permissions and idempotency, the ORM's unit of work.
 """
 
 from __future__ import annotations
@@ -47,11 +54,13 @@ BIN = Path(sys.executable).parent
 FLOOR_APP = textwrap.dedent(
     '''
     """The floor: hand-written SQL behind a bare Starlette endpoint."""
-    import hashlib, json, os, queue, uuid
+    import base64, hashlib, hmac, json, os, queue, uuid
     from contextlib import contextmanager
     from datetime import datetime, UTC
     import psycopg
+    from psycopg.types.json import Json
     from starlette.applications import Starlette
+    from starlette.concurrency import run_in_threadpool
     from starlette.responses import JSONResponse, Response
     from starlette.routing import Route
 
@@ -59,21 +68,34 @@ FLOOR_APP = textwrap.dedent(
     for _ in range(10):
         _idle.put(psycopg.connect(os.environ["FLOOR_DSN"], autocommit=True))
 
-    class pool:
+    @contextmanager
+    def connection():
         """Ten connections, shared by the threads (the library's engine pools ten too)."""
+        conn = _idle.get()
+        try:
+            yield conn
+        finally:
+            _idle.put(conn)
 
-        @staticmethod
-        @contextmanager
-        def connection():
-            conn = _idle.get()
-            try:
-                yield conn
-            finally:
-                _idle.put(conn)
+    def instant(value):
+        """A UTC date-time as the API writes it."""
+        return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+    # The acting user, checked on every request (the API's token cache spares it the token,
+    # never the user: a deactivated user is refused at once).
+    READER = (
+        "SELECT u.id, u.login, u.display_name FROM api_tokens t JOIN users u ON u.id = t.user_id"
+        " WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.active"
+    )
+
+    def reader(conn, request):
+        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
+        return conn.execute(READER, (hashlib.sha256(secret.encode()).hexdigest(),)).fetchone()
+
+    # -- the company's timeline page ---------------------------------------------------------
 
     # The page first (timeline, exchange, visibility, order, limit), then its names and its
-    # assignees' logins: the library's query, which PostgreSQL plans in a tenth of the time
-    # of a flat join.
+    # assignees' logins: the library's query.
     PAGE = """
     SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, s.code, m.code,
            c.code, e.private, e.author_id, u.display_name, e.company_id, co.name,
@@ -91,81 +113,140 @@ FLOOR_APP = textwrap.dedent(
     JOIN users u ON u.id = e.author_id LEFT JOIN companies co ON co.id = e.company_id
     ORDER BY e.key_start DESC, e.id DESC
     """
-    def reader(conn, request):
-        secret = request.headers.get("authorization", "").removeprefix("Bearer ")
-        row = conn.execute(
-            "SELECT t.user_id FROM api_tokens t JOIN users u ON u.id = t.user_id "
-            "WHERE t.token_hash = %s AND t.revoked_at IS NULL AND u.active",
-            (hashlib.sha256(secret.encode()).hexdigest(),),
-        ).fetchone()
-        return row[0] if row else None
+    _key = []
+
+    def cursor(conn, start, ident, company, user):
+        """The next page's cursor, signed with the installation's key as the library signs
+        it (read once: the library reads it again every 30 s)."""
+        if not _key:
+            _key.append(bytes.fromhex(conn.execute(
+                "SELECT cursor_key FROM installation").fetchone()[0]))
+        query = hashlib.sha256(repr(("c", company, user, None)).encode()).hexdigest()[:16]
+        payload = json.dumps(
+            {"s": start.astimezone(UTC).isoformat(), "i": ident, "q": query},
+            separators=(",", ":"),
+        ).encode()
+        body = base64.urlsafe_b64encode(payload).rstrip(b"=")
+        tag = hmac.new(_key[0], body, hashlib.sha256).digest()[:16]
+        return (body + b"." + base64.urlsafe_b64encode(tag).rstrip(b"=")).decode()
 
     def timeline(request):
-        with pool.connection() as conn:
+        company = int(request.path_params["company"])
+        with connection() as conn:
             user = reader(conn, request)
             if user is None:
                 return Response(status_code=401)
-            rows = conn.execute(
-                PAGE, {"company": int(request.path_params["company"]), "reader": user}
-            ).fetchall()
+            rows = conn.execute(PAGE, {"company": company, "reader": user[0]}).fetchall()
+            last = rows[49] if len(rows) > 50 else None
+            more = cursor(conn, last[2], last[0], company, user[0]) if last else None
         items = [
             {"id": r[0], "uuid": str(r[1]), "subject": r[4], "details": r[5],
-             "start": r[2].isoformat(), "end": r[3].isoformat(), "action": r[6], "status": r[7],
+             "start": instant(r[2]), "end": instant(r[3]), "action": r[6], "status": r[7],
              "medium": r[8], "category": r[9], "private": r[10],
-             "company": {"id": r[13], "name": r[14]}, "author": {"id": r[11], "name": r[12]},
+             "company": None if r[13] is None else {"id": r[13], "name": r[14]},
+             "author": {"id": r[11], "name": r[12], "login": None},
              "assignees": r[15] or []}
             for r in rows[:50]
         ]
-        return JSONResponse({"items": items, "next_cursor": None, "next": None})
+        after = str(request.url.include_query_params(cursor=more)) if more else None
+        return JSONResponse({"items": items, "next_cursor": more, "next": after})
+
+    # -- exchange creation -------------------------------------------------------------------
+
+    # The library's statements, in its order (tests/core/test_create_statements.py).
+    COMPANY = "SELECT name FROM companies WHERE id = %s"
+    CHOICES = (
+        "SELECT kind, id, code, active, is_closed, (SELECT count(*) FROM custom_fields"
+        " WHERE entity = 'exchange' AND active AND required) FROM picklist_values"
+        " WHERE (kind = 'action' AND code = %s) OR (kind = 'status' AND code = %s)"
+    )
+    EXCHANGE = (
+        "INSERT INTO exchanges (uuid, start_at, end_at, action_id, status_id, medium_id,"
+        " category_id, subject, details, private, author_id, company_id, created_at, updated_at,"
+        " origin, version) VALUES (%s, %s, %s, %s, %s, NULL, NULL, %s, %s, false, %s, %s, %s,"
+        " %s, NULL, 1) RETURNING id"
+    )
+    ASSIGNEE = "INSERT INTO exchange_assignees (exchange_id, user_id) VALUES (%s, %s)"
+    TIMELINE = (
+        "INSERT INTO exchange_timeline (scope, scope_id, start_at, exchange_id, action_id,"
+        " status_id, category_id) VALUES (%s, %s, %s, %s, %s, %s, NULL)"
+    )
+    DOCUMENT = " || ".join(
+        f"setweight(to_tsvector('{config}', %({field})s), '{weight}')"
+        for field, weight in (("subject", "A"), ("names", "B"), ("details", "C"))
+        for config in ("grc_french", "grc_simple")
+    )
+    SEARCH = (
+        "INSERT INTO exchange_search (exchange_id, names, document) VALUES (%(id)s, %(names)s,"
+        f" {DOCUMENT}) ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names,"
+        " document = excluded.document"
+    )
+    EVENT = (
+        "INSERT INTO events (occurred_at, actor_id, kind, entity_type, entity_id, company_id,"
+        " fanned_out, changes, audience) VALUES (%s, %s, 'exchange.created', 'exchange', %s,"
+        " %s, false, %s, %s) RETURNING id"
+    )
 
     async def create(request):
         body = json.loads(await request.body())
-        return await run(request, body)
-
-    from starlette.concurrency import run_in_threadpool
-
-    async def run(request, body):
         return await run_in_threadpool(insert, request, body)
 
     def insert(request, body):
         start = datetime.fromisoformat(body["start"]).astimezone(UTC)
-        with pool.connection() as conn:
+        company, subject, details = body["company_id"], body["subject"], body.get("details", "")
+        status = body.get("status", "planned")
+        key = uuid.uuid4()
+        with connection() as conn:
             user = reader(conn, request)
             if user is None:
                 return Response(status_code=401)
             with conn.transaction():
-                action = conn.execute(
-                    "SELECT id FROM picklist_values WHERE kind = 'action' AND code = %s",
-                    (body["action"],),
-                ).fetchone()[0]
-                status = conn.execute(
-                    "SELECT id FROM picklist_values WHERE kind = 'status' AND code = 'planned'"
-                ).fetchone()[0]
+                name = conn.execute(COMPANY, (company,)).fetchone()[0]
+                found = {r[0]: r for r in conn.execute(CHOICES, (body["action"], status))}
+                action, state = found["action"], found["status"]
+                if not (action[3] and state[3]) or action[5]:
+                    return Response(status_code=422)
+                now = datetime.now(UTC)
                 ident = conn.execute(
-                    "INSERT INTO exchanges (uuid, start_at, end_at, action_id, status_id, subject,"
-                    " details, private, author_id, company_id, created_at, updated_at, version)"
-                    " VALUES (%s, %s, %s, %s, %s, %s, '', false, %s, %s, now(), now(), 1)"
-                    " RETURNING id",
-                    (uuid.uuid4(), start, start, action, status, body["subject"], user,
-                     body["company_id"]),
+                    EXCHANGE,
+                    (key, start, start, action[1], state[1], subject, details, user[0], company,
+                     now, now),
                 ).fetchone()[0]
-                conn.execute(
-                    "INSERT INTO exchange_assignees (exchange_id, user_id) VALUES (%s, %s)",
-                    (ident, user),
+                conn.execute(ASSIGNEE, (ident, user[0]))
+                conn.cursor().executemany(
+                    TIMELINE,
+                    [("c", company, start, ident, action[1], state[1]),
+                     ("u", user[0], start, ident, action[1], state[1])],
                 )
                 conn.execute(
-                    "INSERT INTO exchange_timeline (scope, scope_id, start_at, exchange_id)"
-                    " VALUES ('c', %s, %s, %s), ('u', %s, %s, %s)",
-                    (body["company_id"], start, ident, user, start, ident),
+                    SEARCH, {"id": ident, "names": name, "subject": subject, "details": details}
                 )
+                snapshot = {
+                    "uuid": str(key), "subject": subject, "details": details,
+                    "start": start.isoformat(), "end": start.isoformat(), "action": action[2],
+                    "status": state[2], "medium": None, "category": None, "private": False,
+                    "author_id": user[0], "company_id": company, "assignee_ids": [user[0]],
+                    "opportunity_ids": [], "contact_ids": [], "custom": {},
+                }
+                audience = {"uuid": str(key), "private": False, "author_id": user[0],
+                            "assignee_ids": [user[0]]}
                 conn.execute(
-                    "INSERT INTO events (occurred_at, actor_id, kind, entity_type, entity_id,"
-                    " company_id, fanned_out, changes) VALUES (now(), %s, 'exchange.created',"
-                    " 'exchange', %s, %s, false, %s)",
-                    (user, ident, body["company_id"],
-                     json.dumps({"subject": [None, body["subject"]]})),
+                    EVENT,
+                    (now, user[0], ident, company,
+                     Json({k: [None, v] for k, v in snapshot.items()}), Json(audience)),
                 )
-        return JSONResponse({"id": ident, "subject": body["subject"]}, status_code=201)
+        return JSONResponse(
+            {"id": ident, "uuid": str(key), "subject": subject, "details": details,
+             "start": instant(start), "end": instant(start), "action": action[2],
+             "status": state[2], "medium": None, "category": None, "private": False,
+             "company": {"id": company, "name": name},
+             "author": {"id": user[0], "name": user[2], "login": user[1]},
+             "assignees": [user[1]], "closed": state[4], "opportunities": [], "contacts": [],
+             "custom": {}, "created_at": instant(now), "updated_at": instant(now),
+             "version": 1},
+            status_code=201,
+            headers={"ETag": '"1"', "Location": f"{request.url.path}/{ident}"},
+        )
 
     app = Starlette(routes=[
         Route("/api/v1/companies/{company:int}/history", timeline),
@@ -251,6 +332,70 @@ def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Pope
             time.sleep(0.2)
     process.kill()
     raise SystemExit(f"server did not start: {' '.join(command)}")
+
+
+def _shape(value: Any) -> Any:
+    """The keys of every object in ``value``, nested (lists by their first element)."""
+    if isinstance(value, dict):
+        return {k: _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+#: Fields of a new exchange that differ between any two creations.
+_OWN = {"id", "uuid", "created_at", "updated_at"}
+
+
+def check_same_json(bases: dict[str, str], secret: str, company: int) -> None:
+    """Stop the run unless the API and the floor answer with the same JSON.
+
+    A timeline page must be the same page (same items, same cursor; ``next`` differs only by
+    the server's address); a creation must have the same keys, nested, and the same values
+    but for the new record's own (id, uuid, timestamps), and the same headers.
+    """
+    headers = {"Authorization": f"Bearer {secret}"}
+    pages: dict[str, Any] = {}
+    created: dict[str, httpx.Response] = {}
+    for name, base in bases.items():
+        r = httpx.get(f"{base}/api/v1/companies/{company}/history?limit=50", headers=headers)
+        r.raise_for_status()
+        page = r.json()
+        page["next"] = page["next"] and page["next"].removeprefix(base)
+        pages[name] = page
+    body = {"subject": "Same JSON", "start": "2026-03-02T09:00:00+00:00", "action": "call"}
+    for name, base in bases.items():
+        created[name] = httpx.post(
+            f"{base}/api/v1/exchanges", json={**body, "company_id": company}, headers=headers
+        )
+        if created[name].status_code != 201:
+            raise SystemExit(f"{name} creation: {created[name].status_code} {created[name].text}")
+    api, floor = pages["api"], pages["floor"]
+    if api != floor:
+        first = next(
+            (
+                pair
+                for pair in zip(api["items"], floor["items"], strict=False)
+                if pair[0] != pair[1]
+            ),
+            (api["next"], floor["next"]),
+        )
+        raise SystemExit(f"the floor's page differs from the API's, first at:\n{first}")
+    made = {name: r.json() for name, r in created.items()}
+    if _shape(made["api"]) != _shape(made["floor"]):
+        raise SystemExit(f"the floor's creation differs from the API's:\n{made}")
+    differ = {k for k in made["api"] if k not in _OWN and made["api"][k] != made["floor"][k]}
+    if differ:
+        raise SystemExit(f"the floor's creation differs from the API's on {sorted(differ)}")
+    for header in ("etag", "location", "content-type"):
+        a, f = (created[n].headers.get(header, "") for n in ("api", "floor"))
+        if header == "location":
+            a, f = a.rsplit("/", 1)[0], f.rsplit("/", 1)[0]
+        if a != f:
+            raise SystemExit(f"the floor's creation differs from the API's on {header}: {a} {f}")
+    # The key sets alone, said once more for the reader of this check: equal pages have them.
+    assert _shape(api["items"]) == _shape(floor["items"])
+    print("same JSON: timeline page and creation (keys and values)", flush=True)
 
 
 async def load(
@@ -339,6 +484,11 @@ def main() -> None:
     }  # fmt: skip
     results: list[dict[str, Any]] = []
     try:
+        check_same_json(
+            {"api": f"http://127.0.0.1:{api_port}", "floor": f"http://127.0.0.1:{floor_port}"},
+            secret,
+            company,
+        )
         for kind in ("timeline", "create"):
             for concurrency in levels:
                 row: dict[str, Any] = {"kind": kind, "concurrency": concurrency}
