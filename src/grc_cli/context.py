@@ -10,20 +10,25 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy.orm import Session
 
 from grc_cli.failures import CliFailure, ExitCode, one_line
-from grc_cli.output import Output
 from grc_cli.safe_text import escape_controls
-from grc_core.backends import check_configuration
 from grc_core.config import Settings, load_settings
 from grc_core.errors import GrcError
-from grc_core.facade import Grc, Work
-from grc_core.notify.channels import NotificationChannel, OutgoingMessage, SendResult
-from grc_core.plugins.registry import Registry
+
+if TYPE_CHECKING:
+    # Imported where first used: the facade (SQLAlchemy's ORM, the models), the output
+    # (Rich) and the plugins cost most of a command's start-up, and usage errors, --help and
+    # commands that need no plugin do without some of them.
+    from sqlalchemy.orm import Session
+
+    from grc_cli.output import Output
+    from grc_core.facade import Grc, Work
+    from grc_core.notify.channels import NotificationChannel, OutgoingMessage, SendResult
+    from grc_core.plugins.registry import Registry
 
 NO_ACTING_USER = "no acting user: pass --as LOGIN or set GRC_USER"
 
@@ -62,6 +67,8 @@ class CliContext:
     @cached_property
     def out(self) -> Output:
         """Rendering in the configured zone and language."""
+        from grc_cli.output import Output
+
         return Output(
             json_output=self.json_output,
             timezone=self.settings.timezone,
@@ -74,11 +81,16 @@ class CliContext:
         """The facade on the configured database (builds the engine on first use)."""
         # Shares the plugins if a command already loaded them; else the facade loads them
         # itself, and only if the command needs storage.
+        from grc_core.facade import Grc
+
         return Grc(self.settings, registry=self.__dict__.get("registry"))
 
     @cached_property
     def registry(self) -> Registry:
         """The installed plugins, loaded on first use (``plugins list`` needs no database)."""
+        from grc_core.backends import check_configuration
+        from grc_core.plugins.registry import Registry
+
         registry = self.grc.registry if "grc" in self.__dict__ else Registry.load()
         check_configuration(self.settings, registry)  # typos in tables are errors
         return registry
@@ -146,6 +158,8 @@ class UnusableChannel:
 
     def send(self, session: Any, messages: Sequence[OutgoingMessage]) -> list[SendResult]:
         """Fail every message, retryably, with the configuration error."""
+        from grc_core.notify.channels import SendResult
+
         error = f"the {self.name!r} channel is not configured: {self.reason}"
         return [SendResult.failed(m.delivery_id, error, retryable=True) for m in messages]
 
