@@ -18,52 +18,49 @@ from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 import click
 from rich import box
 from rich.console import Console, Group, RenderableType
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 from rich.table import Column, Table
 from rich.text import Text
-from rich.tree import Tree
 
 from grc_cli.safe_text import SafeConsole, escape_controls, escape_json
-from grc_core import representation
-from grc_core.config import Settings
-from grc_core.models import (
-    Attachment,
-    AttachmentPolicy,
-    Category,
-    Company,
-    Contact,
-    CustomField,
-    Delivery,
-    Event,
-    Exchange,
-    Opportunity,
-    PicklistValue,
-    Preferences,
-    Rule,
-    Subscription,
-    User,
-)
-from grc_core.notify.inbox import InboxEntry
-from grc_core.notify.rule_admin import RECIPIENT_FLAGS, DryRun
-from grc_core.notify.worker import RunStats
-from grc_core.plugins.registry import PluginInfo, StorageBackendInfo, redact
-from grc_core.queries.history import Page, TimelineEntry
-from grc_core.queries.search import SearchHit
-from grc_core.services.storage_admin import MigrationReport, VerifyReport, iter_problems
 from grc_core.timeutil import zone
+
+if TYPE_CHECKING:
+    # The records' JSON representation, the notification, plugin and storage modules are
+    # imported by the functions that use them: a listing of exchanges printed as a table
+    # needs none of them, and they cost a tenth of a second at every start.
+    from rich.tree import Tree
+
+    from grc_core.config import Settings
+    from grc_core.models import (
+        Attachment,
+        AttachmentPolicy,
+        Category,
+        Company,
+        Contact,
+        CustomField,
+        Delivery,
+        Event,
+        Exchange,
+        Opportunity,
+        PicklistValue,
+        Preferences,
+        Rule,
+        Subscription,
+        User,
+    )
+    from grc_core.notify.inbox import InboxEntry
+    from grc_core.notify.rule_admin import DryRun
+    from grc_core.notify.worker import RunStats
+    from grc_core.plugins.registry import PluginInfo, StorageBackendInfo
+    from grc_core.queries.history import Page, TimelineEntry
+    from grc_core.queries.search import SearchHit
+    from grc_core.services.storage_admin import MigrationReport, VerifyReport
 
 #: Width of tables written to a pipe or a file when ``COLUMNS`` is not set (Rich uses 80).
 PIPE_WIDTH = 200
@@ -87,6 +84,9 @@ class Layout(Enum):
 @dataclass(frozen=True)
 class Shown:
     """One result: ``data`` for ``--json``, ``view`` for people.
+
+    ``data`` may be ``None`` when the output is not JSON and nothing else reads it (building
+    it loads :mod:`grc_core.representation` and what it imports).
 
     :param empty: said on stderr instead of printing an empty listing.
     """
@@ -275,6 +275,8 @@ def _two_lines(when: str) -> str:
 
 def user_data(user: User, tz: tzinfo | None = None) -> dict[str, Any]:
     """A user as JSON data (:func:`grc_core.representation.user`)."""
+    from grc_core import representation
+
     return representation.user(user, tz)
 
 
@@ -312,6 +314,8 @@ def _active(user: User) -> str:
 
 def company_data(company: Company, tz: tzinfo | None = None) -> dict[str, Any]:
     """A company as JSON data (:func:`grc_core.representation.company`)."""
+    from grc_core import representation
+
     return representation.company(company, tz)
 
 
@@ -359,6 +363,8 @@ def show_companies(out: Output, companies: Sequence[Company]) -> Shown:
 
 def contact_data(contact: Contact, tz: tzinfo | None = None) -> dict[str, Any]:
     """A contact as JSON data (:func:`grc_core.representation.contact`)."""
+    from grc_core import representation
+
     return representation.contact(contact, tz)
 
 
@@ -392,6 +398,8 @@ def show_contacts(out: Output, contacts: Sequence[Contact]) -> Shown:
 
 def opportunity_data(opportunity: Opportunity, tz: tzinfo | None = None) -> dict[str, Any]:
     """An opportunity as JSON data (:func:`grc_core.representation.opportunity`)."""
+    from grc_core import representation
+
     return representation.opportunity(opportunity, tz)
 
 
@@ -444,6 +452,8 @@ def show_opportunities(out: Output, opportunities: Sequence[Opportunity]) -> Sho
 
 def picklist_data(value: PicklistValue, tz: tzinfo | None = None) -> dict[str, Any]:
     """A picklist value as JSON data (:func:`grc_core.representation.picklist_value`)."""
+    from grc_core import representation
+
     return representation.picklist_value(value, tz)
 
 
@@ -474,6 +484,8 @@ def show_picklist(out: Output, kind: str, values: Sequence[PicklistValue]) -> Sh
 
 def category_data(category: Category, tz: tzinfo | None = None) -> dict[str, Any]:
     """A category as JSON data (:func:`grc_core.representation.category`)."""
+    from grc_core import representation
+
     return representation.category(category, tz)
 
 
@@ -491,6 +503,8 @@ def show_category(out: Output, category: Category) -> Shown:
 
 def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
     """The category tree (``categories`` lists parents before their children)."""
+    from rich.tree import Tree
+
     root = Tree(Text("categories"), guide_style="dim")
     nodes: dict[int, Tree] = {}
     for cat in categories:
@@ -506,6 +520,8 @@ def show_category_tree(out: Output, categories: Sequence[Category]) -> Shown:
 
 def field_data(field: CustomField, tz: tzinfo | None = None) -> dict[str, Any]:
     """A custom field definition as JSON data (:func:`grc_core.representation.field`)."""
+    from grc_core import representation
+
     return representation.field(field, tz)
 
 
@@ -547,6 +563,8 @@ def show_fields(out: Output, fields: Sequence[CustomField]) -> Shown:
 
 def exchange_data(exchange: Exchange, tz: tzinfo | None = None) -> dict[str, Any]:
     """An exchange as JSON data (:func:`grc_core.representation.exchange`)."""
+    from grc_core import representation
+
     return representation.exchange(exchange, tz)
 
 
@@ -589,7 +607,8 @@ def show_exchange(out: Output, exchange: Exchange) -> Shown:
     parts: list[RenderableType] = [record(f"Exchange {exchange.id}", pairs)]
     if exchange.details:
         parts += [Text(""), text(exchange.details)]
-    return Shown(exchange_data(exchange, out.zone), Group(*parts))
+    data = exchange_data(exchange, out.zone) if out.json_output else None
+    return Shown(data, Group(*parts))
 
 
 def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | None = None) -> Table:
@@ -665,8 +684,9 @@ def exchanges_table(out: Output, exchanges: Sequence[Exchange], title: str | Non
 
 
 def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
-    """A listing of exchanges."""
-    data = [exchange_data(ex, out.zone) for ex in exchanges]
+    """A listing of exchanges (its JSON data built only for ``--json``: the representation
+    module is not loaded for a table)."""
+    data = [exchange_data(ex, out.zone) for ex in exchanges] if out.json_output else None
     empty = None if exchanges else "no exchanges match"
     return Shown(data, exchanges_table(out, exchanges), empty)
 
@@ -698,6 +718,8 @@ class Labels:
 
 def timeline_entry_data(entry: TimelineEntry, tz: tzinfo | None = None) -> dict[str, Any]:
     """A history entry as JSON data (:func:`grc_core.representation.entry`)."""
+    from grc_core import representation
+
     return representation.entry(entry, tz)
 
 
@@ -812,6 +834,8 @@ def highlighted(snippet: str) -> Text:
 
 def search_hit_data(hit: SearchHit, tz: tzinfo | None = None) -> dict[str, Any]:
     """A search hit as JSON data (:func:`grc_core.representation.search_hit`)."""
+    from grc_core import representation
+
     return representation.search_hit(hit, tz)
 
 
@@ -893,6 +917,8 @@ def human_size(size: int) -> str:
 
 def attachment_data(attachment: Attachment, tz: tzinfo | None = None) -> dict[str, Any]:
     """An attachment as JSON data (:func:`grc_core.representation.attachment`)."""
+    from grc_core import representation
+
     return representation.attachment(attachment, tz)
 
 
@@ -1029,6 +1055,8 @@ def verify_summary(report: VerifyReport, *, repair: bool) -> str:
 
 def show_verify_report(out: Output, report: VerifyReport, *, repair: bool) -> Shown:
     """What ``grc storage verify`` found, as a table of problems and a summary line."""
+    from grc_core.services.storage_admin import iter_problems
+
     problems = list(iter_problems(report))
     summary = verify_summary(report, repair=repair)
     data = {
@@ -1086,6 +1114,15 @@ def progress_bar(out: Output, description: str) -> Iterator[Callable[[int, int, 
     Disabled with ``--json`` and when stderr is not a terminal: a bar redrawn into a log file
     or a pipe is noise.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -1106,6 +1143,8 @@ def progress_bar(out: Output, description: str) -> Iterator[Callable[[int, int, 
 
 def backends_data(infos: Sequence[StorageBackendInfo], settings: Settings) -> dict[str, Any]:
     """Registered and configured storage backends as JSON data (secrets redacted)."""
+    from grc_core.plugins.registry import redact
+
     default = settings.storage_backend
     names = sorted({*settings.storage, default})
     configured = []
@@ -1206,6 +1245,8 @@ def _kinds(kinds: Sequence[str] | None) -> str:
 
 def subscription_data(subscription: Subscription, tz: tzinfo | None = None) -> dict[str, Any]:
     """A subscription as JSON data (:func:`grc_core.representation.subscription`)."""
+    from grc_core import representation
+
     return representation.subscription(subscription, tz)
 
 
@@ -1249,6 +1290,8 @@ def show_subscriptions(
 
 def preferences_data(prefs: Preferences, tz: tzinfo | None = None) -> dict[str, Any]:
     """Notification preferences as JSON data (:func:`grc_core.representation.preferences`)."""
+    from grc_core import representation
+
     return representation.preferences(prefs, tz)
 
 
@@ -1272,6 +1315,8 @@ def show_preferences(out: Output, login: str, prefs: Preferences) -> Shown:
 
 def recipients_text(recipients: Mapping[str, Any]) -> str:
     """A rule's recipients as ``--to`` would give them: ``users:alice,bob; assignees``."""
+    from grc_core.notify.rule_admin import RECIPIENT_FLAGS
+
     parts = []
     if recipients.get("users"):
         parts.append("users:" + ",".join(recipients["users"]))
@@ -1286,6 +1331,8 @@ def rule_data(
     tz: tzinfo | None = None,
 ) -> dict[str, Any]:
     """A notification rule as JSON data (:func:`grc_core.representation.rule`)."""
+    from grc_core import representation
+
     return representation.rule(rule, triggers, tz, logins=logins)
 
 
@@ -1385,6 +1432,8 @@ def show_dry_run(out: Output, data: Mapping[str, Any]) -> Shown:
 
 def stats_data(stats: RunStats) -> dict[str, int]:
     """What a worker did, as JSON data."""
+    from grc_core.notify.worker import RunStats
+
     return {name: int(getattr(stats, name)) for name in RunStats.__dataclass_fields__}
 
 
@@ -1502,6 +1551,8 @@ def _about_text(about: Mapping[str, Any]) -> str:
 
 def inbox_entry_data(entry: InboxEntry, tz: tzinfo | None = None) -> dict[str, Any]:
     """An inbox alert as JSON data (:func:`grc_core.representation.inbox_item`)."""
+    from grc_core import representation
+
     return representation.inbox_item(entry, tz)
 
 
