@@ -24,7 +24,6 @@ from grc_core.errors import ValidationError
 from grc_core.ids import parse_id
 from grc_core.models import Exchange, User
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition, exchanges_query
-from grc_core.services import categories, companies, exchanges, picklists, users
 from grc_core.timeutil import parse_datetime, zone
 
 #: The most exchanges ``exchange list`` reads in one query (``--all`` reads page after page).
@@ -209,6 +208,10 @@ class FilterOptions:
         category, company or user, or a period that ends before it starts, is refused
         (rather than matching nothing).  Retired codes are accepted: old exchanges carry them.
         """
+        # Imported here, not at the top: the exchange services and company names (with their
+        # stemmers) are not needed to list exchanges, only to check the criteria given.
+        from grc_core.services import categories, picklists, users
+
         since = _when(state, self.since, "since")
         until = _when(state, self.until, "until")
         if since is not None and until is not None and since >= until:
@@ -227,6 +230,8 @@ class FilterOptions:
         if self.category is not None:
             categories.get_category(session, self.category)
         if self.company_id is not None:
+            from grc_core.services import companies
+
             companies.get_company(session, self.company_id)
         flt = ExchangeFilter(
             company_id=self.company_id,
@@ -346,6 +351,8 @@ def add(
     uuid: str | None,
 ) -> None:
     """Record an exchange authored by the acting user."""
+    from grc_core.services import exchanges
+
     text = _details(details, details_file)
     custom = parse_assignments(field_values)
     starts = parse_datetime(start, "start", state.settings.timezone)
@@ -410,6 +417,8 @@ def _check_period(state: CliContext, start: datetime | None, end: datetime | Non
 @pass_cli
 def show(state: CliContext, ref: str) -> None:
     """Show one exchange (a private one only to those who may see it)."""
+    from grc_core.services import exchanges
+
     with state.work(read_only=True) as work:
         exchange = exchanges.get_exchange(work.session, work.actor, exchange_ref(ref))
         shown = show_exchange(state.out, exchange)
@@ -463,6 +472,8 @@ def update(
     if_version: int | None,
 ) -> None:
     """Change the given fields of an exchange; the others stay as they are."""
+    from grc_core.services import exchanges
+
     _exclusive(("--medium", medium), ("--clear-medium", clear_medium))
     _exclusive(("--category", category), ("--clear-category", clear_category))
     _exclusive(("--company", company_id), ("--global", make_global))
@@ -524,6 +535,8 @@ def update(
 @pass_cli
 def complete(state: CliContext, ref: str, status: str | None) -> None:
     """Close an exchange with a closing status."""
+    from grc_core.services import exchanges
+
     with state.work() as work:
         exchange = exchanges.complete_exchange(
             work.session, work.actor, exchange_ref(ref), status=status or exchanges.DONE_STATUS
@@ -539,6 +552,8 @@ def complete(state: CliContext, ref: str, status: str | None) -> None:
 @pass_cli
 def delete(state: CliContext, ref: str, yes: bool) -> None:
     """Delete an exchange (its audit event keeps what it was)."""
+    from grc_core.services import exchanges
+
     # Look it up in its own transaction: no lock is held while the question waits.
     with state.work(read_only=True) as work:
         exchange = exchanges.get_exchange(work.session, work.actor, exchange_ref(ref))
