@@ -15,7 +15,7 @@ from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from grc_core.db_rows import driver_value, insert_tuples
-from grc_core.french_text import index_text
+from grc_core.french_text import PART_MARK, STOP_MARK, index_text
 from grc_core.models import (
     Exchange,
     FieldType,
@@ -35,11 +35,20 @@ _PG_UPSERT = text(
     f"VALUES (:id, :names, {PG_DOCUMENT}) "
     "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names, document = excluded.document"
 )
-_SQLITE_DELETE = text("DELETE FROM exchange_fts WHERE rowid = :id")
-_SQLITE_INSERT_SQL = "INSERT INTO exchange_fts (rowid, subject, details, names) VALUES (?, ?, ?, ?)"
-#: The insert of one row of SQLite's full-text index, its texts made by
-#: :func:`grc_core.french_text.index_text` (bulk import writes through it too).
+# SQLite (migration 0011): the key row's trigger drops both full-text rows with it.
+_SQLITE_DELETE = text("DELETE FROM exchange_search_key WHERE exchange_id = :id")
+_SQLITE_INSERT_SQL = (
+    "INSERT INTO exchange_fts_input (exchange_id, subject, details, names) VALUES (?, ?, ?, ?)"
+)
+#: The insert of one exchange into SQLite's full-text indexes: its id and its subject,
+#: details and names as made by :func:`grc_core.french_text.index_text` (bulk import writes
+#: through it too).  A view's trigger computes the exchange's search key from its start
+#: (the exchange row must exist) and writes the full-text and the subject-and-names rows.
+#: Then call :func:`add_search_terms` with the same texts.
 SQLITE_INSERT_SQL = _SQLITE_INSERT_SQL
+_SQLITE_TERMS_SQL = "INSERT OR IGNORE INTO exchange_fts_terms (term) VALUES (?)"
+#: Not words: the marks of stop words and of the part boundary (grc_core.french_text).
+_MARKS = frozenset({STOP_MARK, PART_MARK})
 
 
 #: The columns of a timeline row, in the order of :meth:`IndexEntry.timeline_rows`.
@@ -157,7 +166,32 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     if conn.dialect.name == "postgresql":
         conn.execute(_PG_UPSERT, texts)
     else:
-        conn.exec_driver_sql(_SQLITE_INSERT_SQL, [_sqlite_row(t) for t in texts])
+        write_sqlite_texts(conn, [_sqlite_row(t) for t in texts])
+
+
+def write_sqlite_texts(conn: Connection, rows: Sequence[tuple[int, str, str, str]]) -> None:
+    """Insert rows ``(exchange id, subject, details, names)`` of stemmed texts (see
+    :data:`SQLITE_INSERT_SQL`) into SQLite's full-text indexes, and their words into the
+    list of words that type-ahead prefixes are completed from."""
+    conn.exec_driver_sql(_SQLITE_INSERT_SQL, list(rows))
+    add_search_terms(conn, (t for row in rows for t in row[1:]))
+
+
+def add_search_terms(conn: Connection, texts: Iterable[str]) -> None:
+    """Record the words of stemmed ``texts`` (as :func:`grc_core.french_text.index_text`
+    makes them) in SQLite's list of indexed words.
+
+    A prefix typed is completed from this list into exact words (see
+    :func:`grc_core.queries.search.search`): a word missing here is not found by its
+    prefixes.  Each distinct word is written once per call, so a caller writing many
+    exchanges (bulk import) should pass a whole batch's texts in one call.
+    """
+    words: set[str] = set()
+    for text_ in set(texts):
+        words.update(text_.split())
+    words -= _MARKS
+    if words:
+        conn.exec_driver_sql(_SQLITE_TERMS_SQL, [(w,) for w in sorted(words)])
 
 
 def write_timeline(conn: Connection, entries: Sequence[IndexEntry]) -> None:
@@ -176,10 +210,10 @@ def write_timeline(conn: Connection, entries: Sequence[IndexEntry]) -> None:
         insert_tuples(conn, exchange_timeline_choices, CHOICE_COLUMNS, choices, convert=False)
 
 
-def _sqlite_row(row: dict[str, object]) -> tuple[object, ...]:
+def _sqlite_row(row: dict[str, object]) -> tuple[int, str, str, str]:
     # Stemmed and folded by GRC (see grc_core.french_text): FTS5 has no French stemmer.
     return (
-        row["id"],
+        int(str(row["id"])),
         index_text(str(row["subject"])),
         index_text(str(row["details"])),
         index_text(str(row["names"])),
@@ -238,16 +272,21 @@ def ensure_search_format(conn: Connection) -> int:
         return 0
     if conn.exec_driver_sql("PRAGMA user_version").scalar_one() >= SQLITE_SEARCH_FORMAT:
         return 0
-    if not conn.exec_driver_sql("SELECT 1 FROM sqlite_master WHERE name = 'exchange_fts'").first():
+    if not conn.exec_driver_sql(
+        "SELECT 1 FROM sqlite_master WHERE name = 'exchange_fts_input'"
+    ).first():
         return 0  # not migrated that far yet: the revision creating it is rewritten later
     session = Session(bind=conn)
     ids = list(session.scalars(select(Exchange.id).order_by(Exchange.id)))
+    # Everything goes, rows of deleted exchanges and words no longer indexed included.
+    for table in ("exchange_search_key", "exchange_fts", "exchange_fts_title"):
+        conn.exec_driver_sql(f"DELETE FROM {table}")  # this module's names
+    conn.exec_driver_sql("DELETE FROM exchange_fts_terms")
     for start in range(0, len(ids), 500):
         batch = ids[start : start + 500]
-        conn.execute(_SQLITE_DELETE, [{"id": i} for i in batch])
         loaded = session.scalars(select(Exchange).where(Exchange.id.in_(batch)))
         texts = [entry_for(e).text_row() for e in loaded]
-        conn.exec_driver_sql(_SQLITE_INSERT_SQL, [_sqlite_row(t) for t in texts])
+        write_sqlite_texts(conn, [_sqlite_row(t) for t in texts])
         session.expunge_all()
     # A pragma takes no bound parameter; the value is this module's constant.
     conn.exec_driver_sql(f"PRAGMA user_version = {SQLITE_SEARCH_FORMAT}")

@@ -131,6 +131,7 @@ def test_an_index_of_raw_text_is_rewritten_at_upgrade(db_factory):
         _load(engine)
         with engine.begin() as conn:  # back to what migration 0003 wrote
             conn.exec_driver_sql("DELETE FROM exchange_fts")
+            conn.exec_driver_sql("DELETE FROM exchange_fts_title")  # migration 0011
             conn.exec_driver_sql(
                 "INSERT INTO exchange_fts (rowid, subject, details, names)"
                 " SELECT id, subject, details, '' FROM exchanges"

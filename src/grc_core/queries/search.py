@@ -13,29 +13,43 @@ text search configuration, SQLite through the stemmed text GRC writes in its ind
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, column, false, func, literal_column, select, table
+from sqlalchemy import (
+    Select,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+    table,
+    text,
+    union_all,
+)
 from sqlalchemy.orm import Session
 
+from grc_core.errors import ValidationError
 from grc_core.french_text import STOP_MARK, fold, query_stems, stem_word
 from grc_core.french_text import words as folded_words
 from grc_core.models import Company, Contact, Exchange, User, exchange_contacts
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
 from grc_core.queries.history import TimelineEntry, build_entries, entry_select
+from grc_core.timeutil import require_aware
 from grc_core.visibility import visible_exchanges
 
 MAX_INPUT = 500
 MAX_TERMS = 12
 MAX_WORD = 60
 MAX_HITS = 100
-#: How many of the newest matches are ranked (see :func:`search`).
+#: How many of the most recent matches each window ranks (see :func:`search`).
 SEARCH_WINDOW = 500
 
-# The full-text tables are created by migration 0003, per database, outside the models.
-_FTS5 = table("exchange_fts", column("rowid"), column("names"))
+# The full-text tables are created by migrations 0003 and 0011, outside the models.
 _PG_SEARCH = table("exchange_search", column("exchange_id"), column("names"), column("document"))
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -136,21 +150,56 @@ def _fts5_phrase(text_: str) -> str | None:
     return '"' + " ".join(s or STOP_MARK for s in stems) + '"'
 
 
-def _fts5_match(terms: SearchTerms) -> str | None:
+#: At most this many indexed words complete a typed prefix; beyond, FTS5's own prefix search.
+MAX_COMPLETIONS = 64
+_COMPLETIONS = text(
+    "SELECT term FROM exchange_fts_terms WHERE term >= :low AND term < :high ORDER BY term LIMIT :n"
+)
+
+
+def _completions(session: Session, prefix: str) -> list[str] | None:
+    """The indexed words beginning with ``prefix`` (SQLite), or ``None`` if there are more
+    than :data:`MAX_COMPLETIONS`.
+
+    FTS5 answers a prefix by merging the postings of every word it covers before returning
+    the first row — all of them, for a prefix of a word in half the exchanges; a few exact
+    words are read newest first and stop at the window instead.
+    """
+    # Words compare as UTF-8 bytes, i.e. by code point: the highest one closes the range.
+    found = session.execute(
+        _COMPLETIONS,
+        {"low": prefix, "high": prefix + "\U0010ffff", "n": MAX_COMPLETIONS + 1},
+    ).scalars()
+    words = list(found)
+    return words if len(words) <= MAX_COMPLETIONS else None
+
+
+def _fts5_match(
+    terms: SearchTerms, complete: Callable[[str], list[str] | None] = lambda _: None
+) -> str | None:
     """The FTS5 query of ``terms`` over the stemmed index; ``None`` when nothing is left to
-    look for (only stop words), which matches nothing, as on PostgreSQL."""
+    look for (only stop words) or the prefix completes to no indexed word, which matches
+    nothing, as on PostgreSQL.  ``complete`` gives the indexed words a prefix completes to
+    (``None``: too many, FTS5's prefix search instead)."""
     parts = [_fts5_phrase(w) for w in terms.words]
     parts += [_fts5_phrase(" ".join(p)) for p in terms.phrases]
+    kept = [p for p in parts if p is not None]
     if terms.prefix:
         # The beginning of a whole word or of a stem, or the stem of the word typed so far.
         pieces = folded_words(terms.prefix)
         if pieces:
-            alternatives = ['"' + " ".join(pieces) + '"*']
+            head = " ".join([*pieces[:-1], ""])
+            words = complete(pieces[-1])
+            if words is None:
+                alternatives = ['"' + " ".join(pieces) + '"*']
+            else:
+                alternatives = [f'"{head}{word}"' for word in words]
             stemmed = _fts5_phrase(terms.prefix)
-            if stemmed is not None:
+            if stemmed is not None and stemmed not in alternatives:
                 alternatives.append(stemmed)
-            parts.append("(" + " OR ".join(alternatives) + ")")
-    kept = [p for p in parts if p is not None]
+            if not alternatives:
+                return None
+            kept.append("(" + " OR ".join(alternatives) + ")")
     return " AND ".join(kept) if kept else None
 
 
@@ -190,26 +239,78 @@ def _pg_highlight(terms: SearchTerms) -> Any:
     return func.to_tsquery("grc_simple", " | ".join(f"{w}:*" for w in words))
 
 
-def _candidates(terms: SearchTerms, postgresql: bool) -> tuple[Select[Any], Any]:
-    """The newest matching exchanges with their relevance, before visibility and filters."""
-    rank: Any
-    match: Any
-    if postgresql:
-        document = _PG_SEARCH.c.document
-        rank = func.ts_rank_cd(document, _pg_query(terms))
-        source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
-        match = document.op("@@")(_pg_query(terms))
-    else:
-        fts: Any = literal_column("exchange_fts")
-        rank = -func.bm25(fts, 10.0, 1.0, 4.0)  # bm25 is lower-is-better
-        source = _FTS5.join(Exchange, Exchange.id == _FTS5.c.rowid)
-        query = _fts5_match(terms)
-        match = fts.op("MATCH")(bindparam("match", query)) if query is not None else false()
-    # Newest first by the full-text table's own key: FTS5 then reads its index backwards and
-    # stops at the window instead of sorting every match.
-    newest = _PG_SEARCH.c.exchange_id if postgresql else _FTS5.c.rowid
-    stmt = select(Exchange.id.label("id"), rank.label("rank")).select_from(source).where(match)
-    return stmt, newest
+#: SQLite's search key (migration 0011): start minute * 2**31 + exchange id.
+_ID_BITS = 31
+_ID_MASK = (1 << _ID_BITS) - 1
+
+
+def _search_key_minute(when: datetime) -> int:
+    """The start minute of a search key, as migration 0011 computes it (floored)."""
+    return math.floor(require_aware(when, "date").timestamp()) // 60
+
+
+def _key_bounds(key: Any, flt: ExchangeFilter) -> list[Any]:
+    """Range conditions on SQLite's search key implied by the filter's dates (one minute
+    wider; the exact dates are filtered on the exchange), so that FTS5 reads only the
+    matches of the period."""
+    bounds: list[Any] = []
+    if flt.since is not None:
+        low = (_search_key_minute(flt.since) - 1) << _ID_BITS
+        bounds.append(key >= bindparam(None, low))
+    if flt.until is not None:
+        high = (_search_key_minute(flt.until) + 1) << _ID_BITS
+        bounds.append(key < bindparam(None, high))
+    return bounds
+
+
+def _windows(
+    session: Session, terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter
+) -> list[Select[Any]] | None:
+    """The two windows of candidates (see :func:`search`): the most recent exchanges whose
+    subject and names match, then the most recent matches anywhere, each with its score;
+    ``None`` when the text can match nothing."""
+    window: Any = bindparam(None, SEARCH_WINDOW, literal_execute=True)
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    selects: list[Select[Any]] = []
+    for tier in (1, 0):
+        relevance: Any
+        if postgresql:
+            document = _PG_SEARCH.c.document
+            searched = func.ts_filter(document, literal_column("'{a,b}'")) if tier else document
+            # The same relevance for both windows: the document weights the subject (A) and
+            # the names (B) above the details (C).
+            relevance = func.ts_rank_cd(document, _pg_query(terms))
+            source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
+            match = searched.op("@@")(_pg_query(terms))
+            # GIN cannot order: the planner walks the exchanges by start (ix_exchanges_start)
+            # for a common word and sorts the few matches of a rare one.
+            newest: list[Any] = [Exchange.start_at.desc(), Exchange.id.desc()]
+            bounds: list[Any] = []
+        else:
+            query = _fts5_match(terms, lambda prefix: _completions(session, prefix))
+            if query is None:
+                return None
+            name = "exchange_fts_title" if tier else "exchange_fts"
+            fts: Any = literal_column(name)
+            weights = (10.0, 4.0) if tier else (10.0, 1.0, 4.0)
+            relevance = -func.bm25(fts, *weights)  # bm25 is lower-is-better
+            rowid: Any = literal_column(f"{name}.rowid")
+            source = table(name).join(Exchange, Exchange.id == rowid.op("&")(_ID_MASK))
+            match = fts.op("MATCH")(bindparam(None, query))
+            # The key sorts like (start minute, id): FTS5 reads its index backwards, newest
+            # first, and stops at the window instead of sorting every match.
+            newest = [rowid.desc()]
+            bounds = _key_bounds(rowid, flt)
+        # Higher is better: a subject-or-names match above every other, then relevance.
+        score = literal_column(str(tier)) + relevance / (literal_column("1.0") + relevance)
+        selects.append(
+            select(Exchange.id.label("id"), score.label("score"))
+            .select_from(source)
+            .where(match, *bounds, *conditions)
+            .order_by(*newest)
+            .limit(window)
+        )
+    return selects
 
 
 def _snippets(
@@ -265,38 +366,46 @@ def search(
 ) -> list[SearchHit]:
     """The exchanges ``actor`` may see that match ``raw``, best first.
 
-    Relevance is ranked among the :data:`SEARCH_WINDOW` most recent matches that the actor
-    may see and that pass the filters: ranking every match of a common word in years of
-    history costs seconds, and a sales engineer looks for recent exchanges.  Combine with
-    any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no hit (not an
-    error).
-    """
-    from grc_core.errors import ValidationError
+    Ranking every match of a common word in years of history costs seconds, and a sales
+    engineer looks for recent exchanges, so two windows of candidates are ranked, both
+    among the exchanges the actor may see that pass the filters: the
+    :data:`SEARCH_WINDOW` most recent (by start, then id) whose subject, company or contact
+    names alone hold every word, and the :data:`SEARCH_WINDOW` most recent matches
+    anywhere.  Hits of the first window come first, then the others; within each, the more
+    relevant first (the subject weighs most, then names, then details), then the most
+    recent.  So a subject or a name that matches is never hidden by newer matches in the
+    details.  ``rank`` is 1 to 2 for the first, 0 to 1 for the others.
 
+    Combine with any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no
+    hit (not an error).
+    """
     if not 1 <= limit <= MAX_HITS:
         raise ValidationError(f"limit must be between 1 and {MAX_HITS}, got {limit}", field="limit")
     terms = parse(raw)
     if not terms:
         return []
-    postgresql = session.get_bind().dialect.name == "postgresql"
-    candidates, newest = _candidates(terms, postgresql)
-    window = (
-        candidates.where(
-            visible_exchanges(actor), *filter_conditions(session, flt or ExchangeFilter())
-        )
-        .order_by(newest.desc())
-        .limit(bindparam(None, SEARCH_WINDOW, literal_execute=True))
-        .subquery("candidates")
-    )
+    flt = flt or ExchangeFilter()
+    conditions = [visible_exchanges(actor), *filter_conditions(session, flt)]
+    windows = _windows(session, terms, conditions, flt)
+    if windows is None:
+        return []
+    candidates = union_all(*(w.subquery().select() for w in windows)).subquery("candidates")
     stmt = (
-        entry_select(window.join(Exchange, Exchange.id == window.c.id), window.c.rank)
-        .order_by(window.c.rank.desc(), Exchange.start_at.desc(), Exchange.id.desc())
-        .limit(limit)
+        entry_select(candidates.join(Exchange, Exchange.id == candidates.c.id), candidates.c.score)
+        .order_by(candidates.c.score.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        # An exchange in both windows comes twice, its subject-or-names row first.
+        .limit(bindparam(None, 2 * limit, literal_execute=True))
     )
-    rows = session.execute(stmt).all()
+    rows: list[Any] = []
+    seen: set[int] = set()
+    for row in session.execute(stmt):
+        if row[0] not in seen and len(rows) < limit:
+            seen.add(row[0])
+            rows.append(row)
     entries = build_entries(session, rows)
+    postgresql = session.get_bind().dialect.name == "postgresql"
     snippets = _snippets(session, terms, [e.id for e in entries], postgresql)
     return [
-        SearchHit(entry, float(row.rank), snippets.get(entry.id, ""))
+        SearchHit(entry, float(row.score), snippets.get(entry.id, ""))
         for entry, row in zip(entries, rows, strict=True)
     ]
