@@ -19,6 +19,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from grc_api.auth import Authenticator, Principal
 from grc_api.problems import ApiProblem
+from grc_api.rendering import FastJSONResponse
 from grc_api.settings import ApiSettings
 from grc_core import errors
 from grc_core.facade import Grc, Work
@@ -91,7 +92,7 @@ def with_etag(
     tag = etag_of(getattr(model, "version", None))
     if tag:
         extra["ETag"] = tag
-    return JSONResponse(model.model_dump(mode="json"), status_code=status, headers=extra)
+    return FastJSONResponse(model.model_dump(mode="json"), status_code=status, headers=extra)
 
 
 def required_version(request: Request) -> int | None:

@@ -30,6 +30,7 @@ from sqlalchemy.exc import IntegrityError
 from grc_api.auth import Principal
 from grc_api.context import IDEMPOTENCY_RETENTION, Api, etag_of, idempotency_key
 from grc_api.problems import ApiProblem
+from grc_api.rendering import FastJSONResponse
 from grc_core import errors
 from grc_core.facade import Work
 from grc_core.models import IdempotencyKey
@@ -79,7 +80,7 @@ def respond(
         extra["ETag"] = tag
     if location is not None:
         extra["Location"] = location(data)
-    return JSONResponse(dict(data), status_code=status, headers=extra)
+    return FastJSONResponse(dict(data), status_code=status, headers=extra)
 
 
 class Idempotency:
