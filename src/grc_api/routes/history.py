@@ -4,16 +4,24 @@ Every filter of :class:`~grc_core.queries.exchanges.ExchangeFilter` is a query p
 pages are keyset pages behind signed cursors, with the next page's URL in ``next``.
 """
 
+import functools
 import inspect
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args, get_origin
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.dependencies.utils import request_params_to_args
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import TypeAdapter
+from pydantic import ValidationError as PydanticValidationError
 from sqlalchemy.orm import Session
 
 from grc_api.auth import Principal
 from grc_api.context import Api
+from grc_api.rendering import FastJSONResponse
 from grc_api.routes import PrincipalDependency
 from grc_api.schemas import EntryOut, HistoryPage, SearchHitOut, SearchResults
 from grc_core.errors import ValidationError
@@ -81,14 +89,91 @@ class Filters:
         )
 
 
-async def _filters(**params: Any) -> Filters:
+async def _declared_filters(**params: Any) -> Filters:
     return Filters(**params)
 
 
-# The filters as a coroutine dependency with the query parameters of ``Filters``: FastAPI runs
-# a plain class or function dependency in its thread pool, a hop to another thread (and back)
-# for every history page, for a constructor that touches no database.
-_filters.__signature__ = inspect.signature(Filters)  # type: ignore[attr-defined]
+# The filters' query parameters as FastAPI documents them: a dependency with the signature of
+# ``Filters`` (only used to write the OpenAPI document, see ``_filter_parameters``).
+_declared_filters.__signature__ = inspect.signature(Filters)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class _FilterParameter:
+    name: str
+    many: bool  # a list: every occurrence of the parameter, as FastAPI reads one
+    check: TypeAdapter[Any]
+
+
+def _is_list(annotation: Any) -> bool:
+    base = get_args(annotation)[0] if get_origin(annotation) is Annotated else annotation
+    return any(get_origin(each) is list for each in (base, *get_args(base)))
+
+
+def _field_info(annotation: Any) -> Any:
+    """The annotation FastAPI validates a query parameter with: its type and its ``Query``."""
+    if get_origin(annotation) is Annotated:
+        return annotation
+    return Annotated[annotation, Query()]
+
+
+_FILTER_PARAMETERS = [
+    _FilterParameter(name, _is_list(p.annotation), TypeAdapter(_field_info(p.annotation)))
+    for name, p in inspect.signature(Filters).parameters.items()
+]
+
+
+async def _filters(request: Request) -> Filters:
+    """The filters read straight from the query string.
+
+    FastAPI would solve eleven declared parameters on every page, most of them absent, which
+    cost more CPU than the page's query; this reads only those present, with the same
+    validation (the parameter's type and ``Query`` constraints, through pydantic) and the
+    same errors (a 422 naming ``query.<name>``).  The routes still document the parameters
+    (``_filter_parameters``), so the OpenAPI document is unchanged.
+    """
+    query = request.query_params
+    values: dict[str, Any] = {}
+    problems: list[dict[str, Any]] = []
+    for parameter in _FILTER_PARAMETERS:
+        if parameter.name not in query:
+            continue
+        raw = query.getlist(parameter.name) if parameter.many else query.get(parameter.name)
+        try:
+            values[parameter.name] = parameter.check.validate_python(raw, from_attributes=True)
+        except PydanticValidationError as exc:
+            problems.extend(
+                {**error, "loc": ("query", parameter.name, *error["loc"])}
+                for error in exc.errors(include_url=False)
+            )
+    if problems:
+        raise RequestValidationError(problems + _route_problems(request))
+    return Filters(**values)
+
+
+def _route_problems(request: Request) -> list[Any]:
+    """What FastAPI finds wrong with the route's own path and query parameters: it reports
+    them with a dependency's, after them, and raising here would otherwise hide them."""
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute):
+        return []
+    _, in_path = request_params_to_args(route.dependant.path_params, request.path_params)
+    _, in_query = request_params_to_args(route.dependant.query_params, request.query_params)
+    return [*in_path, *in_query]
+
+
+@functools.cache
+def _filter_parameters() -> list[dict[str, Any]]:
+    """The filters' OpenAPI parameters, exactly as FastAPI writes them for a dependency with
+    ``Filters``' signature (the routes list them in ``openapi_extra``, after their own)."""
+    probe = FastAPI()
+
+    @probe.get("/probe")
+    async def probe_route(filters: Annotated[Filters, Depends(_declared_filters)]) -> None:
+        """Never served."""
+
+    parameters: list[dict[str, Any]] = probe.openapi()["paths"]["/probe"]["get"]["parameters"]
+    return parameters
 
 
 def _page(request: Request, page: histories.Page) -> JSONResponse:
@@ -97,7 +182,7 @@ def _page(request: Request, page: histories.Page) -> JSONResponse:
     next_url = None
     if page.next_cursor:
         next_url = str(request.url.include_query_params(cursor=page.next_cursor))
-    return JSONResponse(
+    return FastJSONResponse(
         {
             "items": [EntryOut.data(e) for e in page.entries],
             "next_cursor": page.next_cursor,
@@ -112,8 +197,11 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
     Limit = Annotated[int, Query(ge=1, le=histories.MAX_PAGE)]
     Cursor = Annotated[str | None, Query(max_length=2000, description="from the previous page")]
     Filtered = Annotated[Filters, Depends(_filters)]
+    # Every route taking the filters documents them after its own parameters, as FastAPI
+    # did when it read them itself.
+    documented = {"parameters": _filter_parameters()}
 
-    @r.get("/companies/{company_id}/history", response_model=HistoryPage)
+    @r.get("/companies/{company_id}/history", response_model=HistoryPage, openapi_extra=documented)
     def company_history(
         principal: Caller, company_id: int, request: Request, filters: Filtered,
         limit: Limit = 50, cursor: Cursor = None,
@@ -131,7 +219,11 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
                 companies.get_company(work.session, company_id)
             return _page(request, page)
 
-    @r.get("/opportunities/{opportunity_id}/history", response_model=HistoryPage)
+    @r.get(
+        "/opportunities/{opportunity_id}/history",
+        response_model=HistoryPage,
+        openapi_extra=documented,
+    )
     def opportunity_history(
         principal: Caller, opportunity_id: int, request: Request, filters: Filtered,
         limit: Limit = 50, cursor: Cursor = None,
@@ -145,7 +237,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
             )  # fmt: skip
             return _page(request, page)
 
-    @r.get("/users/{login}/history", response_model=HistoryPage)
+    @r.get("/users/{login}/history", response_model=HistoryPage, openapi_extra=documented)
     def user_history(
         principal: Caller, login: str, request: Request, filters: Filtered,
         limit: Limit = 50, cursor: Cursor = None,
@@ -159,7 +251,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
             )  # fmt: skip
             return _page(request, page)
 
-    @r.get("/history", response_model=HistoryPage)
+    @r.get("/history", response_model=HistoryPage, openapi_extra=documented)
     def global_history(
         principal: Caller, request: Request, filters: Filtered,
         limit: Limit = 50, cursor: Cursor = None,
@@ -171,7 +263,7 @@ def router(api: Api, auth: PrincipalDependency) -> APIRouter:
             )
             return _page(request, page)
 
-    @r.get("/search", response_model=SearchResults)
+    @r.get("/search", response_model=SearchResults, openapi_extra=documented)
     def search_exchanges(
         principal: Caller,
         filters: Filtered,
