@@ -88,6 +88,8 @@ def _keeps(world: World, flt: ExchangeFilter) -> Callable[[Exchange], bool]:
             and (not flt.statuses or e.status.code in flt.statuses)
             and (cats is None or (e.category is not None and e.category.code in cats))
             and all(e.custom.get(code) == value for code, value in custom.items())
+            and (flt.author_id is None or e.author_id == flt.author_id)
+            and (flt.private is None or e.private == flt.private)
         )
 
     return keep
@@ -145,6 +147,10 @@ def _filters(world: World) -> list[ExchangeFilter]:
         ExchangeFilter(actions=("meeting",), since=week[0], until=week[1]),
         ExchangeFilter(category="support", since=week[0]),
         ExchangeFilter(since=week[0], until=week[1]),
+        # Beyond the filters a history offers: statements built per call, same drivers.
+        ExchangeFilter(actions=("call", "note"), author_id=world.alice.id),
+        ExchangeFilter(category="support", private=False),
+        ExchangeFilter(custom=(FieldCondition("channel", "eq", "web"),) * 2, since=week[0]),
     ]
 
 
@@ -207,6 +213,20 @@ def test_a_choice_filter_reads_the_choice_timeline(world, session):
     driver = history._driver(session, ExchangeFilter(category="support"))
     assert driver is not None and len(driver.branches) == 3
     assert history._driver(session, ExchangeFilter(actions=("no_such",))) is None
+
+
+def test_filtered_statements_are_built_once_per_shape(world, session):
+    _setup(world)
+    _fill(world, 20, seed=2)
+    first = ExchangeFilter(actions=("call",), since=world.at(0))
+    history.company_history(session, world.bob, world.acme.id, first)
+    before = history._shaped.cache_info()
+    # Other values, same shape: the statement is reused, the values bound.
+    again = ExchangeFilter(actions=("note",), since=world.at(10))
+    page = history.company_history(session, world.bob, world.acme.id, again)
+    after = history._shaped.cache_info()
+    assert after.hits == before.hits + 1 and after.misses == before.misses
+    assert all(e.action == "note" and e.start_at >= world.at(10) for e in page.entries)
 
 
 def _timeline_rows(conn) -> list[tuple[object, ...]]:
