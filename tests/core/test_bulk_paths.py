@@ -146,6 +146,11 @@ def test_imported_index_rows_are_those_the_services_write(world, session):
     assert len(page.entries) == COPIED - COPIED // 10
 
 
+def test_imported_words_are_found_by_their_beginning(world, session):
+    import_exchanges(session, world.admin, records(world, COPIED, "zorglub"), batch_size=100)
+    assert len(search(session, world.admin, "zorgl", limit=100)) == 100
+
+
 def test_running_the_same_records_again_imports_nothing(world, session):
     batch = records(world, COPIED, "gamma")
     first = import_exchanges(session, world.admin, batch, batch_size=100)

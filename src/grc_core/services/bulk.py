@@ -32,11 +32,12 @@ from sqlalchemy.orm import Session
 from grc_core.db_rows import copy_rows, driver_value, insert_tuples
 from grc_core.errors import DatabaseError, ValidationError
 from grc_core.french_text import index_text
-from grc_core.indexing import _SQLITE_INSERT_SQL as SQLITE_INSERT_SQL  # one statement
 from grc_core.indexing import (
     PG_DOCUMENT,
+    SQLITE_INSERT_SQL,
     TIMELINE_COLUMNS,
     IndexEntry,
+    add_search_terms,
 )
 from grc_core.models import (
     Category,
@@ -555,7 +556,10 @@ def _write_sqlite_entries(
             (e.id, stemmed(e.subject), ahead or index_text(e.details), stemmed(e.names))
             for e, ahead in zip(entries, details, strict=True)
         ]
+    # After the exchanges: the full-text rows are keyed by their start (migration 0011).
     conn.exec_driver_sql(SQLITE_INSERT_SQL, rows)
+    # The words typed prefixes are completed from, once for the whole batch.
+    add_search_terms(conn, (text_ for row in rows for text_ in row[1:]))
 
 
 #: Distinct texts whose stemmed form is kept during an import (a bounded memory).
