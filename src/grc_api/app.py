@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 
@@ -13,7 +13,7 @@ from grc_api import problems, sessions
 from grc_api.auth import Authenticator, DeviceRevoked, IdentityResolver
 from grc_api.context import Api
 from grc_api.middleware import ApiMiddleware
-from grc_api.routes import COMMON_RESPONSES, build_router, principal_dependency
+from grc_api.routes import COMMON_RESPONSES, include_routes, principal_dependency
 from grc_api.settings import ApiSettings
 from grc_api.web import STATIC_ROOT, web_router
 from grc_core import __version__
@@ -67,7 +67,7 @@ def create_app(
     )
     app.state.api = api
     problems.install(app)
-    app.include_router(build_router(api), prefix=PREFIX)
+    include_routes(app, api, PREFIX)
     _include_mobile(app, api)
 
     @app.exception_handler(DeviceRevoked)
@@ -121,7 +121,9 @@ def _include_mobile(app: FastAPI, api: Api) -> None:
     from grc_api.routes import devices, push, session, today
 
     app.include_router(session.public_router(api), prefix=PREFIX)
-    secured = APIRouter(responses=COMMON_RESPONSES)
     for module in (session, devices, push, today):
-        secured.include_router(module.router(api, principal_dependency(api)))
-    app.include_router(secured, prefix=PREFIX)
+        app.include_router(
+            module.router(api, principal_dependency(api)),
+            prefix=PREFIX,
+            responses=COMMON_RESPONSES,
+        )

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from grc_api.auth import Principal
@@ -54,8 +54,13 @@ def principal_dependency(api: Api) -> PrincipalDependency:
     return principal
 
 
-def build_router(api: Api) -> APIRouter:
-    """All the API's routes."""
+def include_routes(app: FastAPI, api: Api, prefix: str) -> None:
+    """All the API's routes, each resource's router included in ``app`` itself.
+
+    FastAPI walks the tree of included routers on every request (twice per level: to match,
+    then to handle), so the routers are included side by side rather than one inside another:
+    the same routes, in the same order, with the same documented responses.
+    """
     from grc_api.routes import (
         admin,
         attachments,
@@ -69,9 +74,7 @@ def build_router(api: Api) -> APIRouter:
     )
 
     auth = principal_dependency(api)
-    root = APIRouter()
-    root.include_router(service.public_router(api))
-    secured = APIRouter(responses=COMMON_RESPONSES)
+    app.include_router(service.public_router(api), prefix=prefix)
     # Routes are tried in order: the busiest (histories, exchanges) first.  No two routers'
     # paths overlap, so the order changes which route is found no sooner, never which.
     for module in (
@@ -85,6 +88,4 @@ def build_router(api: Api) -> APIRouter:
         notifications,
         admin,
     ):
-        secured.include_router(module.router(api, auth))
-    root.include_router(secured)
-    return root
+        app.include_router(module.router(api, auth), prefix=prefix, responses=COMMON_RESPONSES)
