@@ -95,7 +95,9 @@ class Idempotency:
         location: Locate | None = None,
     ) -> None:
         self.key = idempotency_key(request)
-        self.fingerprint = fingerprint(request, body)
+        # Only a request with a key is ever compared: the body is not written out for the
+        # others (most creations send no key).
+        self.fingerprint = fingerprint(request, body) if self.key is not None else ""
         self.location = location
 
     def replay(self, work: Work) -> JSONResponse | None:
