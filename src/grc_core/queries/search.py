@@ -16,11 +16,12 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     Select,
     bindparam,
     column,
@@ -40,7 +41,7 @@ from grc_core.models import Company, Contact, Exchange, User, exchange_contacts
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
 from grc_core.queries.history import TimelineEntry, build_entries, entry_select
 from grc_core.timeutil import require_aware
-from grc_core.visibility import visible_exchanges
+from grc_core.visibility import visible_exchanges, visible_to_user
 
 MAX_INPUT = 500
 MAX_TERMS = 12
@@ -130,7 +131,8 @@ def highlight(text: str, terms: SearchTerms, *, width: int = 12) -> str:
 
 @dataclass(frozen=True)
 class SearchHit:
-    """A matching exchange, its relevance (higher is better) and a highlighted extract."""
+    """A matching exchange, its rank (higher is better, see :func:`search`) and a
+    highlighted extract."""
 
     entry: TimelineEntry
     rank: float
@@ -208,26 +210,35 @@ _FRENCH: Any = literal_column("'grc_french'::regconfig")
 _SIMPLE: Any = literal_column("'grc_simple'::regconfig")
 
 
-def _word(text_: str) -> Any:
-    # A bound parameter, so that every search shares one statement (parsed once, prepared by
-    # psycopg).  A common word and a rare one need opposite plans (walk the newest rows vs.
-    # use the GIN index): GRC's PostgreSQL connections plan each execution with its values
-    # (plan_cache_mode = force_custom_plan, see grc_core.db), never with a generic plan.
-    return bindparam(None, text_)
-
-
 def _pg_query(terms: SearchTerms) -> Any:
-    pieces: list[Any] = [func.to_tsquery(_FRENCH, _word(w)) for w in terms.words]
-    pieces += [func.phraseto_tsquery(_FRENCH, _word(" ".join(p))) for p in terms.phrases]
+    """The tsquery of terms of this shape, the words as named parameters (see
+    :func:`_pg_values`): every search of a shape shares one statement (parsed once, prepared
+    by psycopg).  A common word and a rare one need opposite plans (walk the newest rows vs.
+    use the GIN index): GRC's PostgreSQL connections plan each execution with its values
+    (plan_cache_mode = force_custom_plan, see grc_core.db), never with a generic plan."""
+    pieces: list[Any] = [
+        func.to_tsquery(_FRENCH, bindparam(f"w{i}")) for i in range(len(terms.words))
+    ]
+    pieces += [
+        func.phraseto_tsquery(_FRENCH, bindparam(f"ph{i}")) for i in range(len(terms.phrases))
+    ]
     if terms.prefix:
         # The word being typed matches as the beginning of a word, or by its French stem
         # ("relances" finds "Relance", whose whole form it is not a prefix of).
-        prefix = func.to_tsquery(_SIMPLE, _word(terms.prefix + ":*"))
-        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, _word(terms.prefix))))
+        prefix = func.to_tsquery(_SIMPLE, bindparam("prefix_start"))
+        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, bindparam("prefix"))))
     query = pieces[0]
     for piece in pieces[1:]:
         query = query.op("&&")(piece)
     return query
+
+
+def _pg_values(terms: SearchTerms) -> dict[str, str]:
+    values = {f"w{i}": w for i, w in enumerate(terms.words)}
+    values |= {f"ph{i}": " ".join(p) for i, p in enumerate(terms.phrases)}
+    if terms.prefix:
+        values |= {"prefix_start": terms.prefix + ":*", "prefix": terms.prefix}
+    return values
 
 
 def _pg_highlight(terms: SearchTerms) -> Any:
@@ -239,6 +250,8 @@ def _pg_highlight(terms: SearchTerms) -> Any:
     return func.to_tsquery("grc_simple", " | ".join(f"{w}:*" for w in words))
 
 
+#: The rank of a hit in the subject-and-names window, and of one in the other (as SQL).
+_RANKS = {1: "1.0", 0: "0.5"}
 #: SQLite's search key (migration 0011): start minute * 2**31 + exchange id.
 _ID_BITS = 31
 _ID_MASK = (1 << _ID_BITS) - 1
@@ -249,37 +262,28 @@ def _search_key_minute(when: datetime) -> int:
     return math.floor(require_aware(when, "date").timestamp()) // 60
 
 
-def _key_bounds(key: Any, flt: ExchangeFilter) -> list[Any]:
-    """Range conditions on SQLite's search key implied by the filter's dates (one minute
-    wider; the exact dates are filtered on the exchange), so that FTS5 reads only the
-    matches of the period."""
-    bounds: list[Any] = []
+def _key_values(flt: ExchangeFilter) -> dict[str, int]:
+    """SQLite's search key range implied by the filter's dates (one minute wider; the exact
+    dates are filtered on the exchange), so that FTS5 reads only the matches of the period."""
+    values = {}
     if flt.since is not None:
-        low = (_search_key_minute(flt.since) - 1) << _ID_BITS
-        bounds.append(key >= bindparam(None, low))
+        values["key_low"] = (_search_key_minute(flt.since) - 1) << _ID_BITS
     if flt.until is not None:
-        high = (_search_key_minute(flt.until) + 1) << _ID_BITS
-        bounds.append(key < bindparam(None, high))
-    return bounds
+        values["key_high"] = (_search_key_minute(flt.until) + 1) << _ID_BITS
+    return values
 
 
 def _windows(
-    session: Session, terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter
-) -> list[Select[Any]] | None:
+    terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, postgresql: bool
+) -> list[Select[Any]]:
     """The two windows of candidates (see :func:`search`): the most recent exchanges whose
-    subject and names match, then the most recent matches anywhere, each with its score;
-    ``None`` when the text can match nothing."""
-    window: Any = bindparam(None, SEARCH_WINDOW, literal_execute=True)
-    postgresql = session.get_bind().dialect.name == "postgresql"
+    subject and names match, then the most recent matches anywhere, each with its score."""
+    window: Any = bindparam("window", type_=Integer, literal_execute=True)
     selects: list[Select[Any]] = []
     for tier in (1, 0):
-        relevance: Any
         if postgresql:
             document = _PG_SEARCH.c.document
             searched = func.ts_filter(document, literal_column("'{a,b}'")) if tier else document
-            # The same relevance for both windows: the document weights the subject (A) and
-            # the names (B) above the details (C).
-            relevance = func.ts_rank_cd(document, _pg_query(terms))
             source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
             match = searched.op("@@")(_pg_query(terms))
             # GIN cannot order: the planner walks the exchanges by start (ix_exchanges_start)
@@ -287,22 +291,23 @@ def _windows(
             newest: list[Any] = [Exchange.start_at.desc(), Exchange.id.desc()]
             bounds: list[Any] = []
         else:
-            query = _fts5_match(terms, lambda prefix: _completions(session, prefix))
-            if query is None:
-                return None
             name = "exchange_fts_title" if tier else "exchange_fts"
             fts: Any = literal_column(name)
-            weights = (10.0, 4.0) if tier else (10.0, 1.0, 4.0)
-            relevance = -func.bm25(fts, *weights)  # bm25 is lower-is-better
             rowid: Any = literal_column(f"{name}.rowid")
             source = table(name).join(Exchange, Exchange.id == rowid.op("&")(_ID_MASK))
-            match = fts.op("MATCH")(bindparam(None, query))
+            match = fts.op("MATCH")(bindparam("match"))
             # The key sorts like (start minute, id): FTS5 reads its index backwards, newest
             # first, and stops at the window instead of sorting every match.
             newest = [rowid.desc()]
-            bounds = _key_bounds(rowid, flt)
-        # Higher is better: a subject-or-names match above every other, then relevance.
-        score = literal_column(str(tier)) + relevance / (literal_column("1.0") + relevance)
+            bounds = []
+            if flt.since is not None:
+                bounds.append(rowid >= bindparam("key_low"))
+            if flt.until is not None:
+                bounds.append(rowid < bindparam("key_high"))
+        # No relevance function: FTS5's bm25 reads every posting of each word to weigh it
+        # (a word in half the rows: tens of milliseconds at a million), and within a window
+        # every candidate holds every word.  The subject and names tell the relevance.
+        score: Any = literal_column(_RANKS[tier])
         selects.append(
             select(Exchange.id.label("id"), score.label("score"))
             .select_from(source)
@@ -311,6 +316,63 @@ def _windows(
             .limit(window)
         )
     return selects
+
+
+def _statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, pg: bool) -> Any:
+    candidates = union_all(
+        *(w.subquery().select() for w in _windows(terms, conditions, flt, pg))
+    ).subquery("candidates")
+    return (
+        entry_select(candidates.join(Exchange, Exchange.id == candidates.c.id), candidates.c.score)
+        .order_by(candidates.c.score.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        # An exchange in both windows comes twice, its subject-or-names row first.
+        .limit(bindparam("rows", type_=Integer, literal_execute=True))
+    )
+
+
+#: Statements of the searches whose filter has at most dates, by shape: built once (building
+#: one costs more than running it for a rare word).
+_STATEMENTS: dict[tuple[object, ...], Any] = {}
+_DATES_ONLY = {"since", "until"}
+
+
+def _cached_statement(
+    session: Session, terms: SearchTerms, actor: User, flt: ExchangeFilter, postgresql: bool
+) -> tuple[Any, dict[str, object]]:
+    """The statement for ``terms`` of this shape, ``actor``'s visibility and ``flt``, and its
+    parameters (besides the words)."""
+    params: dict[str, object] = {}
+    dates_only = (
+        all(
+            getattr(flt, f.name) == f.default or f.name in _DATES_ONLY
+            for f in fields(ExchangeFilter)
+            if f.default is not MISSING
+        )
+        and flt.custom == {}
+    )
+    if not dates_only:
+        conditions = [visible_exchanges(actor), *filter_conditions(session, flt)]
+        return _statement(terms, conditions, flt, postgresql), params
+    ordinary = actor.active and not actor.is_admin
+    if ordinary:
+        params["reader"] = actor.id
+    if flt.since is not None:
+        params["since"] = require_aware(flt.since, "since")
+    if flt.until is not None:
+        params["until"] = require_aware(flt.until, "until")
+    shape = (len(terms.words), len(terms.phrases), bool(terms.prefix)) if postgresql else ()
+    key = (postgresql, shape, ordinary, actor.active, flt.since is None, flt.until is None)
+    stmt = _STATEMENTS.get(key)
+    if stmt is None:
+        conditions = [
+            visible_to_user(bindparam("reader")) if ordinary else visible_exchanges(actor)
+        ]
+        if flt.since is not None:
+            conditions.append(Exchange.start_at >= bindparam("since", type_=Exchange.start_at.type))
+        if flt.until is not None:
+            conditions.append(Exchange.start_at < bindparam("until", type_=Exchange.start_at.type))
+        stmt = _STATEMENTS[key] = _statement(terms, conditions, flt, postgresql)
+    return stmt, params
 
 
 def _snippets(
@@ -366,15 +428,13 @@ def search(
 ) -> list[SearchHit]:
     """The exchanges ``actor`` may see that match ``raw``, best first.
 
-    Ranking every match of a common word in years of history costs seconds, and a sales
-    engineer looks for recent exchanges, so two windows of candidates are ranked, both
-    among the exchanges the actor may see that pass the filters: the
-    :data:`SEARCH_WINDOW` most recent (by start, then id) whose subject, company or contact
-    names alone hold every word, and the :data:`SEARCH_WINDOW` most recent matches
-    anywhere.  Hits of the first window come first, then the others; within each, the more
-    relevant first (the subject weighs most, then names, then details), then the most
-    recent.  So a subject or a name that matches is never hidden by newer matches in the
-    details.  ``rank`` is 1 to 2 for the first, 0 to 1 for the others.
+    Two windows of candidates, both among the exchanges the actor may see that pass the
+    filters: the :data:`SEARCH_WINDOW` most recent (by start, then id) whose subject,
+    company and contact names alone hold every word, then the :data:`SEARCH_WINDOW` most
+    recent matches anywhere.  Hits of the first window come first (``rank`` 1.0), then the
+    others (``rank`` 0.5); each group most recent first.  So a subject or a name that
+    matches is never hidden by newer matches in the details, and the cost is that of two
+    windows, not of every match of a common word in years of history.
 
     Combine with any filter of :class:`ExchangeFilter`.  Empty or word-less text gives no
     hit (not an error).
@@ -385,25 +445,23 @@ def search(
     if not terms:
         return []
     flt = flt or ExchangeFilter()
-    conditions = [visible_exchanges(actor), *filter_conditions(session, flt)]
-    windows = _windows(session, terms, conditions, flt)
-    if windows is None:
-        return []
-    candidates = union_all(*(w.subquery().select() for w in windows)).subquery("candidates")
-    stmt = (
-        entry_select(candidates.join(Exchange, Exchange.id == candidates.c.id), candidates.c.score)
-        .order_by(candidates.c.score.desc(), Exchange.start_at.desc(), Exchange.id.desc())
-        # An exchange in both windows comes twice, its subject-or-names row first.
-        .limit(bindparam(None, 2 * limit, literal_execute=True))
-    )
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        values: dict[str, object] = dict(_pg_values(terms))
+    else:
+        query = _fts5_match(terms, lambda prefix: _completions(session, prefix))
+        if query is None:
+            return []
+        values = {"match": query, **_key_values(flt)}
+    stmt, params = _cached_statement(session, terms, actor, flt, postgresql)
+    values |= params | {"window": SEARCH_WINDOW, "rows": 2 * limit}
     rows: list[Any] = []
     seen: set[int] = set()
-    for row in session.execute(stmt):
+    for row in session.execute(stmt, values):
         if row[0] not in seen and len(rows) < limit:
             seen.add(row[0])
             rows.append(row)
     entries = build_entries(session, rows)
-    postgresql = session.get_bind().dialect.name == "postgresql"
     snippets = _snippets(session, terms, [e.id for e in entries], postgresql)
     return [
         SearchHit(entry, float(row.score), snippets.get(entry.id, ""))

@@ -1,0 +1,442 @@
+"""Quick search at 200,000 and 1,000,000 exchanges, against the hand-written SQL floor.
+
+Usage (``make bench-search``)::
+
+    .venv/bin/python benchmarks/search_scale.py [--db sqlite|postgresql|both]
+        [--sizes 200000,1000000] [--repeat 60] [--build-only] [--fresh]
+
+Datasets are built once with ``benchmarks/dataset.py`` into this benchmark's own databases
+(PostgreSQL ``grc_bench_search_200k`` / ``grc_bench_search_1m``, SQLite files
+``benchmarks/data/search_*.sqlite``) and reused; every run migrates them to the latest
+revision first.  Each case runs --repeat times through :func:`grc_core.queries.search.search`
+(a fresh read-only session per request, an ordinary reader: the privacy rule applies) and
+through the bare driver running the same SQL (:func:`floor_search`), then prints p50/p95,
+the library/floor ratio and the 200k -> 1M growth, with the machine's load average.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sqlite3
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import create_engine, text
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dataset import Dataset, generate
+
+from grc_core import Grc
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DATA = Path(__file__).parent / "data"
+
+
+def label(size: int) -> str:
+    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
+
+
+def pg_name(size: int) -> str:
+    return f"grc_bench_search_{label(size)}"
+
+
+def prepare(kind: str, size: int, fresh: bool) -> tuple[Grc, Dataset, str]:
+    """The dataset of ``size`` exchanges in ``kind``, built if missing, migrated to head."""
+    info_path = DATA / f"search_{kind}_{label(size)}.json"
+    if kind == "sqlite":
+        db = DATA / f"search_{label(size)}.sqlite"
+        url = f"sqlite:///{db}"
+        if fresh or not info_path.exists():
+            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), info_path):
+                p.unlink(missing_ok=True)
+    else:
+        name = pg_name(size)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if fresh or not exists or not info_path.exists():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
+                info_path.unlink(missing_ok=True)
+        admin.dispose()
+    grc = Grc.from_url(url)
+    grc.upgrade()  # a dataset built before the latest migration gets it (and its backfill)
+    if kind == "sqlite":
+        fill_terms(grc)
+    if info_path.exists():
+        return grc, Dataset(**json.loads(info_path.read_text())), url
+    print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
+    dataset = generate(grc, exchanges=size)
+    analyze(grc, kind)
+    info_path.write_text(json.dumps(asdict(dataset)))
+    return grc, dataset, url
+
+
+def fill_terms(grc: Grc) -> None:
+    """List the indexed words if a bulk import left the list empty (an import that does not
+    call grc_core.indexing.add_search_terms yet): prefixes are completed from it."""
+    with grc.engine.begin() as conn:
+        if conn.exec_driver_sql("SELECT 1 FROM exchange_fts_terms LIMIT 1").first():
+            return
+        print("[sqlite] listing the indexed words…", file=sys.stderr)
+        conn.exec_driver_sql(
+            "CREATE VIRTUAL TABLE temp.words USING fts5vocab(main, exchange_fts, 'row')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO exchange_fts_terms (term) SELECT term FROM temp.words"
+            " WHERE unicode(term) NOT BETWEEN 57344 AND 63743"
+        )
+        conn.exec_driver_sql("DROP TABLE temp.words")
+
+
+def analyze(grc: Grc, kind: str) -> None:
+    if kind == "postgresql":
+        with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        with grc.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+# --- the floor: the library's SQL, by hand ---------------------------------------------------
+
+ENTRY = (
+    "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, st.code, m.code,"
+    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name, w.score"
+    " FROM ({windows}) w JOIN exchanges e ON e.id = w.id"
+    " JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values st ON st.id = e.status_id"
+    " LEFT JOIN picklist_values m ON m.id = e.medium_id"
+    " LEFT JOIN categories cat ON cat.id = e.category_id"
+    " JOIN users au ON au.id = e.author_id LEFT JOIN companies c ON c.id = e.company_id"
+    " ORDER BY w.score DESC, e.start_at DESC, e.id DESC LIMIT {limit}"
+)
+VISIBLE = (
+    " AND (e.private = {false} OR e.author_id = {p} OR EXISTS (SELECT 1 FROM exchange_assignees x"
+    " WHERE x.exchange_id = e.id AND x.user_id = {p}))"
+)
+SQLITE_WINDOW = (
+    "SELECT * FROM (SELECT e.id AS id,"
+    " {tier} + -bm25({t}, {w}) / (1.0 + -bm25({t}, {w})) AS score"
+    " FROM {t} JOIN exchanges e ON e.id = ({t}.rowid & 2147483647)"
+    " WHERE {t} MATCH ?{bounds}" + VISIBLE.format(false="0", p="?") + "{period}"
+    " ORDER BY {t}.rowid DESC LIMIT 500)"
+)
+PG_WINDOW = (
+    "SELECT * FROM (SELECT e.id AS id,"
+    " {tier} + ts_rank_cd(s.document, {q}) / (1.0 + ts_rank_cd(s.document, {q})) AS score"
+    " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
+    " WHERE {searched} @@ ({q})" + VISIBLE.format(false="false", p="%s") + "{period}"
+    " ORDER BY e.start_at DESC, e.id DESC LIMIT 500) t{tier}"
+)
+ASSIGNEES = {
+    "sqlite": "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u"
+    " ON u.id = x.user_id WHERE x.exchange_id IN ({ids}) ORDER BY u.login",
+    "postgresql": "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u"
+    " ON u.id = x.user_id WHERE x.exchange_id = ANY(%s) ORDER BY u.login",
+}
+SQLITE_SNIPPETS = (
+    "SELECT e.id, e.subject, e.details, c.name FROM exchanges e"
+    " LEFT JOIN companies c ON c.id = e.company_id WHERE e.id IN ({ids})"
+)
+SQLITE_PEOPLE = (
+    "SELECT ec.exchange_id, ct.first_name, ct.last_name FROM exchange_contacts ec"
+    " JOIN contacts ct ON ct.id = ec.contact_id WHERE ec.exchange_id IN ({ids})"
+    " ORDER BY ec.exchange_id, ct.id"
+)
+PG_SNIPPETS = (
+    "SELECT e.id, ts_headline('grc_simple', concat_ws(' — ', nullif(e.subject, ''),"
+    " nullif(e.details, ''), nullif(s.names, '')), to_tsquery('grc_simple', %s),"
+    " 'StartSel=[, StopSel=], MaxFragments=1, MaxWords=18, MinWords=6')"
+    " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id WHERE e.id = ANY(%s)"
+)
+
+
+def _pg_tsquery(terms: Any) -> tuple[str, list[str]]:
+    """The tsquery expression of parsed terms and its parameters (as the library builds it)."""
+    parts: list[str] = []
+    params: list[str] = []
+    for w in terms.words:
+        parts.append("to_tsquery('grc_french', %s)")
+        params.append(w)
+    for phrase in terms.phrases:
+        parts.append("phraseto_tsquery('grc_french', %s)")
+        params.append(" ".join(phrase))
+    if terms.prefix:
+        parts.append("(to_tsquery('grc_simple', %s) || to_tsquery('grc_french', %s))")
+        params += [terms.prefix + ":*", terms.prefix]
+    return " && ".join(parts), params
+
+
+def floor_search(
+    kind: str,
+    conn: Any,
+    raw: str,
+    reader: int,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 20,
+) -> list[Any]:
+    """Quick search by hand through the bare driver (``sqlite3`` / ``psycopg`` connection
+    ``conn``): the library's statements (completions, both windows and the page, assignees,
+    snippets' texts), without its Python layers.  Returns the page's rows."""
+    from grc_core.queries.search import MAX_COMPLETIONS, _fts5_match, parse
+
+    terms = parse(raw)
+    if not terms:
+        return []
+    if kind == "sqlite":
+
+        def complete(prefix: str) -> list[str] | None:
+            found = conn.execute(
+                "SELECT term FROM exchange_fts_terms WHERE term >= ? AND term < ?"
+                " ORDER BY term LIMIT ?",
+                (prefix, prefix + "\U0010ffff", MAX_COMPLETIONS + 1),
+            ).fetchall()
+            return [r[0] for r in found] if len(found) <= MAX_COMPLETIONS else None
+
+        match = _fts5_match(terms, complete)
+        if match is None:
+            return []
+        bounds, period, extra = "", "", []
+        if since is not None and until is not None:
+            low = (since.timestamp() // 60 - 1) * 2**31
+            high = (until.timestamp() // 60 + 1) * 2**31
+            bounds = " AND {t}.rowid >= ? AND {t}.rowid < ?"
+            period = " AND e.start_at >= ? AND e.start_at < ?"
+            extra = [
+                d.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
+                for d in (since, until)
+            ]
+            key_bounds = [int(low), int(high)]
+        windows, params = [], []
+        for tier, table, weights in (
+            (1, "exchange_fts_title", "10.0, 4.0"),
+            (0, "exchange_fts", "10.0, 1.0, 4.0"),
+        ):
+            windows.append(
+                SQLITE_WINDOW.format(
+                    tier=tier, t=table, w=weights, bounds=bounds.format(t=table), period=period
+                )
+            )
+            params += [match] + (key_bounds if bounds else []) + [reader, reader] + extra
+        rows = conn.execute(
+            ENTRY.format(windows=" UNION ALL ".join(windows), limit=2 * limit), params
+        ).fetchall()
+    else:
+        q, qparams = _pg_tsquery(terms)
+        period, extra = "", []
+        if since is not None and until is not None:
+            period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
+        windows, params = [], []
+        for tier, searched in ((1, "ts_filter(s.document, '{a,b}')"), (0, "s.document")):
+            windows.append(PG_WINDOW.format(tier=tier, q=q, searched=searched, period=period))
+            params += qparams * 3 + [reader, reader] + extra
+        rows = conn.execute(
+            ENTRY.format(windows=" UNION ALL ".join(windows), limit=2 * limit), params
+        ).fetchall()
+    seen: set[int] = set()
+    page = []
+    for row in rows:
+        if row[0] not in seen and len(page) < limit:
+            seen.add(row[0])
+            page.append(row)
+    ids = [r[0] for r in page]
+    if not ids:
+        return page
+    if kind == "sqlite":
+        listed = ",".join(str(i) for i in ids)
+        conn.execute(ASSIGNEES["sqlite"].format(ids=listed)).fetchall()
+        conn.execute(SQLITE_PEOPLE.format(ids=listed)).fetchall()
+        conn.execute(SQLITE_SNIPPETS.format(ids=listed)).fetchall()
+    else:
+        conn.execute(ASSIGNEES["postgresql"], (ids,)).fetchall()
+        words = [*terms.words, *(w for p in terms.phrases for w in p)]
+        words += [terms.prefix] if terms.prefix else []
+        conn.execute(PG_SNIPPETS, (" | ".join(f"{w}:*" for w in words), ids)).fetchall()
+    return page
+
+
+# --- the measurements ---------------------------------------------------------------------------
+
+#: Words of the dataset's subjects and sentences (benchmarks/dataset.py).
+_WORDS = (
+    "relance facture impayée échéance contrat maintenance présentation compte rendu"
+    " réunion qualification négociation tarifaire demande devis réclamation livraison"
+    " renouvellement abonnement suivi projet déploiement visite préparation appel offres"
+    " hebdomadaire problème facturation nouvelle offre client souhaite revoir conditions"
+    " générales trimestre envoyer révisé remise accordée direction commerciale retard"
+    " transporteur démonstration module reporting équipe financière interlocuteur"
+    " principal change poste prochain comptabilité février comité validera budget séance"
+    " signé option tacite importante annuelle expire septembre rédiger partager technique"
+)
+VOCABULARY = _WORDS.split()
+
+
+def new_texts(count: int, seed: int = 7) -> list[str]:
+    """``count`` different searches: a word and the beginning of another (type-ahead)."""
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    texts: list[str] = []
+    while len(texts) < count:
+        first, second = rng.sample(VOCABULARY, 2)
+        typed = f"{first} {second[: rng.randint(3, len(second))]}"
+        if typed not in seen:
+            seen.add(typed)
+            texts.append(typed)
+    return texts
+
+
+def pct(samples: Sequence[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def timed(run: Callable[[int], Any], repeat: int) -> list[float]:
+    run(-1)  # warm caches
+    samples = []
+    for i in range(repeat):
+        began = time.perf_counter()
+        run(i)
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def cases(ds: Dataset, repeat: int) -> dict[str, tuple[Callable[[int], str], Any]]:
+    """Case name -> (the text of repetition i, the one-week period or None)."""
+    week_start = datetime(2022, 3, 7, tzinfo=UTC)
+    week = (week_start, week_start + timedelta(days=7))
+    fresh = new_texts(2 * repeat + 2)
+    # A company number: in the names of one small company's exchanges only.
+    rare = str(ds.sample_companies[-1] if ds.sample_companies else 4242)
+    return {
+        "rare word": (lambda i: f"{rare} ", None),
+        "common word ('pour', typed)": (lambda i: "pour", None),
+        "new text each time": (lambda i: fresh[i + 1], None),
+        "'pour' + one-week filter": (lambda i: "pour", week),
+        "subject word ('devis ')": (lambda i: "devis ", None),
+        "absent word": (lambda i: "zygomatique ", None),
+    }
+
+
+def measure(kind: str, size: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    from grc_core.models import User
+    from grc_core.queries.exchanges import ExchangeFilter
+    from grc_core.queries.search import search
+
+    grc, ds, url = prepare(kind, size, args.fresh)
+    with grc.session(read_only=True) as s:
+        reader = s.get(User, ds.reader_id)
+        assert reader is not None and not reader.is_admin
+    if kind == "sqlite":
+        conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"), isolation_level=None)
+    else:
+        conn = psycopg.connect(
+            f"host=127.0.0.1 user=postgres dbname={pg_name(size)}",
+            autocommit=True,
+            options="-c plan_cache_mode=force_custom_plan",
+        )
+    rows = []
+    for name, (typed, period) in cases(ds, args.repeat).items():
+        flt = ExchangeFilter(since=period[0], until=period[1]) if period else None
+
+        def library(i: int, typed: Any = typed, flt: Any = flt) -> Any:
+            with grc.session(read_only=True) as s:  # a fresh session per request
+                return search(s, reader, typed(i), flt)
+
+        def floor(i: int, typed: Any = typed, period: Any = period) -> Any:
+            since, until = period or (None, None)
+            return floor_search(kind, conn, typed(i), ds.reader_id, since, until)
+
+        hits = len(library(0))
+        assert hits == len(floor(0)), (name, hits, len(floor(0)))
+        lib, flo = [], []
+        for _ in range(2):  # interleaved, so that both see the same load
+            lib += timed(library, args.repeat // 2)
+            flo += timed(floor, args.repeat // 2)
+        rows.append(
+            {"db": kind, "size": size, "case": name, "hits": hits,
+             "p50": pct(lib, 50), "p95": pct(lib, 95),
+             "floor_p50": pct(flo, 50), "floor_p95": pct(flo, 95),
+             "ratio": pct(lib, 50) / pct(flo, 50)}
+        )  # fmt: skip
+    if kind == "postgresql":
+        rows.append(plan_stability(grc, reader, size))
+    conn.close()
+    grc.dispose()
+    return rows
+
+
+def plan_stability(grc: Grc, reader: Any, size: int) -> dict[str, Any]:
+    """50 runs of a filtered common-word search on one connection (psycopg prepares the
+    statement from the 5th): the last runs must cost what the first ones did."""
+    from grc_core.queries.exchanges import ExchangeFilter
+    from grc_core.queries.search import search
+
+    week_start = datetime(2022, 3, 7, tzinfo=UTC)
+    flt = ExchangeFilter(since=week_start, until=week_start + timedelta(days=7))
+    samples = []
+    with grc.session(read_only=True) as s:
+        for i in range(50):
+            began = time.perf_counter()
+            search(s, reader, "pour" if i % 2 else "facture ", flt)
+            samples.append((time.perf_counter() - began) * 1000)
+    first, last = statistics.median(samples[:10]), statistics.median(samples[-10:])
+    return {"db": "postgresql", "size": size, "case": "50 runs, one connection",
+            "first10": first, "last10": last, "max": max(samples)}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    parser.add_argument("--sizes", default="200000,1000000")
+    parser.add_argument("--repeat", type=int, default=60)
+    parser.add_argument("--fresh", action="store_true", help="rebuild the datasets")
+    parser.add_argument("--build-only", action="store_true")
+    args = parser.parse_args()
+    DATA.mkdir(parents=True, exist_ok=True)
+    kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if args.build_only:
+        for kind in kinds:
+            for size in sizes:
+                prepare(kind, size, args.fresh)[0].dispose()
+        return
+    rows = [row for kind in kinds for size in sizes for row in measure(kind, size, args)]
+    report(rows, sizes)
+
+
+def report(rows: list[dict[str, Any]], sizes: list[int]) -> None:
+    print(f"\nload average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"{'database':<11}{'size':>9}  {'case':<30}{'hits':>5}{'p50 ms':>8}{'p95 ms':>8}"
+        f"{'floor p50':>10}{'floor p95':>10}{'ratio':>7}{'growth':>8}"
+    )
+    p95 = {(r["db"], r["size"], r["case"]): r.get("p95") for r in rows}
+    for r in rows:
+        if "first10" in r:
+            print(
+                f"{r['db']:<11}{r['size']:>9,}  {r['case']:<30} first 10 median"
+                f" {r['first10']:.2f} ms, last 10 {r['last10']:.2f} ms, max {r['max']:.2f} ms"
+            )
+            continue
+        smallest = p95.get((r["db"], sizes[0], r["case"]))
+        growth = f"{r['p95'] / smallest:>8.2f}" if smallest and r["size"] != sizes[0] else ""
+        print(
+            f"{r['db']:<11}{r['size']:>9,}  {r['case']:<30}{r['hits']:>5}{r['p50']:>8.2f}"
+            f"{r['p95']:>8.2f}{r['floor_p50']:>10.2f}{r['floor_p95']:>10.2f}{r['ratio']:>7.2f}"
+            f"{growth}"
+        )
+
+
+if __name__ == "__main__":
+    main()
