@@ -454,6 +454,11 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument(
+        "--before-src",
+        help="a copy of src/ with other code (the code before a change): served by a third "
+        "server, measured in the same run, its CPU per request and throughput printed",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
@@ -482,6 +487,15 @@ def main() -> None:
             env, floor_port,
         ),
     }  # fmt: skip
+    ports = {"api": api_port, "floor": floor_port}
+    if args.before_src:
+        ports["before"] = free_port()
+        before_env = {**env, "PYTHONPATH": f"{Path(args.before_src).resolve()}:{folder}"}
+        servers["before"] = serve(
+            [str(BIN / "grc"), "serve", "--port", str(ports["before"]), "--workers",
+             str(args.workers), "--log-level", "warning"],
+            before_env, ports["before"],
+        )  # fmt: skip
     results: list[dict[str, Any]] = []
     try:
         check_same_json(
@@ -492,7 +506,7 @@ def main() -> None:
         for kind in ("timeline", "create"):
             for concurrency in levels:
                 row: dict[str, Any] = {"kind": kind, "concurrency": concurrency}
-                for name, port in (("api", api_port), ("floor", floor_port)):
+                for name, port in ports.items():
                     base = f"http://127.0.0.1:{port}"
                     asyncio.run(load(base, secret, company, kind, concurrency, 20))  # warm up
                     cpu_before = cpu_seconds(servers[name].pid)
@@ -531,6 +545,19 @@ def main() -> None:
             f"{r['floor_cpu_ms']:>5.1f}ms {r['cpu_ratio']:>6.2f}"
             f"  errors {r['api_errors']}/{r['floor_errors']}"
         )
+    if args.before_src:
+        print()
+        print(
+            f"{'query':10} {'clients':>7} {'CPU/req before':>14} {'CPU/req now':>11} "
+            f"{'rps before':>10} {'rps now':>8} {'share before':>12} {'share now':>9}"
+        )
+        for r in results:
+            print(
+                f"{r['kind']:10} {r['concurrency']:>7} {r['before_cpu_ms']:>12.2f}ms "
+                f"{r['api_cpu_ms']:>9.2f}ms {r['before_rps']:>10.0f} {r['api_rps']:>8.0f} "
+                f"{r['before_rps'] / max(r['floor_rps'], 0.1) * 100:>11.0f}% "
+                f"{r['rps_ratio'] * 100:>8.0f}%  errors {r['before_errors']}"
+            )  # fmt: skip
 
 
 if __name__ == "__main__":
