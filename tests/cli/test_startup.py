@@ -1,0 +1,142 @@
+"""What ``grc exchange list`` loads, and how the console script handles the garbage collector.
+
+Start-up is most of a short command's time (see benchmarks/cli_startup.py): these tests fail
+when a module that listing exchanges does not need comes back on its import path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .runner import Grc, cli_env
+
+#: Runs the console script's entry point in this process with the given arguments, then
+#: prints what it imported and the garbage collector's state as the last line.
+_PROBE = """
+import gc, json, sys
+import grc_cli.main as m
+m._other_plugins_installed = lambda: False
+if sys.argv[1] == "--gc-off":
+    gc.disable()
+    del sys.argv[1]
+sys.argv = ["grc", *sys.argv[1:]]
+try:
+    m.main()
+except SystemExit as exc:
+    code = exc.code
+else:
+    code = 0
+print(json.dumps({
+    "exit": code,
+    "modules": sorted(sys.modules),
+    "gc_enabled": gc.isenabled(),
+    "frozen": gc.get_freeze_count(),
+}))
+"""
+
+#: Modules a listing of exchanges printed as a table has no use for.  Each was on its path
+#: once: the JSON representation (and the history, search and notification modules it
+#: imports), the exchange services (and the stemmers of company names), attachments and
+#: file sniffing, the plugins and storage backends, the migration machinery, Rich's
+#: progress bars and trees.
+NOT_FOR_A_LISTING = (
+    "alembic",
+    "grc_core.backends",
+    "grc_core.french_text",
+    "grc_core.notify",
+    "grc_core.plugins",
+    "grc_core.queries.history",
+    "grc_core.queries.search",
+    "grc_core.representation",
+    "grc_core.schema",
+    "grc_core.services.attachments",
+    "grc_core.services.companies",
+    "grc_core.services.exchanges",
+    "grc_core.services.storage_admin",
+    "grc_core.storage",
+    "magic",
+    "rich.progress",
+    "rich.tree",
+    "snowballstemmer",
+)
+
+
+@pytest.fixture
+def listing_env(tmp_path: Path) -> dict[str, str]:
+    """A SQLite database with an administrator and one exchange; the environment to reach it
+    from a subprocess."""
+    url = f"sqlite:///{tmp_path / 'grc.sqlite3'}"
+    grc = Grc(url, tmp_path)
+    grc.ok("db", "upgrade")
+    grc.ok("user", "add", "admin", "--name", "Admin", "--admin")
+    grc.ok(
+        "exchange", "add", "--subject", "Premier contact", "--start", "2026-03-02T10:00",
+        "--action", "call", as_="admin",
+    )  # fmt: skip
+    env = dict(os.environ)
+    for name, value in cli_env(tmp_path).items():
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    env["GRC_DATABASE_URL"] = url
+    return env
+
+
+def _probe(env: dict[str, str], *args: str) -> dict[str, object]:
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE, *args], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    report: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
+    report["stdout"] = done.stdout
+    return report
+
+
+def _loaded(modules: object, prefix: str) -> bool:
+    assert isinstance(modules, list)
+    return any(name == prefix or name.startswith(prefix + ".") for name in modules)
+
+
+def test_a_listing_imports_only_what_it_prints(listing_env):
+    report = _probe(listing_env, "--as", "admin", "exchange", "list", "--limit", "20")
+    assert report["exit"] == 0
+    assert "Premier contact" in str(report["stdout"])  # the listing ran and printed its row
+    # What it does need, so that the check below is about this command having run.
+    for needed in ("sqlalchemy.orm", "grc_core.models", "grc_core.queries.exchanges", "rich"):
+        assert _loaded(report["modules"], needed), needed
+    loaded = [name for name in NOT_FOR_A_LISTING if _loaded(report["modules"], name)]
+    assert loaded == []
+
+
+def test_the_json_listing_still_carries_the_representation(listing_env):
+    report = _probe(listing_env, "--as", "admin", "--json", "exchange", "list")
+    assert report["exit"] == 0
+    assert _loaded(report["modules"], "grc_core.representation")
+    data = json.loads(str(report["stdout"]).rsplit("\n{", 1)[0])
+    assert [row["action"] for row in data] == ["call"]
+
+
+def test_the_collector_resumes_once_the_command_is_imported(listing_env):
+    report = _probe(listing_env, "--as", "admin", "exchange", "list")
+    assert report["exit"] == 0
+    assert report["gc_enabled"] is True
+    assert isinstance(report["frozen"], int) and report["frozen"] > 100_000
+
+
+def test_the_collector_resumes_after_help_too(listing_env):
+    report = _probe(listing_env, "--help")
+    assert report["exit"] == 0
+    assert report["gc_enabled"] is True
+
+
+def test_a_collector_disabled_by_the_caller_stays_disabled(listing_env):
+    report = _probe(listing_env, "--gc-off", "--as", "admin", "exchange", "list")
+    assert report["exit"] == 0
+    assert report["gc_enabled"] is False
