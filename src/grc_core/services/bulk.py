@@ -34,7 +34,6 @@ from grc_core.errors import DatabaseError, ValidationError
 from grc_core.french_text import index_text
 from grc_core.indexing import (
     PG_DOCUMENT,
-    SQLITE_INSERT_SQL,
     TIMELINE_COLUMNS,
     IndexEntry,
     add_search_terms,
@@ -556,10 +555,51 @@ def _write_sqlite_entries(
             (e.id, stemmed(e.subject), ahead or index_text(e.details), stemmed(e.names))
             for e, ahead in zip(entries, details, strict=True)
         ]
-    # After the exchanges: the full-text rows are keyed by their start (migration 0011).
-    conn.exec_driver_sql(SQLITE_INSERT_SQL, rows)
+    _write_sqlite_texts(conn, rows)
     # The words typed prefixes are completed from, once for the whole batch.
     add_search_terms(conn, (text_ for row in rows for text_ in row[1:]))
+
+
+#: The search key of the exchange row ``e`` (start minute, floored, times 2**31 plus its id),
+#: exactly as migration 0011's trigger on ``exchange_fts_input`` computes it.
+_SQLITE_SEARCH_KEY = (
+    "((unixepoch(e.start_at) - ((unixepoch(e.start_at) % 60) + 60) % 60) / 60) * 2147483648 + e.id"
+)
+
+
+def _write_sqlite_texts(conn: Connection, rows: Sequence[tuple[int, str, str, str]]) -> None:
+    """What inserting ``rows`` into ``exchange_fts_input`` (:data:`SQLITE_INSERT_SQL`) does,
+    as set statements and plain inserts instead of its trigger.
+
+    A statement run by a trigger has a statement journal, and FTS5 writes its pending terms
+    to disk at each one: a segment for every exchange, then their merging (30 times the
+    cost of a plain insert, which leaves the terms in memory until the commit).  The keys
+    are computed by SQLite for the whole batch (its ids are one range), and the full-text
+    rows go in key order, as FTS5 wants them.
+    """
+    ids = [row[0] for row in rows]
+    low, high = min(ids), max(ids)
+    assert high - low + 1 == len(rows)  # _reserve_ids: one range a batch
+    conn.exec_driver_sql(
+        "INSERT INTO exchange_search_key (exchange_id, search_key) "
+        f"SELECT e.id, {_SQLITE_SEARCH_KEY} FROM exchanges e WHERE e.id BETWEEN ? AND ?",
+        (low, high),
+    )
+    keys: dict[int, int] = dict(
+        conn.exec_driver_sql(
+            "SELECT exchange_id, search_key FROM exchange_search_key "
+            "WHERE exchange_id BETWEEN ? AND ?",
+            (low, high),
+        ).all()
+    )
+    keyed = sorted((keys[row[0]], *row[1:]) for row in rows)
+    conn.exec_driver_sql(
+        "INSERT INTO exchange_fts (rowid, subject, details, names) VALUES (?, ?, ?, ?)", keyed
+    )
+    conn.exec_driver_sql(
+        "INSERT INTO exchange_fts_title (rowid, subject, names) VALUES (?, ?, ?)",
+        [(key, subject, names) for key, subject, _, names in keyed],
+    )
 
 
 #: Distinct texts whose stemmed form is kept during an import (a bounded memory).
