@@ -538,8 +538,7 @@ def _write_sqlite_entries(
     and many subjects ("Relance devis"), come back on thousands of exchanges.  ``details``
     holds the stemmed details computed ahead (``None``: not computed).
     """
-    start = driver_value(conn, exchange_timeline.c.start_at)
-    timeline = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    timeline = _timeline_rows(conn, entries)
     insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
     if len(indexed) > _INDEXED_TEXTS_MAX:
         indexed.clear()
@@ -558,6 +557,20 @@ def _write_sqlite_entries(
     _write_sqlite_texts(conn, rows)
     # The words typed prefixes are completed from, once for the whole batch.
     add_search_terms(conn, (text_ for row in rows for text_ in row[1:]))
+
+
+def _timeline_rows(conn: Connection, entries: Sequence[IndexEntry]) -> list[tuple[object, ...]]:
+    """The timeline rows of ``entries`` in the order of the table's key (scope, scope id,
+    start, exchange): each index of the timeline starts with the scope, so the inserts walk
+    each index in order instead of jumping about it (2.5 times faster per row on SQLite,
+    measured: docs/performance.md)."""
+    start = driver_value(conn, exchange_timeline.c.start_at)
+    rows = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    rows.sort(key=_TIMELINE_KEY)
+    return rows
+
+
+_TIMELINE_KEY = operator.itemgetter(0, 1, 2, 3)
 
 
 #: The search key of the exchange row ``e`` (start minute, floored, times 2**31 plus its id),
@@ -618,8 +631,7 @@ def _write_pg_entries(conn: Connection, entries: Sequence[IndexEntry]) -> None:
     ``INSERT … SELECT``: the same ``to_tsvector`` expressions as one-by-one writes, without
     a round trip and a statement per exchange.
     """
-    start = driver_value(conn, exchange_timeline.c.start_at)
-    timeline = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
+    timeline = _timeline_rows(conn, entries)
     insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE IF NOT EXISTS grc_import_texts "
