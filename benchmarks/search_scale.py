@@ -111,33 +111,33 @@ def analyze(grc: Grc, kind: str) -> None:
 
 # --- the floor: the library's SQL, by hand ---------------------------------------------------
 
+# The page's columns, for the best ids (a second statement, as the library reads them).
 ENTRY = (
     "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, st.code, m.code,"
-    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name, w.score"
-    " FROM ({windows}) w JOIN exchanges e ON e.id = w.id"
+    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name"
+    " FROM exchanges e"
     " JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values st ON st.id = e.status_id"
     " LEFT JOIN picklist_values m ON m.id = e.medium_id"
     " LEFT JOIN categories cat ON cat.id = e.category_id"
     " JOIN users au ON au.id = e.author_id LEFT JOIN companies c ON c.id = e.company_id"
-    " ORDER BY w.score DESC, e.start_at DESC, e.id DESC LIMIT {limit}"
+    " WHERE e.id {ids}"
 )
+BEST = "SELECT id, score FROM ({windows}) w ORDER BY score DESC, start_at DESC, id DESC LIMIT {n}"
 VISIBLE = (
     " AND (e.private = {false} OR e.author_id = {p} OR EXISTS (SELECT 1 FROM exchange_assignees x"
     " WHERE x.exchange_id = e.id AND x.user_id = {p}))"
 )
 SQLITE_WINDOW = (
-    "SELECT * FROM (SELECT e.id AS id,"
-    " {tier} + -bm25({t}, {w}) / (1.0 + -bm25({t}, {w})) AS score"
+    "SELECT * FROM (SELECT e.id AS id, e.start_at AS start_at, {tier} AS score"
     " FROM {t} JOIN exchanges e ON e.id = ({t}.rowid & 2147483647)"
     " WHERE {t} MATCH ?{bounds}" + VISIBLE.format(false="0", p="?") + "{period}"
     " ORDER BY {t}.rowid DESC LIMIT 500)"
 )
 PG_WINDOW = (
-    "SELECT * FROM (SELECT e.id AS id,"
-    " {tier} + ts_rank_cd(s.document, {q}) / (1.0 + ts_rank_cd(s.document, {q})) AS score"
+    "SELECT * FROM (SELECT e.id AS id, e.start_at AS start_at, {tier} AS score"
     " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
     " WHERE {searched} @@ ({q})" + VISIBLE.format(false="false", p="%s") + "{period}"
-    " ORDER BY e.start_at DESC, e.id DESC LIMIT 500) t{tier}"
+    " ORDER BY e.start_at DESC, e.id DESC LIMIT 500) {alias}"
 )
 ASSIGNEES = {
     "sqlite": "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u"
@@ -220,18 +220,15 @@ def floor_search(
             ]
             key_bounds = [int(low), int(high)]
         windows, params = [], []
-        for tier, table, weights in (
-            (1, "exchange_fts_title", "10.0, 4.0"),
-            (0, "exchange_fts", "10.0, 1.0, 4.0"),
-        ):
+        for tier, table in ((1.0, "exchange_fts_title"), (0.5, "exchange_fts")):
             windows.append(
                 SQLITE_WINDOW.format(
-                    tier=tier, t=table, w=weights, bounds=bounds.format(t=table), period=period
+                    tier=tier, t=table, bounds=bounds.format(t=table), period=period
                 )
             )
             params += [match] + (key_bounds if bounds else []) + [reader, reader] + extra
-        rows = conn.execute(
-            ENTRY.format(windows=" UNION ALL ".join(windows), limit=2 * limit), params
+        best = conn.execute(
+            BEST.format(windows=" UNION ALL ".join(windows), n=2 * limit), params
         ).fetchall()
     else:
         q, qparams = _pg_tsquery(terms)
@@ -239,23 +236,29 @@ def floor_search(
         if since is not None and until is not None:
             period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
         windows, params = [], []
-        for tier, searched in ((1, "ts_filter(s.document, '{a,b}')"), (0, "s.document")):
-            windows.append(PG_WINDOW.format(tier=tier, q=q, searched=searched, period=period))
-            params += qparams * 3 + [reader, reader] + extra
-        rows = conn.execute(
-            ENTRY.format(windows=" UNION ALL ".join(windows), limit=2 * limit), params
+        for tier, searched in ((1.0, "ts_filter(s.document, '{a,b}')"), (0.5, "s.document")):
+            alias = f"t{int(tier)}"
+            windows.append(
+                PG_WINDOW.format(tier=tier, q=q, searched=searched, period=period, alias=alias)
+            )
+            params += [*qparams, reader, reader, *extra]
+        best = conn.execute(
+            BEST.format(windows=" UNION ALL ".join(windows), n=2 * limit), params
         ).fetchall()
-    seen: set[int] = set()
-    page = []
-    for row in rows:
-        if row[0] not in seen and len(page) < limit:
-            seen.add(row[0])
-            page.append(row)
-    ids = [r[0] for r in page]
+    ranks: dict[int, float] = {}
+    for ident, rank in best:
+        if ident not in ranks and len(ranks) < limit:
+            ranks[ident] = rank
+    ids = list(ranks)
     if not ids:
-        return page
+        return []
     if kind == "sqlite":
         listed = ",".join(str(i) for i in ids)
+        found = {r[0]: r for r in conn.execute(ENTRY.format(ids=f"IN ({listed})")).fetchall()}
+    else:
+        found = {r[0]: r for r in conn.execute(ENTRY.format(ids="= ANY(%s)"), (ids,)).fetchall()}
+    page = [found[i] for i in ids]
+    if kind == "sqlite":
         conn.execute(ASSIGNEES["sqlite"].format(ids=listed)).fetchall()
         conn.execute(SQLITE_PEOPLE.format(ids=listed)).fetchall()
         conn.execute(SQLITE_SNIPPETS.format(ids=listed)).fetchall()

@@ -21,8 +21,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Integer,
     Select,
+    any_,
     bindparam,
     column,
     func,
@@ -54,6 +56,7 @@ SEARCH_WINDOW = 500
 _PG_SEARCH = table("exchange_search", column("exchange_id"), column("names"), column("document"))
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+_SPLIT = re.compile(r"(\w+)", re.UNICODE)
 _PHRASE = re.compile(r'"([^"]*)"')
 
 
@@ -94,34 +97,52 @@ def parse(raw: str) -> SearchTerms:
     )
 
 
-def highlight(text: str, terms: SearchTerms, *, width: int = 12) -> str:
-    """An extract of ``text`` around the first match, matched words in ``[ ]``.
-
-    Words are compared case- and accent-folded; a term matches a word it begins (typed
-    words are often shortened), like the index's prefix search, or a word of the same
-    French stem ("contrats" marks "contrat").
-    """
+def _matcher(terms: SearchTerms) -> Callable[[str], bool]:
+    """Whether a word of a text is one of ``terms`` (see :func:`highlight`), remembered per
+    word: the texts of a page repeat their words."""
     wanted = [fold(w) for w in (*terms.words, *(w for p in terms.phrases for w in p))]
     if terms.prefix:
         wanted.append(fold(terms.prefix))
     stems = {stem_word(piece) for w in wanted for piece in folded_words(w)} - {None}
+    seen: dict[str, bool] = {}
 
     def marks(token: str) -> bool:
-        folded = fold(token)
-        return any(folded.startswith(w) for w in wanted) or any(
-            stem_word(piece) in stems for piece in folded_words(folded)
-        )
+        found = seen.get(token)
+        if found is None:
+            folded = fold(token)
+            found = seen[token] = any(folded.startswith(w) for w in wanted) or any(
+                stem_word(piece) in stems for piece in folded_words(folded)
+            )
+        return found
 
-    tokens = re.split(r"(\w+)", text)
-    marked: list[str] = []
+    return marks
+
+
+def highlight(
+    text: str,
+    terms: SearchTerms,
+    *,
+    width: int = 12,
+    marks: Callable[[str], bool] | None = None,
+) -> str:
+    """An extract of ``text`` around the first match, matched words in ``[ ]``.
+
+    Words are compared case- and accent-folded; a term matches a word it begins (typed
+    words are often shortened), like the index's prefix search, or a word of the same
+    French stem ("contrats" marks "contrat").  ``marks``: a :func:`_matcher` of ``terms``
+    shared by the texts of a page.
+    """
+    marks = marks or _matcher(terms)
+    # Separators at even positions, words at odd ones.
+    marked = _SPLIT.split(text)
     first: int | None = None
-    for token in tokens:
-        if token and _WORD.fullmatch(token) and marks(token):
+    for i in range(1, len(marked), 2):
+        if first is not None and i >= first + 2 * width:
+            break  # past the extract
+        if marks(marked[i]):
             if first is None:
-                first = len(marked)
-            marked.append(f"[{token}]")
-        else:
-            marked.append(token)
+                first = i
+            marked[i] = f"[{marked[i]}]"
     if first is None:
         return " ".join(text.split()[:width])
     start = max(first - width, 0)
@@ -309,7 +330,9 @@ def _windows(
         # every candidate holds every word.  The subject and names tell the relevance.
         score: Any = literal_column(_RANKS[tier])
         selects.append(
-            select(Exchange.id.label("id"), score.label("score"))
+            select(
+                Exchange.id.label("id"), Exchange.start_at.label("start_at"), score.label("score")
+            )
             .select_from(source)
             .where(match, *bounds, *conditions)
             .order_by(*newest)
@@ -319,15 +342,25 @@ def _windows(
 
 
 def _statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, pg: bool) -> Any:
+    """The ids and ranks of the best hits.  The page's columns are read by a second
+    statement (:data:`_ENTRIES`): joined here to both windows, PostgreSQL spent ten times
+    longer planning the statement than running it."""
     candidates = union_all(
         *(w.subquery().select() for w in _windows(terms, conditions, flt, pg))
     ).subquery("candidates")
     return (
-        entry_select(candidates.join(Exchange, Exchange.id == candidates.c.id), candidates.c.score)
-        .order_by(candidates.c.score.desc(), Exchange.start_at.desc(), Exchange.id.desc())
+        select(candidates.c.id, candidates.c.score)
+        .order_by(candidates.c.score.desc(), candidates.c.start_at.desc(), candidates.c.id.desc())
         # An exchange in both windows comes twice, its subject-or-names row first.
         .limit(bindparam("rows", type_=Integer, literal_execute=True))
     )
+
+
+_ENTRIES = {
+    # PostgreSQL: one array parameter, one statement text whatever the number of hits.
+    True: entry_select().where(Exchange.id == any_(bindparam("ids", type_=ARRAY(Integer)))),
+    False: entry_select().where(Exchange.id.in_(bindparam("ids", expanding=True))),
+}
 
 
 #: Statements of the searches whose filter has at most dates, by shape: built once (building
@@ -411,8 +444,11 @@ def _snippets(
         names: dict[int, list[str]] = {}
         for ident, first, last in session.execute(people):
             names.setdefault(ident, []).append(" ".join(n for n in (first, last) if n))
+        marks = _matcher(terms)
         return {
-            ident: highlight(" — ".join(t for t in (*texts, *names.get(ident, ())) if t), terms)
+            ident: highlight(
+                " — ".join(t for t in (*texts, *names.get(ident, ())) if t), terms, marks=marks
+            )
             for ident, *texts in session.execute(stmt)
         }
     return {ident: snippet for ident, snippet in session.execute(stmt)}
@@ -455,15 +491,14 @@ def search(
         values = {"match": query, **_key_values(flt)}
     stmt, params = _cached_statement(session, terms, actor, flt, postgresql)
     values |= params | {"window": SEARCH_WINDOW, "rows": 2 * limit}
-    rows: list[Any] = []
-    seen: set[int] = set()
-    for row in session.execute(stmt, values):
-        if row[0] not in seen and len(rows) < limit:
-            seen.add(row[0])
-            rows.append(row)
+    ranks: dict[int, float] = {}
+    for ident, rank in session.execute(stmt, values):
+        if ident not in ranks and len(ranks) < limit:
+            ranks[ident] = float(rank)
+    if not ranks:
+        return []
+    found = {row[0]: row for row in session.execute(_ENTRIES[postgresql], {"ids": list(ranks)})}
+    rows = [found[ident] for ident in ranks if ident in found]
     entries = build_entries(session, rows)
     snippets = _snippets(session, terms, [e.id for e in entries], postgresql)
-    return [
-        SearchHit(entry, float(row.score), snippets.get(entry.id, ""))
-        for entry, row in zip(entries, rows, strict=True)
-    ]
+    return [SearchHit(entry, ranks[entry.id], snippets.get(entry.id, "")) for entry in entries]
