@@ -3,6 +3,11 @@
 Skewed like real books of business: company sizes follow a Zipf-like law (exponent 0.9),
 so with 20,000 companies the largest has tens of thousands of exchanges; 20 % of exchanges
 are private; a third are linked to an opportunity, a quarter to a contact; 5 % are global.
+Imported in date order, as a chronological import (or years of daily use) would write them:
+ids grow with dates.  Actions are skewed (calls and e-mails common, reports rare: 1 %);
+70 % of exchanges have a category, from four top-level categories with children; a choice
+custom field ``canal`` holds "salon" on 1 % of exchanges, "web" on 19 %, "telephone" on
+30 % (written in SQL after the import, which takes no custom fields, with its timeline rows).
 Deterministic for a given seed.
 """
 
@@ -13,14 +18,15 @@ import itertools
 import random
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, text
 
 from grc_core import Grc
 from grc_core.models import Company, Contact, Opportunity, PicklistValue, User
-from grc_core.services import users
+from grc_core.services import categories as category_service
+from grc_core.services import custom_fields, users
 from grc_core.services.bulk import ExchangeRecord, import_exchanges
 
 PREFIXES = [
@@ -88,6 +94,16 @@ SENTENCES = [
     "Rédiger le compte rendu et le partager avec l'équipe technique.",
 ]  # fmt: skip
 ACTIONS = ["call", "meeting", "email", "note", "letter", "todo", "report"]
+ACTION_WEIGHTS = [30, 15, 25, 15, 8, 6, 1]
+#: Top-level categories and their children (codes); the benchmark filters on a parent.
+CATEGORIES = {
+    "commercial": ["prospection", "devis", "relance"],
+    "support": ["incident", "formation"],
+    "administratif": ["facturation", "contrat"],
+    "partenariat": [],
+}
+CHOICE_FIELD = "canal"
+CHOICES = ["salon", "web", "telephone"]
 STATUSES = ["done"] * 6 + ["planned", "in_progress", "cancelled"]
 MEDIA = ["phone", "on_site", "video", "email", None]
 
@@ -102,6 +118,8 @@ class Dataset:
     busiest_user: int
     exchanges: int
     import_seconds: float
+    #: Companies for per-request measurements: half drawn by activity, half uniformly.
+    sample_companies: list[int] = field(default_factory=list)
 
 
 def _show(count: int) -> None:
@@ -136,6 +154,18 @@ def generate(
             for i in range(users_count)
         ]  # fmt: skip
         s.execute(insert(User), user_rows)
+        category_codes: list[str | None] = []
+        for parent, children in CATEGORIES.items():
+            category_service.add_category(s, admin, parent, label_fr=parent.title())
+            category_codes.append(parent)
+            for child in children:
+                category_service.add_category(
+                    s, admin, child, label_fr=child.title(), parent=parent
+                )
+                category_codes.append(child)
+        custom_fields.define_field(
+            s, admin, CHOICE_FIELD, label="Canal", type="choice", choices=CHOICES
+        )
         user_ids = [
             u
             for u in s.scalars(User.__table__.select().with_only_columns(User.id))
@@ -184,10 +214,13 @@ def generate(
     pick = _zipf_picker(len(company_ids), 0.9, rng)
 
     generating = 0.0  # time spent making records, not importing them
+    # Dates drawn first and sorted: the import writes them in chronological order.
+    offsets = sorted(rng.randrange(span) for _ in range(exchanges))
+    with_category = category_codes + [None] * round(len(category_codes) * 0.3 / 0.7)
 
     def records() -> Iterator[ExchangeRecord]:
         nonlocal generating
-        for _ in range(exchanges):
+        for offset in offsets:
             began_one = time.perf_counter()
             company = None if rng.random() < 0.05 else company_ids[next(pick)]
             opps = contacts = ()
@@ -198,13 +231,14 @@ def generate(
                     contacts = (rng.choice(contacts_by_company[company]),)
             author = rng.choice(user_ids)
             assignees = (author,) if rng.random() < 0.7 else (author, rng.choice(user_ids))
-            when = start + timedelta(seconds=rng.randrange(span))
+            when = start + timedelta(seconds=offset)
             record = ExchangeRecord(
                 subject=rng.choice(SUBJECTS),
                 details=" ".join(rng.sample(SENTENCES, rng.randint(1, 3))),
                 start=when,
                 end=when + timedelta(minutes=rng.choice([15, 30, 60, 90])),
-                action=rng.choice(ACTIONS),
+                action=rng.choices(ACTIONS, ACTION_WEIGHTS)[0],
+                category=rng.choice(with_category),
                 status=rng.choice(STATUSES),
                 medium=rng.choice(MEDIA),
                 author_id=author,
@@ -227,8 +261,9 @@ def generate(
     seconds = time.perf_counter() - began - generating
     if progress:
         print()
+    _choice_values(grc)
     with grc.session() as s:
-        from sqlalchemy import func, select
+        from sqlalchemy import func
 
         from grc_core.models import Exchange, exchange_opportunities
 
@@ -251,7 +286,11 @@ def generate(
             .order_by(func.count().desc())
             .limit(1)
         ).first()
+        active = list(s.scalars(select(Exchange.company_id).where(Exchange.id % 997 == 0)))
+    sample = [c for c in active if c is not None][:25]
+    sample += rng.sample(company_ids, 25)
     return Dataset(
+        sample_companies=sample,
         reader_id=user_ids[0],
         largest_company=largest[0],
         largest_opportunity=opp[0],
@@ -259,3 +298,30 @@ def generate(
         exchanges=report.imported,
         import_seconds=seconds,
     )
+
+
+def _choice_values(grc: Grc) -> None:
+    """The ``canal`` values (by id: 1 % salon, 19 % web, 30 % telephone) and their rows in
+    the choice-value timeline, as the services would write them."""
+    with grc.session() as s:
+        field_id = custom_fields.get_field(s, CHOICE_FIELD).id
+        value = (
+            "CASE WHEN id % 100 = 0 THEN 'salon' WHEN id % 100 < 20 THEN 'web' ELSE 'telephone' END"
+        )
+        s.execute(
+            text(
+                "INSERT INTO exchange_field_values (exchange_id, field_id, text_value)"
+                f" SELECT id, :f, {value} FROM exchanges WHERE id % 100 < 50"
+            ),
+            {"f": field_id},
+        )
+        s.execute(
+            text(
+                "INSERT INTO exchange_timeline_choices"
+                " (scope, scope_id, field_id, value, start_at, exchange_id)"
+                " SELECT t.scope, t.scope_id, v.field_id, v.text_value, t.start_at, t.exchange_id"
+                " FROM exchange_timeline t JOIN exchange_field_values v"
+                " ON v.exchange_id = t.exchange_id WHERE v.field_id = :f"
+            ),
+            {"f": field_id},
+        )

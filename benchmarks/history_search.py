@@ -1,27 +1,35 @@
-"""Timelines and quick search at a million exchanges, against the hand-written SQL floor.
+"""Histories (and quick search) at 200,000 and 1,000,000 exchanges, against the SQL floor.
 
 Usage (see also ``make bench-history``)::
 
     .venv/bin/python benchmarks/history_search.py [--db sqlite|postgresql|both]
-        [--exchanges 1000000] [--repeat 200] [--dir benchmarks/data]
+        [--sizes 200000,1000000] [--repeat 200] [--flip-runs 50] [--build-only] [--fresh]
 
-Generates the dataset once per database (kept in --dir / a PostgreSQL database named
-``grc_bench``; pass --fresh to rebuild), then times each query --repeat times through the
-library and through the bare driver (sqlite3 / psycopg) running the same SQL, and prints
-p50/p95 and the library/floor ratio.  The reader is an ordinary user: the visibility rule
-applies to every query.
+Datasets come from ``benchmarks/dataset.py`` (chronological import, Zipf company sizes,
+categories with children, a choice field, skewed actions), built once into PostgreSQL
+``grc_bench_200k`` / ``grc_bench_1m`` and SQLite files ``benchmarks/data/history_*.sqlite``
+and reused (``--fresh`` rebuilds).  Every request opens a fresh read-only session, as the API
+does, for an ordinary reader (the privacy rule applies), on a company drawn (seeded) from
+a sample: half by activity, half uniformly.  The floor runs the same SQL through the bare
+driver (sqlite3 / psycopg) with the same companies and dates.  Printed: p50/p95 of both,
+the library/floor ratio, the 200k -> 1M growth of p95, a plan-flip check on PostgreSQL
+(one connection, --flip-runs runs of each filtered history: the max of runs 11.. over the
+median of runs 1..10) and the load average.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import random
 import sqlite3
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import asdict
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,139 +37,64 @@ import psycopg
 from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dataset import Dataset, generate
+from dataset import CHOICE_FIELD, Dataset, generate
 
 from grc_core import Grc
-from grc_core.models import User
+from grc_core.models import Category, CustomField, User
 from grc_core.queries import history
 from grc_core.queries.exchanges import ExchangeFilter
 from grc_core.queries.search import search
+from grc_core.services import categories
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-PG_DB = "grc_bench"
+DATA = Path(__file__).parent / "data"
 PAGE = 50
+FIRST_DAY = datetime(2019, 1, 1, tzinfo=UTC)
+DAYS = 7 * 365
 
-# The library's timeline query, written by hand.  {p} is the driver's placeholder.
-ENTRY = (
-    "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, st.code, m.code,"
-    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name{extra}"
-    " FROM {source}"
-    " JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values st ON st.id = e.status_id"
-    " LEFT JOIN picklist_values m ON m.id = e.medium_id"
-    " LEFT JOIN categories cat ON cat.id = e.category_id"
-    " JOIN users au ON au.id = e.author_id LEFT JOIN companies c ON c.id = e.company_id"
-)
-VISIBLE = (
-    " AND (e.private = {false} OR e.author_id = {p} OR EXISTS (SELECT 1 FROM exchange_assignees x"
-    " WHERE x.exchange_id = e.id AND x.user_id = {p}))"
-)
-# The page first (timeline, exchange, visibility, keyset, order, limit), then its names: the
-# library's shape (grc_core.queries.history._statement).
-TIMELINE = (
-    ENTRY.format(
-        extra=", {assigned}",
-        source="(SELECT e.*, t.start_at AS key_start"
-        " FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id"
-        " WHERE t.scope = {p} AND t.scope_id = {p}" + VISIBLE + "{keyset}"
-        " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}) e",
-    )
-    + " ORDER BY e.key_start DESC, e.id DESC"
-)
-# The assignees' logins, a column of the page (as the library reads them).
-ASSIGNED = {
-    "postgresql": "(SELECT array_agg(u.login ORDER BY u.login) FROM exchange_assignees x"
-    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
-    "sqlite": "(SELECT group_concat(u.login, char(31)) FROM exchange_assignees x"
-    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
-}
-KEYSET = " AND (t.start_at, t.exchange_id) < ({p}, {p})"
-ASSIGNEES = (
-    "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u ON u.id = x.user_id"
-    " WHERE x.exchange_id IN ({ids}) ORDER BY u.login"
-)
-ACTION_CALL = (
-    " AND e.action_id IN (SELECT id FROM picklist_values WHERE kind = 'action' AND code = {p})"
-)
-SQLITE_WINDOW = (
-    "(SELECT e.id AS id, -bm25(exchange_fts, 10.0, 1.0, 4.0) AS rank"
-    " FROM exchange_fts JOIN exchanges e ON e.id = exchange_fts.rowid"
-    " WHERE exchange_fts MATCH ?"
-    + VISIBLE.format(false="0", p="?")
-    + ACTION_CALL.format(p="?")
-    + " ORDER BY exchange_fts.rowid DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
-)
-SQLITE_SEARCH = (
-    ENTRY.format(extra=", w.rank", source=SQLITE_WINDOW)
-    + " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT ?"
-)
-SQLITE_SNIPPETS = (
-    "SELECT e.id, e.subject, e.details, f.names FROM exchange_fts f"
-    " JOIN exchanges e ON e.id = f.rowid WHERE e.id IN ({ids})"
-)
-# The words are inlined, as the library does (see grc_core.queries.search._word).
-PG_QUERY = (
-    "to_tsquery('grc_french', 'facture') && (to_tsquery('grc_simple', 'impay:*')"
-    " || to_tsquery('grc_french', 'impay'))"
-)
-PG_WINDOW = (
-    f"(SELECT e.id AS id, ts_rank_cd(s.document, {PG_QUERY}) AS rank"
-    " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
-    f" WHERE s.document @@ ({PG_QUERY})"
-    + VISIBLE.format(false="false", p="%s")
-    + ACTION_CALL.format(p="%s")
-    + " ORDER BY s.exchange_id DESC LIMIT 500) w"
-    " JOIN exchanges e ON e.id = w.id"
-)
-PG_SEARCH = (
-    ENTRY.format(extra=", w.rank", source=PG_WINDOW)
-    + " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT %s"
-)
-PG_SNIPPETS = (
-    "SELECT e.id, ts_headline('grc_simple', e.subject || ' — ' || e.details || ' — ' || s.names,"
-    " to_tsquery('grc_simple', %s), 'StartSel=[, StopSel=], MaxFragments=1, MaxWords=18,"
-    " MinWords=6') FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
-    " WHERE e.id IN ({ids})"
-)
+RARE_ACTION = "report"  # 1 % of exchanges
+PARENT_CATEGORY = "support"  # and its two children
+RARE_CHOICE = "salon"  # 1 % of exchanges
+COMMON_WORD = "équipe"  # in 37 % of the exchanges ("pour", in more, is a stop word)
+RARE_WORD = "12345"  # the number in one small company's name: a few dozen exchanges
+WORDS = ["contrat", "facture", "devis", "livraison", "budget", "maintenance", "équipe",
+         "renouvellement", "réunion", "comptabilité", "démonstration", "transporteur"]  # fmt: skip
 
 
-def timed(run: Callable[[], Any], repeat: int) -> list[float]:
-    run()  # warm caches and statement caches
-    samples = []
-    for _ in range(repeat):
-        began = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - began) * 1000)
-    return samples
+def label(size: int) -> str:
+    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
 
 
-def pct(samples: list[float], q: float) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[int(q) - 1]
+def pg_name(size: int) -> str:
+    return f"grc_bench_{label(size)}"
 
 
-def prepare(kind: str, args: argparse.Namespace) -> tuple[Grc, Dataset, str]:
-    info_path = Path(args.dir) / f"{kind}-{args.exchanges}.json"
+def prepare(kind: str, size: int, fresh: bool) -> tuple[Grc, Dataset, str]:
+    """The dataset of ``size`` exchanges in ``kind``, built if missing, migrated to head."""
+    info_path = DATA / f"history_{kind}_{label(size)}.json"
     if kind == "sqlite":
-        db = Path(args.dir) / f"bench-{args.exchanges}.sqlite3"
+        db = DATA / f"history_{label(size)}.sqlite"
         url = f"sqlite:///{db}"
-        if args.fresh:
+        if fresh or not info_path.exists():
             for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), info_path):
                 p.unlink(missing_ok=True)
     else:
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{PG_DB}"
+        name = pg_name(size)
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
         admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_DB})
-            if args.fresh or not exists or not info_path.exists():
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{PG_DB}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{PG_DB}"'))
+            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
+            if fresh or not exists or not info_path.exists():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{name}"'))
                 info_path.unlink(missing_ok=True)
         admin.dispose()
     grc = Grc.from_url(url)
+    grc.upgrade()
     if info_path.exists():
         return grc, Dataset(**json.loads(info_path.read_text())), url
-    print(f"[{kind}] generating {args.exchanges:,} exchanges…", file=sys.stderr)
-    grc.upgrade()
-    dataset = generate(grc, exchanges=args.exchanges)
+    print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
+    dataset = generate(grc, exchanges=size)
     if kind == "postgresql":
         with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("VACUUM ANALYZE"))
@@ -169,138 +102,460 @@ def prepare(kind: str, args: argparse.Namespace) -> tuple[Grc, Dataset, str]:
         with grc.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
     info_path.write_text(json.dumps(asdict(dataset)))
+    print(f"[{kind}] imported at {size / dataset.import_seconds:,.0f} exchanges/s", file=sys.stderr)
     return grc, dataset, url
 
 
-def measure(kind: str, args: argparse.Namespace) -> list[dict[str, Any]]:
-    grc, ds, url = prepare(kind, args)
-    rows: list[dict[str, Any]] = []
+# --- the floor: the library's SQL, by hand ---------------------------------------------------
+
+VISIBLE = (
+    " AND (e.private = {false} OR e.author_id = {p} OR EXISTS (SELECT 1 FROM exchange_assignees x"
+    " WHERE x.exchange_id = e.id AND x.user_id = {p}))"
+)
+COLUMNS = (
+    "e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, e.action_id, e.status_id,"
+    " e.medium_id, e.category_id, e.private, e.author_id, e.company_id"
+)
+# The page first (index walk, exchange, visibility, filters, keyset, order, limit), then its
+# names and assignees: the shape of grc_core.queries.history._statement.
+WALK = (
+    "SELECT {columns}, t.start_at AS key_start FROM {table} t JOIN exchanges e"
+    " ON e.id = t.exchange_id WHERE t.scope = {p} AND t.scope_id = {p}{pin}{visible}{where}"
+    " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}"
+)
+OUTER = (
+    "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, st.code, m.code,"
+    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name, {assigned}"
+    " FROM ({page}) e"
+    " JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values st ON st.id = e.status_id"
+    " LEFT JOIN picklist_values m ON m.id = e.medium_id"
+    " LEFT JOIN categories cat ON cat.id = e.category_id"
+    " JOIN users au ON au.id = e.author_id LEFT JOIN companies c ON c.id = e.company_id"
+    " ORDER BY e.key_start DESC, e.id DESC"
+)
+ASSIGNED = {
+    "postgresql": "(SELECT array_agg(u.login ORDER BY u.login) FROM exchange_assignees x"
+    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
+    "sqlite": "(SELECT group_concat(u.login, char(31)) FROM exchange_assignees x"
+    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
+}
+
+
+@dataclass
+class Floor:
+    """A bare driver connection and the dialect's spelling."""
+
+    kind: str
+    conn: Any
+
+    @property
+    def p(self) -> str:
+        return "?" if self.kind == "sqlite" else "%s"
+
+    @property
+    def false(self) -> str:
+        return "0" if self.kind == "sqlite" else "false"
+
+    def when(self, value: datetime) -> Any:
+        if self.kind == "sqlite":  # as grc_core.models.base.UTCDateTime stores it
+            return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def rows(self, sql: str, params: Sequence[Any]) -> list[Any]:
+        if self.kind == "sqlite":
+            return self.conn.execute(sql, tuple(params)).fetchall()
+        return self.conn.execute(sql, tuple(params), prepare=False).fetchall()
+
+
+@dataclass
+class Branch:
+    """One index walk of a page: its table and pinned equalities (SQL, parameters)."""
+
+    table: str = "exchange_timeline"
+    pin: str = ""
+    pin_params: tuple[Any, ...] = ()
+
+
+def floor_page(
+    f: Floor,
+    scope: str,
+    scope_id: int,
+    reader: int,
+    branches: Sequence[Branch],
+    where: str = "",
+    where_params: Sequence[Any] = (),
+    after: tuple[datetime, int] | None = None,
+) -> list[Any]:
+    """A history page through the bare driver: the library's statement, by hand."""
+    p = f.p
+    keyset = f" AND (t.start_at, t.exchange_id) < ({p}, {p})" if after else ""
+    walks, params = [], []
+    for b in branches:
+        walks.append(
+            WALK.format(
+                columns=COLUMNS,
+                table=b.table,
+                p=p,
+                pin=b.pin.format(p=p),
+                visible=VISIBLE.format(false=f.false, p=p),
+                where=where.format(p=p) + keyset,
+            )
+        )
+        params += [scope, scope_id, *b.pin_params, reader, reader, *where_params]
+        params += [f.when(after[0]), after[1]] if after else []
+        params.append(PAGE + 1)
+    if len(walks) == 1:
+        page = walks[0]
+    else:
+        merged = " UNION ALL ".join(f"SELECT * FROM ({w}) w{i}" for i, w in enumerate(walks))
+        page = f"SELECT * FROM ({merged}) m ORDER BY key_start DESC, id DESC LIMIT {p}"
+        params.append(PAGE + 1)
+    found = f.rows(OUTER.format(assigned=ASSIGNED[f.kind], page=page), params)[:PAGE]
+    if f.kind == "sqlite":  # the logins sorted as SQLite's ORDER BY would
+        return [sorted(r[-1].split("\x1f")) if r[-1] else [] for r in found]
+    return [r[-1] or [] for r in found]
+
+
+def search_floor(
+    f: Floor, reader: int, words: Sequence[str], week: tuple[datetime, datetime] | None
+) -> list[Any]:
+    """A search through the bare driver: the window of the most recent matches, ranked.
+
+    (The shape the library used before its current search; kept in one place to be brought
+    in line with :mod:`grc_core.queries.search`.)
+    """
+    p = f.p
+    between = f" AND e.start_at >= {p} AND e.start_at < {p}" if week else ""
+    bounds = [f.when(week[0]), f.when(week[1])] if week else []
+    if f.kind == "sqlite":
+        match = " AND ".join(f'"{w}"*' for w in words)
+        sql = (
+            "SELECT e.id, e.subject, w.rank FROM (SELECT e.id AS id,"
+            " -bm25(exchange_fts, 10.0, 1.0, 4.0) AS rank FROM exchange_fts"
+            " JOIN exchanges e ON e.id = exchange_fts.rowid WHERE exchange_fts MATCH ?"
+            + VISIBLE.format(false="0", p="?")
+            + between
+            + " ORDER BY exchange_fts.rowid DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
+            " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT 20"
+        )
+        return f.rows(sql, [match, reader, reader, *bounds])
+    query = " && ".join("to_tsquery('grc_french', %s)" for _ in words)
+    sql = (
+        f"SELECT e.id, e.subject, w.rank FROM (SELECT e.id AS id,"
+        f" ts_rank_cd(s.document, {query}) AS rank FROM exchange_search s"
+        f" JOIN exchanges e ON e.id = s.exchange_id WHERE s.document @@ ({query})"
+        + VISIBLE.format(false="false", p="%s")
+        + between
+        + " ORDER BY s.exchange_id DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
+        " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT 20"
+    )
+    return f.rows(sql, [*words, *words, reader, reader, *bounds])
+
+
+# --- the cases -------------------------------------------------------------------------------
+
+
+@dataclass
+class Ids:
+    """What the cases look up once: the filter values' ids."""
+
+    rare_action: int
+    support: list[int]
+    field: int
+
+
+@dataclass
+class Case:
+    """A measured request: the library's call and the floor's, for the same draw."""
+
+    name: str
+    library: Callable[[Any, User, random.Random], Any]
+    floor: Callable[[Floor, int, random.Random], Any]
+    filtered: bool = False  # checked for plan flips on PostgreSQL
+
+
+def _week(rng: random.Random) -> tuple[datetime, datetime]:
+    since = FIRST_DAY + timedelta(days=rng.randrange(DAYS - 7))
+    return since, since + timedelta(days=7)
+
+
+def cases(ds: Dataset, ids: Ids, deep: tuple[str, datetime, int] | None) -> list[Case]:
+    sample = ds.sample_companies
+
+    def company(rng: random.Random) -> int:
+        return rng.choice(sample)
+
+    def lib(flt: Callable[[random.Random], ExchangeFilter | None]) -> Callable[..., Any]:
+        return lambda s, reader, rng: history.company_history(
+            s, reader, company(rng), flt(rng), limit=PAGE
+        )
+
+    action_where = (
+        " AND e.action_id IN (SELECT id FROM picklist_values WHERE kind = 'action'"
+        " AND code IN ({p}))"
+    )
+    support_where = " AND e.category_id IN ({})".format(", ".join(map(str, ids.support)))
+    choice_where = (
+        " AND EXISTS (SELECT 1 FROM exchange_field_values v WHERE v.exchange_id = e.id"
+        " AND v.field_id = {p} AND v.text_value = {p})"
+    )
+    week_where = (
+        " AND e.start_at >= {p} AND e.start_at < {p} AND t.start_at >= {p} AND t.start_at < {p}"
+    )
+
+    def week_floor(f: Floor, reader: int, rng: random.Random) -> Any:
+        cid = company(rng)
+        since, until = (f.when(d) for d in _week(rng))
+        params = (since, until, since, until)
+        return floor_page(f, "c", cid, reader, [Branch()], week_where, params)
+
+    found: list[Case] = [
+        Case(
+            "company, page 1",
+            lib(lambda rng: None),
+            lambda f, reader, rng: floor_page(f, "c", company(rng), reader, [Branch()]),
+        ),
+        Case(
+            "company, one week",
+            lib(lambda rng: ExchangeFilter(since=(w := _week(rng))[0], until=w[1])),
+            week_floor,
+            filtered=True,
+        ),
+        Case(
+            f"company, action {RARE_ACTION}",
+            lib(lambda rng: ExchangeFilter(actions=(RARE_ACTION,))),
+            lambda f, reader, rng: floor_page(
+                f,
+                "c",
+                company(rng),
+                reader,
+                [Branch(pin=" AND t.action_id = {p}", pin_params=(ids.rare_action,))],
+                action_where,
+                (RARE_ACTION,),
+            ),
+            filtered=True,
+        ),
+        Case(
+            f"company, category {PARENT_CATEGORY}+",
+            lib(lambda rng: ExchangeFilter(category=PARENT_CATEGORY)),
+            lambda f, reader, rng: floor_page(
+                f,
+                "c",
+                company(rng),
+                reader,
+                [Branch(pin=" AND t.category_id = {p}", pin_params=(i,)) for i in ids.support],
+                support_where,
+            ),
+            filtered=True,
+        ),
+        Case(
+            f"company, {CHOICE_FIELD}={RARE_CHOICE}",
+            lib(lambda rng: ExchangeFilter(custom={CHOICE_FIELD: RARE_CHOICE})),
+            lambda f, reader, rng: floor_page(
+                f,
+                "c",
+                company(rng),
+                reader,
+                [
+                    Branch(
+                        "exchange_timeline_choices",
+                        " AND t.field_id = {p} AND t.value = {p}",
+                        (ids.field, RARE_CHOICE),
+                    )
+                ],
+                choice_where,
+                (ids.field, RARE_CHOICE),
+            ),
+            filtered=True,
+        ),
+        Case(
+            "opportunity, page 1",
+            lambda s, reader, rng: history.opportunity_history(
+                s, reader, ds.largest_opportunity, limit=PAGE
+            ),
+            lambda f, reader, rng: floor_page(f, "o", ds.largest_opportunity, reader, [Branch()]),
+        ),
+    ]
+    if deep is not None:
+        cursor, start, ident = deep
+        found.append(
+            Case(
+                "largest company, deep page",
+                lambda s, reader, rng: history.company_history(
+                    s, reader, ds.largest_company, limit=PAGE, cursor=cursor
+                ),
+                lambda f, reader, rng: floor_page(
+                    f, "c", ds.largest_company, reader, [Branch()], after=(start, ident)
+                ),
+            )
+        )
+
+    def new_text(rng: random.Random) -> list[str]:
+        return rng.sample(WORDS, 2)
+
+    found += [
+        Case(
+            f"search rare word ({RARE_WORD})",
+            lambda s, reader, rng: search(s, reader, RARE_WORD),
+            lambda f, reader, rng: search_floor(f, reader, [RARE_WORD], None),
+        ),
+        Case(
+            f"search common word ({COMMON_WORD})",
+            lambda s, reader, rng: search(s, reader, COMMON_WORD),
+            lambda f, reader, rng: search_floor(f, reader, [COMMON_WORD], None),
+        ),
+        Case(
+            "search, a new text each time",
+            lambda s, reader, rng: search(s, reader, " ".join(new_text(rng))),
+            lambda f, reader, rng: search_floor(f, reader, new_text(rng), None),
+        ),
+        Case(
+            f"search {COMMON_WORD} + one week",
+            lambda s, reader, rng: search(
+                s, reader, COMMON_WORD, ExchangeFilter(since=(w := _week(rng))[0], until=w[1])
+            ),
+            lambda f, reader, rng: search_floor(f, reader, [COMMON_WORD], _week(rng)),
+        ),
+    ]
+    return found
+
+
+def pct(samples: list[float], q: int) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
+
+
+def timed(run: Callable[[random.Random], Any], repeat: int, seed: int) -> list[float]:
+    run(random.Random(seed + 1))  # warm caches and statement caches
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(repeat):
+        began = time.perf_counter()
+        run(rng)
+        samples.append((time.perf_counter() - began) * 1000)
+    return samples
+
+
+def measure(kind: str, size: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    grc, ds, url = prepare(kind, size, args.fresh)
+    if args.build_only:
+        grc.dispose()
+        return []
     with grc.session(read_only=True) as s:
         reader = s.get(User, ds.reader_id)
         assert reader is not None
+        s.expunge(reader)  # a plain object each request passes, as the API's authenticated user
+        support = categories.get_category(s, PARENT_CATEGORY).id
+        ids = Ids(
+            rare_action=s.execute(
+                text("SELECT id FROM picklist_values WHERE kind = 'action' AND code = :c"),
+                {"c": RARE_ACTION},
+            ).scalar_one(),
+            support=sorted(categories.descendant_ids(s, support)),
+            field=s.scalars(
+                CustomField.__table__.select()
+                .with_only_columns(CustomField.id)
+                .where(CustomField.code == CHOICE_FIELD)
+            ).one(),
+        )
+        assert s.get(Category, support) is not None
         cursor, edge = None, None
-        for _ in range(args.deep_page - 1):  # walk to the cursor of the deep page
+        for _ in range(args.deep_page - 1):  # the cursor of the deep page
             walked = history.company_history(
                 s, reader, ds.largest_company, limit=PAGE, cursor=cursor
             )
+            if walked.next_cursor is None:
+                break
             cursor, edge = walked.next_cursor, walked.entries[-1]
-            assert cursor is not None, f"the largest company has fewer than {args.deep_page} pages"
-        flt = ExchangeFilter(actions=("call",))
-        library = {
-            "company timeline, page 1": lambda: history.company_history(
-                s, reader, ds.largest_company, limit=PAGE),
-            "company timeline, deep page": lambda: history.company_history(
-                s, reader, ds.largest_company, limit=PAGE, cursor=cursor),
-            "opportunity timeline": lambda: history.opportunity_history(
-                s, reader, ds.largest_opportunity, limit=PAGE),
-            "user timeline": lambda: history.user_history(s, reader, ds.busiest_user, limit=PAGE),
-            "search 2 words + filter": lambda: search(s, reader, "facture impay", flt, limit=20),
-        }  # fmt: skip
-        results = {name: timed(run, args.repeat) for name, run in library.items()}
+    deep = (cursor, edge.start_at, edge.id) if cursor and edge else None
+    if kind == "sqlite":
+        conn: Any = sqlite3.connect(url.removeprefix("sqlite:///"))
+    else:
+        conn = psycopg.connect(f"host=127.0.0.1 user=postgres dbname={pg_name(size)}")
+        conn.autocommit = True
+    floor = Floor(kind, conn)
+    rows = []
+    for i, case in enumerate(cases(ds, ids, deep)):
 
-    floor = floor_runs(kind, url, ds, edge, reader.id)
-    floors = {name: timed(run, args.repeat) for name, run in floor.items()}
-    for name, samples in results.items():
-        f = floors[name]
+        def library(rng: random.Random, case: Case = case) -> Any:
+            with grc.session(read_only=True) as session:
+                return case.library(session, reader, rng)
+
+        def by_hand(rng: random.Random, case: Case = case) -> Any:
+            return case.floor(floor, reader.id, rng)
+
+        # Library and floor alternate by halves, so a burst of load hits both alike.
+        half = args.repeat // 2
+        lib_s = timed(library, half, 100 + i) + timed(library, half, 200 + i)
+        floor_s = timed(by_hand, half, 100 + i) + timed(by_hand, half, 200 + i)
         rows.append(
             {
                 "db": kind,
-                "query": name,
-                "p50": pct(samples, 50),
-                "p95": pct(samples, 95),
-                "floor_p50": pct(f, 50),
-                "floor_p95": pct(f, 95),
-                "ratio": pct(samples, 50) / pct(f, 50),
+                "size": size,
+                "case": case.name,
+                "p50": pct(lib_s, 50),
+                "p95": pct(lib_s, 95),
+                "floor_p50": pct(floor_s, 50),
+                "floor_p95": pct(floor_s, 95),
             }
         )
-    rows.append({"db": kind, "query": "bulk import (exchanges/s)",
-                 "rate": ds.exchanges / ds.import_seconds})  # fmt: skip
+        if case.filtered or case.name == "company, page 1":
+            rows[-1]["flip"] = flip_check(grc, reader, ds, case, args.flip_runs)
+    conn.close()
     grc.dispose()
     return rows
 
 
-def floor_runs(
-    kind: str, url: str, ds: Dataset, edge: Any, reader: int
-) -> dict[str, Callable[[], Any]]:
-    if kind == "sqlite":
-        conn = sqlite3.connect(url.removeprefix("sqlite:///"))
-        p, false = "?", "0"
-        edge_start = edge.start_at.replace(tzinfo=None).isoformat(sep=" ", timespec="microseconds")
-
-        def q(sql: str, params: tuple[Any, ...]) -> list[Any]:
-            return conn.execute(sql, params).fetchall()
-    else:
-        conn = psycopg.connect(
-            "host=127.0.0.1 user=postgres dbname=" + PG_DB,
-            autocommit=True,
-        )
-        p, false = "%s", "false"
-        edge_start = edge.start_at
-
-        def q(sql: str, params: tuple[Any, ...]) -> list[Any]:
-            return conn.execute(sql, params, prepare=True).fetchall()
-
-    def page(scope: str, scope_id: int, keyset: bool) -> Callable[[], Any]:
-        sql = TIMELINE.format(
-            p=p, false=false, keyset=KEYSET.format(p=p) if keyset else "", assigned=ASSIGNED[kind]
-        )
-        params: tuple[Any, ...] = (scope, scope_id, reader, reader)
-        params += (edge_start, edge.id) if keyset else ()
-        params += (PAGE + 1,)
-
-        def run() -> Any:
-            found = q(sql, params)[:PAGE]
-            if kind == "sqlite":  # sorted as SQLite's ORDER BY would
-                return [sorted(r[-1].split("\x1f")) if r[-1] else [] for r in found]
-            return [r[-1] or [] for r in found]
-
-        return run
-
-    def search_run() -> Any:
-        if kind == "sqlite":
-            match = '"facture" AND "impay"*'
-            found = q(SQLITE_SEARCH, (match, reader, reader, "call", 20))
-            ids = ",".join(str(r[0]) for r in found) or "0"
-            q(SQLITE_SNIPPETS.format(ids=ids), ())
-        else:
-            found = q(PG_SEARCH, (reader, reader, "call", 20))
-            ids = ",".join(str(r[0]) for r in found) or "0"
-            q(PG_SNIPPETS.format(ids=ids), ("facture:* | impay:*",))
-        return q(ASSIGNEES.format(ids=ids), ())
-
-    return {
-        "company timeline, page 1": page("c", ds.largest_company, False),
-        "company timeline, deep page": page("c", ds.largest_company, True),
-        "opportunity timeline": page("o", ds.largest_opportunity, False),
-        "user timeline": page("u", ds.busiest_user, False),
-        "search 2 words + filter": search_run,
-    }
+def flip_check(grc: Grc, reader: User, ds: Dataset, case: Case, runs: int) -> float | None:
+    """Max of runs 11..N over the median of runs 1..10, all on one connection (PostgreSQL
+    prepares a statement after 5 uses; a generic plan would show from run 6 on)."""
+    if grc.engine.dialect.name != "postgresql":
+        return None
+    samples = []
+    with grc.session(read_only=True) as s:
+        for _ in range(runs):
+            rng = random.Random(7)  # the same request every time: the largest companies first
+            began = time.perf_counter()
+            case.library(s, reader, rng)
+            samples.append((time.perf_counter() - began) * 1000)
+    return max(samples[10:]) / statistics.median(samples[:10])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
-    parser.add_argument("--exchanges", type=int, default=1_000_000)
+    parser.add_argument("--sizes", default="200000,1000000")
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--deep-page", type=int, default=200, help="the page compared to page 1")
-    parser.add_argument("--dir", default=str(Path(__file__).parent / "data"))
+    parser.add_argument("--flip-runs", type=int, default=50)
+    parser.add_argument("--deep-page", type=int, default=100, help="the page compared to page 1")
+    parser.add_argument("--build-only", action="store_true", help="build the datasets and stop")
     parser.add_argument("--fresh", action="store_true", help="rebuild the datasets")
     args = parser.parse_args()
-    Path(args.dir).mkdir(parents=True, exist_ok=True)
+    DATA.mkdir(parents=True, exist_ok=True)
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
-    rows = [row for kind in kinds for row in measure(kind, args)]
+    sizes = [int(s) for s in args.sizes.split(",")]
+    rows = [row for kind in kinds for size in sizes for row in measure(kind, size, args)]
+    if not rows:
+        return
     print(
-        f"\n{'database':<11}{'query':<30}{'p50 ms':>8}{'p95 ms':>8}"
-        f"{'floor p50':>10}{'floor p95':>10}{'ratio':>7}"
+        f"\n{'database':<11}{'size':>6}  {'case':<32}{'p50 ms':>8}{'p95 ms':>8}"
+        f"{'floor p50':>10}{'floor p95':>10}{'ratio':>7}{'flip':>7}"
     )
     for r in rows:
-        if "rate" in r:
-            print(f"{r['db']:<11}{r['query']:<30}{r['rate']:>8,.0f}")
-            continue
+        flip = f"{r['flip']:>7.2f}" if r.get("flip") is not None else f"{'':>7}"
         print(
-            f"{r['db']:<11}{r['query']:<30}{r['p50']:>8.2f}{r['p95']:>8.2f}"
-            f"{r['floor_p50']:>10.2f}{r['floor_p95']:>10.2f}{r['ratio']:>7.2f}"
+            f"{r['db']:<11}{label(r['size']):>6}  {r['case']:<32}{r['p50']:>8.2f}{r['p95']:>8.2f}"
+            f"{r['floor_p50']:>10.2f}{r['floor_p95']:>10.2f}{r['p50'] / r['floor_p50']:>7.2f}"
+            f"{flip}"
         )
+    if len(sizes) > 1:
+        print(f"\np95 growth {label(sizes[0])} -> {label(sizes[-1])} (goal <= 1.3)")
+        for kind in kinds:
+            small = {r["case"]: r for r in rows if r["db"] == kind and r["size"] == sizes[0]}
+            large = {r["case"]: r for r in rows if r["db"] == kind and r["size"] == sizes[-1]}
+            for name, r in large.items():
+                if name in small:
+                    print(f"{kind:<11}{name:<34}{r['p95'] / small[name]['p95']:>6.2f}")
+    print(f"\nload average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
 
 if __name__ == "__main__":
