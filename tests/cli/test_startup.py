@@ -127,7 +127,7 @@ def test_the_collector_resumes_once_the_command_is_imported(listing_env):
     report = _probe(listing_env, "--as", "admin", "exchange", "list")
     assert report["exit"] == 0
     assert report["gc_enabled"] is True
-    assert isinstance(report["frozen"], int) and report["frozen"] > 100_000
+    assert isinstance(report["frozen"], int) and report["frozen"] > 0  # start-up frozen
 
 
 def test_the_collector_resumes_after_help_too(listing_env):
