@@ -1,15 +1,21 @@
-"""``grc import`` throughput: 100,000 exchanges from a CSV (or JSON Lines) file.
+"""``grc import`` throughput: 100,000 exchanges from a CSV (or JSON Lines) file, into a
+database that already holds ``--existing`` exchanges (1,000,000 by default).
 
 Usage (see ``make bench-import``)::
 
     .venv/bin/python benchmarks/import.py [--db sqlite|postgresql] [--rows 100000]
-        [--format csv|jsonl]
+        [--existing 1000000] [--fresh] [--format csv|jsonl] [--repeat 1]
 
 The file names companies, users, opportunities and contacts the way an export from another
 CRM does (names, logins, external references), with a UUID per line; the figure is the
 whole command — reading, resolving names, checking, writing the exchanges, their links and
 their timeline and full-text index rows, committing — in rows per second.  The same file is
 then imported a second time: every line is skipped (idempotent on the UUID).
+
+The database of ``--existing`` exchanges is built once, by this import itself (its fastest
+path), into ``benchmarks/data/import_<N>.sqlite3`` or the PostgreSQL database
+``grc_bench_import``, and reused (``--fresh`` rebuilds it).  Each run imports into a copy of
+it (a file copy, or ``CREATE DATABASE … TEMPLATE``), so every run starts from the same state.
 """
 
 from __future__ import annotations
@@ -17,7 +23,9 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
+import shutil
 import tempfile
 import time
 import uuid
@@ -31,7 +39,10 @@ from grc_core import Grc
 from grc_core.models import Exchange
 from grc_core.services import companies, opportunities, users
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+PG_BASE, PG_RUN = "grc_bench_import", "grc_bench_import_run"
+DATA = Path(__file__).parent / "data"
+COMPANIES = 300
 SUBJECTS = [
     "Relance devis", "Point d'avancement", "Rendez-vous de présentation", "Appel entrant",
     "Réclamation livraison", "Renouvellement du contrat", "Démonstration produit",
@@ -43,17 +54,99 @@ DETAILS = [
     "Présentation de la nouvelle gamme, intérêt pour les options de maintenance.",
 ]
 ACTIONS = ["call", "meeting", "email", "note"]
+#: Lines of the files that build the existing exchanges, imported one file at a time.
+BUILD_CHUNK = 200_000
 
 
-def database(kind: str) -> str:
+def _pg_admin(statement: str) -> None:
+    admin = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(statement))
+    admin.dispose()
+
+
+def _pg_exists(name: str) -> bool:
+    admin = create_engine(f"{PG_SERVER}/postgres")
+    with admin.connect() as conn:
+        found = conn.execute(
+            text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+        ).first()
+    admin.dispose()
+    return found is not None
+
+
+def base_url(kind: str, existing: int) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{DATA / f'import_{existing}.sqlite3'}"
+    return f"{PG_SERVER}/{PG_BASE}"
+
+
+def build_base(kind: str, existing: int, fresh: bool) -> str:
+    """The database holding ``existing`` exchanges (built now if missing or ``fresh``)."""
+    url = base_url(kind, existing)
+    if kind == "sqlite":
+        path = DATA / f"import_{existing}.sqlite3"
+        ready = path.exists() and not fresh
+        if not ready:
+            DATA.mkdir(exist_ok=True)
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+    else:
+        ready = _pg_exists(PG_BASE) and not fresh
+        if ready:
+            # A base of another size (or a 100k file of an older version of this benchmark).
+            with Grc.from_url(url) as grc, grc.session(read_only=True) as s:
+                ready = s.scalar(select(func.count()).select_from(Exchange)) == existing
+        if not ready:
+            _pg_admin(f'DROP DATABASE IF EXISTS "{PG_BASE}" WITH (FORCE)')
+            _pg_admin(f'CREATE DATABASE "{PG_BASE}"')
+    with Grc.from_url(url) as grc:
+        # Brings a base built before the latest migration up to date once, not every run.
+        grc.upgrade()
+        if ready:
+            return url
+        setup(grc, COMPANIES)
+    began = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="grc-bench-import-base-"))
+    done = 0
+    while done < existing:
+        n = min(BUILD_CHUNK, existing - done)
+        path = folder / "part.csv"
+        # Chronological, as a real history is imported: dates grow with the ids.
+        write_file(path, n, COMPANIES, "csv", seed=1000 + done, offset=done, total=existing)
+        run_import(url, path)
+        done += n
+        print(f"  base: {done:,} exchanges ({time.perf_counter() - began:.0f} s)", flush=True)
+    shutil.rmtree(folder)
+    return url
+
+
+def run_copy(kind: str, existing: int) -> str:
+    """A copy of the base for one run (the base itself is never imported into)."""
+    if kind == "sqlite":
+        source = DATA / f"import_{existing}.sqlite3"
+        target = Path(tempfile.mkdtemp(prefix="grc-bench-import-")) / "bench.sqlite3"
+        shutil.copyfile(source, target)
+        return f"sqlite:///{target}"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{PG_RUN}" WITH (FORCE)')
+    _pg_admin(f'CREATE DATABASE "{PG_RUN}" TEMPLATE "{PG_BASE}"')
+    return f"{PG_SERVER}/{PG_RUN}"
+
+
+def empty_database(kind: str) -> str:
+    """A new empty database for one run (``--existing 0``)."""
     if kind == "sqlite":
         return f"sqlite:///{tempfile.mkdtemp(prefix='grc-bench-import-')}/bench.sqlite3"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text('DROP DATABASE IF EXISTS "grc_bench_import" WITH (FORCE)'))
-        conn.execute(text('CREATE DATABASE "grc_bench_import"'))
-    admin.dispose()
-    return "postgresql+psycopg://postgres@127.0.0.1:5432/grc_bench_import"
+    _pg_admin(f'DROP DATABASE IF EXISTS "{PG_RUN}" WITH (FORCE)')
+    _pg_admin(f'CREATE DATABASE "{PG_RUN}"')
+    return f"{PG_SERVER}/{PG_RUN}"
+
+
+def drop_copy(url: str) -> None:
+    if url.startswith("sqlite:///"):
+        shutil.rmtree(Path(url.removeprefix("sqlite:///")).parent)
+    else:
+        _pg_admin(f'DROP DATABASE IF EXISTS "{PG_RUN}" WITH (FORCE)')
 
 
 def setup(grc: Grc, n_companies: int) -> None:
@@ -74,13 +167,28 @@ def setup(grc: Grc, n_companies: int) -> None:
             )
 
 
-def write_file(path: Path, rows: int, n_companies: int, fmt: str) -> None:
-    rng = random.Random(7)
+def write_file(
+    path: Path,
+    rows: int,
+    n_companies: int,
+    fmt: str,
+    *,
+    seed: int = 7,
+    offset: int | None = None,
+    total: int = 0,
+) -> None:
+    """``rows`` lines; with ``offset``, lines ``offset``… of a chronological history of
+    ``total`` lines (2015 on), else random dates of 2019-2024 (a new export)."""
+    rng = random.Random(seed)
     start = datetime(2019, 1, 1, tzinfo=UTC)
     lines = []
-    for _ in range(rows):
+    for i in range(rows):
         c = rng.randrange(n_companies)
-        when = start + timedelta(minutes=rng.randrange(3_000_000))
+        if offset is None:
+            when = start + timedelta(minutes=rng.randrange(3_000_000))
+        else:
+            span = 4_000_000 / max(total, 1)  # minutes between two lines, over ~7.6 years
+            when = datetime(2011, 1, 1, tzinfo=UTC) + timedelta(minutes=(offset + i) * span)
         by_name = rng.random() < 0.5
         line = {
             "uuid": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
@@ -118,31 +226,54 @@ def run_import(url: str, path: Path) -> tuple[float, float]:
     return time.perf_counter() - began, time.process_time() - cpu
 
 
+def load() -> str:
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--rows", type=int, default=100_000)
-    parser.add_argument("--companies", type=int, default=300)
+    parser.add_argument("--existing", type=int, default=1_000_000)
+    parser.add_argument("--fresh", action="store_true", help="rebuild the existing exchanges")
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+    parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh copy")
     args = parser.parse_args()
-    url = database(args.db)
-    with Grc.from_url(url) as grc:
-        grc.upgrade()
-        setup(grc, args.companies)
+    if args.existing:
+        print(f"existing exchanges: {args.existing:,} (load average {load()})", flush=True)
+        build_base(args.db, args.existing, args.fresh)
     folder = Path(tempfile.mkdtemp(prefix="grc-bench-import-file-"))
     path = folder / f"exchanges.{args.format}"
-    write_file(path, args.rows, args.companies, args.format)
-    first, first_cpu = run_import(url, path)
-    again, _ = run_import(url, path)
-    with Grc.from_url(url) as grc, grc.session(read_only=True) as s:
-        count = s.scalar(select(func.count()).select_from(Exchange))
-    assert count == args.rows, count
+    write_file(path, args.rows, COMPANIES, args.format)
     print(f"database: {args.db}; {args.rows:,} exchanges from a {args.format} file")
-    print(
-        f"grc import: {args.rows / first:,.0f} rows/s ({first:.1f} s; "
-        f"{args.rows / first_cpu:,.0f} rows per second of this process's CPU)"
-    )
-    print(f"same file again: {args.rows / again:,.0f} rows/s, nothing imported twice")
+    for _ in range(args.repeat):
+        if args.existing:
+            url = run_copy(args.db, args.existing)
+        else:
+            url = empty_database(args.db)
+            with Grc.from_url(url) as grc:
+                grc.upgrade()
+                setup(grc, COMPANIES)
+        try:
+            before = load()
+            first, first_cpu = run_import(url, path)
+            again, again_cpu = run_import(url, path)
+            after = load()
+            with Grc.from_url(url) as grc, grc.session(read_only=True) as s:
+                count = s.scalar(select(func.count()).select_from(Exchange))
+            assert count == args.existing + args.rows, count
+        finally:
+            drop_copy(url)
+        print(
+            f"grc import: {args.rows / first:,.0f} rows/s ({first:.1f} s; "
+            f"{args.rows / first_cpu:,.0f} rows per second of this process's CPU)"
+        )
+        print(
+            f"same file again: {args.rows / again:,.0f} rows/s "
+            f"({args.rows / again_cpu:,.0f} per CPU second), nothing imported twice"
+        )
+        print(f"load average before / after: {before} / {after}", flush=True)
+    shutil.rmtree(folder)
 
 
 if __name__ == "__main__":
