@@ -145,10 +145,6 @@ ASSIGNEES = {
     "postgresql": "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u"
     " ON u.id = x.user_id WHERE x.exchange_id = ANY(%s) ORDER BY u.login",
 }
-SQLITE_SNIPPETS = (
-    "SELECT e.id, e.subject, e.details, c.name FROM exchanges e"
-    " LEFT JOIN companies c ON c.id = e.company_id WHERE e.id IN ({ids})"
-)
 SQLITE_PEOPLE = (
     "SELECT ec.exchange_id, ct.first_name, ct.last_name FROM exchange_contacts ec"
     " JOIN contacts ct ON ct.id = ec.contact_id WHERE ec.exchange_id IN ({ids})"
@@ -260,8 +256,7 @@ def floor_search(
     page = [found[i] for i in ids]
     if kind == "sqlite":
         conn.execute(ASSIGNEES["sqlite"].format(ids=listed)).fetchall()
-        conn.execute(SQLITE_PEOPLE.format(ids=listed)).fetchall()
-        conn.execute(SQLITE_SNIPPETS.format(ids=listed)).fetchall()
+        conn.execute(SQLITE_PEOPLE.format(ids=listed)).fetchall()  # texts: the page's rows
     else:
         conn.execute(ASSIGNEES["postgresql"], (ids,)).fetchall()
         words = [*terms.words, *(w for p in terms.phrases for w in p)]

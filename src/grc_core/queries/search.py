@@ -13,6 +13,7 @@ text search configuration, SQLite through the stemmed text GRC writes in its ind
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from sqlalchemy.orm import Session
 from grc_core.errors import ValidationError
 from grc_core.french_text import STOP_MARK, fold, query_stems, stem_word
 from grc_core.french_text import words as folded_words
-from grc_core.models import Company, Contact, Exchange, User, exchange_contacts
+from grc_core.models import Contact, Exchange, User, exchange_contacts
 from grc_core.queries.exchanges import ExchangeFilter, filter_conditions
 from grc_core.queries.history import TimelineEntry, build_entries, entry_select
 from grc_core.timeutil import require_aware
@@ -356,11 +357,20 @@ def _statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, p
     )
 
 
+#: The ids of a page on SQLite: one JSON array parameter, so one statement text whatever the
+#: number of hits (an expanded IN list is rendered anew for each execution).
+_SQLITE_IDS: Any = select(column("value")).select_from(func.json_each(bindparam("ids")))
 _ENTRIES = {
     # PostgreSQL: one array parameter, one statement text whatever the number of hits.
     True: entry_select().where(Exchange.id == any_(bindparam("ids", type_=ARRAY(Integer)))),
-    False: entry_select().where(Exchange.id.in_(bindparam("ids", expanding=True))),
+    False: entry_select().where(Exchange.id.in_(_SQLITE_IDS)),
 }
+_PEOPLE = (
+    select(exchange_contacts.c.exchange_id, Contact.first_name, Contact.last_name)
+    .join(Contact, Contact.id == exchange_contacts.c.contact_id)
+    .where(exchange_contacts.c.exchange_id.in_(_SQLITE_IDS))
+    .order_by(exchange_contacts.c.exchange_id, Contact.id)
+)
 
 
 #: Statements of the searches whose filter has at most dates, by shape: built once (building
@@ -409,10 +419,11 @@ def _cached_statement(
 
 
 def _snippets(
-    session: Session, terms: SearchTerms, ids: list[int], postgresql: bool
+    session: Session, terms: SearchTerms, entries: list[TimelineEntry], postgresql: bool
 ) -> dict[int, str]:
-    if not ids:
+    if not entries:
         return {}
+    ids = [e.id for e in entries]
     if postgresql:
         # concat_ws skips the NULLs: empty details or no names leave no "— —" in extracts.
         parts = (Exchange.subject, Exchange.details, _PG_SEARCH.c.names)
@@ -424,34 +435,24 @@ def _snippets(
         stmt = (
             select(Exchange.id, headline)
             .select_from(_PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id))
-            .where(Exchange.id.in_(ids))
+            .where(Exchange.id == any_(bindparam("ids", type_=ARRAY(Integer))))
         )
-    else:
-        # FTS5's snippet() would evaluate the MATCH again over every matching row, and the
-        # index holds stems; the few texts of a page are highlighted here instead, with the
-        # same folding and stemming as the index.
-        stmt = (
-            select(Exchange.id, Exchange.subject, Exchange.details, Company.name)
-            .outerjoin(Company, Company.id == Exchange.company_id)
-            .where(Exchange.id.in_(ids))
+        return {ident: snippet for ident, snippet in session.execute(stmt, {"ids": ids})}
+    # FTS5's snippet() would evaluate the MATCH again over every matching row, and the index
+    # holds stems; the few texts of a page (the entries' subject, details and company, and
+    # the contacts' names) are highlighted here instead, with the same folding and stemming.
+    names: dict[int, list[str]] = {}
+    for ident, first, last in session.execute(_PEOPLE, {"ids": json.dumps(ids)}):
+        names.setdefault(ident, []).append(" ".join(n for n in (first, last) if n))
+    marks = _matcher(terms)
+    return {
+        e.id: highlight(
+            " — ".join(t for t in (e.subject, e.details, e.company, *names.get(e.id, ())) if t),
+            terms,
+            marks=marks,
         )
-        people = (
-            select(exchange_contacts.c.exchange_id, Contact.first_name, Contact.last_name)
-            .join(Contact, Contact.id == exchange_contacts.c.contact_id)
-            .where(exchange_contacts.c.exchange_id.in_(ids))
-            .order_by(exchange_contacts.c.exchange_id, Contact.id)
-        )
-        names: dict[int, list[str]] = {}
-        for ident, first, last in session.execute(people):
-            names.setdefault(ident, []).append(" ".join(n for n in (first, last) if n))
-        marks = _matcher(terms)
-        return {
-            ident: highlight(
-                " — ".join(t for t in (*texts, *names.get(ident, ())) if t), terms, marks=marks
-            )
-            for ident, *texts in session.execute(stmt)
-        }
-    return {ident: snippet for ident, snippet in session.execute(stmt)}
+        for e in entries
+    }
 
 
 def search(
@@ -497,8 +498,9 @@ def search(
             ranks[ident] = float(rank)
     if not ranks:
         return []
-    found = {row[0]: row for row in session.execute(_ENTRIES[postgresql], {"ids": list(ranks)})}
+    ids: object = list(ranks) if postgresql else json.dumps(list(ranks))
+    found = {row[0]: row for row in session.execute(_ENTRIES[postgresql], {"ids": ids})}
     rows = [found[ident] for ident in ranks if ident in found]
     entries = build_entries(session, rows)
-    snippets = _snippets(session, terms, [e.id for e in entries], postgresql)
+    snippets = _snippets(session, terms, entries, postgresql)
     return [SearchHit(entry, ranks[entry.id], snippets.get(entry.id, "")) for entry in entries]
