@@ -1,11 +1,13 @@
-"""Bulk import of exchanges: historical data from another CRM, at tens of thousands a second.
+"""Bulk import of exchanges: historical data from another CRM, thousands a second.
 
 The rules are the same as :func:`grc_core.services.exchanges.create_exchange` (dates,
 subject, picklists, links belonging to the company, at least one assignee) but checked
-against lookup tables loaded once, and rows are written with multi-row INSERTs together
-with their timeline and full-text index rows.  Each batch writes one ``exchange.imported``
-event (count and id range) rather than one event per exchange: a migration of years of
-history must not look like a flood of new exchanges to the notification pipeline.
+against lookup tables loaded once, and rows are written a table at a time (``COPY`` on
+PostgreSQL, one ``executemany`` on SQLite) together with their timeline and full-text index
+rows (docs/performance.md, "Import", says what each step costs).  Each batch writes one
+``exchange.imported`` event (count and id range) rather than one event per exchange: a
+migration of years of history must not look like a flood of new exchanges to the
+notification pipeline.
 Custom-field values are not imported by this path.
 """
 
