@@ -34,12 +34,21 @@ def parse_size(text: str) -> int:
     return math.floor(number * SIZE_UNITS[unit])
 
 
+#: The longest duration accepted: a grace period or an age is subtracted from now, and
+#: now minus two thousand years is before the year 1 (a date-time's OverflowError).
+LONGEST_DURATION = timedelta(days=100 * 365)
+
+
 def parse_duration(text: str) -> timedelta:
-    """``"1h"``, ``"90s"``, ``"1h30m"``, ``"2d"``; a bare number is seconds."""
+    """``"1h"``, ``"90s"``, ``"1h30m"``, ``"2d"``; a bare number is seconds; at most
+    :data:`LONGEST_DURATION`."""
     try:
-        return _duration(text)
+        duration = _duration(text)
     except OverflowError:  # beyond timedelta's 999,999,999 days
-        raise ValueError(f"{text[:40]!r} is too long a duration; write e.g. 1h or 2d") from None
+        duration = None
+    if duration is None or duration > LONGEST_DURATION:
+        raise ValueError(f"{text[:40]!r} is too long a duration; write e.g. 1h or 2d")
+    return duration
 
 
 def _duration(text: str) -> timedelta:

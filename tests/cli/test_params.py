@@ -50,3 +50,11 @@ def test_durations_combine():
 def test_bad_durations(text):
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["63932189938", "36501d", "9" * 20])
+def test_durations_longer_than_a_century_are_refused(text):
+    # storage verify subtracts its --grace from now: 2,000 years overflowed the date-time.
+    with pytest.raises(ValueError, match="too long a duration"):
+        parse_duration(text)
+    assert parse_duration("36500d") == timedelta(days=36500)
