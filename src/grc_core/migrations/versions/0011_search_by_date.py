@@ -62,10 +62,17 @@ SQLITE_UPGRADE = [
     " FROM exchange_search_key WHERE exchange_id = NEW.exchange_id;"
     " END",
     # Existing rows, their text unchanged (an older text form is rewritten by
-    # grc_core.indexing.ensure_search_format after the migrations).
-    "INSERT INTO exchange_fts_input (exchange_id, subject, details, names)"
-    " SELECT o.rowid, o.subject, o.details, o.names FROM exchange_fts_by_id o"
-    " JOIN exchanges e ON e.id = o.rowid ORDER BY o.rowid",
+    # grc_core.indexing.ensure_search_format after the migrations).  Set statements, not the
+    # view: FTS5 flushes its pending terms at the end of each statement, so a trigger's
+    # statement per exchange would write a segment per exchange.
+    "INSERT INTO exchange_search_key (exchange_id, search_key)"
+    f" SELECT e.id, {KEY} FROM exchanges e JOIN exchange_fts_by_id o ON o.rowid = e.id",
+    "INSERT INTO exchange_fts (rowid, subject, details, names)"
+    " SELECT k.search_key, o.subject, o.details, o.names FROM exchange_fts_by_id o"
+    " JOIN exchange_search_key k ON k.exchange_id = o.rowid ORDER BY k.search_key",
+    "INSERT INTO exchange_fts_title (rowid, subject, names)"
+    " SELECT k.search_key, o.subject, o.names FROM exchange_fts_by_id o"
+    " JOIN exchange_search_key k ON k.exchange_id = o.rowid ORDER BY k.search_key",
     "CREATE VIRTUAL TABLE temp.exchange_fts_vocabulary USING fts5vocab(main, exchange_fts, 'row')",
     # Private-use marks (stop words, part boundary) are not words anyone types.
     "INSERT INTO exchange_fts_terms (term) SELECT term FROM temp.exchange_fts_vocabulary"
