@@ -183,3 +183,20 @@ def test_migration_0011_up_and_down_keeps_search(fresh_url):
                 assert not any(t in terms for t in ("\ue000", "\ue001"))
     finally:
         engine.dispose()
+
+
+def test_renaming_a_company_reindexes_its_exchanges_in_date_order(world, session, small_window):
+    company = companies.create_company(session, world.admin, name="Ancienne Raison")
+    for i in range(6):
+        add(session, world, f"Visite {i}", hours=10 * i, company_id=company.id)
+    companies.update_company(session, world.admin, company.id, name="Nouvelle Enseigne")
+    assert subjects(session, world.admin, "ancienne ") == []
+    # Name matches, the 4 most recent by start: the rewritten rows kept their date order.
+    assert subjects(session, world.admin, "enseigne ") == [
+        "Visite 5",
+        "Visite 4",
+        "Visite 3",
+        "Visite 2",
+    ]
+    week = ExchangeFilter(since=world.at(15), until=world.at(35))
+    assert subjects(session, world.admin, "enseigne ", week) == ["Visite 3", "Visite 2"]
