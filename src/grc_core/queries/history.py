@@ -39,8 +39,10 @@ from grc_core.errors import ValidationError
 from grc_core.models import (
     Category,
     Company,
+    CustomField,
     Exchange,
     ExchangeFieldValue,
+    FieldEntity,
     FieldType,
     PicklistKind,
     PicklistValue,
@@ -488,7 +490,8 @@ def _shape_of(session: Session, flt: ExchangeFilter) -> tuple[_Shape, dict[str, 
     category and one choice-field equality (the filters histories offer); ``None`` for any
     other filter, which is built per call (:func:`_statement` with literal conditions).
 
-    Raises :class:`_NoRows` when a criterion names no value at all (unknown codes).
+    Picklist codes are bound as codes and turned into ids inside the statement (one scalar
+    subquery per walk, run once): no round trip for them before the page.
     """
     for name in ExchangeFilter.__dataclass_fields__:
         if name not in _BOUND_FIELDS and getattr(flt, name) != getattr(_DEFAULTS, name):
@@ -502,44 +505,35 @@ def _shape_of(session: Session, flt: ExchangeFilter) -> tuple[_Shape, dict[str, 
     if conditions:
         if len(conditions) > 1 or conditions[0].op != "eq":
             return None
-        definition = custom_fields.get_field(session, conditions[0].code)
-        if definition.type is not FieldType.CHOICE:
+        choice = _choice_field(session, conditions[0])
+        if choice is None:
             return None
-        value = custom_fields.coerce(definition, conditions[0].value)
-        params |= {"choice_field": definition.id, "choice_value": value}
+        params |= {"choice_field": choice[0], "choice_value": choice[1]}
     if flt.since is not None:
         params["since"] = require_aware(flt.since, "since")
     if flt.until is not None:
         params["until"] = require_aware(flt.until, "until")
-    ids: dict[str, list[int]] = {}
+    # Values of each criterion: category ids, action and status codes (each once).
+    values: dict[str, list[Any]] = {}
     if flt.category is not None:
-        root = categories.get_category(session, flt.category)
-        ids["category"] = sorted(categories.descendant_ids(session, root.id))
-    for name, kind, codes in (
-        ("action", PicklistKind.ACTION, flt.actions),
-        ("status", PicklistKind.STATUS, flt.statuses),
-    ):
+        values["category"] = _category_ids(session, flt.category)
+        params["category_ids"] = values["category"]
+    for name, codes in (("action", flt.actions), ("status", flt.statuses)):
         if codes:
-            found = select(PicklistValue.id).where(
-                PicklistValue.kind == kind, PicklistValue.code.in_(list(codes))
-            )
-            ids[name] = sorted(session.scalars(found))
-    if any(not values for values in ids.values()):
-        raise _NoRows
-    for name, values in ids.items():
-        params[f"{name}_ids"] = values
-    driver = "choice" if conditions else next(iter(ids), "")
+            values[name] = sorted(set(codes))
+            params[f"{name}_codes"] = values[name]
+    driver = "choice" if conditions else next(iter(values), "")
     pins = 1
     if driver in _PINNED:
-        values = ids[driver]
-        pins = len(values) if len(values) <= _MAX_BRANCHES else 0
-        params |= {f"pin_{i}": v for i, v in enumerate(values)} if pins else {}
+        pinned = values[driver]
+        pins = len(pinned) if len(pinned) <= _MAX_BRANCHES else 0
+        params |= {f"pin_{i}": v for i, v in enumerate(pinned)} if pins else {}
     shape = _Shape(
         since=flt.since is not None,
         until=flt.until is not None,
-        actions="action" in ids,
-        statuses="status" in ids,
-        category="category" in ids,
+        actions="action" in values,
+        statuses="status" in values,
+        category="category" in values,
         choice=bool(conditions),
         driver=driver,
         pins=pins,
@@ -547,8 +541,73 @@ def _shape_of(session: Session, flt: ExchangeFilter) -> tuple[_Shape, dict[str, 
     return shape, params
 
 
-class _NoRows(Exception):
-    """A filter that can keep nothing (an action code no action has)."""
+def _choice_field(session: Session, cond: FieldCondition) -> tuple[int, str] | None:
+    """``(field id, value)`` when ``cond`` is an equality on a choice field, ``None`` for
+    another type; an unknown field or a value not among the choices is refused, as
+    :func:`grc_core.queries.exchanges.field_condition` refuses it (one plain row read
+    instead of loading the definition)."""
+    found = session.execute(
+        select(CustomField.id, CustomField.type, CustomField.choices).where(
+            CustomField.entity == FieldEntity.EXCHANGE, CustomField.code == cond.code
+        )
+    ).first()
+    if found is None or found.type is not FieldType.CHOICE:
+        if found is None:
+            custom_fields.get_field(session, cond.code)  # raises the usual error
+        return None
+    if not isinstance(cond.value, str) or cond.value not in (found.choices or []):
+        custom_fields.coerce(custom_fields.get_field(session, cond.code), cond.value)  # raises
+    return found.id, cond.value
+
+
+def _category_ids(session: Session, code: str) -> list[int]:
+    """The ids of the category ``code`` and of every category below it, from one read of
+    the (small) category tree."""
+    rows = session.execute(select(Category.id, Category.parent_id, Category.code)).all()
+    root = next((r.id for r in rows if r.code == code), None)
+    if root is None:
+        categories.get_category(session, code)  # raises the usual error
+    children: dict[int | None, list[int]] = {}
+    for r in rows:
+        children.setdefault(r.parent_id, []).append(r.id)
+    found: set[int] = set()
+    todo = [root]
+    while todo:
+        current = todo.pop()
+        if current is not None and current not in found:
+            found.add(current)
+            todo.extend(children.get(current, []))
+    return sorted(found)
+
+
+_PICKLIST_KIND = {"action": PicklistKind.ACTION, "status": PicklistKind.STATUS}
+
+
+def _picklist_ids(name: str) -> Any:
+    """The ids of the bound codes ``{name}_codes`` of an action or a status, as a subquery."""
+    return (
+        select(PicklistValue.id)
+        .where(
+            PicklistValue.kind == _PICKLIST_KIND[name],
+            PicklistValue.code.in_(bindparam(f"{name}_codes", expanding=True)),
+        )
+        .scalar_subquery()
+    )
+
+
+def _pin(driver: str, i: int) -> Any:
+    """The value of the ``i``-th walk: a category id, or the id of an action's or a
+    status's code (a scalar subquery, run once per walk)."""
+    if driver == "category":
+        return bindparam(f"pin_{i}")
+    return (
+        select(PicklistValue.id)
+        .where(
+            PicklistValue.kind == _PICKLIST_KIND[driver],
+            PicklistValue.code == bindparam(f"pin_{i}"),
+        )
+        .scalar_subquery()
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -562,13 +621,12 @@ def _shaped(
         conds.append(Exchange.start_at >= bindparam("since", type_=UTCDateTime()))
     if shape.until:
         conds.append(Exchange.start_at < bindparam("until", type_=UTCDateTime()))
-    for flag, column, name in (
-        (shape.actions, Exchange.action_id, "action_ids"),
-        (shape.statuses, Exchange.status_id, "status_ids"),
-        (shape.category, Exchange.category_id, "category_ids"),
-    ):
-        if flag:
-            conds.append(column.in_(bindparam(name, expanding=True)))
+    if shape.actions:
+        conds.append(Exchange.action_id.in_(_picklist_ids("action")))
+    if shape.statuses:
+        conds.append(Exchange.status_id.in_(_picklist_ids("status")))
+    if shape.category:
+        conds.append(Exchange.category_id.in_(bindparam("category_ids", expanding=True)))
     if shape.choice:
         conds.append(
             exists(
@@ -594,10 +652,15 @@ def _shaped(
         )
     elif shape.driver in _PINNED:
         pinned = _PINNED[shape.driver]
+        every = (
+            bindparam("category_ids", expanding=True)
+            if shape.driver == "category"
+            else _picklist_ids(shape.driver)
+        )
         if shape.pins:
-            branches = tuple((pinned == bindparam(f"pin_{i}"),) for i in range(shape.pins))
+            branches = tuple((pinned == _pin(shape.driver, i),) for i in range(shape.pins))
         else:
-            branches = ((pinned.in_(bindparam(f"{shape.driver}_ids", expanding=True)),),)
+            branches = ((pinned.in_(every),),)
     return _statement(scope, reader, keyset, conds, dialect, _Driver(table, branches))
 
 
@@ -624,10 +687,7 @@ def _page(
     if flt is None:
         stmt = _prepared(code, reader, cursor is not None, dialect)
     else:
-        try:
-            shaped = _shape_of(session, flt)
-        except _NoRows:
-            return Page([])
+        shaped = _shape_of(session, flt)
         if shaped is not None:
             shape, values = shaped
             stmt = _shaped(code, reader, cursor is not None, dialect, shape)
