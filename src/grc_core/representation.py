@@ -308,9 +308,9 @@ def entry(row: TimelineEntry, tz: tzinfo | None = None) -> JsonDict:
 
 
 def search_hit(hit: SearchHit, tz: tzinfo | None = None) -> JsonDict:
-    """A search hit: the entry, its ``rank`` (higher is better; only the order means
-    something, the scale depends on the database) and a ``snippet`` with the matched words
-    between ``[`` and ``]``."""
+    """A search hit: the entry, its ``rank`` (1.0 for a match in the subject or the names,
+    0.5 elsewhere; see :func:`grc_core.queries.search.search`) and a ``snippet`` with the
+    matched words between ``[`` and ``]``."""
     return {**entry(hit.entry, tz), "rank": hit.rank, "snippet": hit.snippet}
 
 
