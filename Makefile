@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint docs web bench bench-attach bench-history bench-notify \
-	bench-api bench-plans bench-fanout bench-cli bench-audit bench-import clean
+	bench-api bench-plans bench-fanout bench-cli bench-audit bench-import bench-search clean
 
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
@@ -45,9 +45,13 @@ web:
 bench-attach: $(STAMP)
 	$(BIN)/python benchmarks/attach_memory.py
 
-# Timelines and search at a million exchanges, SQLite and PostgreSQL (issue #5; long).
+# Histories and search at 200k and 1M exchanges, SQLite and PostgreSQL (long).
 bench-history: $(STAMP)
 	$(BIN)/python benchmarks/history_search.py
+
+# Quick search at 200k and 1M exchanges, both databases, against the same SQL by hand.
+bench-search: $(STAMP)
+	$(BIN)/python benchmarks/search_scale.py --db both --sizes 200000,1000000 --repeat 60
 
 # Fan-out per event and e-mail throughput (issue #6).
 bench-notify: $(STAMP)
@@ -82,7 +86,7 @@ bench-import: $(STAMP)
 
 # Every benchmark, one after the other (long: the history datasets take a while to build).
 bench: bench-cli bench-plans bench-fanout bench-notify bench-api bench-audit bench-attach \
-	bench-import bench-history
+	bench-import bench-history bench-search
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
