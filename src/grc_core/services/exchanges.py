@@ -5,11 +5,11 @@ from __future__ import annotations
 import uuid as uuid_module
 from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 
 from grc_core.errors import (
     Conflict,
@@ -25,11 +25,17 @@ from grc_core.models import (
     Contact,
     EventKind,
     Exchange,
+    ExchangeFieldValue,
     Opportunity,
     PicklistKind,
     User,
 )
-from grc_core.models.exchange import SUBJECT_MAX
+from grc_core.models.exchange import (
+    SUBJECT_MAX,
+    exchange_assignees,
+    exchange_contacts,
+    exchange_opportunities,
+)
 from grc_core.services import categories, custom_fields, picklists
 from grc_core.services.companies import get_company
 from grc_core.services.concurrency import check_version, fresh, lock_rows, stale_as_conflict
@@ -48,6 +54,8 @@ DONE_STATUS = "done"
 
 #: Marks an argument of :func:`update_exchange` that was not given.
 UNSET: Any = object()
+#: The value columns of a custom value row (one holds the value, the others are null).
+_VALUE_COLUMNS = ("text_value", "int_value", "decimal_value", "date_value", "bool_value")
 
 
 def snapshot(exchange: Exchange) -> dict[str, Any]:
@@ -229,12 +237,16 @@ def create_exchange(
         author_id=actor.id,
         author=actor,
         company_id=company_id,
-        # The relationships the index, the event and the response read, given as loaded:
-        # after the flush they would each be read again (a company, an empty list of values).
+        # The relationships the index, the event and the response read, given as loaded
+        # and in the order a load gives them (the relationships' order_by): the answer to a
+        # creation lists them as a later read does.
         company=company,
-        assignees=_assignees(session, [actor] if assignees is None else assignees),
-        opportunities=opportunities,
-        contacts=contacts,
+        assignees=sorted(
+            _assignees(session, [actor] if assignees is None else assignees),
+            key=lambda u: u.login,
+        ),
+        opportunities=sorted(opportunities, key=lambda o: o.id),
+        contacts=sorted(contacts, key=lambda c: c.id),
         field_values=[],
         origin=dict(origin) if origin is not None else None,
     )
@@ -247,13 +259,11 @@ def create_exchange(
     # insert; the savepoint lets us fall back to its row without losing the transaction.
     # A UUID made here races with nobody: no savepoint (two round trips) for it.
     if uuid is None:
-        session.add(exchange)
-        session.flush()
+        _insert(session, exchange)
     else:
         try:
             with session.begin_nested():
-                session.add(exchange)
-                session.flush()
+                _insert(session, exchange)
         except IntegrityError:
             winner = _by_uuid(session, key)
             if winner is None:
@@ -273,6 +283,56 @@ def create_exchange(
     )
     session.flush()
     return exchange
+
+
+def _insert(session: Session, exchange: Exchange) -> None:
+    """Write a new exchange, its links and its custom values, and attach it to ``session``.
+
+    The rows go in as plain INSERTs, the same the unit of work would send: its flush (change
+    tracking, dependency sort, the session's flush hooks) was a third of a creation's CPU.
+    The object then joins the session as if loaded from those rows, its relationships as
+    given: later changes are tracked and versioned as for any loaded exchange.
+    """
+    connection = session.connection()
+    table = cast(Table, Exchange.__table__)
+    now = utcnow()
+    exchange.created_at = exchange.updated_at = now
+    exchange.version = 1
+    # The keys the flush would have copied from the relationships.
+    exchange.action_id = exchange.action.id
+    exchange.status_id = exchange.status.id
+    exchange.medium_id = exchange.medium.id if exchange.medium is not None else None
+    exchange.category_id = exchange.category.id if exchange.category is not None else None
+    # Every column set, None included: one left unset would be read back when first used.
+    row = {c.key: getattr(exchange, c.key) for c in table.columns if c.key != "id"}
+    for name, value in row.items():
+        setattr(exchange, name, value)
+    # Values as parameters, as the flush sends them: ``.values(row)`` would build a bound
+    # parameter per column on every call.
+    exchange.id = connection.execute(insert(table).returning(table.c.id), row).scalar_one()
+    for link, column, records in (
+        (exchange_assignees, "user_id", exchange.assignees),
+        (exchange_opportunities, "opportunity_id", exchange.opportunities),
+        (exchange_contacts, "contact_id", exchange.contacts),
+    ):
+        if records:
+            connection.execute(
+                insert(link), [{"exchange_id": exchange.id, column: r.id} for r in records]
+            )
+    if exchange.field_values:
+        value_table = cast(Table, ExchangeFieldValue.__table__)
+        for value in exchange.field_values:
+            value.exchange_id = exchange.id
+            for name in _VALUE_COLUMNS:
+                setattr(value, name, getattr(value, name))
+        rows = [
+            {c.key: getattr(v, c.key) for c in value_table.columns} for v in exchange.field_values
+        ]
+        connection.execute(insert(value_table), rows)
+        for value in exchange.field_values:
+            make_transient_to_detached(value)
+    make_transient_to_detached(exchange)
+    session.add(exchange)
 
 
 def _company(session: Session, company_id: int) -> Company:
