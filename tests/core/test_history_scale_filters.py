@@ -19,6 +19,7 @@ from grc_core.models import Exchange, User
 from grc_core.queries import history
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition
 from grc_core.services import categories, custom_fields, exchanges
+from grc_core.services.bulk import ExchangeRecord, import_exchanges
 from grc_core.visibility import can_see
 
 ACTIONS = ("call", "letter", "note", "meeting")
@@ -267,3 +268,42 @@ def test_migration_0010_backfills_what_the_services_write(fresh_url):
             assert _timeline_rows(conn) == written
     finally:
         engine.dispose()
+
+
+def test_bulk_import_writes_the_filter_columns(world, session):
+    _setup(world)
+    records = [
+        ExchangeRecord(
+            subject=f"imported {i}",
+            start=world.at(i),
+            action=ACTIONS[i % len(ACTIONS)],
+            status=STATUSES[i % len(STATUSES)],
+            category=CATEGORIES[i % len(CATEGORIES)],
+            author_id=world.alice.id,
+            company_id=world.acme.id,
+            opportunity_ids=(world.deal1.id,) if i % 2 else (),
+        )
+        for i in range(12)
+    ]
+    import_exchanges(session, world.admin, records, batch_size=5)
+    differing = session.execute(
+        text(
+            "SELECT count(*) FROM exchange_timeline t JOIN exchanges e ON e.id = t.exchange_id"
+            " WHERE t.action_id IS DISTINCT FROM e.action_id"
+            " OR t.status_id IS DISTINCT FROM e.status_id"
+            " OR t.category_id IS DISTINCT FROM e.category_id"
+            if session.get_bind().dialect.name == "postgresql"
+            else "SELECT count(*) FROM exchange_timeline t JOIN exchanges e"
+            " ON e.id = t.exchange_id WHERE t.action_id IS NOT e.action_id"
+            " OR t.status_id IS NOT e.status_id OR t.category_id IS NOT e.category_id"
+        )
+    ).scalar_one()
+    assert differing == 0
+    page = history.company_history(session, world.bob, world.acme.id, ExchangeFilter(
+        category="support", actions=("call", "note")))  # fmt: skip
+    expected = [
+        r.subject
+        for r in reversed(records)
+        if r.category in {"support", "support_n1", "support_n2"} and r.action in {"call", "note"}
+    ]
+    assert [e.subject for e in page.entries] == expected and expected
