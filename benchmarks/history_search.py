@@ -38,6 +38,7 @@ from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
 from dataset import CHOICE_FIELD, Dataset, generate
+from search_scale import fill_terms, floor_search
 
 from grc_core import Grc
 from grc_core.models import Category, CustomField, User
@@ -91,6 +92,8 @@ def prepare(kind: str, size: int, fresh: bool) -> tuple[Grc, Dataset, str]:
         admin.dispose()
     grc = Grc.from_url(url)
     grc.upgrade()
+    if kind == "sqlite" and info_path.exists():
+        fill_terms(grc)  # prefixes are completed from the list of indexed words
     if info_path.exists():
         return grc, Dataset(**json.loads(info_path.read_text())), url
     print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
@@ -219,37 +222,10 @@ def floor_page(
 def search_floor(
     f: Floor, reader: int, words: Sequence[str], week: tuple[datetime, datetime] | None
 ) -> list[Any]:
-    """A search through the bare driver: the window of the most recent matches, ranked.
-
-    (The shape the library used before its current search; kept in one place to be brought
-    in line with :mod:`grc_core.queries.search`.)
-    """
-    p = f.p
-    between = f" AND e.start_at >= {p} AND e.start_at < {p}" if week else ""
-    bounds = [f.when(week[0]), f.when(week[1])] if week else []
-    if f.kind == "sqlite":
-        match = " AND ".join(f'"{w}"*' for w in words)
-        sql = (
-            "SELECT e.id, e.subject, w.rank FROM (SELECT e.id AS id,"
-            " -bm25(exchange_fts, 10.0, 1.0, 4.0) AS rank FROM exchange_fts"
-            " JOIN exchanges e ON e.id = exchange_fts.rowid WHERE exchange_fts MATCH ?"
-            + VISIBLE.format(false="0", p="?")
-            + between
-            + " ORDER BY exchange_fts.rowid DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
-            " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT 20"
-        )
-        return f.rows(sql, [match, reader, reader, *bounds])
-    query = " && ".join("to_tsquery('grc_french', %s)" for _ in words)
-    sql = (
-        f"SELECT e.id, e.subject, w.rank FROM (SELECT e.id AS id,"
-        f" ts_rank_cd(s.document, {query}) AS rank FROM exchange_search s"
-        f" JOIN exchanges e ON e.id = s.exchange_id WHERE s.document @@ ({query})"
-        + VISIBLE.format(false="false", p="%s")
-        + between
-        + " ORDER BY s.exchange_id DESC LIMIT 500) w JOIN exchanges e ON e.id = w.id"
-        " ORDER BY w.rank DESC, e.start_at DESC, e.id DESC LIMIT 20"
-    )
-    return f.rows(sql, [*words, *words, reader, reader, *bounds])
+    """A search through the bare driver: the library's statements, as ``make bench-search``
+    runs them (:func:`search_scale.floor_search`, the one copy of that SQL)."""
+    since, until = week if week else (None, None)
+    return floor_search(f.kind, f.conn, " ".join(words), reader, since, until)
 
 
 # --- the cases -------------------------------------------------------------------------------
