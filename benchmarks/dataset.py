@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import json
 import random
+import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-from sqlalchemy import insert, select, text
+from sqlalchemy import create_engine, insert, select, text
 
 from grc_core import Grc
 from grc_core.models import Company, Contact, Opportunity, PicklistValue, User
@@ -325,3 +328,58 @@ def _choice_values(grc: Grc) -> None:
             ),
             {"f": field_id},
         )
+
+
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+DATA = Path(__file__).parent / "data"
+
+
+def label(size: int) -> str:
+    """``200k``, ``1m``: how a size names its files and databases."""
+    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
+
+
+def open_dataset(
+    kind: str, size: int, fresh: bool, files: str, database: str
+) -> tuple[Grc, Dataset, str]:
+    """The dataset of ``size`` exchanges in ``kind`` (``sqlite`` or ``postgresql``), built
+    if missing (or ``fresh``), migrated to head; its Grc, description and URL.
+
+    SQLite: ``DATA/{files}_{label}.sqlite``; PostgreSQL: the database ``database``.  The
+    description is kept beside, in ``DATA/{files}_{kind}_{label}.json``: without it the
+    dataset is rebuilt (an interrupted build is never reused).
+    """
+    info_path = DATA / f"{files}_{kind}_{label(size)}.json"
+    if kind == "sqlite":
+        db = DATA / f"{files}_{label(size)}.sqlite"
+        url = f"sqlite:///{db}"
+        if fresh or not info_path.exists():
+            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), info_path):
+                p.unlink(missing_ok=True)
+    else:
+        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{database}"
+        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.scalar(
+                text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": database}
+            )
+            if fresh or not exists or not info_path.exists():
+                conn.execute(text(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+                conn.execute(text(f'CREATE DATABASE "{database}"'))
+                info_path.unlink(missing_ok=True)
+        admin.dispose()
+    grc = Grc.from_url(url)
+    grc.upgrade()  # a dataset built before the latest migration gets it (and its backfill)
+    if info_path.exists():
+        return grc, Dataset(**json.loads(info_path.read_text())), url
+    print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
+    dataset = generate(grc, exchanges=size)
+    if kind == "postgresql":
+        with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+    else:
+        with grc.engine.connect() as conn:
+            conn.exec_driver_sql("ANALYZE")
+    info_path.write_text(json.dumps(asdict(dataset)))
+    print(f"[{kind}] imported at {size / dataset.import_seconds:,.0f} exchanges/s", file=sys.stderr)
+    return grc, dataset, url

@@ -20,7 +20,6 @@ median of runs 1..10) and the load average.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sqlite3
@@ -28,16 +27,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dataset import CHOICE_FIELD, Dataset, generate
+from dataset import CHOICE_FIELD, DATA, Dataset, label, open_dataset
 from search_scale import fill_terms, floor_search
 
 from grc_core import Grc
@@ -47,8 +46,6 @@ from grc_core.queries.exchanges import ExchangeFilter
 from grc_core.queries.search import search
 from grc_core.services import categories
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-DATA = Path(__file__).parent / "data"
 PAGE = 50
 FIRST_DAY = datetime(2019, 1, 1, tzinfo=UTC)
 DAYS = 7 * 365
@@ -62,50 +59,15 @@ WORDS = ["contrat", "facture", "devis", "livraison", "budget", "maintenance", "�
          "renouvellement", "réunion", "comptabilité", "démonstration", "transporteur"]  # fmt: skip
 
 
-def label(size: int) -> str:
-    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
-
-
 def pg_name(size: int) -> str:
     return f"grc_bench_{label(size)}"
 
 
 def prepare(kind: str, size: int, fresh: bool) -> tuple[Grc, Dataset, str]:
     """The dataset of ``size`` exchanges in ``kind``, built if missing, migrated to head."""
-    info_path = DATA / f"history_{kind}_{label(size)}.json"
+    grc, dataset, url = open_dataset(kind, size, fresh, "history", pg_name(size))
     if kind == "sqlite":
-        db = DATA / f"history_{label(size)}.sqlite"
-        url = f"sqlite:///{db}"
-        if fresh or not info_path.exists():
-            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), info_path):
-                p.unlink(missing_ok=True)
-    else:
-        name = pg_name(size)
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            if fresh or not exists or not info_path.exists():
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                info_path.unlink(missing_ok=True)
-        admin.dispose()
-    grc = Grc.from_url(url)
-    grc.upgrade()
-    if kind == "sqlite" and info_path.exists():
         fill_terms(grc)  # prefixes are completed from the list of indexed words
-    if info_path.exists():
-        return grc, Dataset(**json.loads(info_path.read_text())), url
-    print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
-    dataset = generate(grc, exchanges=size)
-    if kind == "postgresql":
-        with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with grc.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
-    info_path.write_text(json.dumps(asdict(dataset)))
-    print(f"[{kind}] imported at {size / dataset.import_seconds:,.0f} exchanges/s", file=sys.stderr)
     return grc, dataset, url
 
 

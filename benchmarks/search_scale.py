@@ -17,7 +17,6 @@ the library/floor ratio and the 200k -> 1M growth, with the machine's load avera
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sqlite3
@@ -25,25 +24,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import create_engine, text
 
 sys.path.insert(0, str(Path(__file__).parent))
-from dataset import Dataset, generate
+from dataset import DATA, Dataset, label, open_dataset
 
 from grc_core import Grc
-
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-DATA = Path(__file__).parent / "data"
-
-
-def label(size: int) -> str:
-    return f"{size // 1_000_000}m" if size % 1_000_000 == 0 else f"{size // 1000}k"
 
 
 def pg_name(size: int) -> str:
@@ -52,34 +42,9 @@ def pg_name(size: int) -> str:
 
 def prepare(kind: str, size: int, fresh: bool) -> tuple[Grc, Dataset, str]:
     """The dataset of ``size`` exchanges in ``kind``, built if missing, migrated to head."""
-    info_path = DATA / f"search_{kind}_{label(size)}.json"
+    grc, dataset, url = open_dataset(kind, size, fresh, "search", pg_name(size))
     if kind == "sqlite":
-        db = DATA / f"search_{label(size)}.sqlite"
-        url = f"sqlite:///{db}"
-        if fresh or not info_path.exists():
-            for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm"), info_path):
-                p.unlink(missing_ok=True)
-    else:
-        name = pg_name(size)
-        url = f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name})
-            if fresh or not exists or not info_path.exists():
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-                info_path.unlink(missing_ok=True)
-        admin.dispose()
-    grc = Grc.from_url(url)
-    grc.upgrade()  # a dataset built before the latest migration gets it (and its backfill)
-    if kind == "sqlite":
-        fill_terms(grc)
-    if info_path.exists():
-        return grc, Dataset(**json.loads(info_path.read_text())), url
-    print(f"[{kind}] generating {size:,} exchanges…", file=sys.stderr)
-    dataset = generate(grc, exchanges=size)
-    analyze(grc, kind)
-    info_path.write_text(json.dumps(asdict(dataset)))
+        fill_terms(grc)  # prefixes are completed from the list of indexed words
     return grc, dataset, url
 
 
@@ -98,15 +63,6 @@ def fill_terms(grc: Grc) -> None:
             " WHERE unicode(term) NOT BETWEEN 57344 AND 63743"
         )
         conn.exec_driver_sql("DROP TABLE temp.words")
-
-
-def analyze(grc: Grc, kind: str) -> None:
-    if kind == "postgresql":
-        with grc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-            conn.execute(text("VACUUM ANALYZE"))
-    else:
-        with grc.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
 
 
 # --- the floor: the library's SQL, by hand ---------------------------------------------------
