@@ -33,7 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "history",
         "Timelines, newest first: a company's, an opportunity's, a user's, global exchanges.",
     ),
-    "import": ("importing", "Import exchanges from a CSV or JSON Lines file, all or nothing."),
+    "import": ("importing", "Import records from another CRM's export (administrators)."),
     "search": (
         "search",
         "Search subjects, details, company and contact names; best matches first.",

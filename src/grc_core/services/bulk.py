@@ -233,6 +233,7 @@ def import_exchanges(
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
     read_ahead: bool = False,
+    commit_batches: bool = False,
 ) -> ImportReport:
     """Check and insert ``records`` in batches, in the caller's transaction.
 
@@ -243,6 +244,9 @@ def import_exchanges(
     :param read_ahead: iterate ``records`` in a thread of its own, a batch ahead of the
         writes (faster on two cores).  Only for an iterable that touches neither the session
         nor anything else of the calling thread (a file being parsed).
+    :param commit_batches: commit the session after each batch, so that an import stopped
+        midway keeps the batches before (run again, records with a ``uuid`` already there
+        are skipped).  Otherwise nothing is committed here.
     """
     require_admin(actor, "importing exchanges")
     if not 1 <= batch_size <= 50_000:
@@ -253,23 +257,36 @@ def import_exchanges(
     if conn.dialect.name == "postgresql":
         lookups.keys_checked_here = PG_KEYS_CHECKED_BY_BATCH and _may_skip_key_triggers(conn)
     if conn.dialect.name == "sqlite":
-        # A large page cache keeps the growing indexes in memory during the import.
-        conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
+        _sqlite_cache(conn)
     # The batches allocate millions of small objects and no cycles: the cyclic collector
     # would walk them over and over (a third of the time of a large import).
     collecting = gc.isenabled()
     gc.disable()
     try:
         return _import(
-            session, actor, conn, lookups, records, batch_size, progress, report, read_ahead
+            session,
+            actor,
+            conn,
+            lookups,
+            records,
+            batch_size,
+            progress,
+            report,
+            read_ahead,
+            commit_batches,
         )
     except OperationalError as exc:
         # A lost connection (server restart, pg_terminate_backend) or a lock timeout: the
-        # caller's transaction cannot be committed, so nothing of this import is kept.
+        # caller's transaction cannot be committed, so nothing of it is kept.
+        kept = (
+            f"the {report.imported} exchanges of the batches before are kept: run the same "
+            "import again to resume"
+            if commit_batches
+            else "the transaction is lost, nothing of this import is kept: run it again"
+        )
         raise DatabaseError(
             f"the import stopped after {report.imported} exchanges because the database "
-            f"failed ({str(exc.orig).strip()}); the transaction is lost, nothing of this "
-            "import is kept: run it again"
+            f"failed ({str(exc.orig).strip()}); {kept}"
         ) from exc
     finally:
         if collecting:
@@ -286,6 +303,7 @@ def _import(
     progress: Callable[[int], None] | None,
     report: ImportReport,
     read_ahead: bool,
+    commit_batches: bool,
 ) -> ImportReport:
     offset = 0
     seen: dict[uuid_module.UUID, str] = {}
@@ -316,6 +334,12 @@ def _import(
                     changes={"count": [None, len(ids)], "id_range": [None, [ids[0], ids[-1]]]},
                 )
                 session.flush()
+                if commit_batches:
+                    session.commit()
+                    # The committed transaction gave its connection back: take one again.
+                    conn = session.connection()
+                    if conn.dialect.name == "sqlite":
+                        _sqlite_cache(conn)
             if progress is not None:
                 progress(report.imported + report.skipped)
     finally:
@@ -323,6 +347,11 @@ def _import(
         if isinstance(source, Generator):
             source.close()
     return report
+
+
+def _sqlite_cache(conn: Connection) -> None:
+    # A large page cache keeps the growing indexes in memory during the import.
+    conn.exec_driver_sql(f"PRAGMA cache_size = -{IMPORT_CACHE_KIB}")
 
 
 def _where(rec: ExchangeRecord, n: int) -> str:
@@ -366,6 +395,52 @@ def _refused(rec: ExchangeRecord, where: str, field: str, message: str) -> Valid
     return ValidationError(f"{where}: {message}", field=field)
 
 
+def _line_error(exc: ValidationError, rec: ExchangeRecord, where: str) -> ValidationError:
+    """``exc`` naming the line of the file and the file's field, for a record from a file."""
+    if rec.line is None:
+        return exc
+    field = exc.field or "?"
+    message = str(exc).removeprefix(f"{where}: ")
+    if field.startswith(f"{where}: "):  # "line 4: subject is required…"
+        field = field.removeprefix(f"{where}: ")
+        message = message.removeprefix(f"{field} ")
+    return ImportLineError(rec.line, field, message)
+
+
+class RecordChecker:
+    """Checks records one at a time as :func:`import_exchanges` would, writing nothing.
+
+    For ``--dry-run`` and reject files: every line is checked, each refusal is reported,
+    instead of the first one stopping the import.  A UUID given twice is refused on its
+    second line; whether a UUID is already in the database is not checked here (those
+    records are skipped by the import, not refused).
+    """
+
+    def __init__(self, session: Session) -> None:
+        self._lookups = _Lookups.load(session)
+        self._seen: dict[uuid_module.UUID, str] = {}
+        self._now = utcnow()
+        self._count = 0
+
+    def check(self, rec: ExchangeRecord) -> None:
+        """Raise the :class:`ValidationError` (an :class:`ImportLineError` for a line of a
+        file) that importing ``rec`` would raise."""
+        self._count += 1
+        where = _where(rec, self._count)
+        try:
+            if rec.uuid is not None and rec.uuid in self._seen:
+                raise ValidationError(
+                    f"{where}: uuid {rec.uuid} was already given on {self._seen[rec.uuid]}",
+                    field="uuid",
+                )
+            _row(self._lookups, rec, where, self._now)
+            _links(self._lookups, rec, where)
+        except ValidationError as exc:
+            raise _line_error(exc, rec, where) from None
+        if rec.uuid is not None:
+            self._seen[rec.uuid] = where
+
+
 def _insert_batch(
     conn: Connection,
     lookups: _Lookups,
@@ -379,15 +454,7 @@ def _insert_batch(
             rows.append(_row(lookups, rec, where, now))
             links.append(_links(lookups, rec, where))
         except ValidationError as exc:
-            if rec.line is None:
-                raise
-            # A line of a file: the error names it and the file's field.
-            field = exc.field or "?"
-            message = str(exc).removeprefix(f"{where}: ")
-            if field.startswith(f"{where}: "):  # "line 4: subject is required…"
-                field = field.removeprefix(f"{where}: ")
-                message = message.removeprefix(f"{field} ")
-            raise ImportLineError(rec.line, field, message) from None
+            raise _line_error(exc, rec, where) from None
     # Ids are reserved up front, so the batch is one executemany (RETURNING with a
     # guaranteed order degrades to one statement per row on SQLite).
     ids = _reserve_ids(conn, len(rows))
