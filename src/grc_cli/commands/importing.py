@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import csv
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import islice
 from pathlib import Path
 from typing import IO, Any
 
@@ -21,16 +22,18 @@ from sqlalchemy import select
 
 from grc_cli.context import CliContext, pass_cli
 from grc_cli.output import progress_bar
-from grc_core.errors import ValidationError
+from grc_core.errors import DatabaseError, ValidationError
 from grc_core.models import Exchange
 from grc_core.services.bulk import (
     ExchangeRecord,
     FileResolver,
     ImportLineError,
+    ImportReport,
     RecordChecker,
     import_exchanges,
 )
 from grc_core.services.import_mappings import MAPPINGS, Mapping_, mapping
+from grc_core.services.users import require_admin
 from grc_core.timeutil import zone
 
 FORMATS = ("csv", "jsonl")
@@ -130,65 +133,119 @@ def exchanges_command(
     mapper = mapping(mapping_name)
     total = _count_lines(file) - (1 if fmt == "csv" else 0)
     refused: list[ImportLineError] = []
+    header: list[str] = []  # a CSV file's, once read
     with (
-        state.work() as work,
         progress_bar(state.out, f"importing {file.name}") as progress,
         file.open("rb") as raw,
     ):
-        resolver = FileResolver(work.session, zone(state.settings.timezone))
         stream = _decoded(raw)
-        header: list[str] = []
         lines = (
             _csv_lines(stream, delimiter, mapper, header) if fmt == "csv" else _json_lines(stream)
         )
-        if dry_run or reject is not None:
-            checker = RecordChecker(work.session)
-            with _Rejects(reject, fmt, header) as rejects:
-                good = _checked(lines, resolver, checker, mapper, refused, rejects)
-                if dry_run:
-                    counted = _Counted(good)
-                    skipped = _already_imported(work.session, counted)
-                    imported = counted.count - skipped
-                else:
-                    report = import_exchanges(
-                        work.session,
-                        work.actor,
-                        good,
-                        batch_size=batch_size,
-                        progress=lambda done: progress(done, max(done, total), 0),
-                        # The records come from the file and the tables loaded above only.
-                        read_ahead=True,
-                        commit_batches=True,
-                    )
-                    imported, skipped = report.imported, report.skipped
+        if not dry_run and reject is None:
+            report = _import_all(state, lines, mapper, batch_size, progress, total)
         else:
-            records = (
-                resolver.record(line, mapper.fields(line, _fields(line, fields, problem)))
-                for line, fields, problem in lines
-            )
-            report = import_exchanges(
-                work.session,
-                work.actor,
-                records,
-                batch_size=batch_size,
-                progress=lambda done: progress(done, max(done, total), 0),
-                # The records come from the file and the resolver's tables only.
-                read_ahead=True,
-            )
-            imported, skipped = report.imported, report.skipped
-        if dry_run:
-            work.session.rollback()
-    _report(state, dry_run, imported, skipped, refused, reject, None if dry_run else report)
+            with _Rejects(reject, fmt, header) as rejects:
+                if dry_run:
+                    report = _check_all(state, lines, mapper, refused, rejects)
+                else:
+                    report = _import_by_batch(
+                        state, lines, mapper, refused, rejects, batch_size, progress, total
+                    )
+    _report(state, dry_run, report, refused, reject)
+
+
+def _import_all(
+    state: CliContext,
+    lines: Iterator[_Line],
+    mapper: Mapping_,
+    batch_size: int,
+    progress: Callable[[int, int, int], None],
+    total: int,
+) -> ImportReport:
+    """Every line, in one transaction: the first bad line stops the import, and nothing
+    of it is kept."""
+    with state.work() as work:
+        resolver = FileResolver(work.session, zone(state.settings.timezone))
+        records = (
+            resolver.record(line, mapper.fields(line, _fields(fields, problem)))
+            for line, fields, problem in lines
+        )
+        return import_exchanges(
+            work.session,
+            work.actor,
+            records,
+            batch_size=batch_size,
+            progress=lambda done: progress(done, max(done, total), 0),
+            # The records come from the file and the resolver's tables only.
+            read_ahead=True,
+        )
+
+
+def _check_all(
+    state: CliContext,
+    lines: Iterator[_Line],
+    mapper: Mapping_,
+    refused: list[ImportLineError],
+    rejects: _Rejects,
+) -> ImportReport:
+    """What importing would do (``imported``: would import), every line checked; nothing
+    is written."""
+    with state.work(read_only=True) as work:
+        require_admin(work.actor, "importing exchanges")
+        resolver = FileResolver(work.session, zone(state.settings.timezone))
+        checker = RecordChecker(work.session)
+        counted = _Counted(_checked(lines, resolver, checker, mapper, refused, rejects))
+        skipped = _already_imported(work.session, counted)
+    return ImportReport(imported=counted.count - skipped, skipped=skipped)
+
+
+def _import_by_batch(
+    state: CliContext,
+    lines: Iterator[_Line],
+    mapper: Mapping_,
+    refused: list[ImportLineError],
+    rejects: _Rejects,
+    batch_size: int,
+    progress: Callable[[int, int, int], None],
+    total: int,
+) -> ImportReport:
+    """The good lines, a transaction a batch: an import stopped midway keeps the batches
+    before, and the same command resumes it (the lines whose uuid is there are skipped)."""
+    with state.work(read_only=True) as work:
+        require_admin(work.actor, "importing exchanges")
+        # Both hold ids, names and codes only: they serve every batch's transaction.
+        resolver = FileResolver(work.session, zone(state.settings.timezone))
+        checker = RecordChecker(work.session)
+    good = _checked(lines, resolver, checker, mapper, refused, rejects)
+    done = ImportReport()
+    while batch := list(islice(good, batch_size)):
+        try:
+            with state.work() as work:
+                report = import_exchanges(work.session, work.actor, batch, batch_size=batch_size)
+        except DatabaseError as exc:
+            cause = getattr(exc.__cause__, "orig", None) or exc
+            raise DatabaseError(
+                f"the import stopped after {done.imported:,} exchanges because the database "
+                f"failed ({str(cause).strip()}); those are kept (each batch is committed): "
+                "run the same command again to resume"
+            ) from exc
+        done.imported += report.imported
+        done.skipped += report.skipped
+        if report.first_id is not None:
+            done.first_id = done.first_id if done.first_id is not None else report.first_id
+            done.last_id = report.last_id
+        seen = done.imported + done.skipped + len(refused)
+        progress(seen, max(seen, total), 0)
+    return done
 
 
 def _report(
     state: CliContext,
     dry_run: bool,
-    imported: int,
-    skipped: int,
+    report: ImportReport,
     refused: list[ImportLineError],
     reject: Path | None,
-    report: Any,
 ) -> None:
     if dry_run and not state.out.json_output:
         for problem in refused:  # the report, by line number
@@ -199,26 +256,26 @@ def _report(
             field=refused[0].field,
         )
     data = {
-        "imported": 0 if dry_run else imported,
-        "would_import": imported if dry_run else None,
-        "skipped": skipped,
+        "imported": 0 if dry_run else report.imported,
+        "would_import": report.imported if dry_run else None,
+        "skipped": report.skipped,
         "refused": len(refused) if (dry_run or reject is not None) else None,
-        "first_id": report.first_id if report is not None else None,
-        "last_id": report.last_id if report is not None else None,
+        "first_id": report.first_id,
+        "last_id": report.last_id,
     }
     if state.out.json_output:
         state.out.emit_data({k: v for k, v in data.items() if v is not None})
         return
-    said = f"; {skipped:,} already imported, skipped" if skipped else ""
+    said = f"; {report.skipped:,} already imported, skipped" if report.skipped else ""
     if refused:
         said += f"; {len(refused):,} lines refused" + (f", written to {reject}" if reject else "")
     if dry_run:
-        click.echo(f"checked: {imported:,} exchanges would be imported{said}")
+        click.echo(f"checked: {report.imported:,} exchanges would be imported{said}")
     else:
-        click.echo(f"imported {imported:,} exchanges{said}")
+        click.echo(f"imported {report.imported:,} exchanges{said}")
 
 
-def _fields(line: int, fields: Any, problem: ImportLineError | None) -> Mapping[str, Any]:
+def _fields(fields: Any, problem: ImportLineError | None) -> Mapping[str, Any]:
     if problem is not None:
         raise problem
     return fields  # type: ignore[no-any-return]
@@ -236,7 +293,7 @@ def _checked(
     the reject file."""
     for line, fields, problem in lines:
         try:
-            record = resolver.record(line, mapper.fields(line, _fields(line, fields, problem)))
+            record = resolver.record(line, mapper.fields(line, _fields(fields, problem)))
             checker.check(record)
         except ImportLineError as exc:
             refused.append(exc)

@@ -233,7 +233,6 @@ def import_exchanges(
     batch_size: int = 5000,
     progress: Callable[[int], None] | None = None,
     read_ahead: bool = False,
-    commit_batches: bool = False,
 ) -> ImportReport:
     """Check and insert ``records`` in batches, in the caller's transaction.
 
@@ -244,9 +243,6 @@ def import_exchanges(
     :param read_ahead: iterate ``records`` in a thread of its own, a batch ahead of the
         writes (faster on two cores).  Only for an iterable that touches neither the session
         nor anything else of the calling thread (a file being parsed).
-    :param commit_batches: commit the session after each batch, so that an import stopped
-        midway keeps the batches before (run again, records with a ``uuid`` already there
-        are skipped).  Otherwise nothing is committed here.
     """
     require_admin(actor, "importing exchanges")
     if not 1 <= batch_size <= 50_000:
@@ -273,20 +269,14 @@ def import_exchanges(
             progress,
             report,
             read_ahead,
-            commit_batches,
         )
     except OperationalError as exc:
         # A lost connection (server restart, pg_terminate_backend) or a lock timeout: the
-        # caller's transaction cannot be committed, so nothing of it is kept.
-        kept = (
-            f"the {report.imported} exchanges of the batches before are kept: run the same "
-            "import again to resume"
-            if commit_batches
-            else "the transaction is lost, nothing of this import is kept: run it again"
-        )
+        # caller's transaction cannot be committed, so nothing of this import is kept.
         raise DatabaseError(
             f"the import stopped after {report.imported} exchanges because the database "
-            f"failed ({str(exc.orig).strip()}); {kept}"
+            f"failed ({str(exc.orig).strip()}); the transaction is lost, nothing of this "
+            "import is kept: run it again"
         ) from exc
     finally:
         if collecting:
@@ -303,7 +293,6 @@ def _import(
     progress: Callable[[int], None] | None,
     report: ImportReport,
     read_ahead: bool,
-    commit_batches: bool,
 ) -> ImportReport:
     offset = 0
     seen: dict[uuid_module.UUID, str] = {}
@@ -334,12 +323,6 @@ def _import(
                     changes={"count": [None, len(ids)], "id_range": [None, [ids[0], ids[-1]]]},
                 )
                 session.flush()
-                if commit_batches:
-                    session.commit()
-                    # The committed transaction gave its connection back: take one again.
-                    conn = session.connection()
-                    if conn.dialect.name == "sqlite":
-                        _sqlite_cache(conn)
             if progress is not None:
                 progress(report.imported + report.skipped)
     finally:
