@@ -32,7 +32,7 @@ from grc_core.services.bulk import (
     RecordChecker,
     import_exchanges,
 )
-from grc_core.services.import_mappings import MAPPINGS, Mapping_, mapping
+from grc_core.services.import_mappings import MAPPINGS, ColumnMapping, mapping
 from grc_core.services.users import require_admin
 from grc_core.timeutil import zone
 
@@ -158,7 +158,7 @@ def exchanges_command(
 def _import_all(
     state: CliContext,
     lines: Iterator[_Line],
-    mapper: Mapping_,
+    mapper: ColumnMapping,
     batch_size: int,
     progress: Callable[[int, int, int], None],
     total: int,
@@ -185,7 +185,7 @@ def _import_all(
 def _check_all(
     state: CliContext,
     lines: Iterator[_Line],
-    mapper: Mapping_,
+    mapper: ColumnMapping,
     refused: list[ImportLineError],
     rejects: _Rejects,
 ) -> ImportReport:
@@ -203,7 +203,7 @@ def _check_all(
 def _import_by_batch(
     state: CliContext,
     lines: Iterator[_Line],
-    mapper: Mapping_,
+    mapper: ColumnMapping,
     refused: list[ImportLineError],
     rejects: _Rejects,
     batch_size: int,
@@ -285,7 +285,7 @@ def _checked(
     lines: Iterable[_Line],
     resolver: FileResolver,
     checker: RecordChecker,
-    mapper: Mapping_,
+    mapper: ColumnMapping,
     refused: list[ImportLineError],
     rejects: _Rejects,
 ) -> Iterator[ExchangeRecord]:
@@ -402,7 +402,7 @@ def _decoded(raw: IO[bytes]) -> Iterator[str]:
 
 
 def _csv_lines(
-    stream: Iterator[str], delimiter: str, mapper: Mapping_, header: list[str]
+    stream: Iterator[str], delimiter: str, mapper: ColumnMapping, header: list[str]
 ) -> Iterator[_Line]:
     """Each CSV record; the header names the fields (and is copied into ``header``).  A
     record with the wrong number of values comes as its values, with its problem."""

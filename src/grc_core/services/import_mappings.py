@@ -61,7 +61,7 @@ SAGE_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "urn:grc:import:sage-crm:communi
 
 
 @dataclass(frozen=True)
-class Mapping_:
+class ColumnMapping:
     """One mapping: checks a CSV header, turns a line's fields into generic fields."""
 
     name: str
@@ -130,13 +130,13 @@ def _sage_fields(line: int, fields: Mapping[str, object]) -> dict[str, object]:
     return out
 
 
-MAPPINGS: dict[str, Mapping_] = {
-    "generic": Mapping_("generic", _generic_header, _generic_fields),
-    "sage": Mapping_("sage", _sage_header, _sage_fields),
+MAPPINGS: dict[str, ColumnMapping] = {
+    "generic": ColumnMapping("generic", _generic_header, _generic_fields),
+    "sage": ColumnMapping("sage", _sage_header, _sage_fields),
 }
 
 
-def mapping(name: str) -> Mapping_:
+def mapping(name: str) -> ColumnMapping:
     """The mapping called ``name``."""
     try:
         return MAPPINGS[name]
