@@ -47,7 +47,9 @@ class _ImportGroup(click.Group):
     """``grc import FILE`` (the form before subcommands) runs ``grc import exchanges FILE``."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and Path(args[0]).is_file():
+        # Anything but a subcommand or an option is a file (a missing one is then refused
+        # as a missing file, not as an unknown command).
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
             args = ["exchanges", *args]
         return super().parse_args(ctx, args)
 
@@ -56,7 +58,7 @@ class _ImportGroup(click.Group):
 def import_group() -> None:
     """Import records from another CRM's export (administrators).
 
-    ``grc import FILE`` is ``grc import exchanges FILE``.  See docs/cli.md.
+    "grc import FILE" is "grc import exchanges FILE".  See docs/cli.md.
     """
 
 
@@ -92,11 +94,11 @@ def import_group() -> None:
 )
 @click.option(
     "--dry-run",
-    "--check",
-    "dry_run",
     is_flag=True,
     help="Check every line and report each bad one by its number, then write nothing.",
 )
+# The option's name before --dry-run, kept for the scripts that use it.
+@click.option("--check", is_flag=True, hidden=True)
 @click.option(
     "--reject",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -112,6 +114,7 @@ def exchanges_command(
     delimiter: str,
     batch_size: int,
     dry_run: bool,
+    check: bool,
     reject: Path | None,
 ) -> None:
     """Import exchanges from a CSV or JSON Lines file.
@@ -123,6 +126,7 @@ def exchanges_command(
     Lines with a uuid already in the database are skipped.  Without --reject, all or
     nothing.  See docs/cli.md.
     """
+    dry_run = dry_run or check
     fmt = fmt or _format_of(file)
     if len(delimiter) != 1:
         raise click.BadParameter("one character", param_hint="--delimiter")
