@@ -48,7 +48,12 @@ from sqlalchemy import create_engine, text
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 DB_NAME = "grc_bench_api"
-DB_URL = f"postgresql+psycopg://postgres@127.0.0.1:5432/{DB_NAME}"
+
+
+def db_url(name: str) -> str:
+    return f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+
+
 BIN = Path(sys.executable).parent
 
 FLOOR_APP = textwrap.dedent(
@@ -262,18 +267,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare(exchanges: int) -> tuple[str, int]:
-    """A fresh database with users, a token and ``exchanges`` on one company."""
+def prepare(exchanges: int, name: str) -> tuple[str, int]:
+    """A fresh database ``name`` with users, a token and ``exchanges`` on one company."""
     from grc_core import Grc
     from grc_core.services import api_tokens, companies, users
     from grc_core.services.bulk import ExchangeRecord, import_exchanges
 
     admin_engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin_engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
     admin_engine.dispose()
-    with Grc.from_url(DB_URL) as grc:
+    with Grc.from_url(db_url(name)) as grc:
         grc.upgrade()
         with grc.session() as s:
             admin = users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
@@ -455,6 +460,11 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--database",
+        default=DB_NAME,
+        help="PostgreSQL database to create (dropped first: give two runs different names)",
+    )
+    parser.add_argument(
         "--before-src",
         help="a copy of src/ with other code (the code before a change): served by a third "
         "server, measured in the same run, its CPU per request and throughput printed",
@@ -462,16 +472,17 @@ def main() -> None:
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
 
-    secret, company = prepare(args.exchanges)
+    secret, company = prepare(args.exchanges, args.database)
+    url = db_url(args.database)
     folder = Path(tempfile.mkdtemp(prefix="grc-bench-api-"))
     (folder / "floor_app.py").write_text(FLOOR_APP)
     (folder / "grc.toml").write_text("")
     env = {
         **os.environ,
-        "GRC_DATABASE_URL": DB_URL,
+        "GRC_DATABASE_URL": url,
         "GRC_CONFIG": str(folder / "grc.toml"),
         "GRC_STORAGE__LOCAL__ROOT": str(folder / "blobs"),
-        "FLOOR_DSN": DB_URL.replace("postgresql+psycopg", "postgresql"),
+        "FLOOR_DSN": url.replace("postgresql+psycopg", "postgresql"),
         "PYTHONPATH": str(folder),
     }
     api_port, floor_port = free_port(), free_port()
