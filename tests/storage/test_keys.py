@@ -216,7 +216,9 @@ def test_the_property_runs_mostly_on_accepted_keys(tmp_path: Path) -> None:
     accepted = 0
     strategy = st.one_of(_valid_key, _valid_key, _near_valid_key(), st.text(), _hostile_text)
 
-    @settings(max_examples=300, database=None)
+    # Derandomized: the share depends on the draw (81 of 300 seen once), so a fixed draw
+    # keeps the check about the strategy, not about luck.
+    @settings(max_examples=300, database=None, derandomize=True)
     @given(key=strategy)
     def count(key: str) -> None:
         nonlocal accepted
