@@ -12,9 +12,12 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 from grc_core.errors import ValidationError
 from grc_core.services.bulk import FILE_FIELDS, ImportLineError
+
+T = TypeVar("T")
 
 #: Sage CRM column (compared without case) → generic field.  ``Pers_FirstName`` and
 #: ``Pers_LastName`` together name the contact, within the company.
@@ -104,26 +107,12 @@ def _sage_fields(line: int, fields: Mapping[str, object]) -> dict[str, object]:
             out[name] = value.strip() if isinstance(value, str) else value
     if "uuid" in out:
         out["uuid"] = str(sage_uuid(str(out["uuid"])))
-    action = out.get("action")
-    if action is not None:
-        if str(action) not in SAGE_ACTIONS:
-            raise ImportLineError(
-                line,
-                "Comm_Action",
-                f"unknown Sage CRM action {action!r}; mapped: {', '.join(SAGE_ACTIONS)}",
-            )
-        out["action"], medium = SAGE_ACTIONS[str(action)]
+    if "action" in out:
+        out["action"], medium = _sage_value(SAGE_ACTIONS, out["action"], line, "Comm_Action")
         if medium is not None:
             out["medium"] = medium
-    status = out.get("status")
-    if status is not None:
-        if str(status) not in SAGE_STATUSES:
-            raise ImportLineError(
-                line,
-                "Comm_Status",
-                f"unknown Sage CRM status {status!r}; mapped: {', '.join(SAGE_STATUSES)}",
-            )
-        out["status"] = SAGE_STATUSES[str(status)]
+    if "status" in out:
+        out["status"] = _sage_value(SAGE_STATUSES, out["status"], line, "Comm_Status")
     names = [str(row.get(c) or "").strip() for c in _SAGE_CONTACT]
     if any(names):
         out["contacts"] = " ".join(n for n in names if n)
@@ -143,4 +132,15 @@ def mapping(name: str) -> ColumnMapping:
     except KeyError:
         raise ValidationError(
             f"unknown mapping {name!r}; the mappings are {', '.join(MAPPINGS)}", field="mapping"
+        ) from None
+
+
+def _sage_value(table: Mapping[str, T], value: object, line: int, column: str) -> T:
+    """GRC's value for a Sage CRM code, or the line refused naming the Sage column."""
+    try:
+        return table[str(value)]
+    except KeyError:
+        what = column.removeprefix("Comm_").lower()
+        raise ImportLineError(
+            line, column, f"unknown Sage CRM {what} {value!r}; mapped: {', '.join(table)}"
         ) from None
