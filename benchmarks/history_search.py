@@ -82,21 +82,21 @@ COLUMNS = (
     " e.medium_id, e.category_id, e.private, e.author_id, e.company_id"
 )
 # The page first (index walk, exchange, visibility, filters, keyset, order, limit), then its
-# names and assignees: the shape of grc_core.queries.history._statement.
+# names (one subquery each) and assignees: the shape of grc_core.queries.history._statement.
 WALK = (
     "SELECT {columns}, t.start_at AS key_start FROM {table} t JOIN exchanges e"
     " ON e.id = t.exchange_id WHERE t.scope = {p} AND t.scope_id = {p}{pin}{visible}{where}"
     " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}"
 )
 OUTER = (
-    "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details, a.code, st.code, m.code,"
-    " cat.code, e.private, e.author_id, au.display_name, e.company_id, c.name, {assigned}"
-    " FROM ({page}) e"
-    " JOIN picklist_values a ON a.id = e.action_id JOIN picklist_values st ON st.id = e.status_id"
-    " LEFT JOIN picklist_values m ON m.id = e.medium_id"
-    " LEFT JOIN categories cat ON cat.id = e.category_id"
-    " JOIN users au ON au.id = e.author_id LEFT JOIN companies c ON c.id = e.company_id"
-    " ORDER BY e.key_start DESC, e.id DESC"
+    "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details,"
+    " (SELECT a.code FROM picklist_values a WHERE a.id = e.action_id),"
+    " (SELECT st.code FROM picklist_values st WHERE st.id = e.status_id),"
+    " (SELECT m.code FROM picklist_values m WHERE m.id = e.medium_id),"
+    " (SELECT cat.code FROM categories cat WHERE cat.id = e.category_id),"
+    " e.private, e.author_id, (SELECT au.display_name FROM users au WHERE au.id = e.author_id),"
+    " e.company_id, (SELECT c.name FROM companies c WHERE c.id = e.company_id), {assigned}"
+    " FROM ({page}) e ORDER BY e.key_start DESC, e.id DESC"
 )
 ASSIGNED = {
     "postgresql": "(SELECT array_agg(u.login ORDER BY u.login) FROM exchange_assignees x"
