@@ -140,3 +140,42 @@ def test_a_collector_disabled_by_the_caller_stays_disabled(listing_env):
     report = _probe(listing_env, "--gc-off", "--as", "admin", "exchange", "list")
     assert report["exit"] == 0
     assert report["gc_enabled"] is False
+
+
+def test_a_partial_index_is_built_without_the_postgresql_dialect(monkeypatch):
+    # The dialects SQLAlchemy looked up to check arguments are cached: start afresh, with
+    # PostgreSQL's lookup (the import of its dialect) refused.
+    from sqlalchemy import Column, Integer, MetaData, Table, text
+    from sqlalchemy.sql.base import DialectKWArgs, _kw_reg_for_dialect
+    from sqlalchemy.util import PopulateDict
+
+    from grc_core.models.event import partial_index
+
+    def lookup(name: str) -> object:
+        assert name != "postgresql", "the PostgreSQL dialect was loaded"
+        return _kw_reg_for_dialect(name)
+
+    monkeypatch.setattr(DialectKWArgs, "_kw_registry", PopulateDict(lookup))
+    table = Table("t", MetaData(), Column("id", Integer), Column("done", Integer))
+    index = partial_index("ix_t_pending", table.c.id, where=text("done = 0"))
+    assert index.dialect_options["sqlite"]["where"] is not None
+
+
+def test_a_partial_index_is_the_index_postgresql_where_would_give():
+    from sqlalchemy import Column, Index, Integer, MetaData, Table, text
+    from sqlalchemy.dialects import postgresql, sqlite
+    from sqlalchemy.schema import CreateIndex
+
+    from grc_core.models.event import partial_index
+
+    table = Table("t", MetaData(), Column("id", Integer), Column("done", Integer))
+    late = partial_index("ix_late", table.c.id, where=text("done = 0"))
+    plain = Index(
+        "ix_plain", table.c.id, sqlite_where=text("done = 0"), postgresql_where=text("done = 0")
+    )
+    for dialect in (sqlite.dialect(), postgresql.dialect()):
+        made = str(CreateIndex(late).compile(dialect=dialect))
+        assert made == str(CreateIndex(plain).compile(dialect=dialect)).replace("plain", "late")
+        assert made.endswith("WHERE done = 0")
+    assert sorted(late.dialect_kwargs) == ["postgresql_where", "sqlite_where"]
+    assert late.dialect_options["postgresql"]["using"] is False  # the dialect's defaults too

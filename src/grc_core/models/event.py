@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import ItemsView, Iterator, KeysView, ValuesView
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Boolean, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.sql.base import _DialectArgDict
+from sqlalchemy.sql.elements import ClauseElement
+from sqlalchemy.util import PopulateDict
 
 from grc_core.models.base import NEVER_REUSE_IDS, Base, UTCDateTime
 from grc_core.timeutil import utcnow
@@ -65,6 +69,74 @@ ADMIN_ONLY_KINDS = frozenset(
 )
 
 
+class _PostgresqlWhereLater(PopulateDict[str, _DialectArgDict]):
+    """An index's ``dialect_options`` whose ``postgresql_where`` is set only when the
+    PostgreSQL options are first read.
+
+    Passing ``postgresql_where=`` to :class:`~sqlalchemy.Index` makes SQLAlchemy import its
+    PostgreSQL dialect to validate the argument, a twentieth of every command's start-up on
+    SQLite.  Here the argument is stored when something asks for the PostgreSQL options (the
+    DDL compiler, Alembic) or lists the options (``dialect_kwargs``): the dialect is loaded
+    then, and the index is the same as with the argument given.
+    """
+
+    def __init__(self, options: PopulateDict[str, _DialectArgDict], where: ClauseElement) -> None:
+        super().__init__(options.creator)
+        self.update(options)
+        self._where: ClauseElement | None = where
+
+    def __missing__(self, key: str) -> _DialectArgDict:
+        value: _DialectArgDict = super().__missing__(key)
+        if key == "postgresql":
+            self._settle()
+        return value
+
+    def _settle(self) -> None:
+        where, self._where = self._where, None
+        if where is not None:
+            self["postgresql"]["where"] = where
+
+    def __contains__(self, key: object) -> bool:
+        self._settle()
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self._settle()
+        return super().__iter__()
+
+    def __len__(self) -> int:
+        self._settle()
+        return super().__len__()
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self._settle()
+        return super().get(key, default)
+
+    def keys(self) -> KeysView[str]:  # type: ignore[override]
+        self._settle()
+        return super().keys()
+
+    def values(self) -> ValuesView[_DialectArgDict]:  # type: ignore[override]
+        self._settle()
+        return super().values()
+
+    def items(self) -> ItemsView[str, _DialectArgDict]:  # type: ignore[override]
+        self._settle()
+        return super().items()
+
+
+def partial_index(name: str, *expressions: Any, where: ClauseElement) -> Index:
+    """An index of the rows matching ``where``, on SQLite and on PostgreSQL alike.
+
+    The same as ``Index(name, *expressions, sqlite_where=where, postgresql_where=where)``,
+    without importing SQLAlchemy's PostgreSQL dialect when the models are imported (see
+    :class:`_PostgresqlWhereLater`).
+    """
+    index = Index(name, *expressions, sqlite_where=where)
+    index.__dict__["dialect_options"] = _PostgresqlWhereLater(index.dialect_options, where)
+    return index
+
+
 class Event(Base):
     """One change, written in the same transaction as the change itself.
 
@@ -79,12 +151,7 @@ class Event(Base):
         Index("ix_events_entity", "entity_type", "entity_id", "id"),
         Index("ix_events_company", "company_id", "id"),
         # Fan-out reads the few events not yet handled, never the whole trail.
-        Index(
-            "ix_events_pending",
-            "id",
-            postgresql_where=text("NOT fanned_out"),
-            sqlite_where=text("NOT fanned_out"),
-        ),
+        partial_index("ix_events_pending", "id", where=text("NOT fanned_out")),
         NEVER_REUSE_IDS,
     )
 
