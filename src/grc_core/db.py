@@ -106,8 +106,6 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     event.listen(engine, "before_cursor_execute", _check_parameters)
     if backend == "postgresql" and not own_ping:
         _watch_liveness(engine)
-    if backend == "postgresql":
-        event.listen(engine, "do_execute", _prepare_marked)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -168,25 +166,20 @@ def _has_input(dbapi_connection: Any) -> bool:
 #: Startup option of every PostgreSQL connection (see :func:`_pg_connect_args`).
 PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
 
-#: Execution option of a statement whose cached generic plan is known to be the right one
-#: (see :func:`_pg_connect_args`): psycopg prepares it at once and PostgreSQL may reuse a plan.
-GENERIC_PLAN = "grc_generic_plan"
-
 
 def _pg_connect_args(
     given: Mapping[str, Any] | None, url_options: str | tuple[str, ...] | None
 ) -> dict[str, Any]:
     """psycopg's connect arguments with GRC's plan setting added to the caller's own.
 
-    psycopg prepares a statement on its 5th execution on a connection, and PostgreSQL then
-    tries a *generic* plan, blind to the parameter values.  On skewed data (one company
-    with 40,000 exchanges, a word in half the rows) that plan is 10-50x slower and it
-    sticks for the life of the pooled connection.  ``force_custom_plan`` keeps a plan per
-    set of values; measured in ``benchmarks/plan_stability.py``.  Statements are executed
-    unprepared but those marked :data:`GENERIC_PLAN` (:func:`_prepare_marked`), the ones
-    whose generic plan is the one their values would get anyway.  A caller's own
-    ``plan_cache_mode`` (connect argument or ``?options=`` in the URL, which the connect
-    argument would replace) wins.
+    psycopg 3 prepares a statement on its 5th execution on a connection, and PostgreSQL
+    then tries a *generic* plan, blind to the parameter values.  On skewed data (one
+    company with 40,000 exchanges, a word in half the rows) that plan is 10-50x slower
+    and it sticks for the life of the pooled connection.  ``force_custom_plan`` keeps a
+    plan per set of values and still reuses the prepared statement's parse, which
+    ``prepare_threshold=None`` (no preparation at all) would give up; measured in
+    ``benchmarks/plan_stability.py``.  A caller's own ``plan_cache_mode`` (connect
+    argument or ``?options=`` in the URL, which the connect argument would replace) wins.
     """
     args = dict(given or {})
     if isinstance(url_options, tuple):
@@ -195,14 +188,6 @@ def _pg_connect_args(
     if "plan_cache_mode" not in options:
         args["options"] = f"{options} {PG_PLAN_OPTION}".strip()
     return args
-
-
-def _prepare_marked(cursor: Any, statement: str, parameters: Any, context: Any) -> bool:
-    """Execute a statement on PostgreSQL: prepared if it is marked :data:`GENERIC_PLAN`,
-    unprepared (planned with its values) otherwise."""
-    marked = context is not None and bool(context.execution_options.get(GENERIC_PLAN))
-    cursor.execute(statement, parameters, prepare=marked)
-    return True
 
 
 #: The range of a 64-bit integer: what both databases store and compare.
