@@ -87,13 +87,24 @@ SQLITE_WINDOW = (
     "SELECT * FROM (SELECT e.id AS id, e.start_at AS start_at, {tier} AS score"
     " FROM {t} JOIN exchanges e ON e.id = ({t}.rowid & 2147483647)"
     " WHERE {t} MATCH ?{bounds}" + VISIBLE.format(false="0", p="?") + "{period}"
-    " ORDER BY {t}.rowid DESC LIMIT 500)"
+    " ORDER BY {t}.rowid DESC LIMIT {n})"
 )
-PG_WINDOW = (
-    "SELECT * FROM (SELECT e.id AS id, e.start_at AS start_at, {tier} AS score"
-    " FROM exchange_search s JOIN exchanges e ON e.id = s.exchange_id"
-    " WHERE {searched} @@ ({q})" + VISIBLE.format(false="false", p="%s") + "{period}"
-    " ORDER BY e.start_at DESC, e.id DESC LIMIT 500) {alias}"
+PG_WALK = (
+    "SELECT * FROM (SELECT w.id, w.start_at, w.score, sl.n FROM unnest(%s::tsquery[])"
+    " WITH ORDINALITY AS sl(blocks, n) JOIN LATERAL (SELECT e.id, e.start_at, {tier} AS score"
+    " FROM LATERAL (SELECT s.exchange_id FROM exchange_search s"
+    " WHERE ({searched} || s.slices) @@ (({q}) && sl.blocks) OFFSET 0) m"
+    " JOIN exchanges e ON e.id = m.exchange_id"
+    " WHERE true" + VISIBLE.format(false="false", p="%s") + "{period}"
+    " ORDER BY e.start_at DESC, e.id DESC LIMIT {n}) w ON true LIMIT {n}) {alias}"
+)
+PG_SPAN = "SELECT min(start_at), max(start_at) FROM exchanges"
+PG_COMPLETIONS = (
+    "SELECT t.term FROM exchange_search_terms t,"
+    " (SELECT tsvector_to_array(to_tsvector('grc_simple', %s)) AS a,"
+    " numnode(to_tsquery('grc_simple', %s)) AS n) p"
+    ' WHERE p.n = 1 AND cardinality(p.a) = 1 AND t.term >= p.a[1] COLLATE "C"'
+    ' AND t.term < (p.a[1] || chr(1114111)) COLLATE "C" ORDER BY t.term LIMIT %s'
 )
 ASSIGNEES = {
     "sqlite": "SELECT x.exchange_id, u.login FROM exchange_assignees x JOIN users u"
@@ -114,8 +125,9 @@ PG_SNIPPETS = (
 )
 
 
-def _pg_tsquery(terms: Any) -> tuple[str, list[str]]:
-    """The tsquery expression of parsed terms and its parameters (as the library builds it)."""
+def _pg_tsquery(terms: Any, completions: str | None = None) -> tuple[str, list[str]]:
+    """The tsquery expression of parsed terms and its parameters (as the library builds it),
+    the prefix given as its ``completions`` if any."""
     parts: list[str] = []
     params: list[str] = []
     for w in terms.words:
@@ -124,10 +136,64 @@ def _pg_tsquery(terms: Any) -> tuple[str, list[str]]:
     for phrase in terms.phrases:
         parts.append("phraseto_tsquery('grc_french', %s)")
         params.append(" ".join(phrase))
-    if terms.prefix:
+    if terms.prefix and completions is not None:
+        parts.append("(%s::tsquery || to_tsquery('grc_french', %s))")
+        params += [completions, terms.prefix]
+    elif terms.prefix:
         parts.append("(to_tsquery('grc_simple', %s) || to_tsquery('grc_french', %s))")
         params += [terms.prefix + ":*", terms.prefix]
     return " && ".join(parts), params
+
+
+def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: int) -> Any:
+    """The best ids on PostgreSQL: the library's walk by date slices (its own functions cut
+    the days into slices and blocks), one statement for both windows."""
+    from grc_core.queries.search import (
+        MAX_COMPLETIONS,
+        _day,
+        _tsquery_lexeme,
+        day_slices,
+        slice_blocks,
+    )
+
+    oldest, newest = conn.execute(PG_SPAN).fetchone()
+    if oldest is None:
+        return []
+    completions = None
+    if terms.prefix:
+        words = conn.execute(
+            PG_COMPLETIONS, (terms.prefix, terms.prefix + ":*", MAX_COMPLETIONS + 1)
+        ).fetchall()
+        if words and len(words) <= MAX_COMPLETIONS:
+            completions = " | ".join(_tsquery_lexeme(w[0]) for w in words)
+    q, qparams = _pg_tsquery(terms, completions)
+    first, last = _day(oldest), _day(newest)
+    period, extra = "", []
+    if since is not None and until is not None:
+        period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
+        first, last = max(first, _day(since)), min(last, _day(until))
+    sizes = {1: min(500, limit), 0: min(500, 2 * limit)}
+    slices = [
+        " | ".join(_tsquery_lexeme(b) for b in slice_blocks(low, high))
+        for low, high in day_slices(first, last)
+    ]
+    windows, params = [], []
+    for tier in (1, 0):
+        searched = "ts_filter(s.document, '{a,b}')" if tier else "s.document"
+        windows.append(
+            PG_WALK.format(
+                tier=float(tier) or 0.5, q=q, searched=searched, period=period,
+                alias=f"t{tier}", n=sizes[tier],
+            )
+        )  # fmt: skip
+        params += [slices, *qparams, reader, reader, *extra]
+    rows = conn.execute(" UNION ALL ".join(windows), params).fetchall()
+    found: dict[int, list[int]] = {1: [], 0: []}
+    for score, _, _, _, ident in sorted(
+        (-score, n, -start.timestamp(), -ident, ident) for ident, start, score, n in rows
+    ):
+        found[1 if score <= -1 else 0].append(ident)
+    return [(i, 1.0) for i in found[1][: sizes[1]]] + [(i, 0.5) for i in found[0][: sizes[0]]]
 
 
 def floor_search(
@@ -175,7 +241,11 @@ def floor_search(
         for tier, table in ((1.0, "exchange_fts_title"), (0.5, "exchange_fts")):
             windows.append(
                 SQLITE_WINDOW.format(
-                    tier=tier, t=table, bounds=bounds.format(t=table), period=period
+                    tier=tier,
+                    t=table,
+                    bounds=bounds.format(t=table),
+                    period=period,
+                    n=min(500, limit if tier == 1.0 else 2 * limit),
                 )
             )
             params += [match] + (key_bounds if bounds else []) + [reader, reader] + extra
@@ -183,20 +253,7 @@ def floor_search(
             BEST.format(windows=" UNION ALL ".join(windows), n=2 * limit), params
         ).fetchall()
     else:
-        q, qparams = _pg_tsquery(terms)
-        period, extra = "", []
-        if since is not None and until is not None:
-            period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
-        windows, params = [], []
-        for tier, searched in ((1.0, "ts_filter(s.document, '{a,b}')"), (0.5, "s.document")):
-            alias = f"t{int(tier)}"
-            windows.append(
-                PG_WINDOW.format(tier=tier, q=q, searched=searched, period=period, alias=alias)
-            )
-            params += [*qparams, reader, reader, *extra]
-        best = conn.execute(
-            BEST.format(windows=" UNION ALL ".join(windows), n=2 * limit), params
-        ).fetchall()
+        best = _pg_best(conn, terms, reader, since, until, limit)
     ranks: dict[int, float] = {}
     for ident, rank in best:
         if ident not in ranks and len(ranks) < limit:

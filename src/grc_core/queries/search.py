@@ -16,25 +16,30 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, fields
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import (
     ARRAY,
     Integer,
     Select,
+    String,
     any_,
     bindparam,
+    cast,
     column,
     func,
     literal_column,
     select,
     table,
     text,
+    true,
     union_all,
 )
+from sqlalchemy.dialects.postgresql import TSQUERY
 from sqlalchemy.orm import Session
 
 from grc_core.errors import ValidationError
@@ -54,7 +59,9 @@ MAX_HITS = 100
 SEARCH_WINDOW = 500
 
 # The full-text tables are created by migrations 0003 and 0011, outside the models.
-_PG_SEARCH = table("exchange_search", column("exchange_id"), column("names"), column("document"))
+_PG_SEARCH = table(
+    "exchange_search", column("exchange_id"), column("names"), column("document"), column("slices")
+)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 _SPLIT = re.compile(r"(\w+)", re.UNICODE)
@@ -229,15 +236,18 @@ def _fts5_match(
 
 # Text search configurations: constants, written into the SQL text.
 _FRENCH: Any = literal_column("'grc_french'::regconfig")
+_TSQUERY: Any = TSQUERY()
 _SIMPLE: Any = literal_column("'grc_simple'::regconfig")
 
 
-def _pg_query(terms: SearchTerms) -> Any:
+def _pg_query(terms: SearchTerms, completed: bool) -> Any:
     """The tsquery of terms of this shape, the words as named parameters (see
-    :func:`_pg_values`): every search of a shape shares one statement (parsed once, prepared
-    by psycopg).  A common word and a rare one need opposite plans (walk the newest rows vs.
-    use the GIN index): GRC's PostgreSQL connections plan each execution with its values
-    (plan_cache_mode = force_custom_plan, see grc_core.db), never with a generic plan."""
+    :func:`_pg_values`): every search of a shape shares one statement text.  A common word
+    and a rare one need different plans: GRC's PostgreSQL connections plan each execution
+    with its values, never with a generic plan (see grc_core.db).
+
+    :param completed: the word being typed was completed into indexed words (see
+        :func:`_pg_completions`), passed as one tsquery of alternatives."""
     pieces: list[Any] = [
         func.to_tsquery(_FRENCH, bindparam(f"w{i}")) for i in range(len(terms.words))
     ]
@@ -247,8 +257,11 @@ def _pg_query(terms: SearchTerms) -> Any:
     if terms.prefix:
         # The word being typed matches as the beginning of a word, or by its French stem
         # ("relances" finds "Relance", whose whole form it is not a prefix of).
-        prefix = func.to_tsquery(_SIMPLE, bindparam("prefix_start"))
-        pieces.append(prefix.op("||")(func.to_tsquery(_FRENCH, bindparam("prefix"))))
+        if completed:
+            start: Any = cast(bindparam("prefix_words", type_=String), _TSQUERY)
+        else:
+            start = func.to_tsquery(_SIMPLE, bindparam("prefix_start"))
+        pieces.append(start.op("||")(func.to_tsquery(_FRENCH, bindparam("prefix"))))
     query = pieces[0]
     for piece in pieces[1:]:
         query = query.op("&&")(piece)
@@ -261,6 +274,37 @@ def _pg_values(terms: SearchTerms) -> dict[str, str]:
     if terms.prefix:
         values |= {"prefix_start": terms.prefix + ":*", "prefix": terms.prefix}
     return values
+
+
+#: The indexed words (migration 0012) that begin with the word being typed, as the simple
+#: configuration writes it (case and accents folded); none if it is not one plain word.
+_PG_COMPLETIONS = text(
+    "SELECT t.term FROM exchange_search_terms t,"
+    " (SELECT tsvector_to_array(to_tsvector('grc_simple', :prefix)) AS a,"
+    " numnode(to_tsquery('grc_simple', :prefix_start)) AS n) p"
+    ' WHERE p.n = 1 AND cardinality(p.a) = 1 AND t.term >= p.a[1] COLLATE "C"'
+    ' AND t.term < (p.a[1] || chr(1114111)) COLLATE "C" ORDER BY t.term LIMIT :n'
+)
+
+
+def _tsquery_lexeme(word: str) -> str:
+    """``word`` quoted as one lexeme of a tsquery's text form."""
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def _pg_completions(session: Session, terms: SearchTerms) -> str | None:
+    """The indexed words the typed prefix completes to, as a tsquery of alternatives, or
+    ``None`` (none, more than :data:`MAX_COMPLETIONS`, or not a plain word): the prefix
+    search instead.  GIN answers a prefix by reading every posting of every word it
+    covers, whatever else the search asks; exact words are intersected, skipping."""
+    found = session.execute(
+        _PG_COMPLETIONS,
+        {"prefix": terms.prefix, "prefix_start": f"{terms.prefix}:*", "n": MAX_COMPLETIONS + 1},
+    ).scalars()
+    words = list(found)
+    if not words or len(words) > MAX_COMPLETIONS:
+        return None
+    return " | ".join(_tsquery_lexeme(w) for w in words)
 
 
 def _pg_highlight(terms: SearchTerms) -> Any:
@@ -277,6 +321,12 @@ _RANKS = {1: "1.0", 0: "0.5"}
 #: SQLite's search key (migration 0011): start minute * 2**31 + exchange id.
 _ID_BITS = 31
 _ID_MASK = (1 << _ID_BITS) - 1
+#: PostgreSQL's date blocks (migration 0012): lexemes ``"~k.n"``, block n of 4**k UTC days
+#: since 1970, for k below this.
+SLICE_LEVELS = 8
+#: Each slice of PostgreSQL's walk covers this many times the days of the previous one.
+SLICE_GROWTH = 8
+_DAY = 86400
 
 
 def _search_key_minute(when: datetime) -> int:
@@ -295,23 +345,70 @@ def _key_values(flt: ExchangeFilter) -> dict[str, int]:
     return values
 
 
+def _day(when: datetime) -> int:
+    """The UTC day of ``when`` since 1970 (floored), as migration 0012 counts it."""
+    return math.floor(when.timestamp()) // _DAY
+
+
+def slice_blocks(low: int, high: int) -> list[str]:
+    """The lexemes of the fewest aligned blocks (migration 0012) covering the days
+    ``[low, high)``, largest first from the newest end."""
+    blocks: list[str] = []
+    while low < high:
+        level = SLICE_LEVELS - 1
+        while level and (high % (1 << 2 * level) or high - (1 << 2 * level) < low):
+            level -= 1
+        high -= 1 << 2 * level
+        blocks.append(f"~{level}.{high >> 2 * level}")
+    return blocks
+
+
+def day_slices(first: int, last: int) -> Iterator[tuple[int, int]]:
+    """Day ranges ``[low, high)`` from the newest day ``last`` back to ``first``: one day,
+    then each :data:`SLICE_GROWTH` times longer than the days already read."""
+    high, span = last + 1, 1
+    while high > first:
+        low = max(high - span, first)
+        yield low, high
+        span = (last + 1 - low) * (SLICE_GROWTH - 1)
+        high = low
+
+
 def _windows(
-    terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, postgresql: bool
+    terms: SearchTerms,
+    conditions: list[Any],
+    flt: ExchangeFilter,
+    postgresql: bool,
+    tiers: tuple[int, ...] = (1, 0),
+    completed: bool = False,
+    blocks: Any = None,
 ) -> list[Select[Any]]:
-    """The two windows of candidates (see :func:`search`): the most recent exchanges whose
-    subject and names match, then the most recent matches anywhere, each with its score."""
-    window: Any = bindparam("window", type_=Integer, literal_execute=True)
+    """The windows of candidates (see :func:`search`): the most recent exchanges whose
+    subject and names match (tier 1), then the most recent matches anywhere (tier 0), each
+    with its score; on PostgreSQL, within the date blocks ``blocks`` (a tsquery)."""
     selects: list[Select[Any]] = []
-    for tier in (1, 0):
+    for tier in tiers:
+        window: Any = bindparam(f"window{tier}", type_=Integer, literal_execute=True)
         if postgresql:
             document = _PG_SEARCH.c.document
             searched = func.ts_filter(document, literal_column("'{a,b}'")) if tier else document
-            source = _PG_SEARCH.join(Exchange, Exchange.id == _PG_SEARCH.c.exchange_id)
-            match = searched.op("@@")(_pg_query(terms))
-            # GIN cannot order: the planner walks the exchanges by start (ix_exchanges_start)
-            # for a common word and sorts the few matches of a rare one.
-            newest: list[Any] = [Exchange.start_at.desc(), Exchange.id.desc()]
+            # Both GIN indexes hold the words and the date blocks in one tsvector (migration
+            # 0012): GIN intersects them from the rarest, skipping through the postings of
+            # common words, and the few matches of the slice are sorted.  OFFSET 0 keeps the
+            # planner from walking ix_exchanges_start instead, testing each exchange (all of
+            # them when two words seldom meet).
+            indexed = searched.op("||")(_PG_SEARCH.c.slices)
+            matches = (
+                select(_PG_SEARCH.c.exchange_id)
+                .where(indexed.op("@@")(_pg_query(terms, completed).op("&&")(blocks)))
+                .offset(literal_column("0"))
+                .correlate(blocks.table)
+                .lateral(f"matches{tier}")
+            )
+            source = matches.join(Exchange, Exchange.id == matches.c.exchange_id)
+            match = true()
             bounds: list[Any] = []
+            newest: list[Any] = [Exchange.start_at.desc(), Exchange.id.desc()]
         else:
             name = "exchange_fts_title" if tier else "exchange_fts"
             fts: Any = literal_column(name)
@@ -342,12 +439,11 @@ def _windows(
     return selects
 
 
-def _statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, pg: bool) -> Any:
-    """The ids and ranks of the best hits.  The page's columns are read by a second
-    statement (:data:`_ENTRIES`): joined here to both windows, PostgreSQL spent ten times
-    longer planning the statement than running it."""
+def _sqlite_statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter) -> Any:
+    """The ids and ranks of the best hits on SQLite, both windows in one statement.  The
+    page's columns are read by a second statement (:data:`_ENTRIES`)."""
     candidates = union_all(
-        *(w.subquery().select() for w in _windows(terms, conditions, flt, pg))
+        *(w.subquery().select() for w in _windows(terms, conditions, flt, False))
     ).subquery("candidates")
     return (
         select(candidates.c.id, candidates.c.score)
@@ -355,6 +451,33 @@ def _statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, p
         # An exchange in both windows comes twice, its subject-or-names row first.
         .limit(bindparam("rows", type_=Integer, literal_execute=True))
     )
+
+
+def _pg_statement(
+    terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, completed: bool
+) -> Any:
+    """The most recent hits of both windows on PostgreSQL (ids, start, rank, slice number),
+    read slice of dates by slice of dates (array parameter ``slices``, newest first; see
+    :func:`day_slices`) until each window is full: a slice's hits come by date, and the
+    LIMIT over the slices stops the nested loop, so older slices are never read once the
+    window is full.  The subject-and-names hits rank first: their window may read every
+    slice, each a GIN intersection of the words with the slice's blocks."""
+    walks = []
+    for tier in (1, 0):
+        slices: Any = (
+            func.unnest(cast(bindparam("slices", type_=ARRAY(String)), ARRAY(_TSQUERY)))
+            .table_valued("blocks", with_ordinality="n")
+            .render_derived(name=f"slices{tier}")
+        )
+        (window,) = _windows(terms, conditions, flt, True, (tier,), completed, slices.c.blocks)
+        hits = window.lateral(f"hits{tier}")
+        size: Any = bindparam(f"window{tier}", type_=Integer, literal_execute=True)
+        walks.append(
+            select(hits.c.id, hits.c.start_at, hits.c.score, slices.c.n)
+            .select_from(slices.join(hits, true()))
+            .limit(size)
+        )
+    return union_all(*(w.subquery().select() for w in walks))
 
 
 #: The ids of a page on SQLite: one JSON array parameter, so one statement text whatever the
@@ -371,6 +494,9 @@ _PEOPLE = (
     .where(exchange_contacts.c.exchange_id.in_(_SQLITE_IDS))
     .order_by(exchange_contacts.c.exchange_id, Contact.id)
 )
+#: The first and last start of all exchanges: where PostgreSQL's walk by slices begins and
+#: ends (two ends of ix_exchanges_start).
+_SPAN = select(func.min(Exchange.start_at), func.max(Exchange.start_at))
 
 
 #: Statements of the searches whose filter has at most dates, by shape: built once (building
@@ -379,12 +505,19 @@ _STATEMENTS: dict[tuple[object, ...], Any] = {}
 _DATES_ONLY = {"since", "until"}
 
 
-def _cached_statement(
-    session: Session, terms: SearchTerms, actor: User, flt: ExchangeFilter, postgresql: bool
-) -> tuple[Any, dict[str, object]]:
-    """The statement for ``terms`` of this shape, ``actor``'s visibility and ``flt``, and its
-    parameters (besides the words)."""
-    params: dict[str, object] = {}
+@dataclass(frozen=True)
+class _Scope:
+    """What restricts a search besides its words: the conditions on the exchange, their
+    parameters, and the key of the statements built with them (``None``: not cached)."""
+
+    conditions: list[Any]
+    params: dict[str, object]
+    key: tuple[object, ...] | None
+
+
+def _scope(session: Session, actor: User, flt: ExchangeFilter) -> _Scope:
+    """``actor``'s visibility and ``flt`` as conditions; those of a filter with at most dates
+    are bound parameters, so that their statements are built once per shape."""
     dates_only = (
         all(
             getattr(flt, f.name) == f.default or f.name in _DATES_ONLY
@@ -395,27 +528,94 @@ def _cached_statement(
     )
     if not dates_only:
         conditions = [visible_exchanges(actor), *filter_conditions(session, flt)]
-        return _statement(terms, conditions, flt, postgresql), params
+        return _Scope(conditions, {}, None)
+    params: dict[str, object] = {}
     ordinary = actor.active and not actor.is_admin
     if ordinary:
         params["reader"] = actor.id
+    conditions = [visible_to_user(bindparam("reader")) if ordinary else visible_exchanges(actor)]
     if flt.since is not None:
         params["since"] = require_aware(flt.since, "since")
+        conditions.append(Exchange.start_at >= bindparam("since", type_=Exchange.start_at.type))
     if flt.until is not None:
         params["until"] = require_aware(flt.until, "until")
-    shape = (len(terms.words), len(terms.phrases), bool(terms.prefix)) if postgresql else ()
-    key = (postgresql, shape, ordinary, actor.active, flt.since is None, flt.until is None)
+        conditions.append(Exchange.start_at < bindparam("until", type_=Exchange.start_at.type))
+    key = (ordinary, actor.active, flt.since is None, flt.until is None)
+    return _Scope(conditions, params, key)
+
+
+def _built(key: tuple[object, ...] | None, build: Callable[[], Any]) -> Any:
+    if key is None:
+        return build()
     stmt = _STATEMENTS.get(key)
     if stmt is None:
-        conditions = [
-            visible_to_user(bindparam("reader")) if ordinary else visible_exchanges(actor)
-        ]
-        if flt.since is not None:
-            conditions.append(Exchange.start_at >= bindparam("since", type_=Exchange.start_at.type))
-        if flt.until is not None:
-            conditions.append(Exchange.start_at < bindparam("until", type_=Exchange.start_at.type))
-        stmt = _STATEMENTS[key] = _statement(terms, conditions, flt, postgresql)
-    return stmt, params
+        stmt = _STATEMENTS[key] = build()
+    return stmt
+
+
+def _sqlite_ranks(
+    session: Session, terms: SearchTerms, flt: ExchangeFilter, scope: _Scope, limit: int
+) -> dict[int, float] | None:
+    query = _fts5_match(terms, lambda prefix: _completions(session, prefix))
+    if query is None:
+        return None
+    key = None if scope.key is None else ("sqlite", *scope.key)
+    stmt = _built(key, lambda: _sqlite_statement(terms, scope.conditions, flt))
+    values = {"match": query, **_key_values(flt), **scope.params, **_windows_sizes(limit)}
+    ranks: dict[int, float] = {}
+    for ident, rank in session.execute(stmt, values | {"rows": 2 * limit}):
+        if ident not in ranks and len(ranks) < limit:
+            ranks[ident] = float(rank)
+    return ranks
+
+
+def _windows_sizes(limit: int) -> dict[str, int]:
+    """How many candidates each window needs for a page of ``limit``: the subject-and-names
+    hits come first, so at most ``limit`` of them show; the matches anywhere include those,
+    so ``2 * limit`` of them hold ``limit`` others.  Never more than :data:`SEARCH_WINDOW`,
+    the rule's window (with a page of at most :data:`MAX_HITS`, the rule's result)."""
+    return {"window1": min(SEARCH_WINDOW, limit), "window0": min(SEARCH_WINDOW, 2 * limit)}
+
+
+def _pg_ranks(
+    session: Session, terms: SearchTerms, flt: ExchangeFilter, scope: _Scope, limit: int
+) -> dict[int, float]:
+    """The best hits on PostgreSQL, read slice by slice of dates, newest first (see
+    :func:`day_slices`), until the windows are full or the oldest exchange is passed: the
+    cost follows the page, not the number of matches nor of the exchanges without one."""
+    oldest, newest = session.execute(_SPAN).one()
+    if oldest is None:
+        return {}
+    first, last = _day(oldest), _day(newest)
+    if flt.since is not None:
+        first = max(first, _day(flt.since))
+    if flt.until is not None:
+        last = min(last, _day(flt.until))
+    completions = _pg_completions(session, terms) if terms.prefix else None
+    sizes = _windows_sizes(limit)
+    values: dict[str, object] = {**_pg_values(terms), **scope.params, **sizes}
+    if completions is not None:
+        values["prefix_words"] = completions
+    shape = (len(terms.words), len(terms.phrases), bool(terms.prefix), completions is not None)
+    key = None if scope.key is None else ("postgresql", *shape, *scope.key)
+    stmt = _built(key, partial(_pg_statement, terms, scope.conditions, flt, shape[3]))
+    values["slices"] = [
+        " | ".join(_tsquery_lexeme(b) for b in slice_blocks(low, high))
+        for low, high in day_slices(first, last)
+    ]
+    hits = sorted(
+        (-rank, n, -start.timestamp(), -ident, ident)
+        for ident, start, rank, n in session.execute(stmt, values)
+    )
+    found: dict[int, list[int]] = {1: [], 0: []}
+    for rank, *_, ident in hits:
+        found[1 if rank <= -1 else 0].append(ident)
+    ranks: dict[int, float] = {}
+    for tier in (1, 0):
+        for ident in found[tier][: sizes[f"window{tier}"]]:
+            if ident not in ranks and len(ranks) < limit:
+                ranks[ident] = float(_RANKS[tier])
+    return ranks
 
 
 def _snippets(
@@ -483,24 +683,19 @@ def search(
         return []
     flt = flt or ExchangeFilter()
     postgresql = session.get_bind().dialect.name == "postgresql"
+    scope = _scope(session, actor, flt)
     if postgresql:
-        values: dict[str, object] = dict(_pg_values(terms))
+        ranks = _pg_ranks(session, terms, flt, scope, limit)
     else:
-        query = _fts5_match(terms, lambda prefix: _completions(session, prefix))
-        if query is None:
+        found = _sqlite_ranks(session, terms, flt, scope, limit)
+        if found is None:
             return []
-        values = {"match": query, **_key_values(flt)}
-    stmt, params = _cached_statement(session, terms, actor, flt, postgresql)
-    values |= params | {"window": SEARCH_WINDOW, "rows": 2 * limit}
-    ranks: dict[int, float] = {}
-    for ident, rank in session.execute(stmt, values):
-        if ident not in ranks and len(ranks) < limit:
-            ranks[ident] = float(rank)
+        ranks = found
     if not ranks:
         return []
     ids: object = list(ranks) if postgresql else json.dumps(list(ranks))
-    found = {row[0]: row for row in session.execute(_ENTRIES[postgresql], {"ids": ids})}
-    rows = [found[ident] for ident in ranks if ident in found]
+    found_rows = {row[0]: row for row in session.execute(_ENTRIES[postgresql], {"ids": ids})}
+    rows = [found_rows[ident] for ident in ranks if ident in found_rows]
     entries = build_entries(session, rows)
     snippets = _snippets(session, terms, entries, postgresql)
     return [SearchHit(entry, ranks[entry.id], snippets.get(entry.id, "")) for entry in entries]

@@ -6,9 +6,9 @@ Revises: 0011
 PostgreSQL's GIN index cannot return matches by date: a common word was read by walking the
 exchanges by start (every row when two common words seldom meet), a rare one by sorting all
 its matches.  Each search row now also holds *slices*: the blocks of 4**k days (k = 0..7,
-UTC days since 1970) its exchange's start falls in, as lexemes ``"k.block"``.  Both GIN
-indexes take them as a second column, so a search asks for the matches of a few blocks
-(newest first, widened until the page is full) and GIN intersects the words with the blocks,
+UTC days since 1970) its exchange's start falls in, as lexemes ``"~k.block"``.  Both GIN
+indexes hold them with the words, so a search asks for the matches of a few blocks (newest
+first, widened until the page is full) and GIN intersects the words with the blocks,
 skipping through the postings instead of reading them all.  A trigger fills the slices from
 the exchange's start on insert (whoever writes the row) and follows a new start.
 
@@ -28,11 +28,19 @@ down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-#: Kept identical in grc_core.queries.search (SLICE_LEVELS, the lexemes of a block).
+#: What the two GIN indexes hold: the words (all, or those of the subject and names) and
+#: the date blocks, in one tsvector, so that GIN's scan of a search's words and blocks
+#: starts from the rarest of them and skips through the postings of the others (two
+#: indexed columns are scanned one after the other: two common words that never meet
+#: were intersected over the whole table for every slice).
+PG_DOCUMENT = "document || slices"
+PG_TITLE = "ts_filter(document, '{a,b}') || slices"
+#: The lexemes ``~k.n`` (block n of 4**k days; a typed word or prefix never starts with
+#: ``~``).  Kept identical in grc_core.queries.search (SLICE_LEVELS, slice_blocks).
 SLICES_FUNCTION = """
 CREATE FUNCTION grc_search_slices(start timestamptz) RETURNS tsvector
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
-  SELECT array_to_tsvector(array_agg(k || '.' || (day >> (2 * k))))
+  SELECT array_to_tsvector(array_agg('~' || k || '.' || (day >> (2 * k))))
   FROM (SELECT floor(extract(epoch FROM start) / 86400)::bigint AS day) d,
        generate_series(0, 7) AS k
 $$
@@ -97,9 +105,8 @@ PG_UPGRADE = [
             ("exchange_search", "exchange_search_terms_update"),
         )
     ),
-    "CREATE INDEX ix_exchange_search_document ON exchange_search USING gin (document, slices)",
-    "CREATE INDEX ix_exchange_search_title ON exchange_search"
-    " USING gin ((ts_filter(document, '{a,b}')), slices)",
+    f"CREATE INDEX ix_exchange_search_document ON exchange_search USING gin (({PG_DOCUMENT}))",
+    f"CREATE INDEX ix_exchange_search_title ON exchange_search USING gin (({PG_TITLE}))",
     "ANALYZE exchange_search",
 ]
 
