@@ -6,7 +6,8 @@ attaches three SQLAlchemy session listeners to a session, a ``sessionmaker`` or 
 ``Session`` class:
 
 * ``after_flush`` notes the events just written, with the transaction (or savepoint) that
-  wrote them;
+  wrote them (an event written by a plain INSERT, without the unit of work, is noted by
+  :func:`written` instead);
 * ``after_soft_rollback`` forgets those of a rolled-back savepoint or transaction;
 * ``after_commit`` of the outermost transaction (not of a savepoint) calls every plugin's
   ``grc_event_committed`` once per event, in id order.  An exception in one plugin is
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -42,6 +44,10 @@ log = logging.getLogger(__name__)
 
 HOOK_NAME = "grc_event_committed"
 _PENDING = "grc.events_to_announce"
+#: Marks a session given to :func:`watch` itself (sessionmakers and classes: see below).
+_WATCHED = "grc.events_announced"
+#: The session classes :func:`watch` was given, a sessionmaker's own subclass included.
+_watched_classes: weakref.WeakSet[type[Session]] = weakref.WeakSet()
 
 #: Where the plugin manager comes from: the manager itself, or a function returning it
 #: (called on the first commit that has events, so that plugins load only when needed).
@@ -134,6 +140,26 @@ class _Announcer:
         announce(impls, events)
 
 
+def written(session: Session, event: CommittedEvent) -> None:
+    """Announce ``event``, just written in ``session`` by a plain INSERT, once it commits.
+
+    What ``after_flush`` does for the events the unit of work writes: noted with the
+    transaction (or savepoint) that wrote it, forgotten if that one rolls back.  Nothing is
+    noted for a session no :func:`watch` covers (nobody would announce it, or clear it).
+    """
+    if not _watched(session):
+        return
+    transaction = session.get_nested_transaction() or session.get_transaction()
+    pending: list[tuple[Any, CommittedEvent]] = session.info.setdefault(_PENDING, [])
+    pending.append((transaction, event))
+
+
+def _watched(session: Session) -> bool:
+    if session.info.get(_WATCHED):
+        return True
+    return any(cls in _watched_classes for cls in type(session).__mro__)
+
+
 def _within(transaction: Any, ancestor: SessionTransaction) -> bool:
     """Whether ``transaction`` is ``ancestor`` or one of its savepoints."""
     while transaction is not None:
@@ -167,6 +193,11 @@ def watch(target: Session | sessionmaker[Session] | type[Session], source: Manag
         commit that has events).
     """
     announcer = _Announcer(source)
+    if isinstance(target, Session):
+        target.info[_WATCHED] = True
+    else:
+        # A sessionmaker makes its sessions of a subclass of its own, the one it listens on.
+        _watched_classes.add(target.class_ if isinstance(target, sessionmaker) else target)
     sa_event.listen(target, "after_flush", announcer.after_flush)
     sa_event.listen(target, "after_soft_rollback", announcer.after_soft_rollback)
     sa_event.listen(target, "after_commit", announcer.after_commit)

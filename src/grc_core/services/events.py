@@ -6,12 +6,20 @@ from collections.abc import Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 from uuid import UUID
 
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
+from grc_core import event_hooks
 from grc_core.models import Event, EventKind, User
+from grc_core.timeutil import utcnow
+
+_EVENTS = cast(Table, Event.__table__)
+#: Built once: the statement is the same for every event (its values are parameters).
+_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 
 def json_safe(value: Any) -> Any:
@@ -65,3 +73,63 @@ def record_event(
     )
     session.add(event)
     return event
+
+
+def write_event(
+    session: Session,
+    actor: User | None,
+    kind: EventKind,
+    *,
+    entity_type: str,
+    entity_id: int,
+    company_id: int | None,
+    changes: Mapping[str, list[Any]],
+    audience: Mapping[str, Any] | None = None,
+) -> int:
+    """:func:`record_event` as one INSERT, sent now; returns the event's id.
+
+    The row is the one the unit of work would write, without its flush (change tracking, the
+    dependency sort, the flush hooks: most of a creation's last step).  No ``Event`` joins the
+    session; the commit announcer (:mod:`grc_core.event_hooks`) is told of the event directly,
+    so plugins hear of it after the commit as of any other, and not if it rolls back.
+    """
+    occurred_at = utcnow()
+    # json_safe builds new containers: nothing the caller keeps can change what is announced.
+    safe_changes: dict[str, Any] = json_safe(dict(changes))
+    safe_audience: dict[str, Any] | None = (
+        json_safe(dict(audience)) if audience is not None else None
+    )
+    actor_id = actor.id if actor is not None else None
+    ident: int = (
+        session.connection()
+        .execute(
+            _INSERT_EVENT,
+            {
+                "occurred_at": occurred_at,
+                "actor_id": actor_id,
+                "kind": kind.value,
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "company_id": company_id,
+                "fanned_out": False,
+                "changes": safe_changes,
+                "audience": safe_audience,
+            },
+        )
+        .scalar_one()
+    )
+    event_hooks.written(
+        session,
+        event_hooks.CommittedEvent(
+            id=ident,
+            occurred_at=occurred_at,
+            kind=kind.value,
+            entity_type=entity_type,
+            entity_id=entity_id,
+            company_id=company_id,
+            actor_id=actor_id,
+            changes=MappingProxyType(safe_changes),
+            audience=MappingProxyType(safe_audience) if safe_audience else None,
+        ),
+    )
+    return ident

@@ -39,7 +39,7 @@ from grc_core.models.exchange import (
 from grc_core.services import categories, custom_fields, picklists
 from grc_core.services.companies import get_company
 from grc_core.services.concurrency import check_version, fresh, lock_rows, stale_as_conflict
-from grc_core.services.events import diff, json_safe, record_event
+from grc_core.services.events import diff, json_safe, record_event, write_event
 from grc_core.services.text import clean_line, clean_text
 from grc_core.services.users import UserRef, get_user, require_active
 from grc_core.timeutil import require_aware, utcnow
@@ -271,7 +271,8 @@ def create_exchange(
             return _replayed(winner, actor)
     index_exchange(session, exchange, fresh=True)
     created = snapshot(exchange)
-    record_event(
+    # An INSERT, not an ORM object: nothing is left for a flush to write.
+    write_event(
         session,
         actor,
         EventKind.EXCHANGE_CREATED,
@@ -281,7 +282,6 @@ def create_exchange(
         changes={k: [None, v] for k, v in created.items()},
         audience=audience_of(exchange),
     )
-    session.flush()
     return exchange
 
 
