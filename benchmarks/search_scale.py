@@ -11,7 +11,9 @@ Datasets are built once with ``benchmarks/dataset.py`` into this benchmark's own
 revision first.  Each case runs --repeat times through :func:`grc_core.queries.search.search`
 (a fresh read-only session per request, an ordinary reader: the privacy rule applies) and
 through the bare driver running the same SQL (:func:`floor_search`), then prints p50/p95,
-the library/floor ratio and the 200k -> 1M growth, with the machine's load average.
+the library/floor ratio and the 200k -> 1M growth, with the machine's load average, and the
+CPU a search costs, which other processes' load barely changes: this process's (p50/p95; all
+of it on SQLite) and, on PostgreSQL, the server's (mean, from /proc).
 """
 
 from __future__ import annotations
@@ -89,16 +91,26 @@ SQLITE_WINDOW = (
     " WHERE {t} MATCH ?{bounds}" + VISIBLE.format(false="0", p="?") + "{period}"
     " ORDER BY {t}.rowid DESC LIMIT {n})"
 )
-PG_WALK = (
-    "SELECT * FROM (SELECT w.id, w.start_at, w.score, sl.n FROM unnest(%s::tsquery[])"
-    " WITH ORDINALITY AS sl(blocks, n) JOIN LATERAL (SELECT e.id, e.start_at, {tier} AS score"
-    " FROM LATERAL (SELECT s.exchange_id FROM exchange_search s"
-    " WHERE ({searched} || s.slices) @@ (({q}) && sl.blocks) OFFSET 0) m"
+PG_HITS = (
+    "SELECT e.id, e.start_at, {tier} AS score{n} FROM {source}"
     " JOIN exchanges e ON e.id = m.exchange_id"
     " WHERE true" + VISIBLE.format(false="false", p="%s") + "{period}"
-    " ORDER BY e.start_at DESC, e.id DESC LIMIT {n}) w ON true LIMIT {n}) {alias}"
+    " ORDER BY e.start_at DESC, e.id DESC LIMIT {size}"
 )
-PG_SPAN = "SELECT min(start_at), max(start_at) FROM exchanges"
+PG_SLICE = (
+    "LATERAL (SELECT s.exchange_id FROM exchange_search s"
+    " WHERE ({searched} || s.slices) @@ (({q}) && sl.blocks) OFFSET 0) m"
+)
+PG_OLDER = (
+    "(SELECT s.exchange_id FROM exchange_search s"
+    " WHERE ({searched} || s.slices) @@ ({q}) OFFSET 0) m"
+)
+PG_WALK = (
+    "SELECT w.id, w.start_at, w.score, sl.n FROM unnest(%s::tsquery[])"
+    " WITH ORDINALITY AS sl(blocks, n) JOIN LATERAL ({hits}) w ON true LIMIT {size}"
+)
+# The library also turns JIT off for its transaction; the floor's connection has it off.
+PG_SPAN = "SELECT min(start_at), max(start_at), set_config('jit', 'off', false) FROM exchanges"
 PG_COMPLETIONS = (
     "SELECT t.term FROM exchange_search_terms t,"
     " (SELECT tsvector_to_array(to_tsvector('grc_simple', %s)) AS a,"
@@ -150,13 +162,14 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
     the days into slices and blocks), one statement for both windows."""
     from grc_core.queries.search import (
         MAX_COMPLETIONS,
+        SLICED_DAYS,
         _day,
         _tsquery_lexeme,
         day_slices,
         slice_blocks,
     )
 
-    oldest, newest = conn.execute(PG_SPAN).fetchone()
+    oldest, newest, _ = conn.execute(PG_SPAN).fetchone()
     if oldest is None:
         return []
     completions = None
@@ -173,20 +186,35 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
         period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
         first, last = max(first, _day(since)), min(last, _day(until))
     sizes = {1: min(500, limit), 0: min(500, 2 * limit)}
+    boundary = max(first, last + 1 - SLICED_DAYS)
     slices = [
         " | ".join(_tsquery_lexeme(b) for b in slice_blocks(low, high))
-        for low, high in day_slices(first, last)
+        for low, high in day_slices(boundary, last)
     ]
     windows, params = [], []
     for tier in (1, 0):
         searched = "ts_filter(s.document, '{a,b}')" if tier else "s.document"
-        windows.append(
-            PG_WALK.format(
-                tier=float(tier) or 0.5, q=q, searched=searched, period=period,
-                alias=f"t{tier}", n=sizes[tier],
-            )
+        score, size = float(tier) or 0.5, sizes[tier]
+        hits = PG_HITS.format(
+            tier=score, n="", source=PG_SLICE.format(searched=searched, q=q), period=period,
+            size=size,
         )  # fmt: skip
+        walk = PG_WALK.format(hits=hits, size=size)
         params += [slices, *qparams, reader, reader, *extra]
+        if first < boundary:  # the older exchanges in one piece
+            older = PG_HITS.format(
+                tier=score, n=", 1000 AS n", source=PG_OLDER.format(searched=searched, q=q),
+                period=period + " AND e.start_at < %s", size=size,
+            )  # fmt: skip
+            walk = f"SELECT * FROM (({walk}) UNION ALL ({older})) o LIMIT {size}"
+            params += [
+                *qparams,
+                reader,
+                reader,
+                *extra,
+                datetime.fromtimestamp(boundary * 86400, UTC),
+            ]
+        windows.append(f"SELECT * FROM ({walk}) t{tier}")
     rows = conn.execute(" UNION ALL ".join(windows), params).fetchall()
     found: dict[int, list[int]] = {1: [], 0: []}
     for score, _, _, _, ident in sorted(
@@ -312,14 +340,35 @@ def pct(samples: Sequence[float], q: int) -> float:
     return statistics.quantiles(samples, n=100, method="inclusive")[q - 1]
 
 
-def timed(run: Callable[[int], Any], repeat: int) -> list[float]:
+def timed(run: Callable[[int], Any], repeat: int, cpu: list[float] | None = None) -> list[float]:
+    """Wall-clock ms of ``repeat`` runs; ``cpu`` receives each run's CPU ms of this process
+    (all of a SQLite search; on PostgreSQL, the client's share), which the load of other
+    processes on the machine barely changes."""
     run(-1)  # warm caches
     samples = []
     for i in range(repeat):
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         run(i)
         samples.append((time.perf_counter() - began) * 1000)
+        if cpu is not None:
+            cpu.append((time.process_time() - began_cpu) * 1000)
     return samples
+
+
+def server_cpu(conn: Any, database: str) -> float:
+    """CPU ms used so far by the PostgreSQL backends of ``database`` (from /proc: the server
+    runs on this machine); a difference over many searches gives their mean."""
+    pids = conn.execute(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s", (database,)
+    ).fetchall()
+    ticks = 0
+    for (pid,) in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks * 1000 / os.sysconf("SC_CLK_TCK")
 
 
 def cases(ds: Dataset, repeat: int) -> dict[str, tuple[Callable[[int], str], Any]]:
@@ -354,7 +403,7 @@ def measure(kind: str, size: int, args: argparse.Namespace) -> list[dict[str, An
         conn = psycopg.connect(
             f"host=127.0.0.1 user=postgres dbname={pg_name(size)}",
             autocommit=True,
-            options="-c plan_cache_mode=force_custom_plan",
+            options="-c plan_cache_mode=force_custom_plan -c jit=off",
         )
     rows = []
     for name, (typed, period) in cases(ds, args.repeat).items():
@@ -370,15 +419,28 @@ def measure(kind: str, size: int, args: argparse.Namespace) -> list[dict[str, An
 
         hits = len(library(0))
         assert hits == len(floor(0)), (name, hits, len(floor(0)))
-        lib, flo = [], []
+        lib, flo, lib_cpu, flo_cpu = [], [], [], []
+        server = {"lib": 0.0, "floor": 0.0}
         for _ in range(2):  # interleaved, so that both see the same load
-            lib += timed(library, args.repeat // 2)
-            flo += timed(floor, args.repeat // 2)
+            for which, run, wall, cpu in (
+                ("lib", library, lib, lib_cpu),
+                ("floor", floor, flo, flo_cpu),
+            ):
+                before = server_cpu(conn, pg_name(size)) if kind == "postgresql" else 0.0
+                wall += timed(run, args.repeat // 2, cpu)
+                if kind == "postgresql":
+                    server[which] += server_cpu(conn, pg_name(size)) - before
+        runs = 2 * (args.repeat // 2)
         rows.append(
             {"db": kind, "size": size, "case": name, "hits": hits,
              "p50": pct(lib, 50), "p95": pct(lib, 95),
              "floor_p50": pct(flo, 50), "floor_p95": pct(flo, 95),
-             "ratio": pct(lib, 50) / pct(flo, 50)}
+             "ratio": pct(lib, 50) / pct(flo, 50),
+             "cpu_p50": pct(lib_cpu, 50), "cpu_p95": pct(lib_cpu, 95),
+             "floor_cpu_p50": pct(flo_cpu, 50),
+             # Server CPU: a mean over the runs and the two warming ones.
+             "server_cpu": server["lib"] / (runs + 2),
+             "floor_server_cpu": server["floor"] / (runs + 2)}
         )  # fmt: skip
     if kind == "postgresql":
         rows.append(plan_stability(grc, reader, size))
@@ -431,6 +493,7 @@ def report(rows: list[dict[str, Any]], sizes: list[int]) -> None:
     print(
         f"{'database':<11}{'size':>9}  {'case':<30}{'hits':>5}{'p50 ms':>8}{'p95 ms':>8}"
         f"{'floor p50':>10}{'floor p95':>10}{'ratio':>7}{'growth':>8}"
+        f"{'cpu p50':>8}{'cpu p95':>8}{'floor cpu':>10}{'srv cpu':>8}{'floor srv':>10}"
     )
     p95 = {(r["db"], r["size"], r["case"]): r.get("p95") for r in rows}
     for r in rows:
@@ -445,7 +508,8 @@ def report(rows: list[dict[str, Any]], sizes: list[int]) -> None:
         print(
             f"{r['db']:<11}{r['size']:>9,}  {r['case']:<30}{r['hits']:>5}{r['p50']:>8.2f}"
             f"{r['p95']:>8.2f}{r['floor_p50']:>10.2f}{r['floor_p95']:>10.2f}{r['ratio']:>7.2f}"
-            f"{growth}"
+            f"{growth or '':>8}{r['cpu_p50']:>8.2f}{r['cpu_p95']:>8.2f}{r['floor_cpu_p50']:>10.2f}"
+            f"{r['server_cpu']:>8.2f}{r['floor_server_cpu']:>10.2f}"
         )
 
 

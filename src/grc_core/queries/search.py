@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -326,6 +326,11 @@ _ID_MASK = (1 << _ID_BITS) - 1
 SLICE_LEVELS = 8
 #: Each slice of PostgreSQL's walk covers this many times the days of the previous one.
 SLICE_GROWTH = 8
+#: The walk by blocks covers the newest days up to this many; the older exchanges are
+#: searched in one piece (see :func:`_pg_statement`).
+SLICED_DAYS = 64
+#: The slice number of the older exchanges, after every slice of the walk.
+_LAST_SLICE = 1000
 _DAY = 86400
 
 
@@ -398,16 +403,20 @@ def _windows(
             # planner from walking ix_exchanges_start instead, testing each exchange (all of
             # them when two words seldom meet).
             indexed = searched.op("||")(_PG_SEARCH.c.slices)
-            matches = (
-                select(_PG_SEARCH.c.exchange_id)
-                .where(indexed.op("@@")(_pg_query(terms, completed).op("&&")(blocks)))
-                .offset(literal_column("0"))
-                .correlate(blocks.table)
-                .lateral(f"matches{tier}")
-            )
-            source = matches.join(Exchange, Exchange.id == matches.c.exchange_id)
-            match = true()
+            query = _pg_query(terms, completed)
+            matched = select(_PG_SEARCH.c.exchange_id).offset(literal_column("0"))
             bounds: list[Any] = []
+            if blocks is None:  # the older exchanges: no blocks, a date bound
+                found: Any = matched.where(indexed.op("@@")(query)).subquery(f"older{tier}")
+                bounds.append(Exchange.start_at < bindparam("older", type_=Exchange.start_at.type))
+            else:
+                found = (
+                    matched.where(indexed.op("@@")(query.op("&&")(blocks)))
+                    .correlate(blocks.table)
+                    .lateral(f"matches{tier}")
+                )
+            source = found.join(Exchange, Exchange.id == found.c.exchange_id)
+            match = true()
             newest: list[Any] = [Exchange.start_at.desc(), Exchange.id.desc()]
         else:
             name = "exchange_fts_title" if tier else "exchange_fts"
@@ -454,14 +463,16 @@ def _sqlite_statement(terms: SearchTerms, conditions: list[Any], flt: ExchangeFi
 
 
 def _pg_statement(
-    terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, completed: bool
+    terms: SearchTerms, conditions: list[Any], flt: ExchangeFilter, completed: bool, older: bool
 ) -> Any:
     """The most recent hits of both windows on PostgreSQL (ids, start, rank, slice number),
     read slice of dates by slice of dates (array parameter ``slices``, newest first; see
     :func:`day_slices`) until each window is full: a slice's hits come by date, and the
     LIMIT over the slices stops the nested loop, so older slices are never read once the
-    window is full.  The subject-and-names hits rank first: their window may read every
-    slice, each a GIN intersection of the words with the slice's blocks."""
+    window is full.  Then, if ``older``, the exchanges before parameter ``older`` in one
+    piece: the blocks of months or years hold more exchanges than a word does, and GIN
+    would decode their postings for every candidate.  The subject-and-names hits rank
+    first: their window may read every slice."""
     walks = []
     for tier in (1, 0):
         slices: Any = (
@@ -472,11 +483,20 @@ def _pg_statement(
         (window,) = _windows(terms, conditions, flt, True, (tier,), completed, slices.c.blocks)
         hits = window.lateral(f"hits{tier}")
         size: Any = bindparam(f"window{tier}", type_=Integer, literal_execute=True)
-        walks.append(
+        walk: Any = (
             select(hits.c.id, hits.c.start_at, hits.c.score, slices.c.n)
             .select_from(slices.join(hits, true()))
             .limit(size)
         )
+        if older:
+            (rest,) = _windows(terms, conditions, flt, True, (tier,), completed)
+            rest_hits = rest.subquery(f"rest{tier}")
+            last: Any = literal_column(str(_LAST_SLICE))
+            tail = select(rest_hits.c.id, rest_hits.c.start_at, rest_hits.c.score, last)
+            # Appended in order: the LIMIT stops before the older exchanges if it can.
+            both = union_all(walk.subquery().select(), tail).subquery(f"walk{tier}")
+            walk = select(*both.c).limit(size)
+        walks.append(walk)
     return union_all(*(w.subquery().select() for w in walks))
 
 
@@ -496,7 +516,16 @@ _PEOPLE = (
 )
 #: The first and last start of all exchanges: where PostgreSQL's walk by slices begins and
 #: ends (two ends of ix_exchanges_start).
-_SPAN = select(func.min(Exchange.start_at), func.max(Exchange.start_at))
+#: It also turns JIT compilation off for the connection (read-only sessions run without a
+#: transaction, so a local setting would not reach the next statement): the walk's cost is
+#: estimated from unknown blocks (a parameter of the nested loop), high enough for
+#: PostgreSQL to compile it, which took 0.05-1.5 s for a statement that runs in milliseconds.
+#: GRC's statements are all short; none gains from JIT.
+_SPAN = select(
+    func.min(Exchange.start_at),
+    func.max(Exchange.start_at),
+    func.set_config("jit", "off", literal_column("false")),
+)
 
 
 #: Statements of the searches whose filter has at most dates, by shape: built once (building
@@ -583,7 +612,7 @@ def _pg_ranks(
     """The best hits on PostgreSQL, read slice by slice of dates, newest first (see
     :func:`day_slices`), until the windows are full or the oldest exchange is passed: the
     cost follows the page, not the number of matches nor of the exchanges without one."""
-    oldest, newest = session.execute(_SPAN).one()
+    oldest, newest, _ = session.execute(_SPAN).one()
     if oldest is None:
         return {}
     first, last = _day(oldest), _day(newest)
@@ -596,13 +625,17 @@ def _pg_ranks(
     values: dict[str, object] = {**_pg_values(terms), **scope.params, **sizes}
     if completions is not None:
         values["prefix_words"] = completions
+    boundary = max(first, last + 1 - SLICED_DAYS)
+    older = first < boundary
     shape = (len(terms.words), len(terms.phrases), bool(terms.prefix), completions is not None)
-    key = None if scope.key is None else ("postgresql", *shape, *scope.key)
-    stmt = _built(key, partial(_pg_statement, terms, scope.conditions, flt, shape[3]))
+    key = None if scope.key is None else ("postgresql", *shape, older, *scope.key)
+    stmt = _built(key, partial(_pg_statement, terms, scope.conditions, flt, shape[3], older))
     values["slices"] = [
         " | ".join(_tsquery_lexeme(b) for b in slice_blocks(low, high))
-        for low, high in day_slices(first, last)
+        for low, high in day_slices(boundary, last)
     ]
+    if older:
+        values["older"] = datetime.fromtimestamp(boundary * _DAY, UTC)
     hits = sorted(
         (-rank, n, -start.timestamp(), -ident, ident)
         for ident, start, rank, n in session.execute(stmt, values)
