@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 
 from grc_core import event_hooks
 from grc_core.config import Settings
+from grc_core.errors import NotFound
 from grc_core.event_hooks import CommittedEvent
 from grc_core.facade import Grc
 from grc_core.models import Event
@@ -147,3 +148,47 @@ def test_a_session_nobody_watches_keeps_nothing(world, session):
     assert not session.info.get(event_hooks._PENDING)
     created = session.scalar(select(Event).where(Event.kind == "exchange.created"))
     assert created is not None and created.changes["subject"] == [None, "Seul"]
+
+
+def _columns(company: object) -> dict[str, object]:
+    return {c.key: getattr(company, c.key) for c in inspect(company).mapper.column_attrs}
+
+
+def test_the_company_read_for_a_creation_is_as_loaded(world, session):
+    session.flush()
+    ident = world.acme.id
+    session.expunge_all()  # the company is not in the session: read by the creation
+    actor = session.get(type(world.alice), world.alice.id)
+    exchange = exchanges.create_exchange(
+        session, actor, subject="Visite", start=world.at(), action="call", company_id=ident
+    )
+    company = exchange.company
+    state = inspect(company)
+    assert state.persistent and not state.modified and not state.expired_attributes
+    assert session.get(type(company), ident) is company  # the session's own copy
+    read = _columns(company)
+    # What a load of the row gives, attribute by attribute (enum and dates typed alike).
+    session.expunge(company)
+    session.expunge(exchange)
+    loaded = session.get(type(company), ident)
+    assert loaded is not company and read == _columns(loaded)
+    # The relationships left out are read when first used, as after a load.
+    assert [c.last_name for c in loaded.contacts] == ["Durand"]
+
+
+def test_a_company_the_session_holds_is_the_one_linked(world, session):
+    session.flush()
+    held = world.acme
+    exchange = exchanges.create_exchange(
+        session, world.alice, subject="Visite", start=world.at(), action="call",
+        company_id=held.id,
+    )  # fmt: skip
+    assert exchange.company is held
+
+
+def test_an_unknown_company_is_not_found(world, session):
+    with pytest.raises(NotFound):
+        exchanges.create_exchange(
+            session, world.alice, subject="Nulle part", start=world.at(), action="call",
+            company_id=world.acme.id + 1000,
+        )  # fmt: skip

@@ -17,6 +17,10 @@ from grc_core import event_hooks
 from grc_core.models import Event, EventKind, User
 from grc_core.timeutil import utcnow
 
+#: Values that are already JSON values (exactly these types: a subclass, such as an enum's
+#: member, goes through the checks).
+_PLAIN = frozenset({str, int, bool, float, type(None)})
+
 _EVENTS = cast(Table, Event.__table__)
 #: Built once: the statement is the same for every event (its values are parameters).
 _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
@@ -24,6 +28,8 @@ _INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
 
 def json_safe(value: Any) -> Any:
     """Turn a domain value into a JSON value (ISO dates, strings for decimals and UUIDs)."""
+    if type(value) in _PLAIN:  # most values of a snapshot: answered before the checks below
+        return value
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, Decimal | UUID):
