@@ -18,8 +18,8 @@ from __future__ import annotations
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +36,8 @@ Receive = Callable[[], Any]
 Send = Callable[[Message], Any]
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: The request headers this layer reads.
+_READ = frozenset({"x-request-id", "content-length", "x-forwarded-for", "x-forwarded-proto"})
 
 #: The API serves JSON and files only: nothing may run, load or frame it.
 API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
@@ -68,9 +70,14 @@ class ApiMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # Only the few headers read here are decoded (ASGI servers give names in lower case).
+        headers = {
+            name: value.decode("latin-1")
+            for k, value in scope["headers"]
+            if (name := k.decode("latin-1").lower()) in _READ
+        }
         given = headers.get("x-request-id", "")
-        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        request_id = given if _REQUEST_ID.match(given) else secrets.token_hex(16)
         scope = self._forwarded(scope, headers)
         scope.setdefault("state", {})["request_id"] = request_id
         secure = scope.get("scheme") == "https" or self.settings.tls
@@ -173,12 +180,8 @@ class ApiMiddleware:
         return scope
 
 
-def _security_headers(
-    request_id: str, *, secure: bool, docs: bool, web: bool = False
-) -> list[tuple[bytes, bytes]]:
-    csp = WEB_CSP if web else DOCS_CSP if docs else API_CSP
+def _fixed_headers(csp: str, secure: bool) -> list[tuple[bytes, bytes]]:
     pairs = [
-        ("x-request-id", request_id),
         ("x-content-type-options", "nosniff"),
         ("x-frame-options", "DENY"),
         ("referrer-policy", "no-referrer"),
@@ -189,6 +192,21 @@ def _security_headers(
     if secure:
         pairs.append(("strict-transport-security", "max-age=31536000; includeSubDomains"))
     return [(k.encode("latin-1"), v.encode("latin-1")) for k, v in pairs]
+
+
+#: The security headers of each kind of response, encoded once: (web, docs, secure) -> headers.
+_FIXED = {
+    (web, docs, secure): _fixed_headers(WEB_CSP if web else DOCS_CSP if docs else API_CSP, secure)
+    for web in (False, True)
+    for docs in (False, True)
+    for secure in (False, True)
+}
+
+
+def _security_headers(
+    request_id: str, *, secure: bool, docs: bool, web: bool = False
+) -> list[tuple[bytes, bytes]]:
+    return [(b"x-request-id", request_id.encode("latin-1")), *_FIXED[web, docs, secure]]
 
 
 async def _problem(

@@ -6,6 +6,7 @@ pages are keyset pages behind signed cursors, with the next page's URL in ``next
 
 import functools
 import inspect
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, get_args, get_origin
@@ -123,6 +124,9 @@ _FILTER_PARAMETERS = [
 ]
 
 
+_FILTER_NAMES = frozenset(p.name for p in _FILTER_PARAMETERS)
+
+
 async def _filters(request: Request) -> Filters:
     """The filters read straight from the query string.
 
@@ -133,6 +137,8 @@ async def _filters(request: Request) -> Filters:
     (``_filter_parameters``), so the OpenAPI document is unchanged.
     """
     query = request.query_params
+    if _FILTER_NAMES.isdisjoint(query.keys()):
+        return Filters()  # most pages: no filter at all
     values: dict[str, Any] = {}
     problems: list[dict[str, Any]] = []
     for parameter in _FILTER_PARAMETERS:
@@ -176,12 +182,28 @@ def _filter_parameters() -> list[dict[str, Any]]:
     return parameters
 
 
+def next_page_url(request: Request, cursor: str) -> str:
+    """The URL of the page after this one: the request's, with ``cursor`` set.
+
+    A first page's request has no query string, and a cursor is URL-safe base64 around a
+    dot, which ``include_query_params`` would leave as it is: the URL is then written
+    directly (that method parses the URL and builds it again, which costs as much as
+    building it in the first place).
+    """
+    if not request.scope.get("query_string") and _URL_SAFE.fullmatch(cursor):
+        return f"{request.url}?cursor={cursor}"
+    return str(request.url.include_query_params(cursor=cursor))
+
+
+_URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 def _page(request: Request, page: histories.Page) -> JSONResponse:
     """The page as :class:`HistoryPage` sends it, its entries written directly as JSON data
     (:meth:`EntryOut.data`): the routes' hottest path skips a second validation."""
     next_url = None
     if page.next_cursor:
-        next_url = str(request.url.include_query_params(cursor=page.next_cursor))
+        next_url = next_page_url(request, page.next_cursor)
     return FastJSONResponse(
         {
             "items": [EntryOut.data(e) for e in page.entries],
