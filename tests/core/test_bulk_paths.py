@@ -5,6 +5,7 @@ nothing."""
 
 from __future__ import annotations
 
+import pickle
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from grc_core import db_rows, indexing
-from grc_core.errors import DatabaseError
+from grc_core.errors import DatabaseError, ValidationError
 from grc_core.models import Exchange
 from grc_core.queries import history
 from grc_core.queries.search import search
@@ -207,3 +208,42 @@ def test_foreign_keys_are_checked_again_after_an_import(world, session):
             {"e": 2_000_000_000, "u": world.alice.id},
         )
     savepoint.rollback()
+
+
+def test_records_prepared_in_a_process_write_what_the_plain_path_writes(world, session):
+    ahead = import_exchanges(
+        session, world.admin, records(world, COPIED, "eta"), batch_size=40, read_ahead=True
+    )
+    here = import_exchanges(session, world.admin, records(world, COPIED, "eta"), batch_size=40)
+    assert (ahead.imported, ahead.batches) == (here.imported, here.batches) == (COPIED, 4)
+    assert snapshot(session, ahead.ids) == snapshot(session, here.ids)
+    hits = {h.entry.id for h in search(session, world.admin, "eta 42", limit=10)}
+    assert hits == {ahead.ids[42], here.ids[42]}
+
+
+def test_a_bad_record_prepared_in_a_process_stops_the_import_after_the_batches_before(
+    world, session
+):
+    base_count = session.scalar(select(func.count()).select_from(Exchange))
+    batch = records(world, COPIED, "theta")
+    batch[100].action = "telepathy"
+    with pytest.raises(ValidationError) as caught:
+        import_exchanges(session, world.admin, batch, batch_size=40, read_ahead=True)
+    assert str(caught.value) == "row 101: unknown or retired action 'telepathy'"
+    assert caught.value.field == "action"
+    # Rows 1-80 were written in the caller's transaction (its to roll back), no more.
+    assert session.scalar(select(func.count()).select_from(Exchange)) == base_count + 80
+
+
+def test_a_record_already_imported_is_skipped_even_if_it_is_now_refused(world, session):
+    batch = records(world, COPIED, "iota")
+    import_exchanges(session, world.admin, batch, batch_size=100)
+    batch[7].action = "telepathy"  # say, an action retired since the first run
+    again = import_exchanges(session, world.admin, batch, batch_size=100, read_ahead=True)
+    assert (again.imported, again.skipped) == (0, COPIED)
+
+
+def test_a_line_error_survives_the_trip_from_the_preparing_process():
+    error = pickle.loads(pickle.dumps(bulk.ImportLineError(7, "start", "not a date")))
+    assert isinstance(error, bulk.ImportLineError)
+    assert (str(error), error.line, error.field) == ("line 7, field start: not a date", 7, "start")

@@ -14,30 +14,29 @@ Custom-field values are not imported by this path.
 from __future__ import annotations
 
 import gc
+import json
+import multiprocessing
 import operator
+import pickle
 import re
-import threading
-import unicodedata
 import uuid as uuid_module
 from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from itertools import islice
-from queue import Empty, Full, Queue
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
-from grc_core.db_rows import copy_rows, driver_value, insert_tuples
+from grc_core.db_rows import copy_rows, insert_tuples
 from grc_core.errors import DatabaseError, ValidationError
 from grc_core.french_text import index_text
 from grc_core.indexing import (
     PG_DOCUMENT,
     TIMELINE_COLUMNS,
-    IndexEntry,
     add_search_terms,
 )
 from grc_core.models import (
@@ -49,6 +48,7 @@ from grc_core.models import (
     Opportunity,
     PicklistKind,
     PicklistValue,
+    Scope,
     User,
     exchange_assignees,
     exchange_contacts,
@@ -159,70 +159,206 @@ class ImportReport:
     ids: list[int] = field(default_factory=list, repr=False)
 
 
-#: A batch of records, with the full-text form of their details when it was computed ahead
-#: (by the id of the record).
-_Batch = tuple[list[ExchangeRecord], dict[int, str]]
+class _Prepared(NamedTuple):
+    """One record of a batch, checked and turned into what it writes, values in the
+    driver's form (the exchange's id is added when the batch is written)."""
+
+    where: str
+    #: The record's own UUID in the driver's form (``None``: it has none, one is made).
+    uuid: object
+    #: The rule it breaks, raised if it is not skipped (already imported) when written.
+    error: ValidationError | None
+    #: The exchange's values in the order of :data:`_EXCHANGE_COLUMNS`.
+    row: tuple[object, ...]
+    users: list[int]
+    opportunities: list[int]
+    contacts: list[int]
+    #: ``(scope, scope id)`` of its timeline rows.
+    scopes: list[tuple[str, int]]
+    #: The rest of each timeline row: start (driver's form), action, status, category.
+    tail: tuple[object, object, object, object]
+    #: Subject, details and names for the full-text index (stemmed on SQLite).
+    texts: tuple[str, str, str]
 
 
-def _batches(
-    records: Iterable[ExchangeRecord], size: int, *, stem_details: bool = False
-) -> Iterator[_Batch]:
+#: The columns of a prepared exchange row (:attr:`_Prepared.row`), the id left out.
+_EXCHANGE_COLUMNS = (
+    "uuid",
+    "start_at",
+    "end_at",
+    "action_id",
+    "status_id",
+    "medium_id",
+    "category_id",
+    "subject",
+    "details",
+    "private",
+    "author_id",
+    "company_id",
+    "created_at",
+    "updated_at",
+    "version",
+)
+
+
+class _Preparer:
+    """Turns batches of records into :class:`_Prepared` rows: all of an import's Python
+    work that needs no database (checking, resolving, stemming, driver conversions).
+
+    It reads only the lookup tables and the connection's dialect, so it may run in a
+    process of its own (:func:`_in_a_process`) while the writer writes the batch before.
+    """
+
+    def __init__(self, conn: Connection, lookups: _Lookups) -> None:
+        self.lookups = lookups
+        self.dialect = conn.dialect
+        self.sqlite = conn.dialect.name == "sqlite"
+        self.seen: dict[uuid_module.UUID, str] = {}
+        self.offset = 0
+        table = cast(Table, Exchange.__table__)
+        self.converters = [
+            (i, process)
+            for i, name in enumerate(_EXCHANGE_COLUMNS)
+            if (process := table.c[name].type._cached_bind_processor(conn.dialect)) is not None
+        ]
+        start = exchange_timeline.c.start_at.type._cached_bind_processor(conn.dialect)
+        self.start: Callable[[Any], object] = start or _same
+        key = table.c.uuid.type._cached_bind_processor(conn.dialect)
+        self.uuid: Callable[[Any], object] = key or _same
+
+    def batch(self, records: list[ExchangeRecord]) -> list[_Prepared]:
+        numbered = [(_where(rec, n), rec) for n, rec in enumerate(records, start=self.offset + 1)]
+        self.offset += len(records)
+        _check_uuids(numbered, self.seen)
+        now = utcnow()
+        # Every row made without a creation time shares this one: converted once.
+        now_value = next((process(now) for i, process in self.converters if i == _CREATED_AT), now)
+        return [self._one(where, rec, now, now_value) for where, rec in numbered]
+
+    def _one(self, where: str, rec: ExchangeRecord, now: datetime, now_value: object) -> _Prepared:
+        lookups = self.lookups
+        key = None if rec.uuid is None else self.uuid(rec.uuid)
+        try:
+            row = _row(lookups, rec, where, now)
+            users, opps, cons = _links(lookups, rec, where)
+        except ValidationError as exc:
+            return _Prepared(
+                where,
+                key,
+                _line_error(exc, rec, where),
+                (),
+                [],
+                [],
+                [],
+                [],
+                _NO_TAIL,
+                ("", "", ""),
+            )
+        values = [row[name] for name in _EXCHANGE_COLUMNS]
+        for i, process in self.converters:
+            value = values[i]
+            values[i] = now_value if value is now else process(value)
+        companies = {rec.company_id} if rec.company_id is not None else set()
+        companies.update(lookups.opportunities[o] for o in opps)
+        companies.update(lookups.contacts[c][0] for c in cons)
+        scopes = [(_COMPANY, c) for c in companies]
+        scopes += [(_OPPORTUNITY, o) for o in opps]
+        scopes += [(_USER, u) for u in {rec.author_id, *users}]
+        names = [lookups.companies[rec.company_id]] if rec.company_id is not None else []
+        names += [lookups.contacts[c][1] for c in cons]
+        subject, details = cast(str, row["subject"]), cast(str, row["details"])
+        texts = (subject, details, " ".join(names))
+        if self.sqlite:
+            texts = (self._stemmed(subject), index_text(details), self._stemmed(texts[2]))
+        tail = (
+            self.start(row["start_at"]),
+            row["action_id"],
+            row["status_id"],
+            row["category_id"],
+        )
+        return _Prepared(where, key, None, tuple(values), users, opps, cons, scopes, tail, texts)
+
+    def _stemmed(self, value: str) -> str:
+        # Company and contact names, and many subjects ("Relance devis"), come back on
+        # thousands of exchanges: each distinct text is stemmed once.
+        indexed = self.lookups.indexed
+        found = indexed.get(value)
+        if found is None:
+            if len(indexed) > _INDEXED_TEXTS_MAX:
+                indexed.clear()
+            found = indexed[value] = index_text(value)
+        return found
+
+
+def _same(value: object) -> object:
+    return value
+
+
+_CREATED_AT = _EXCHANGE_COLUMNS.index("created_at")
+_NO_TAIL, _NO_TEXTS = (None, None, None, None), ("", "", "")
+_COMPANY, _OPPORTUNITY, _USER = Scope.COMPANY.value, Scope.OPPORTUNITY.value, Scope.USER.value
+
+
+def _prepared(
+    preparer: _Preparer, records: Iterable[ExchangeRecord], size: int
+) -> Iterator[list[_Prepared]]:
     iterator = iter(records)
     while batch := list(islice(iterator, size)):
-        stemmed: dict[int, str] = {}
-        if stem_details:
-            with _STEMMING:
-                for rec in batch:
-                    if isinstance(rec.details, str):
-                        # clean_text gives the NFC form: the index is written from that.
-                        stemmed[id(rec)] = index_text(unicodedata.normalize("NFC", rec.details))
-        yield batch, stemmed
+        yield preparer.batch(batch)
 
 
-#: Held while stemming: the French stemmer is one object, with state during each word (the
-#: reading thread and the writing thread of an import both stem).
-_STEMMING = threading.Lock()
+def _in_a_process(batches: Iterator[list[_Prepared]]) -> Iterator[list[_Prepared]]:
+    """``batches``, produced by a process of its own (forked) while the caller writes.
 
-
-def _ahead(batches: Iterator[_Batch], depth: int = 2) -> Iterator[_Batch]:
-    """``batches``, produced by a thread of their own while the caller writes.
-
-    Reading and resolving the next batch (Python) overlaps the database's work on the
-    current one (SQLite's C code and the wait for PostgreSQL both release the GIL).  An
-    exception of the producer is raised here, in order; leaving the loop stops it.
+    Reading, resolving and preparing the next batch runs on the other core: a thread
+    would hold the interpreter's lock most of the time.  The pipe holds about one batch,
+    so the process stays a batch or two ahead.  An exception of the producer is raised
+    here, in order; leaving the loop stops the process.
     """
-    done = object()
-    queue: Queue[object] = Queue(maxsize=depth)
-    stop = threading.Event()
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
 
     def produce() -> None:
+        receiver.close()
         try:
             for batch in batches:
-                while not stop.is_set():
-                    try:
-                        queue.put(batch, timeout=0.1)
-                        break
-                    except Full:
-                        continue
-                if stop.is_set():
-                    return
-            queue.put(done)
-        except BaseException as exc:  # handed to the consumer, raised there
-            queue.put(exc)
+                sender.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
+            sender.send_bytes(pickle.dumps(None))
+        except BaseException as exc:  # handed to the writer, raised there
+            sender.send_bytes(_pickled_error(exc))
+        finally:
+            sender.close()
 
-    thread = threading.Thread(target=produce, name="grc-import-read", daemon=True)
-    thread.start()
+    process = context.Process(target=produce, name="grc-import-prepare", daemon=True)
+    process.start()
+    sender.close()
     try:
-        while (item := queue.get()) is not done:
+        while True:
+            try:
+                data = receiver.recv_bytes()
+            except EOFError:
+                raise DatabaseError(
+                    "the import stopped: its reading process ended without a word "
+                    f"(exit code {process.exitcode}); nothing of this import is kept"
+                ) from None
+            item = pickle.loads(data)
+            if item is None:
+                return
             if isinstance(item, BaseException):
                 raise item
-            yield cast(_Batch, item)
+            yield cast(list[_Prepared], item)
     finally:
-        stop.set()
-        while thread.is_alive():
-            with suppress(Empty):
-                queue.get(timeout=0.1)
-        thread.join()
+        receiver.close()
+        if process.is_alive():
+            process.terminate()
+        process.join()
+
+
+def _pickled_error(exc: BaseException) -> bytes:
+    try:
+        return pickle.dumps(exc, pickle.HIGHEST_PROTOCOL)
+    except Exception:  # an exception that cannot cross: its text does
+        return pickle.dumps(RuntimeError(f"{type(exc).__name__}: {exc}"))
 
 
 def import_exchanges(
@@ -240,9 +376,10 @@ def import_exchanges(
     caller's transaction then holds the batches before it (roll back to import nothing).
 
     :param progress: called with the running total after each batch (records read).
-    :param read_ahead: iterate ``records`` in a thread of its own, a batch ahead of the
-        writes (faster on two cores).  Only for an iterable that touches neither the session
-        nor anything else of the calling thread (a file being parsed).
+    :param read_ahead: iterate and check ``records`` in a process of its own (forked), a
+        batch or two ahead of the writes (faster on two cores).  Only for an iterable that
+        touches neither the session nor anything else of the calling process (a file being
+        parsed): the process has a copy of it, and its exceptions must survive pickling.
     """
     require_admin(actor, "importing exchanges")
     if not 1 <= batch_size <= 50_000:
@@ -294,20 +431,14 @@ def _import(
     report: ImportReport,
     read_ahead: bool,
 ) -> ImportReport:
-    offset = 0
-    seen: dict[uuid_module.UUID, str] = {}
-    batches = _batches(
-        records, batch_size, stem_details=read_ahead and conn.dialect.name == "sqlite"
-    )
-    source = _ahead(batches) if read_ahead else batches
+    batches = _prepared(_Preparer(conn, lookups), records, batch_size)
+    source = _in_a_process(batches) if read_ahead else batches
     try:
-        for batch, stemmed in source:
-            numbered = [(_where(rec, n), rec) for n, rec in enumerate(batch, start=offset + 1)]
-            offset += len(batch)
-            fresh = _not_yet_imported(conn, numbered, seen)
+        for batch in source:
+            fresh = _not_yet_imported(conn, batch)
             report.skipped += len(batch) - len(fresh)
             if fresh:
-                ids = _insert_batch(conn, lookups, fresh, stemmed)
+                ids = _insert_batch(conn, lookups, fresh)
                 report.imported += len(ids)
                 report.batches += 1
                 report.first_id = report.first_id if report.first_id is not None else ids[0]
@@ -326,7 +457,7 @@ def _import(
             if progress is not None:
                 progress(report.imported + report.skipped)
     finally:
-        # Stops and joins the reading thread now, not when the traceback is dropped.
+        # Stops the preparing process now, not when the traceback is dropped.
         if isinstance(source, Generator):
             source.close()
     return report
@@ -341,18 +472,11 @@ def _where(rec: ExchangeRecord, n: int) -> str:
     return f"line {rec.line}" if rec.line is not None else f"row {n}"
 
 
-def _not_yet_imported(
-    conn: Connection,
-    numbered: list[tuple[str, ExchangeRecord]],
-    seen: dict[uuid_module.UUID, str],
-) -> list[tuple[str, ExchangeRecord]]:
-    """The records of a batch whose ``uuid`` is not in the database yet.
-
-    Importing the same file again writes nothing twice: the exchanges carry the file's
-    UUIDs.  A UUID given twice within one import is refused (two different exchanges, or a
-    file concatenated with itself: either way the file needs a look).
-    """
-    given: list[uuid_module.UUID] = []
+def _check_uuids(
+    numbered: list[tuple[str, ExchangeRecord]], seen: dict[uuid_module.UUID, str]
+) -> None:
+    """Refuse a UUID given twice within one import (two different exchanges, or a file
+    concatenated with itself: either way the file needs a look)."""
     for where, rec in numbered:
         if rec.uuid is None:
             continue
@@ -363,13 +487,31 @@ def _not_yet_imported(
                 rec, where, "uuid", f"uuid {rec.uuid} was already given on {seen[rec.uuid]}"
             )
         seen[rec.uuid] = where
-        given.append(rec.uuid)
+
+
+def _not_yet_imported(conn: Connection, batch: list[_Prepared]) -> list[_Prepared]:
+    """The records of a batch whose ``uuid`` is not in the database yet.
+
+    Importing the same file again writes nothing twice: the exchanges carry the file's
+    UUIDs.
+    """
+    given = [p.uuid for p in batch if p.uuid is not None]
     if not given:
-        return numbered
-    existing = set(conn.execute(select(Exchange.uuid).where(Exchange.uuid.in_(given))).scalars())
+        return batch
+    # The UUIDs in the driver's form, compared as the driver returns them: no conversion.
+    if conn.dialect.name == "sqlite":
+        found = conn.exec_driver_sql(
+            "SELECT uuid FROM exchanges WHERE uuid IN (SELECT value FROM json_each(?))",
+            (json.dumps(given),),
+        )
+    else:
+        found = conn.exec_driver_sql(
+            "SELECT uuid FROM exchanges WHERE uuid = ANY(%(given)s)", {"given": given}
+        )
+    existing = set(found.scalars())
     if not existing:
-        return numbered
-    return [(where, rec) for where, rec in numbered if rec.uuid not in existing]
+        return batch
+    return [p for p in batch if p.uuid not in existing]
 
 
 def _refused(rec: ExchangeRecord, where: str, field: str, message: str) -> ValidationError:
@@ -424,82 +566,61 @@ class RecordChecker:
             self._seen[rec.uuid] = where
 
 
-def _insert_batch(
-    conn: Connection,
-    lookups: _Lookups,
-    batch: list[tuple[str, ExchangeRecord]],
-    stemmed: dict[int, str],
-) -> list[int]:
-    now = utcnow()
-    rows, links = [], []
-    for where, rec in batch:
-        try:
-            rows.append(_row(lookups, rec, where, now))
-            links.append(_links(lookups, rec, where))
-        except ValidationError as exc:
-            raise _line_error(exc, rec, where) from None
+def _insert_batch(conn: Connection, lookups: _Lookups, batch: list[_Prepared]) -> list[int]:
+    for prepared in batch:
+        if prepared.error is not None:
+            raise prepared.error
     # Ids are reserved up front, so the batch is one executemany (RETURNING with a
     # guaranteed order degrades to one statement per row on SQLite).
-    ids = _reserve_ids(conn, len(rows))
-    for ident, row in zip(ids, rows, strict=True):
-        row["id"] = ident
+    ids = _reserve_ids(conn, len(batch))
     if lookups.keys_checked_here:
-        with _keys_checked_by_batch(conn, rows, links):
-            _write_batch(conn, lookups, batch, stemmed, ids, rows, links)
+        with _keys_checked_by_batch(conn, batch):
+            _write_batch(conn, batch, ids)
     else:
-        _write_batch(conn, lookups, batch, stemmed, ids, rows, links)
+        _write_batch(conn, batch, ids)
     return ids
 
 
-def _write_batch(
-    conn: Connection,
-    lookups: _Lookups,
-    batch: list[tuple[str, ExchangeRecord]],
-    stemmed: dict[int, str],
-    ids: list[int],
-    rows: list[dict[str, object]],
-    links: list[tuple[list[int], list[int], list[int]]],
-) -> None:
-    insert_rows(conn, cast(Table, Exchange.__table__), rows)
-    entries: list[IndexEntry] = []
-    assignees: list[tuple[int, int]] = []
-    opportunities: list[tuple[int, int]] = []
-    contacts: list[tuple[int, int]] = []
-    for ident, (_, rec), row, (users, opps, cons) in zip(ids, batch, rows, links, strict=True):
-        assignees += [(ident, u) for u in users]
-        opportunities += [(ident, o) for o in opps]
-        contacts += [(ident, c) for c in cons]
-        companies = {rec.company_id} if rec.company_id is not None else set()
-        companies |= {lookups.opportunities[o] for o in opps}
-        companies |= {lookups.contacts[c][0] for c in cons}
-        names = [lookups.companies[rec.company_id]] if rec.company_id is not None else []
-        names += [lookups.contacts[c][1] for c in cons]
-        entries.append(
-            IndexEntry(
-                id=ident,
-                start_at=cast(datetime, row["start_at"]),
-                subject=cast(str, row["subject"]),
-                details=cast(str, row["details"]),
-                names=" ".join(names),
-                company_ids=companies,
-                opportunity_ids=opps,
-                user_ids={rec.author_id, *users},
-                action_id=cast(int, row["action_id"]),
-                status_id=cast(int, row["status_id"]),
-                category_id=cast("int | None", row["category_id"]),
-            )
-        )
+def _write_batch(conn: Connection, batch: list[_Prepared], ids: list[int]) -> None:
+    pairs = list(zip(ids, batch, strict=True))
+    insert_tuples(
+        conn,
+        cast(Table, Exchange.__table__),
+        (*_EXCHANGE_COLUMNS, "id"),
+        [(*p.row, ident) for ident, p in pairs],
+        convert=False,
+    )
     for link, other, values in (
-        (exchange_assignees, "user_id", assignees),
-        (exchange_opportunities, "opportunity_id", opportunities),
-        (exchange_contacts, "contact_id", contacts),
+        (exchange_assignees, "user_id", [(i, u) for i, p in pairs for u in p.users]),
+        (
+            exchange_opportunities,
+            "opportunity_id",
+            [(i, o) for i, p in pairs for o in p.opportunities],
+        ),
+        (exchange_contacts, "contact_id", [(i, c) for i, p in pairs for c in p.contacts]),
     ):
         insert_tuples(conn, link, ("exchange_id", other), values, convert=False)
+    # The timeline rows in the order of the table's key (scope, scope id, start, exchange):
+    # each index of the timeline starts with the scope, so the inserts walk each index in
+    # order instead of jumping about it (2.5 times faster per row on SQLite, measured:
+    # docs/performance.md).
+    timeline = [
+        (scope, scope_id, p.tail[0], ident, *p.tail[1:])
+        for ident, p in pairs
+        for scope, scope_id in p.scopes
+    ]
+    timeline.sort(key=_TIMELINE_KEY)
+    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
+    texts = [(ident, *p.texts) for ident, p in pairs]
     if conn.dialect.name == "postgresql":
-        _write_pg_entries(conn, entries)
+        _write_pg_texts(conn, texts)
     else:
-        details = [stemmed.get(id(rec)) for _, rec in batch]
-        _write_sqlite_entries(conn, entries, details, lookups.indexed)
+        _write_sqlite_texts(conn, texts)
+        # The words typed prefixes are completed from, once for the whole batch.
+        add_search_terms(conn, (text_ for row in texts for text_ in row[1:]))
+
+
+_TIMELINE_KEY = operator.itemgetter(0, 1, 2, 3)
 
 
 #: The tables that the rows of a batch refer to, with the columns naming them.
@@ -512,11 +633,7 @@ _PARENTS = (
 
 
 @contextmanager
-def _keys_checked_by_batch(
-    conn: Connection,
-    rows: Sequence[Mapping[str, object]],
-    links: Sequence[tuple[list[int], list[int], list[int]]],
-) -> Iterator[None]:
+def _keys_checked_by_batch(conn: Connection, batch: Sequence[_Prepared]) -> Iterator[None]:
     """PostgreSQL's foreign-key triggers off while the batch is written, their work done
     once for the whole batch instead.
 
@@ -533,10 +650,11 @@ def _keys_checked_by_batch(
     for table, columns in _PARENTS:
         found = wanted[table]
         for column in columns:
-            found.update(cast(int, r[column]) for r in rows if r[column] is not None)
-    wanted["users"].update(u for users, _, _ in links for u in users)
-    wanted["opportunities"] = {o for _, opps, _ in links for o in opps}
-    wanted["contacts"] = {c for _, _, cons in links for c in cons}
+            at = _EXCHANGE_COLUMNS.index(column)
+            found.update(cast(int, p.row[at]) for p in batch if p.row[at] is not None)
+    wanted["users"].update(u for p in batch for u in p.users)
+    wanted["opportunities"] = {o for p in batch for o in p.opportunities}
+    wanted["contacts"] = {c for p in batch for c in p.contacts}
     for table, idents in wanted.items():
         if not idents:
             continue
@@ -575,54 +693,6 @@ def _may_skip_key_triggers(conn: Connection) -> bool:
             "THEN has_parameter_privilege('session_replication_role', 'SET') END)"
         ).scalar()
     )
-
-
-def _write_sqlite_entries(
-    conn: Connection,
-    entries: Sequence[IndexEntry],
-    details: Sequence[str | None],
-    indexed: dict[str, str],
-) -> None:
-    """The index rows of freshly inserted exchanges, on SQLite.
-
-    As :func:`grc_core.indexing.write_entries` (no rows to delete first), with the
-    stemmed form of each distinct text computed once per import: company and contact names,
-    and many subjects ("Relance devis"), come back on thousands of exchanges.  ``details``
-    holds the stemmed details computed ahead (``None``: not computed).
-    """
-    timeline = _timeline_rows(conn, entries)
-    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
-    if len(indexed) > _INDEXED_TEXTS_MAX:
-        indexed.clear()
-
-    def stemmed(value: str) -> str:
-        found = indexed.get(value)
-        if found is None:
-            found = indexed[value] = index_text(value)
-        return found
-
-    with _STEMMING:
-        rows = [
-            (e.id, stemmed(e.subject), ahead or index_text(e.details), stemmed(e.names))
-            for e, ahead in zip(entries, details, strict=True)
-        ]
-    _write_sqlite_texts(conn, rows)
-    # The words typed prefixes are completed from, once for the whole batch.
-    add_search_terms(conn, (text_ for row in rows for text_ in row[1:]))
-
-
-def _timeline_rows(conn: Connection, entries: Sequence[IndexEntry]) -> list[tuple[object, ...]]:
-    """The timeline rows of ``entries`` in the order of the table's key (scope, scope id,
-    start, exchange): each index of the timeline starts with the scope, so the inserts walk
-    each index in order instead of jumping about it (2.5 times faster per row on SQLite,
-    measured: docs/performance.md)."""
-    start = driver_value(conn, exchange_timeline.c.start_at)
-    rows = [row for e in entries for row in e.timeline_rows(start(e.start_at))]
-    rows.sort(key=_TIMELINE_KEY)
-    return rows
-
-
-_TIMELINE_KEY = operator.itemgetter(0, 1, 2, 3)
 
 
 #: The search key of the exchange row ``e`` (start minute, floored, times 2**31 plus its id),
@@ -676,15 +746,14 @@ _INDEXED_TEXTS_MAX = 200_000
 _PG_STAGED_DOCUMENT = re.sub(r":(subject|names|details)\b", r"s.\1", PG_DOCUMENT)
 
 
-def _write_pg_entries(conn: Connection, entries: Sequence[IndexEntry]) -> None:
-    """The index rows of freshly inserted exchanges, on PostgreSQL, in two statements.
+def _write_pg_texts(conn: Connection, texts: Sequence[tuple[int, str, str, str]]) -> None:
+    """The search rows of freshly inserted exchanges (id, subject, details, names), on
+    PostgreSQL, in two statements.
 
     The texts are copied (``COPY``) into a temporary table and the documents computed by one
     ``INSERT … SELECT``: the same ``to_tsvector`` expressions as one-by-one writes, without
     a round trip and a statement per exchange.
     """
-    timeline = _timeline_rows(conn, entries)
-    insert_tuples(conn, exchange_timeline, TIMELINE_COLUMNS, timeline, convert=False)
     conn.exec_driver_sql(
         "CREATE TEMPORARY TABLE IF NOT EXISTS grc_import_texts "
         "(exchange_id bigint, subject text, names text, details text) ON COMMIT DROP"
@@ -693,7 +762,7 @@ def _write_pg_entries(conn: Connection, entries: Sequence[IndexEntry]) -> None:
         conn,
         "grc_import_texts",
         ("exchange_id", "subject", "names", "details"),
-        [(e.id, e.subject, e.names, e.details) for e in entries],
+        [(ident, subject, names, details) for ident, subject, details, names in texts],
     )
     conn.exec_driver_sql(
         "INSERT INTO exchange_search (exchange_id, names, document) "
@@ -837,6 +906,11 @@ class ImportLineError(ValidationError):
     def __init__(self, line: int, field: str, message: str) -> None:
         super().__init__(f"line {line}, field {field}: {message}", field=field)
         self.line = line
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[ImportLineError], tuple[int, str, str]]:
+        # Raised in the preparing process, re-raised by the writer (pickled on the way).
+        return ImportLineError, (self.line, cast(str, self.field), self.message)
 
 
 class _Names:
