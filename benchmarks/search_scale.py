@@ -99,7 +99,7 @@ PG_HITS = (
 )
 PG_SLICE = (
     "LATERAL (SELECT s.exchange_id FROM exchange_search s"
-    " WHERE ({searched} || s.slices) @@ (({q}) && sl.blocks) OFFSET 0) m"
+    " WHERE numnode({q}) > 0 AND ({searched} || s.slices) @@ (({q}) && sl.blocks) OFFSET 0) m"
 )
 PG_OLDER = (
     "(SELECT s.exchange_id FROM exchange_search s"
@@ -184,7 +184,8 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
     period, extra = "", []
     if since is not None and until is not None:
         period, extra = " AND e.start_at >= %s AND e.start_at < %s", [since, until]
-        first, last = max(first, _day(since)), min(last, _day(until))
+        first = max(first, _day(since))
+        last = min(last, _day(until - timedelta(microseconds=1)))
     sizes = {1: min(500, limit), 0: min(500, 2 * limit)}
     boundary = max(first, last + 1 - SLICED_DAYS)
     slices = [
@@ -200,7 +201,7 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
             size=size,
         )  # fmt: skip
         walk = PG_WALK.format(hits=hits, size=size)
-        params += [slices, *qparams, reader, reader, *extra]
+        params += [slices, *qparams, *qparams, reader, reader, *extra]
         if first < boundary:  # the older exchanges in one piece
             older = PG_HITS.format(
                 tier=score, n=", 1000 AS n", source=PG_OLDER.format(searched=searched, q=q),

@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import MISSING, dataclass, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Any
 
@@ -411,7 +411,10 @@ def _windows(
                 bounds.append(Exchange.start_at < bindparam("older", type_=Exchange.start_at.type))
             else:
                 found = (
-                    matched.where(indexed.op("@@")(query.op("&&")(blocks)))
+                    # A query of stop words only is empty: it would leave the blocks alone,
+                    # matching every exchange of the slice.
+                    matched.where(func.numnode(query) > 0)
+                    .where(indexed.op("@@")(query.op("&&")(blocks)))
                     .correlate(blocks.table)
                     .lateral(f"matches{tier}")
                 )
@@ -618,8 +621,8 @@ def _pg_ranks(
     first, last = _day(oldest), _day(newest)
     if flt.since is not None:
         first = max(first, _day(flt.since))
-    if flt.until is not None:
-        last = min(last, _day(flt.until))
+    if flt.until is not None:  # excluded: its day counts only if it holds an earlier start
+        last = min(last, _day(flt.until - timedelta(microseconds=1)))
     completions = _pg_completions(session, terms) if terms.prefix else None
     sizes = _windows_sizes(limit)
     values: dict[str, object] = {**_pg_values(terms), **scope.params, **sizes}
