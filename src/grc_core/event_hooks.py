@@ -32,13 +32,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
-import pluggy
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
 from grc_core.models import Event
+
+if TYPE_CHECKING:  # pluggy is loaded by the plugins' registry, when a commit has events
+    import pluggy
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +53,7 @@ _watched_classes: weakref.WeakSet[type[Session]] = weakref.WeakSet()
 
 #: Where the plugin manager comes from: the manager itself, or a function returning it
 #: (called on the first commit that has events, so that plugins load only when needed).
-ManagerSource = pluggy.PluginManager | Callable[[], pluggy.PluginManager]
+ManagerSource: TypeAlias = "pluggy.PluginManager | Callable[[], pluggy.PluginManager]"
 
 
 @dataclass(frozen=True)
@@ -106,9 +108,8 @@ class _Announcer:
         self.source = source
 
     def manager(self) -> pluggy.PluginManager:
-        if isinstance(self.source, pluggy.PluginManager):
-            return self.source
-        return self.source()
+        # A plugin manager is not callable: the source is either it or what returns it.
+        return self.source() if callable(self.source) else self.source
 
     # -- listeners ----------------------------------------------------------------------
 
