@@ -388,8 +388,14 @@ def main() -> None:
     never walked again) and collection resumes for what the command allocates; at exit
     everything is frozen.  Nothing else changes at exit: ``atexit`` handlers run, modules
     are torn down, output is flushed.
+
+    ``asyncio`` and ``importlib.metadata``, which SQLAlchemy imports, are loaded only if
+    something uses them (see :mod:`grc_cli.deferred`).
     """
     global _collector_paused
+    from grc_cli.deferred import defer_unused_modules
+
+    defer_unused_modules()
     if gc.isenabled():
         gc.disable()
         _collector_paused = True

@@ -37,6 +37,7 @@ print(json.dumps({
     "modules": sorted(sys.modules),
     "gc_enabled": gc.isenabled(),
     "frozen": gc.get_freeze_count(),
+    "deferred": sorted(n for n, m in sys.modules.items() if type(m).__name__ == "DeferredModule"),
 }))
 """
 
@@ -113,6 +114,9 @@ def test_a_listing_imports_only_what_it_prints(listing_env):
         assert _loaded(report["modules"], needed), needed
     loaded = [name for name in NOT_FOR_A_LISTING if _loaded(report["modules"], name)]
     assert loaded == []
+    # Imported by SQLAlchemy, never used by the listing: still stand-ins.
+    assert report["deferred"] == ["asyncio", "importlib.metadata"]
+    assert not _loaded(report["modules"], "ssl")
 
 
 def test_the_json_listing_still_carries_the_representation(listing_env):
@@ -179,3 +183,48 @@ def test_a_partial_index_is_the_index_postgresql_where_would_give():
         assert made.endswith("WHERE done = 0")
     assert sorted(late.dialect_kwargs) == ["postgresql_where", "sqlite_where"]
     assert late.dialect_options["postgresql"]["using"] is False  # the dialect's defaults too
+
+
+_DEFERRED_PROBE = """
+import sys, threading
+from grc_cli.deferred import DeferredModule, defer_unused_modules
+defer_unused_modules()
+import sqlalchemy.orm
+from sqlalchemy.util import compat
+assert type(sys.modules["asyncio"]) is DeferredModule
+assert type(sys.modules["importlib.metadata"]) is DeferredModule
+stand_in = sys.modules["asyncio"]
+import asyncio
+from importlib import metadata
+assert asyncio is stand_in and compat.asyncio is asyncio
+
+async def answer():
+    await asyncio.sleep(0)
+    return 42
+
+found = []
+readers = [threading.Thread(target=lambda: found.append(asyncio.run(answer()))) for _ in range(4)]
+for reader in readers:
+    reader.start()
+for reader in readers:
+    reader.join()
+assert found == [42] * 4, found
+assert type(asyncio) is type(sys)  # a plain module once loaded
+from asyncio import events
+assert events.get_event_loop_policy() is not None
+assert metadata.version("click") and compat.importlib_metadata is metadata
+print("ok")
+"""
+
+
+def test_deferred_modules_load_on_first_use_as_the_same_modules():
+    done = subprocess.run([sys.executable, "-c", _DEFERRED_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"
+
+
+def test_version_reads_the_deferred_metadata(listing_env):
+    report = _probe(listing_env, "--version")
+    assert report["exit"] == 0
+    assert "grc, version" in str(report["stdout"])
+    assert "importlib.metadata" not in report["deferred"]  # loaded to read the version
