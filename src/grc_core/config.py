@@ -21,7 +21,6 @@ Notification channels are configured the same way, in ``[grc.channels.<name>]`` 
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -158,6 +157,8 @@ def _storage_tables(
 
 
 def _from_file(path: Path) -> dict[str, Any]:
+    import tomllib  # here: settings from GRC_* variables alone need no TOML parser
+
     try:
         with path.open("rb") as fh:
             data = tomllib.load(fh)
