@@ -65,7 +65,8 @@ def search_rows(session: Session, ids: list[int]) -> list[tuple[Any, ...]]:
             for r in conn.execute(
                 text(
                     "SELECT exchange_id, names, document::text FROM exchange_search "
-                    "WHERE exchange_id = ANY(:ids)"
+                    # Rewritten rows come back in another physical order.
+                    "WHERE exchange_id = ANY(:ids) ORDER BY exchange_id"
                 ),
                 {"ids": ids},
             )
