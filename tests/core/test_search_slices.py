@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event, text
 
 from grc_core.queries import search as search_module
+from grc_core.queries.exchanges import ExchangeFilter
 from grc_core.queries.search import SLICE_LEVELS, _tsquery_lexeme, day_slices, search, slice_blocks
 from grc_core.services import exchanges
 
@@ -137,3 +138,12 @@ def test_the_search_never_walks_the_exchanges_by_date(world, session):
     finally:
         event.remove(engine, "before_cursor_execute", explain)
     assert plans and all("ix_exchanges_start" not in plan for plan in plans)
+
+
+def test_a_period_without_exchanges_finds_nothing(world, session):
+    _add(session, world, "Pélican", "", world.at(0))
+    later = ExchangeFilter(since=world.at(24 * 400), until=world.at(24 * 500))
+    assert search(session, world.admin, "pélican ", later) == []
+    empty = ExchangeFilter(since=world.at(10), until=world.at(5))
+    assert search(session, world.admin, "pélican ", empty) == []
+    assert [h.entry.subject for h in search(session, world.admin, "pélican ")] == ["Pélican"]
