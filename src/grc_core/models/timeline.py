@@ -20,6 +20,7 @@ import enum
 from sqlalchemy import Column, ForeignKey, Index, Integer, String, Table, Text
 
 from grc_core.models.base import Base, UTCDateTime
+from grc_core.models.event import partial_index
 from grc_core.models.exchange import Exchange
 
 
@@ -73,11 +74,8 @@ exchange_timeline_choices = Table(
 _exchanges = Exchange.__table__
 _global = _exchanges.c.company_id.is_(None)
 GLOBAL_INDEXES = tuple(
-    Index(
-        f"ix_exchanges_global_{name}",
-        *(_exchanges.c[column] for column in columns),
-        postgresql_where=_global,
-        sqlite_where=_global,
+    partial_index(
+        f"ix_exchanges_global_{name}", *(_exchanges.c[column] for column in columns), where=_global
     )
     for name, columns in (
         ("start", ("start_at", "id")),

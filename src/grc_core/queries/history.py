@@ -34,7 +34,6 @@ from sqlalchemy import (
     type_coerce,
     union_all,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
@@ -203,11 +202,14 @@ def _assigned_logins(exchange_id: Any, dialect: str) -> Any:
     PostgreSQL, a separated string on SQLite (sorted by :func:`_entries`)."""
     x = exchange_assignees
     if dialect == "postgresql":
-        logins: Any = func.array_agg(aggregate_order_by(User.login, User.login))
-    else:
-        logins = func.group_concat(User.login, _SEPARATOR)
+        # ARRAY(SELECT ... ORDER BY login), each login read by primary key: with a join,
+        # PostgreSQL hashed the whole (small) users table again for each row of the page,
+        # and sorted inside an ordered aggregate (0.15 ms of a 1.2 ms full page).
+        login = select(User.login).where(User.id == x.c.user_id).scalar_subquery().label("login")
+        rows = select(login).where(x.c.exchange_id == exchange_id).order_by(login)
+        return func.ARRAY(rows.scalar_subquery())
     return (
-        select(logins)
+        select(func.group_concat(User.login, _SEPARATOR))
         .select_from(x.join(User, User.id == x.c.user_id))
         .where(x.c.exchange_id == exchange_id)
         .scalar_subquery()
