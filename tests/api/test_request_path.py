@@ -42,7 +42,27 @@ def request(query: bytes = b"", **scope: object) -> Request:
         {"path": "/api/v1/users/jean-andré/history"},
     ],
 )
-@pytest.mark.parametrize("query", [b"", b"limit=10", b"cursor=old", b"action=call&limit=5"])
+@pytest.mark.parametrize(
+    "query",
+    [
+        b"",
+        b"limit=10",
+        b"cursor=old",
+        b"action=call&limit=5",
+        b"limit=5&cursor=old&action=call",
+        b"action=call&action=email",
+        b"a=",
+        b"flag",
+        b"flag&limit=2",
+        b"q=caf%C3%A9&limit=3",
+        b"x=a+b",
+        b"x=a%2Bb",
+        b"limit=5&",
+        b"&limit=5",
+        b"limit=5;action=call",
+        b"mycursor=1",
+    ],
+)
 @pytest.mark.parametrize("cursor", [CURSOR, "a b+c/d=", "é.ü"])
 def test_the_next_url_is_the_one_starlette_builds(
     scope: dict[str, object], query: bytes, cursor: str

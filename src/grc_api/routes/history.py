@@ -185,17 +185,23 @@ def _filter_parameters() -> list[dict[str, Any]]:
 def next_page_url(request: Request, cursor: str) -> str:
     """The URL of the page after this one: the request's, with ``cursor`` set.
 
-    A first page's request has no query string, and a cursor is URL-safe base64 around a
-    dot, which ``include_query_params`` would leave as it is: the URL is then written
-    directly (that method parses the URL and builds it again, which costs as much as
-    building it in the first place).
+    ``include_query_params`` parses the URL's query and writes it again, which costs as
+    much as building the URL in the first place.  When the query is plain ``name=value``
+    pairs of URL-safe characters without a cursor (``?limit=50``, or none at all) and the
+    cursor is URL-safe base64 around a dot, that rewriting changes nothing: the cursor is
+    appended directly.
     """
-    if not request.scope.get("query_string") and _URL_SAFE.fullmatch(cursor):
-        return f"{request.url}?cursor={cursor}"
+    query = request.scope.get("query_string", b"")
+    if _URL_SAFE.fullmatch(cursor) and (
+        not query or (_PLAIN_QUERY.fullmatch(query) and not _HAS_CURSOR.search(query))
+    ):
+        return f"{request.url}{'&' if query else '?'}cursor={cursor}"
     return str(request.url.include_query_params(cursor=cursor))
 
 
 _URL_SAFE = re.compile(r"[A-Za-z0-9_.-]+")
+_PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*(?:&[A-Za-z0-9_.-]+=[A-Za-z0-9_.-]*)*")
+_HAS_CURSOR = re.compile(rb"(?:^|&)cursor=")
 
 
 def _page(request: Request, page: histories.Page) -> JSONResponse:
