@@ -73,3 +73,13 @@ def test_lookups_and_required_count_share_one_round_trip(world, session):
     picklist_reads = [s for s in seen if "from picklist_values" in s]
     assert len(picklist_reads) == 1 and "custom_fields" in picklist_reads[0], seen
     assert not [s for s in seen if s.startswith("select custom_fields")], seen
+
+
+def test_the_statement_is_built_once_and_each_call_binds_its_own_codes(world, session):
+    session.flush()
+    first, _ = picklists.resolve_many_for_write(session, {"action": "call"})
+    before = dict(picklists._VALUES_STATEMENTS)
+    second, _ = picklists.resolve_many_for_write(session, {"action": "meeting"})
+    assert dict(picklists._VALUES_STATEMENTS) == before  # the same statement, reused
+    assert first["action"].code == "call"
+    assert second["action"].code == "meeting"

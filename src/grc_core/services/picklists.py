@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -88,6 +88,32 @@ def resolve_for_write(
     return value
 
 
+#: Statements of :func:`resolve_many_for_write` by picklist kinds and extra column: a
+#: statement used again keeps its cache key, which SQLAlchemy otherwise recomputes for every
+#: new statement (a creation's largest cost after the inserts).  The extra column is kept in
+#: the value so that its ``id`` stays its own.
+_VALUES_STATEMENTS: dict[
+    tuple[tuple[PicklistKind, ...], int], tuple[Any, ColumnElement[Any] | None]
+] = {}
+
+
+def _values_statement(kinds: tuple[PicklistKind, ...], alongside: ColumnElement[Any] | None) -> Any:
+    """The statement reading the values of ``kinds``, the codes bound as ``code_0``, …"""
+    key = (kinds, id(alongside))
+    cached = _VALUES_STATEMENTS.get(key)
+    if cached is not None:
+        return cached[0]
+    pairs = [
+        and_(PicklistValue.kind == kind, PicklistValue.code == bindparam(f"code_{i}"))
+        for i, kind in enumerate(kinds)
+    ]
+    stmt = select(PicklistValue).where(or_(*pairs))
+    if alongside is not None:
+        stmt = stmt.add_columns(alongside)
+    _VALUES_STATEMENTS[key] = (stmt, alongside)
+    return stmt
+
+
 def resolve_many_for_write(
     session: Session,
     wanted: Mapping[PicklistKind, str],
@@ -107,14 +133,10 @@ def resolve_many_for_write(
     """
     if not wanted:
         return {}, None
-    pairs = [
-        and_(PicklistValue.kind == kind, PicklistValue.code == code)
-        for kind, code in wanted.items()
-    ]
-    stmt = select(PicklistValue).where(or_(*pairs))
-    if alongside is not None:
-        stmt = stmt.add_columns(alongside)
-    rows = session.execute(stmt).all()
+    kinds = tuple(wanted)
+    stmt = _values_statement(kinds, alongside)
+    params = {f"code_{i}": code for i, code in enumerate(wanted.values())}
+    rows = session.execute(stmt, params).all()
     found = {(row[0].kind, row[0].code): row[0] for row in rows}
     # The extra column is typed away by the select of one entity: read the row as a sequence.
     first: Sequence[Any] | None = rows[0] if rows else None
