@@ -380,6 +380,7 @@ def import_exchanges(
         batch or two ahead of the writes (faster on two cores).  Only for an iterable that
         touches neither the session nor anything else of the calling process (a file being
         parsed): the process has a copy of it, and its exceptions must survive pickling.
+        Where processes cannot be forked (Windows) the records are prepared here.
     """
     require_admin(actor, "importing exchanges")
     if not 1 <= batch_size <= 50_000:
@@ -432,7 +433,9 @@ def _import(
     read_ahead: bool,
 ) -> ImportReport:
     batches = _prepared(_Preparer(conn, lookups), records, batch_size)
-    source = _in_a_process(batches) if read_ahead else batches
+    # Without fork (Windows), the lines are prepared here, between the batches' writes.
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    source = _in_a_process(batches) if read_ahead and forking else batches
     try:
         for batch in source:
             fresh = _not_yet_imported(conn, batch)
