@@ -186,7 +186,9 @@ class Output:
 
 
 def _console(*, stderr: bool) -> Console:
-    console = SafeConsole(stderr=stderr, highlight=False)
+    # No emoji codes (``:smile:``) in headers and captions either: what is typed is shown,
+    # and loading Rich's table of codes cost a listing half a percent of its start-up.
+    console = SafeConsole(stderr=stderr, highlight=False, emoji=False)
     if not console.is_terminal and "COLUMNS" not in os.environ:
         # Piped output is read by grep and friends: do not fold it at 80 columns.
         console.width = PIPE_WIDTH
