@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, PermissionDenied, ValidationError
@@ -42,6 +42,10 @@ def require_self_or_admin(actor: User, user: User, what: str) -> None:
         )
 
 
+#: Built once: a statement used again keeps its cache key (every request names its user).
+_BY_LOGIN = select(User).where(User.login == bindparam("login"))
+
+
 def get_user(session: Session, ref: UserRef) -> User:
     """Find a user by object, id or login, or raise :class:`NotFound`."""
     if isinstance(ref, User):
@@ -49,7 +53,7 @@ def get_user(session: Session, ref: UserRef) -> User:
     if isinstance(ref, int) and not isinstance(ref, bool):
         user = session.get(User, ref)
     elif isinstance(ref, str):
-        user = session.scalar(select(User).where(User.login == ref.strip().lower()))
+        user = session.scalar(_BY_LOGIN, {"login": ref.strip().lower()})
     else:
         raise ValidationError(f"a user is named by id or login, got {type(ref).__name__}")
     if user is None:
