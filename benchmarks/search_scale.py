@@ -192,8 +192,9 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
         " | ".join(_tsquery_lexeme(b) for b in slice_blocks(low, high))
         for low, high in day_slices(boundary, last)
     ]
-    windows, params = [], []
-    for tier in (1, 0):
+    windows: dict[int, str] = {}
+    params: dict[int, list[Any]] = {0: [], 1: []}
+    for tier in (0, 1):
         searched = "ts_filter(s.document, '{a,b}')" if tier else "s.document"
         score, size = float(tier) or 0.5, sizes[tier]
         hits = PG_HITS.format(
@@ -201,22 +202,32 @@ def _pg_best(conn: Any, terms: Any, reader: int, since: Any, until: Any, limit: 
             size=size,
         )  # fmt: skip
         walk = PG_WALK.format(hits=hits, size=size)
-        params += [slices, *qparams, *qparams, reader, reader, *extra]
+        params[tier] += [slices, *qparams, *qparams, reader, reader, *extra]
         if first < boundary:  # the older exchanges in one piece
             older = PG_HITS.format(
                 tier=score, n=", 1000 AS n", source=PG_OLDER.format(searched=searched, q=q),
                 period=period + " AND e.start_at < %s", size=size,
             )  # fmt: skip
             walk = f"SELECT * FROM (({walk}) UNION ALL ({older})) o LIMIT {size}"
-            params += [
+            params[tier] += [
                 *qparams,
                 reader,
                 reader,
                 *extra,
                 datetime.fromtimestamp(boundary * 86400, UTC),
             ]
-        windows.append(f"SELECT * FROM ({walk}) t{tier}")
-    rows = conn.execute(" UNION ALL ".join(windows), params).fetchall()
+        windows[tier] = walk
+    # The subject-and-names window from the other one's hits when it is not full.
+    statement = (
+        f"WITH anywhere AS MATERIALIZED ({windows[0]}) SELECT * FROM anywhere"
+        f" UNION ALL SELECT * FROM ({windows[1]}) t"
+        f" WHERE (SELECT count(*) FROM anywhere) >= {sizes[0]}"
+        " UNION ALL SELECT a.id, a.start_at, 1.0, a.n FROM anywhere a"
+        " JOIN exchange_search s ON s.exchange_id = a.id"
+        f" WHERE (SELECT count(*) FROM anywhere) < {sizes[0]}"
+        f" AND ts_filter(s.document, '{{a,b}}') @@ ({q})"
+    )
+    rows = conn.execute(statement, [*params[0], *params[1], *qparams]).fetchall()
     found: dict[int, list[int]] = {1: [], 0: []}
     for score, _, _, _, ident in sorted(
         (-score, n, -start.timestamp(), -ident, ident) for ident, start, score, n in rows

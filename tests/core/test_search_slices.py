@@ -127,7 +127,7 @@ def test_the_search_never_walks_the_exchanges_by_date(world, session):
     plans: list[str] = []
 
     def explain(conn, _cursor, statement, parameters, context, _many):
-        if "slices" in (parameters or {}) and statement.startswith("SELECT"):
+        if "slices" in (parameters or {}) and statement.startswith(("SELECT", "WITH")):
             found = conn.exec_driver_sql("EXPLAIN " + statement, parameters).scalars()
             plans.append("\n".join(found))
 

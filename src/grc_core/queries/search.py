@@ -475,9 +475,11 @@ def _pg_statement(
     window is full.  Then, if ``older``, the exchanges before parameter ``older`` in one
     piece: the blocks of months or years hold more exchanges than a word does, and GIN
     would decode their postings for every candidate.  The subject-and-names hits rank
-    first: their window may read every slice."""
-    walks = []
-    for tier in (1, 0):
+    first: their window may read every slice, unless the other window is not full: then it
+    holds every match, and the subject-and-names hits are among them (a search whose words
+    never meet reads the whole table once, not twice)."""
+    walks: dict[int, Any] = {}
+    for tier in (0, 1):
         slices: Any = (
             func.unnest(cast(bindparam("slices", type_=ARRAY(String)), ARRAY(_TSQUERY)))
             .table_valued("blocks", with_ordinality="n")
@@ -499,8 +501,18 @@ def _pg_statement(
             # Appended in order: the LIMIT stops before the older exchanges if it can.
             both = union_all(walk.subquery().select(), tail).subquery(f"walk{tier}")
             walk = select(*both.c).limit(size)
-        walks.append(walk)
-    return union_all(*(w.subquery().select() for w in walks))
+        walks[tier] = walk
+    anywhere = walks[0].cte("anywhere").prefix_with("MATERIALIZED")
+    found = select(func.count()).select_from(anywhere).scalar_subquery()
+    full = found >= bindparam("window0", type_=Integer, literal_execute=True)
+    title = func.ts_filter(_PG_SEARCH.c.document, literal_column("'{a,b}'"))
+    among = (
+        select(anywhere.c.id, anywhere.c.start_at, literal_column(_RANKS[1]), anywhere.c.n)
+        .select_from(anywhere.join(_PG_SEARCH, _PG_SEARCH.c.exchange_id == anywhere.c.id))
+        .where(~full, title.op("@@")(_pg_query(terms, completed)))
+    )
+    walked = walks[1].subquery("title")
+    return union_all(select(*anywhere.c), select(*walked.c).where(full), among)
 
 
 #: The ids of a page on SQLite: one JSON array parameter, so one statement text whatever the
