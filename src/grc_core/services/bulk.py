@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Table, func, select, text
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session
 
+from grc_core.db import READ_ONLY
 from grc_core.db_rows import copy_rows, insert_tuples
 from grc_core.errors import DatabaseError, ValidationError
 from grc_core.french_text import index_text
@@ -211,6 +212,9 @@ class _Preparer:
 
     def __init__(self, conn: Connection, lookups: _Lookups) -> None:
         self.lookups = lookups
+        self.engine = conn.engine
+        #: A connection of its own, in the preparing process (see :meth:`forked`).
+        self.reader: Connection | None = None
         self.dialect = conn.dialect
         self.sqlite = conn.dialect.name == "sqlite"
         self.seen: dict[uuid_module.UUID, str] = {}
@@ -226,14 +230,70 @@ class _Preparer:
         key = table.c.uuid.type._cached_bind_processor(conn.dialect)
         self.uuid: Callable[[Any], object] = key or _same
 
+    def forked(self) -> None:
+        """In the preparing process: open a connection of its own (the writer's stay the
+        writer's), to leave out the lines already imported before checking them."""
+        self.engine.dispose(close=False)
+        try:
+            self.reader = self.engine.connect().execution_options(**{READ_ONLY: True})
+        except DBAPIError:
+            self.reader = None  # every line is prepared; the writer still skips
+
+    def close(self) -> None:
+        if self.reader is not None:
+            with suppress(DBAPIError):
+                self.reader.close()
+            self.reader = None
+
     def batch(self, records: list[ExchangeRecord]) -> list[_Prepared]:
         numbered = [(_where(rec, n), rec) for n, rec in enumerate(records, start=self.offset + 1)]
         self.offset += len(records)
         _check_uuids(numbered, self.seen)
+        there = self._already_imported(numbered)
         now = utcnow()
         # Every row made without a creation time shares this one: converted once.
         now_value = next((process(now) for i, process in self.converters if i == _CREATED_AT), now)
-        return [self._one(where, rec, now, now_value) for where, rec in numbered]
+        return [
+            self._one(where, rec, now, now_value)
+            if rec.uuid not in there
+            else _Prepared(
+                where,
+                self.uuid(rec.uuid),
+                # Raised only if the writer does not find it either (deleted meanwhile).
+                ValidationError(
+                    f"{where}: the exchange with uuid {rec.uuid} was deleted during the "
+                    "import; run it again",
+                    field="uuid",
+                ),
+                (),
+                [],
+                [],
+                [],
+                [],
+                _NO_TAIL,
+                _NO_TEXTS,
+            )
+            for where, rec in numbered
+        ]
+
+    def _already_imported(
+        self, numbered: list[tuple[str, ExchangeRecord]]
+    ) -> set[uuid_module.UUID]:
+        """The UUIDs of ``numbered`` that a committed exchange has (in the preparing process
+        only): a file imported again is skipped without checking and stemming every line.
+        The writer looks them up again in its transaction, which decides."""
+        if self.reader is None:
+            return set()
+        given = {self.uuid(rec.uuid): rec.uuid for _, rec in numbered if rec.uuid is not None}
+        if not given:
+            return set()
+        try:
+            found = _existing_uuids(self.reader, list(given))
+            self.reader.rollback()
+        except DBAPIError:  # an in-memory database, say: not the writer's
+            self.reader = None
+            return set()
+        return {given[key] for key in found}
 
     def _one(self, where: str, rec: ExchangeRecord, now: datetime, now_value: object) -> _Prepared:
         lookups = self.lookups
@@ -307,7 +367,9 @@ def _prepared(
         yield preparer.batch(batch)
 
 
-def _in_a_process(batches: Iterator[list[_Prepared]]) -> Iterator[list[_Prepared]]:
+def _in_a_process(
+    batches: Iterator[list[_Prepared]], started: Callable[[], None], ended: Callable[[], None]
+) -> Iterator[list[_Prepared]]:
     """``batches``, produced by a process of its own (forked) while the caller writes.
 
     Reading, resolving and preparing the next batch runs on the other core: a thread
@@ -321,6 +383,7 @@ def _in_a_process(batches: Iterator[list[_Prepared]]) -> Iterator[list[_Prepared
     def produce() -> None:
         receiver.close()
         try:
+            started()
             for batch in batches:
                 sender.send_bytes(pickle.dumps(batch, pickle.HIGHEST_PROTOCOL))
             sender.send_bytes(pickle.dumps(None))
@@ -328,6 +391,7 @@ def _in_a_process(batches: Iterator[list[_Prepared]]) -> Iterator[list[_Prepared
             sender.send_bytes(_pickled_error(exc))
         finally:
             sender.close()
+            ended()
 
     process = context.Process(target=produce, name="grc-import-prepare", daemon=True)
     process.start()
@@ -432,10 +496,15 @@ def _import(
     report: ImportReport,
     read_ahead: bool,
 ) -> ImportReport:
-    batches = _prepared(_Preparer(conn, lookups), records, batch_size)
+    preparer = _Preparer(conn, lookups)
+    batches = _prepared(preparer, records, batch_size)
     # Without fork (Windows), the lines are prepared here, between the batches' writes.
     forking = "fork" in multiprocessing.get_all_start_methods()
-    source = _in_a_process(batches) if read_ahead and forking else batches
+    source = (
+        _in_a_process(batches, preparer.forked, preparer.close)
+        if read_ahead and forking
+        else batches
+    )
     try:
         for batch in source:
             fresh = _not_yet_imported(conn, batch)
@@ -501,7 +570,15 @@ def _not_yet_imported(conn: Connection, batch: list[_Prepared]) -> list[_Prepare
     given = [p.uuid for p in batch if p.uuid is not None]
     if not given:
         return batch
-    # The UUIDs in the driver's form, compared as the driver returns them: no conversion.
+    existing = _existing_uuids(conn, given)
+    if not existing:
+        return batch
+    return [p for p in batch if p.uuid not in existing]
+
+
+def _existing_uuids(conn: Connection, given: list[object]) -> set[object]:
+    """Those of ``given`` (UUIDs in the driver's form) that an exchange has, in that form:
+    no conversion either way."""
     if conn.dialect.name == "sqlite":
         found = conn.exec_driver_sql(
             "SELECT uuid FROM exchanges WHERE uuid IN (SELECT value FROM json_each(?))",
@@ -511,10 +588,7 @@ def _not_yet_imported(conn: Connection, batch: list[_Prepared]) -> list[_Prepare
         found = conn.exec_driver_sql(
             "SELECT uuid FROM exchanges WHERE uuid = ANY(%(given)s)", {"given": given}
         )
-    existing = set(found.scalars())
-    if not existing:
-        return batch
-    return [p for p in batch if p.uuid not in existing]
+    return set(found.scalars())
 
 
 def _refused(rec: ExchangeRecord, where: str, field: str, message: str) -> ValidationError:
