@@ -31,10 +31,14 @@ PG_DOCUMENT = " || ".join(
     for field, weight in (("subject", "A"), ("names", "B"), ("details", "C"))
     for config in ("grc_french", "grc_simple")
 )
+#: The date blocks of the exchange's start (migration 0012), written with the row: the
+#: table's trigger would otherwise look the start up for every row.
+PG_SLICES = "grc_search_slices(:start)"
 _PG_UPSERT = text(
-    "INSERT INTO exchange_search (exchange_id, names, document) "
-    f"VALUES (:id, :names, {PG_DOCUMENT}) "
-    "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names, document = excluded.document"
+    "INSERT INTO exchange_search (exchange_id, names, document, slices) "
+    f"VALUES (:id, :names, {PG_DOCUMENT}, {PG_SLICES}) "
+    "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names,"
+    " document = excluded.document, slices = excluded.slices"
 )
 # SQLite (migration 0011): the key row's trigger drops both full-text rows with it.
 _SQLITE_DELETE = text("DELETE FROM exchange_search_key WHERE exchange_id = :id")
@@ -178,7 +182,8 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     write_timeline(conn, entries)
     texts = [e.text_row() for e in entries]
     if conn.dialect.name == "postgresql":
-        conn.execute(_PG_UPSERT, texts)
+        rows = [t | {"start": e.start_at} for t, e in zip(texts, entries, strict=True)]
+        conn.execute(_PG_UPSERT, rows)
     else:
         write_sqlite_texts(conn, [_sqlite_row(t) for t in texts])
 

@@ -147,3 +147,30 @@ def test_a_period_without_exchanges_finds_nothing(world, session):
     empty = ExchangeFilter(since=world.at(10), until=world.at(5))
     assert search(session, world.admin, "pélican ", empty) == []
     assert [h.entry.subject for h in search(session, world.admin, "pélican ")] == ["Pélican"]
+
+
+@POSTGRESQL
+def test_the_slices_follow_the_start_whoever_writes_the_row(world, session):
+    made = _add(session, world, "Héron", "", world.at(0))
+    slices = text(
+        "SELECT s.slices = grc_search_slices(e.start_at) FROM exchange_search s"
+        " JOIN exchanges e ON e.id = s.exchange_id WHERE e.id = :id"
+    )
+    assert session.scalar(slices, {"id": made.id})  # written by GRC
+    exchanges.update_exchange(
+        session, world.alice, made.id, start=world.at(24 * 900), end=world.at(24 * 900)
+    )
+    assert session.scalar(slices, {"id": made.id})  # rewritten with the new start
+    # A writer that leaves them out (a bulk import's own SQL): the trigger fills them.
+    session.execute(text("DELETE FROM exchange_search WHERE exchange_id = :id"), {"id": made.id})
+    session.execute(
+        text("INSERT INTO exchange_search (exchange_id, names, document) VALUES (:id, '', '')"),
+        {"id": made.id},
+    )
+    assert session.scalar(slices, {"id": made.id})
+    # A new start moves them even if nothing rewrites the search row.
+    session.execute(
+        text("UPDATE exchanges SET start_at = start_at - interval '3 years' WHERE id = :id"),
+        {"id": made.id},
+    )
+    assert session.scalar(slices, {"id": made.id})
