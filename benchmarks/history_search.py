@@ -88,6 +88,13 @@ WALK = (
     " ON e.id = t.exchange_id WHERE t.scope = {p} AND t.scope_id = {p}{pin}{visible}{where}"
     " ORDER BY t.start_at DESC, t.exchange_id DESC LIMIT {p}"
 )
+# The global history walks the partial indexes of the exchanges linked to no company
+# (migration 0013), named on SQLite as the library names them.
+GLOBAL_WALK = (
+    "SELECT {columns}, t.start_at AS key_start FROM exchanges AS t{indexed} JOIN exchanges e"
+    " ON e.id = t.id WHERE t.company_id IS NULL{pin}{visible}{where}"
+    " ORDER BY t.start_at DESC, t.id DESC LIMIT {p}"
+)
 OUTER = (
     "SELECT e.id, e.uuid, e.start_at, e.end_at, e.subject, e.details,"
     " (SELECT a.code FROM picklist_values a WHERE a.id = e.action_id),"
@@ -99,8 +106,8 @@ OUTER = (
     " FROM ({page}) e ORDER BY e.key_start DESC, e.id DESC"
 )
 ASSIGNED = {
-    "postgresql": "(SELECT array_agg(u.login ORDER BY u.login) FROM exchange_assignees x"
-    " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
+    "postgresql": "ARRAY((SELECT (SELECT u.login FROM users u WHERE u.id = x.user_id) AS login"
+    " FROM exchange_assignees x WHERE x.exchange_id = e.id ORDER BY login))",
     "sqlite": "(SELECT group_concat(u.login, char(31)) FROM exchange_assignees x"
     " JOIN users u ON u.id = x.user_id WHERE x.exchange_id = e.id)",
 }
@@ -139,11 +146,13 @@ class Branch:
     table: str = "exchange_timeline"
     pin: str = ""
     pin_params: tuple[Any, ...] = ()
+    #: The global index walked (``ix_exchanges_global_{index}``) when the scope is global.
+    index: str = "start"
 
 
 def floor_page(
     f: Floor,
-    scope: str,
+    scope: str | None,
     scope_id: int,
     reader: int,
     branches: Sequence[Branch],
@@ -151,22 +160,28 @@ def floor_page(
     where_params: Sequence[Any] = (),
     after: tuple[datetime, int] | None = None,
 ) -> list[Any]:
-    """A history page through the bare driver: the library's statement, by hand."""
+    """A history page through the bare driver: the library's statement, by hand; ``scope``
+    ``None`` is the global history."""
     p = f.p
-    keyset = f" AND (t.start_at, t.exchange_id) < ({p}, {p})" if after else ""
+    ident = "t.exchange_id" if scope is not None else "t.id"
+    keyset = f" AND (t.start_at, {ident}) < ({p}, {p})" if after else ""
     walks, params = [], []
     for b in branches:
+        shape = WALK if scope is not None else GLOBAL_WALK
+        indexed = f" INDEXED BY ix_exchanges_global_{b.index}" if f.kind == "sqlite" else ""
         walks.append(
-            WALK.format(
+            shape.format(
                 columns=COLUMNS,
                 table=b.table,
+                indexed=indexed,
                 p=p,
                 pin=b.pin.format(p=p),
                 visible=VISIBLE.format(false=f.false, p=p),
                 where=where.format(p=p) + keyset,
             )
         )
-        params += [scope, scope_id, *b.pin_params, reader, reader, *where_params]
+        params += [scope, scope_id] if scope is not None else []
+        params += [*b.pin_params, reader, reader, *where_params]
         params += [f.when(after[0]), after[1]] if after else []
         params.append(PAGE + 1)
     if len(walks) == 1:
@@ -241,6 +256,8 @@ def cases(ds: Dataset, ids: Ids, deep: tuple[str, datetime, int] | None) -> list
         " AND e.start_at >= {p} AND e.start_at < {p} AND t.start_at >= {p} AND t.start_at < {p}"
     )
 
+    rare = "action"  # the global index of actions
+
     def week_floor(f: Floor, reader: int, rng: random.Random) -> Any:
         cid = company(rng)
         since, until = (f.when(d) for d in _week(rng))
@@ -312,6 +329,27 @@ def cases(ds: Dataset, ids: Ids, deep: tuple[str, datetime, int] | None) -> list
                 s, reader, ds.largest_opportunity, limit=PAGE
             ),
             lambda f, reader, rng: floor_page(f, "o", ds.largest_opportunity, reader, [Branch()]),
+        ),
+        Case(
+            "global, page 1",
+            lambda s, reader, rng: history.global_history(s, reader, limit=PAGE),
+            lambda f, reader, rng: floor_page(f, None, 0, reader, [Branch()]),
+        ),
+        Case(
+            f"global, action {RARE_ACTION}",
+            lambda s, reader, rng: history.global_history(
+                s, reader, ExchangeFilter(actions=(RARE_ACTION,)), limit=PAGE
+            ),
+            lambda f, reader, rng: floor_page(
+                f,
+                None,
+                0,
+                reader,
+                [Branch(pin=" AND t.action_id = {p}", pin_params=(ids.rare_action,), index=rare)],
+                action_where,
+                (RARE_ACTION,),
+            ),
+            filtered=True,
         ),
     ]
     if deep is not None:
