@@ -102,8 +102,11 @@ def test_pages_and_cursors(world, session):
         audit_events(session, world.bob, flt, limit=3, cursor=page.next_cursor)
     with pytest.raises(InvalidCursor):
         audit_events(session, world.alice, limit=3, cursor=page.next_cursor)
+    # Tampered: its first character (six whole bits of the signed body) always changed; the
+    # last ones could be replaced by what they were, or differ only in base64's spare bits.
+    first = "B" if page.next_cursor[0] == "A" else "A"
     with pytest.raises(InvalidCursor):
-        audit_events(session, world.alice, flt, limit=3, cursor=page.next_cursor[:-2] + "xx")
+        audit_events(session, world.alice, flt, limit=3, cursor=first + page.next_cursor[1:])
 
 
 def test_reading_as_a_feed(world, session):
