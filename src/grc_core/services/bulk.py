@@ -204,10 +204,11 @@ _EXCHANGE_COLUMNS = (
 
 class _Preparer:
     """Turns batches of records into :class:`_Prepared` rows: all of an import's Python
-    work that needs no database (checking, resolving, stemming, driver conversions).
+    work that writes nothing (checking, resolving, stemming, driver conversions).
 
     It reads only the lookup tables and the connection's dialect, so it may run in a
-    process of its own (:func:`_in_a_process`) while the writer writes the batch before.
+    process of its own (:func:`_in_a_process`) while the writer writes the batch before;
+    there it also reads, on a connection of its own, which lines are already imported.
     """
 
     def __init__(self, conn: Connection, lookups: _Lookups) -> None:
@@ -312,7 +313,7 @@ class _Preparer:
                 [],
                 [],
                 _NO_TAIL,
-                ("", "", ""),
+                _NO_TEXTS,
             )
         values = [row[name] for name in _EXCHANGE_COLUMNS]
         for i, process in self.converters:
