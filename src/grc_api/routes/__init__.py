@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import FastAPI, Request
+from fastapi.security import HTTPBearer
 
 from grc_api.auth import Principal
 from grc_api.context import Api
@@ -35,23 +35,32 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 PrincipalDependency = Callable[..., Awaitable[Principal]]
 
-_bearer = HTTPBearer(
-    auto_error=False,
-    scheme_name="bearer",
-    description="A personal API token (`grc token create`) or an OpenID Connect access token",
-)
+
+class _BearerAuthentication(HTTPBearer):
+    """The bearer security scheme of the OpenAPI document, authenticating as it is called.
+
+    One dependency instead of a function depending on the scheme: FastAPI resolves each level
+    of dependencies on every request, and the scheme's own parsing of the header was unused
+    (the authenticator reads the header itself).
+    """
+
+    def __init__(self, api: Api) -> None:
+        super().__init__(
+            auto_error=False,
+            scheme_name="bearer",
+            description=(
+                "A personal API token (`grc token create`) or an OpenID Connect access token"
+            ),
+        )
+        self._api = api
+
+    async def __call__(self, request: Request) -> Principal:  # type: ignore[override]
+        return await self._api.authenticator.authenticate(request)
 
 
 def principal_dependency(api: Api) -> PrincipalDependency:
     """The dependency that authenticates a request (401/403/429 otherwise)."""
-
-    async def principal(
-        request: Request,
-        _credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),  # noqa: B008
-    ) -> Principal:
-        return await api.authenticator.authenticate(request)
-
-    return principal
+    return _BearerAuthentication(api)
 
 
 def include_routes(app: FastAPI, api: Api, prefix: str) -> None:
