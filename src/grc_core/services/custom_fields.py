@@ -8,7 +8,6 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, delete, func, inspect, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session, object_session
 from sqlalchemy.sql.elements import ColumnElement
@@ -311,8 +310,11 @@ def apply_values(exchange: Exchange, values: Mapping[CustomField, Any]) -> None:
             )
             continue
         row = dict.fromkeys(columns) | {VALUE_COLUMN[field.type]: value}
-        insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        stmt = insert(table).values(exchange_id=exchange.id, field_id=field.id, **row)
+        upsert: Any = sqlite_insert
+        if session.get_bind().dialect.name == "postgresql":
+            # Imported here: the PostgreSQL dialect is not loaded by every command on SQLite.
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        stmt = upsert(table).values(exchange_id=exchange.id, field_id=field.id, **row)
         stmt = stmt.on_conflict_do_update(
             index_elements=[table.c.exchange_id, table.c.field_id],
             set_={name: stmt.excluded[name] for name in columns},
