@@ -64,7 +64,7 @@ def search_rows(session: Session, ids: list[int]) -> list[tuple[Any, ...]]:
             tuple(r)
             for r in conn.execute(
                 text(
-                    "SELECT exchange_id, names, document::text FROM exchange_search "
+                    "SELECT exchange_id, names, document::text, slices::text FROM exchange_search "
                     # Rewritten rows come back in another physical order.
                     "WHERE exchange_id = ANY(:ids) ORDER BY exchange_id"
                 ),
