@@ -181,10 +181,12 @@ FLOOR_APP = textwrap.dedent(
         for field, weight in (("subject", "A"), ("names", "B"), ("details", "C"))
         for config in ("grc_french", "grc_simple")
     )
+    # With its date blocks, as the library writes it (migration 0012).
     SEARCH = (
-        "INSERT INTO exchange_search (exchange_id, names, document) VALUES (%(id)s, %(names)s,"
-        f" {DOCUMENT}) ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names,"
-        " document = excluded.document"
+        "INSERT INTO exchange_search (exchange_id, names, document, slices) VALUES (%(id)s,"
+        f" %(names)s, {DOCUMENT}, grc_search_slices(%(start)s)) ON CONFLICT (exchange_id)"
+        " DO UPDATE SET names = excluded.names, document = excluded.document,"
+        " slices = excluded.slices"
     )
     EVENT = (
         "INSERT INTO events (occurred_at, actor_id, kind, entity_type, entity_id, company_id,"
@@ -224,7 +226,9 @@ FLOOR_APP = textwrap.dedent(
                      ("u", user[0], start, ident, action[1], state[1])],
                 )
                 conn.execute(
-                    SEARCH, {"id": ident, "names": name, "subject": subject, "details": details}
+                    SEARCH,
+                    {"id": ident, "names": name, "subject": subject, "details": details,
+                     "start": start},
                 )
                 snapshot = {
                     "uuid": str(key), "subject": subject, "details": details,
