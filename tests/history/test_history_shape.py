@@ -119,7 +119,12 @@ def test_a_date_filtered_company_page_is_a_range_of_the_timeline(world, session)
     )
     conn = session.connection()
     if bind.dialect.name == "postgresql":
+        # On a few rows (and statistics left by earlier tests) the planner may rather sort a
+        # walk of the exchanges' own date index; without sorting, the plan shows that the
+        # bounds reach the timeline's key, which is what a large table uses.
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
         plan = "\n".join(r[0] for r in conn.exec_driver_sql("EXPLAIN " + str(compiled), params))
+        conn.exec_driver_sql("SET LOCAL enable_sort = on")
         lines = plan.splitlines()
         scan = next(i for i, line in enumerate(lines) if "on exchange_timeline" in line)
         assert "Index Cond" in lines[scan + 1] and "start_at >=" in lines[scan + 1], plan
