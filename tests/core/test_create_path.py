@@ -13,28 +13,17 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import inspect, select
+from tests.plugins.test_event_committed_hook import Recorder
 
 from grc_core import event_hooks
 from grc_core.config import Settings
 from grc_core.errors import NotFound
-from grc_core.event_hooks import CommittedEvent
 from grc_core.facade import Grc
 from grc_core.models import Event
-from grc_core.plugins import Registry, hookimpl
+from grc_core.plugins import Registry
 from grc_core.services import companies, exchanges, users
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Recorder:
-    """A plugin keeping every event it is told of."""
-
-    def __init__(self) -> None:
-        self.seen: list[CommittedEvent] = []
-
-    @hookimpl
-    def grc_event_committed(self, event: CommittedEvent) -> None:
-        self.seen.append(event)
 
 
 class Refused(Exception):
