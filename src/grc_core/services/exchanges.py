@@ -7,10 +7,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Table, bindparam, insert, select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
 
 from grc_core.errors import (
     Conflict,
@@ -20,6 +19,7 @@ from grc_core.errors import (
     ValidationError,
 )
 from grc_core.indexing import index_exchange, unindex_exchange
+from grc_core.loaded_rows import read_as_loaded
 from grc_core.models import (
     Attachment,
     Company,
@@ -67,8 +67,6 @@ _INSERT_LINKS = {
     for link in (exchange_assignees, exchange_opportunities, exchange_contacts)
 }
 _REQUIRED_FIELDS = custom_fields.required_count()
-_COMPANIES = cast(Table, Company.__table__)
-_COMPANY_ROW = select(*_COMPANIES.columns).where(_COMPANIES.c.id == bindparam("ident"))
 
 
 def snapshot(exchange: Exchange) -> dict[str, Any]:
@@ -355,19 +353,9 @@ def _company(session: Session, company_id: int) -> Company:
     session as if loaded (as a new exchange does): the ORM's load by primary key cost about
     half as much again.  One the session holds is its own (expired or deleted included).
     """
-    if identity_key(Company, company_id) in session.identity_map:
-        company = session.get(Company, company_id, options=[lazyload(Company.owner)])
-        if company is None:
-            raise NotFound(f"no company {company_id}")
-        return company
-    if session.autoflush:
-        session.flush()  # what the load would have done first
-    row = session.connection().execute(_COMPANY_ROW, {"ident": company_id}).mappings().first()
-    if row is None:
+    company = read_as_loaded(session, Company, company_id, options=[lazyload(Company.owner)])
+    if company is None:
         raise NotFound(f"no company {company_id}")
-    company = Company(**row)
-    make_transient_to_detached(company)
-    session.add(company)
     return company
 
 

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import re
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select
-from sqlalchemy.orm import Session, make_transient_to_detached
-from sqlalchemy.orm.util import identity_key
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from grc_core.loaded_rows import read_as_loaded
 from grc_core.models import EventKind, User
 from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
 from grc_core.services.events import diff, record_event
@@ -45,8 +45,6 @@ def require_self_or_admin(actor: User, user: User, what: str) -> None:
 
 #: Built once: a statement used again keeps its cache key (every request names its user).
 _BY_LOGIN = select(User).where(User.login == bindparam("login"))
-_USERS = cast(Table, User.__table__)
-_BY_ID = select(*_USERS.columns).where(_USERS.c.id == bindparam("ident"))
 
 
 def get_user(session: Session, ref: UserRef) -> User:
@@ -54,33 +52,13 @@ def get_user(session: Session, ref: UserRef) -> User:
     if isinstance(ref, User):
         return ref
     if isinstance(ref, int) and not isinstance(ref, bool):
-        user = _by_id(session, ref)
+        user = read_as_loaded(session, User, ref)
     elif isinstance(ref, str):
         user = session.scalar(_BY_LOGIN, {"login": ref.strip().lower()})
     else:
         raise ValidationError(f"a user is named by id or login, got {type(ref).__name__}")
     if user is None:
         raise NotFound(f"no user {ref!r}")
-    return user
-
-
-def _by_id(session: Session, ident: int) -> User | None:
-    """The user ``ident``: the session's own if it holds it, else read with a plain SELECT of
-    the row and joined to the session as if loaded.
-
-    Every API request reads its acting user by id in a new session; the ORM's load by primary
-    key cost about twice the plain read (a user has no relationship to leave unloaded).
-    """
-    if identity_key(User, ident) in session.identity_map:
-        return session.get(User, ident)
-    if session.autoflush:
-        session.flush()  # what the load would have done first
-    row = session.connection().execute(_BY_ID, {"ident": ident}).mappings().first()
-    if row is None:
-        return None
-    user = User(**row)
-    make_transient_to_detached(user)
-    session.add(user)
     return user
 
 
