@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,10 +72,12 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
     # A caller's own pool_pre_ping (True or False) replaces GRC's cheaper liveness check.
     own_ping = "pool_pre_ping" in kwargs
+    own_plans = True
     if backend == "postgresql":
         kwargs["connect_args"] = _pg_connect_args(
             kwargs.get("connect_args"), parsed.query.get("options")
         )
+        own_plans = PG_PLAN_OPTION not in kwargs["connect_args"]["options"]
 
     database = parsed.database or ""
     on_disk = backend == "sqlite" and database not in ("", ":memory:")
@@ -106,6 +108,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     event.listen(engine, "before_cursor_execute", _check_parameters)
     if backend == "postgresql" and not own_ping:
         _watch_liveness(engine)
+    if backend == "postgresql" and not own_plans:
+        event.listen(engine, "begin", _pg_write_plans)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_on_begin)
@@ -188,6 +192,56 @@ def _pg_connect_args(
     if "plan_cache_mode" not in options:
         args["options"] = f"{options} {PG_PLAN_OPTION}".strip()
     return args
+
+
+#: Sent at the start of every PostgreSQL write transaction (see :func:`_pg_write_plans`).
+PG_WRITE_PLANS = "SET LOCAL plan_cache_mode = auto"
+
+
+def _pg_write_plans(conn: Connection) -> None:
+    """Let a write transaction reuse generic plans.
+
+    ``force_custom_plan`` protects the queries whose best plan depends on the values
+    (histories, searches, lists: read-only sessions).  What a write transaction sends has one
+    right plan whatever the values (rows read and written by key, plain inserts), and
+    planning each execution again cost a creation about a quarter of its database time
+    (``benchmarks/api.py``).  ``SET LOCAL`` ends with the transaction, so the pooled
+    connection returns to ``force_custom_plan``.  Not sent when the caller chose a
+    ``plan_cache_mode`` of their own.
+
+    psycopg opens a transaction with a ``BEGIN`` round trip of its own before the first
+    statement; sent here in one simple query with the setting, it costs no round trip more.
+    psycopg then finds the transaction open and sends no ``BEGIN``.  A connection with its
+    ``BEGIN`` keeps the connection's isolation level and access mode, as psycopg's does.
+    """
+    options = conn.get_execution_options()
+    if options.get(READ_ONLY) or options.get("isolation_level") == "AUTOCOMMIT":
+        return
+    from psycopg import pq  # loaded already: the connection is psycopg's
+
+    driver: Any = conn.connection.driver_connection
+    if not driver.autocommit and driver.pgconn.transaction_status == pq.TransactionStatus.IDLE:
+        result = driver.pgconn.exec_(f"{_begin(driver)}; {PG_WRITE_PLANS}".encode())
+        if result.status == pq.ExecStatus.COMMAND_OK:
+            return
+        # A failure (a lost connection, say) goes through SQLAlchemy below, which reports
+        # it as for any statement and discards a dead connection.
+    conn.exec_driver_sql(PG_WRITE_PLANS)
+
+
+def _begin(driver: Any) -> str:
+    """The ``BEGIN`` psycopg would send: with the connection's isolation level and modes."""
+    from psycopg import IsolationLevel
+
+    words = ["BEGIN"]
+    if driver.isolation_level is not None:
+        level = IsolationLevel(driver.isolation_level).name.replace("_", " ")
+        words.append(f"ISOLATION LEVEL {level}")
+    if driver.read_only is not None:
+        words.append("READ ONLY" if driver.read_only else "READ WRITE")
+    if driver.deferrable is not None:
+        words.append("DEFERRABLE" if driver.deferrable else "NOT DEFERRABLE")
+    return " ".join(words)
 
 
 #: The range of a 64-bit integer: what both databases store and compare.
