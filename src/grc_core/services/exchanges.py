@@ -345,6 +345,10 @@ def _insert(session: Session, exchange: Exchange) -> None:
     session.add(exchange)
 
 
+#: Built once: a loader option is several objects to make on every creation otherwise.
+_NO_OWNER = (lazyload(Company.owner),)
+
+
 def _company(session: Session, company_id: int) -> Company:
     """The new exchange's company, without its owner: nothing a creation writes or answers
     reads the owner, whose join ``get_company`` would add (a fifth of the look-up's CPU).
@@ -353,7 +357,7 @@ def _company(session: Session, company_id: int) -> Company:
     session as if loaded (as a new exchange does): the ORM's load by primary key cost about
     half as much again.  One the session holds is its own (expired or deleted included).
     """
-    company = read_as_loaded(session, Company, company_id, options=[lazyload(Company.owner)])
+    company = read_as_loaded(session, Company, company_id, options=_NO_OWNER)
     if company is None:
         raise NotFound(f"no company {company_id}")
     return company
