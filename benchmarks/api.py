@@ -464,6 +464,9 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,10,50")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument(
+        "--kinds", default="timeline,create", help="what to measure: timeline, create or both"
+    )
+    parser.add_argument(
         "--database",
         default=DB_NAME,
         help="PostgreSQL database to create (dropped first: give two runs different names)",
@@ -518,7 +521,7 @@ def main() -> None:
             secret,
             company,
         )
-        for kind in ("timeline", "create"):
+        for kind in args.kinds.split(","):
             for concurrency in levels:
                 row: dict[str, Any] = {"kind": kind, "concurrency": concurrency}
                 for name, port in ports.items():
