@@ -36,11 +36,15 @@ def json_safe(value: Any) -> Any:
         return str(value)
     if isinstance(value, Enum):
         return value.value
+    # Plain items are kept without a call each: a snapshot's lists and maps hold mostly those.
     if isinstance(value, list | tuple | set | frozenset):
-        items = [json_safe(v) for v in value]
+        items = [v if type(v) in _PLAIN else json_safe(v) for v in value]
         return sorted(items, key=repr) if isinstance(value, set | frozenset) else items
     if isinstance(value, Mapping):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {
+            k if type(k) is str else str(k): v if type(v) in _PLAIN else json_safe(v)
+            for k, v in value.items()
+        }
     return value
 
 
