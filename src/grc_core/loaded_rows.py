@@ -10,6 +10,7 @@ changes tracked and versioned as for any loaded one.
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Select, Table, bindparam, inspect, select
@@ -41,6 +42,15 @@ def read_as_loaded(session: Session, model: type[T], ident: int, **get: Any) -> 
     row = session.connection().execute(_row_of(table), {"ident": ident}).mappings().first()
     if row is None:
         return None
+    return join_as_loaded(session, model, row)
+
+
+def join_as_loaded(session: Session, model: type[T], row: Mapping[Any, Any]) -> T:
+    """The record whose row is ``row`` (every column of ``model``'s table, by name), joined
+    to ``session`` as if loaded; the session's own copy when it holds one."""
+    held = session.identity_map.get(identity_key(model, row["id"]))
+    if held is not None:
+        return held
     # Filled as a load fills it: the values go straight into the instance's dict, where the
     # constructor would set each one through its attribute events (a third of the read).
     record: T = inspect(model).class_manager.new_instance()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, func, or_, select
+from sqlalchemy import Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from grc_core.errors import Conflict, NotFound, ValidationError
+from grc_core.loaded_rows import join_as_loaded
 from grc_core.models import EventKind, PicklistKind, PicklistValue, User
 from grc_core.services.concurrency import (
     check_version,
@@ -88,6 +89,9 @@ def resolve_for_write(
     return value
 
 
+_VALUES = cast(Table, PicklistValue.__table__)
+_KEYS = tuple(c.key for c in _VALUES.columns)
+
 #: Statements of :func:`resolve_many_for_write` by picklist kinds and extra column: a
 #: statement used again keeps its cache key, which SQLAlchemy otherwise recomputes for every
 #: new statement (a creation's largest cost after the inserts).  The extra column is kept in
@@ -104,10 +108,12 @@ def _values_statement(kinds: tuple[PicklistKind, ...], alongside: ColumnElement[
     if cached is not None:
         return cached[0]
     pairs = [
-        and_(PicklistValue.kind == kind, PicklistValue.code == bindparam(f"code_{i}"))
+        and_(_VALUES.c.kind == kind, _VALUES.c.code == bindparam(f"code_{i}"))
         for i, kind in enumerate(kinds)
     ]
-    stmt = select(PicklistValue).where(or_(*pairs))
+    # The row's columns, not the entity: the values join the session as loaded, which costs
+    # half what the ORM's load of them did.
+    stmt = select(*_VALUES.columns).where(or_(*pairs))
     if alongside is not None:
         stmt = stmt.add_columns(alongside)
     _VALUES_STATEMENTS[key] = (stmt, alongside)
@@ -136,11 +142,14 @@ def resolve_many_for_write(
     kinds = tuple(wanted)
     stmt = _values_statement(kinds, alongside)
     params = {f"code_{i}": code for i, code in enumerate(wanted.values())}
-    rows = session.execute(stmt, params).all()
-    found = {(row[0].kind, row[0].code): row[0] for row in rows}
-    # The extra column is typed away by the select of one entity: read the row as a sequence.
-    first: Sequence[Any] | None = rows[0] if rows else None
-    extra = first[1] if first is not None and alongside is not None else None
+    if session.autoflush:  # as the ORM's query would have
+        session.flush()
+    rows = session.connection().execute(stmt, params).all()
+    values = [
+        join_as_loaded(session, PicklistValue, dict(zip(_KEYS, row, strict=False))) for row in rows
+    ]
+    found = {(value.kind, value.code): value for value in values}
+    extra = rows[0][len(_KEYS)] if rows and alongside is not None else None
     resolved: dict[PicklistKind, PicklistValue] = {}
     for kind, code in wanted.items():
         value = found.get((kind, code))
