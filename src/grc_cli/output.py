@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     # imported by the functions that use them: a listing of exchanges printed as a table
     # needs none of them, and they cost a tenth of a second at every start.
     from rich.tree import Tree
+    from sqlalchemy.sql.base import ExecutableOption
 
     from grc_core.config import Settings
     from grc_core.models import (
@@ -691,6 +692,32 @@ def show_exchanges(out: Output, exchanges: Sequence[Exchange]) -> Shown:
     data = [exchange_data(ex, out.zone) for ex in exchanges] if out.json_output else None
     empty = None if exchanges else "no exchanges match"
     return Shown(data, exchanges_table(out, exchanges), empty)
+
+
+def exchanges_loads(out: Output) -> tuple[ExecutableOption, ...]:
+    """Loader options for a query whose exchanges go to :func:`show_exchanges`.
+
+    The models load every relationship of an exchange with it (six joins and four more
+    queries).  A table shows the action, status, subject, company name, opportunity titles
+    and assignees' logins only: the rest is not read (an access would still load it, one
+    query per exchange).  In a fresh process each statement and join is compiled anew: two
+    joins and two queries fewer are 3 % of ``grc exchange list``.  JSON shows everything.
+    """
+    if out.json_output:
+        return ()
+    from sqlalchemy.orm import joinedload, lazyload, selectinload
+
+    from grc_core.models import Company, Exchange
+
+    return (
+        lazyload(Exchange.medium),
+        lazyload(Exchange.category),
+        lazyload(Exchange.author),
+        joinedload(Exchange.company).lazyload(Company.owner),
+        selectinload(Exchange.opportunities).lazyload("*"),
+        lazyload(Exchange.contacts),
+        lazyload(Exchange.field_values),
+    )
 
 
 # -- histories and search ------------------------------------------------------------------

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sys
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,10 +38,10 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 
-from grc_core.models import Event
-
 if TYPE_CHECKING:  # pluggy is loaded by the plugins' registry, when a commit has events
     import pluggy
+
+    from grc_core.models import Event
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,12 @@ class _Announcer:
     # -- listeners ----------------------------------------------------------------------
 
     def after_flush(self, session: Session, _context: Any) -> None:
-        new = [obj for obj in session.new if isinstance(obj, Event)]
+        # The event model is declared by what writes events: a process that never imported
+        # it (a command that only reads) has none to announce, and does not declare it.
+        declared = sys.modules.get("grc_core.models.event")
+        if declared is None:
+            return
+        new = [obj for obj in session.new if isinstance(obj, declared.Event)]
         if not new:
             return
         transaction = session.get_nested_transaction() or session.get_transaction()

@@ -45,11 +45,19 @@ print(json.dumps({
 #: once: the JSON representation (and the history, search and notification modules it
 #: imports), the exchange services (and the stemmers of company names), attachments and
 #: file sniffing, the plugins and storage backends, the migration machinery, Rich's
-#: progress bars and trees.
+#: progress bars and trees; the models of what an exchange does not refer to, the audit
+#: trail (its model and service) and the services that check filter criteria.
 NOT_FOR_A_LISTING = (
     "alembic",
     "grc_core.backends",
     "grc_core.french_text",
+    "grc_core.models.api_token",
+    "grc_core.models.attachment",
+    "grc_core.models.device",
+    "grc_core.models.event",
+    "grc_core.models.installation",
+    "grc_core.models.notification",
+    "grc_core.models.timeline",
     "grc_core.notify",
     "grc_core.plugins",
     "grc_core.queries.history",
@@ -57,8 +65,12 @@ NOT_FOR_A_LISTING = (
     "grc_core.representation",
     "grc_core.schema",
     "grc_core.services.attachments",
+    "grc_core.services.categories",
     "grc_core.services.companies",
+    "grc_core.services.custom_fields",
+    "grc_core.services.events",
     "grc_core.services.exchanges",
+    "grc_core.services.picklists",
     "grc_core.services.storage_admin",
     "grc_core.storage",
     "magic",
@@ -117,6 +129,13 @@ def test_a_listing_imports_only_what_it_prints(listing_env):
     # Imported by SQLAlchemy, never used by the listing: still stand-ins.
     assert report["deferred"] == ["asyncio", "importlib.metadata"]
     assert not _loaded(report["modules"], "ssl")
+
+
+def test_a_filter_imports_the_service_that_checks_it(listing_env):
+    report = _probe(listing_env, "--as", "admin", "exchange", "list", "--action", "call")
+    assert report["exit"] == 0
+    assert "Premier contact" in str(report["stdout"])
+    assert _loaded(report["modules"], "grc_core.services.picklists")
 
 
 def test_the_json_listing_still_carries_the_representation(listing_env):
@@ -228,3 +247,36 @@ def test_version_reads_the_deferred_metadata(listing_env):
     assert report["exit"] == 0
     assert "grc, version" in str(report["stdout"])
     assert "importlib.metadata" not in report["deferred"]  # loaded to read the version
+
+
+_MODELS_PROBE = """
+import sys
+import grc_core.models as models
+
+def declared():
+    return sorted(n for n in sys.modules if n.startswith("grc_core.models."))
+
+assert declared() == [], declared()
+from grc_core.models import Exchange
+assert "grc_core.models.exchange" in declared()
+assert "grc_core.models.notification" not in declared()
+from sqlalchemy.orm import configure_mappers
+configure_mappers()  # what an exchange refers to is declared with it
+from grc_core.models import Base
+assert len(declared()) == len(set(models._MODULE_OF.values())), declared()
+tables = set(Base.metadata.tables)
+assert {"notification_rules", "devices", "api_tokens", "attachments", "events"} <= tables
+configure_mappers()  # the models declared later join the ones already configured
+for name in models.__all__:
+    module = sys.modules["grc_core.models." + models._MODULE_OF[name]]
+    assert getattr(models, name) is getattr(module, name), name
+assert set(models.__all__) == set(models._MODULE_OF)
+assert set(models.__all__) <= set(dir(models))
+print("ok")
+"""
+
+
+def test_models_are_declared_when_their_names_are_read():
+    done = subprocess.run([sys.executable, "-c", _MODELS_PROBE], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "ok"

@@ -16,9 +16,10 @@ from uuid import UUID
 import click
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.base import ExecutableOption
 
 from grc_cli.context import CliContext, pass_cli, wide_option
-from grc_cli.output import show_exchange, show_exchanges
+from grc_cli.output import exchanges_loads, show_exchange, show_exchanges
 from grc_cli.params import read_text
 from grc_core.errors import ValidationError
 from grc_core.ids import parse_id
@@ -208,10 +209,6 @@ class FilterOptions:
         category, company or user, or a period that ends before it starts, is refused
         (rather than matching nothing).  Retired codes are accepted: old exchanges carry them.
         """
-        # Imported here, not at the top: the exchange services and company names (with their
-        # stemmers) are not needed to list exchanges, only to check the criteria given.
-        from grc_core.services import categories, picklists, users
-
         since = _when(state, self.since, "since")
         until = _when(state, self.until, "until")
         if since is not None and until is not None and since >= until:
@@ -222,6 +219,15 @@ class FilterOptions:
                 f"({state.settings.timezone}): no exchange could match",
                 field="since",
             )
+        # The services are imported by the criteria that need them: a listing without them
+        # loads neither the services nor the audit trail's model they import (nor, for
+        # companies, the stemmers of their names).
+        if self.actions or self.statuses or self.media:
+            from grc_core.services import picklists
+        if self.category is not None:
+            from grc_core.services import categories
+        if self.author or self.assignee:
+            from grc_core.services import users
         for kind, codes in (("action", self.actions), ("status", self.statuses)):
             for code in codes:
                 picklists.get_value(session, kind, code)
@@ -584,10 +590,11 @@ def list_(state: CliContext, filters: FilterOptions, limit: int, list_all: bool)
     """List the exchanges the acting user may see, newest first."""
     with state.work(read_only=True) as work:
         flt = filters.build(state, work.session)
+        loads = exchanges_loads(state.out)
         if list_all:
-            found, more = _every_exchange(work.session, work.actor, flt), 0
+            found, more = _every_exchange(work.session, work.actor, flt, loads), 0
         else:
-            found, more = _first_exchanges(work.session, work.actor, flt, limit)
+            found, more = _first_exchanges(work.session, work.actor, flt, limit, loads)
         shown = show_exchanges(state.out, found)
     state.out.emit(shown)
     if more and not state.out.json_output:
@@ -598,10 +605,15 @@ def list_(state: CliContext, filters: FilterOptions, limit: int, list_all: bool)
 
 
 def _first_exchanges(
-    session: Session, actor: User, flt: ExchangeFilter | None, limit: int
+    session: Session,
+    actor: User,
+    flt: ExchangeFilter | None,
+    limit: int,
+    loads: tuple[ExecutableOption, ...] = (),
 ) -> tuple[list[Exchange], int]:
-    """The ``limit`` newest matches, and how many more match (counted only when there are)."""
-    stmt = exchanges_query(session, actor, flt, limit=limit)
+    """The ``limit`` newest matches, and how many more match (counted only when there are);
+    ``loads`` are the query's loader options (:func:`~grc_cli.output.exchanges_loads`)."""
+    stmt = exchanges_query(session, actor, flt, limit=limit).options(*loads)
     found = list(session.scalars(stmt.limit(limit + 1)))
     if len(found) <= limit:
         return found, 0
@@ -609,10 +621,15 @@ def _first_exchanges(
     return found[:limit], int(total or 0) - limit
 
 
-def _every_exchange(session: Session, actor: User, flt: ExchangeFilter | None) -> list[Exchange]:
+def _every_exchange(
+    session: Session,
+    actor: User,
+    flt: ExchangeFilter | None,
+    loads: tuple[ExecutableOption, ...] = (),
+) -> list[Exchange]:
     """Every match, newest first, read a page at a time after the last one read (keyset:
     the ``(start, id)`` order of the listing)."""
-    stmt = exchanges_query(session, actor, flt, limit=LIST_PAGE)
+    stmt = exchanges_query(session, actor, flt, limit=LIST_PAGE).options(*loads)
     found: list[Exchange] = []
     while True:
         page = stmt

@@ -13,7 +13,6 @@ from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from grc_core.errors import ValidationError
 from grc_core.models import (
-    Attachment,
     Exchange,
     ExchangeFieldValue,
     FieldType,
@@ -23,7 +22,6 @@ from grc_core.models import (
     exchange_assignees,
 )
 from grc_core.models.custom_field import VALUE_COLUMN
-from grc_core.services import categories, custom_fields
 from grc_core.timeutil import require_aware
 from grc_core.visibility import visible_exchanges
 
@@ -85,6 +83,10 @@ def _picklist_in(
 
 def field_condition(session: Session, cond: FieldCondition) -> ColumnElement[bool]:
     """An ``EXISTS`` predicate on :class:`Exchange` for one custom-field condition."""
+    # The services (and the audit modules they load) are imported by the filters that use
+    # them: an unfiltered listing needs none.
+    from grc_core.services import custom_fields
+
     definition = custom_fields.get_field(session, cond.code)
     if cond.op not in OPERATORS:
         raise ValidationError(
@@ -130,6 +132,8 @@ def filter_conditions(session: Session, flt: ExchangeFilter) -> list[ColumnEleme
     if flt.media:
         conds.append(_picklist_in(Exchange.medium_id, PicklistKind.MEDIUM, flt.media))
     if flt.category is not None:
+        from grc_core.services import categories
+
         root = categories.get_category(session, flt.category)
         conds.append(Exchange.category_id.in_(categories.descendant_ids(session, root.id)))
     if flt.author_id is not None:
@@ -146,6 +150,10 @@ def filter_conditions(session: Session, flt: ExchangeFilter) -> list[ColumnEleme
     if flt.private is not None:
         conds.append(Exchange.private.is_(flt.private))
     if flt.has_attachments is not None:
+        # Imported here: a listing without this filter does not declare the attachment
+        # models (see grc_core.models).
+        from grc_core.models import Attachment
+
         attached = exists(select(1).where(Attachment.exchange_id == Exchange.id))
         conds.append(attached if flt.has_attachments else ~attached)
     field_conds = (

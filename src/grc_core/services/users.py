@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import Session
 
 from grc_core.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from grc_core.loaded_rows import read_as_loaded
-from grc_core.models import EventKind, User
+from grc_core.models import User
 from grc_core.services.concurrency import check_version, lock_for_update, stale_as_conflict
-from grc_core.services.events import diff, record_event
 from grc_core.services.text import clean_line, optional_line
+
+if TYPE_CHECKING:
+    # The audit trail (grc_core.services.events and the event model) is imported by the
+    # functions that write it: reading a user, which every command does for its acting
+    # user, needs neither.
+    from grc_core.models import EventKind
 
 LOGIN_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
@@ -132,6 +137,8 @@ def create_user(
     )
     session.add(user)
     session.flush()
+    from grc_core.models import EventKind
+
     _record(
         session,
         actor,
@@ -158,6 +165,8 @@ def _user_fields(user: User) -> dict[str, Any]:
 def _record(
     session: Session, actor: User | None, kind: EventKind, user: User, changes: dict[str, Any]
 ) -> None:
+    from grc_core.services.events import record_event
+
     record_event(
         session,
         actor,
@@ -212,6 +221,9 @@ def update_user(
         if ref_value != user.external_ref:
             _check_unique(session, User.external_ref, ref_value, "external reference")
         user.external_ref = ref_value
+    from grc_core.models import EventKind
+    from grc_core.services.events import diff
+
     changes = diff(before, _user_fields(user))
     if changes:
         with stale_as_conflict(user, f"user {user.login!r}"):
