@@ -39,10 +39,10 @@ def _sqlite_on_begin(conn: Any) -> None:
     # A deferred transaction that reads and then writes fails at once with "database is
     # locked" if another writer committed meanwhile (WAL snapshots cannot be upgraded), and
     # the busy timeout does not help.  Writers therefore take the write lock up front and
-    # queue on the busy timeout; read-only engines (see READ_ONLY) keep deferred BEGINs.
-    if conn.get_execution_options().get(READ_ONLY):
-        conn.exec_driver_sql("BEGIN")
-    else:
+    # queue on the busy timeout.  Read-only engines (see READ_ONLY) open no transaction:
+    # each statement reads its own snapshot, as under PostgreSQL's READ COMMITTED (where
+    # they run in autocommit too), and a page costs no BEGIN and COMMIT.
+    if not conn.get_execution_options().get(READ_ONLY):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
@@ -313,8 +313,9 @@ def _hide_password(url: str) -> str:
 def read_only_options(engine: Engine) -> dict[str, Any]:
     """Execution options for sessions that promise to only read.
 
-    SQLite: a deferred ``BEGIN`` (see :data:`READ_ONLY`).  PostgreSQL: autocommit, which
-    spares the ``BEGIN`` and ``COMMIT`` round trips (two of a history page's six).  Under
+    No transaction: on SQLite no ``BEGIN`` (see :func:`_sqlite_on_begin`), and no write
+    lock; on PostgreSQL autocommit, which spares the ``BEGIN`` and ``COMMIT`` round trips
+    (two of a history page's six).  Under
     READ COMMITTED, PostgreSQL's default and GRC's, every statement takes its own snapshot
     inside a transaction too, so a reader sees exactly what it saw in one; only a write,
     which a read-only session never makes, would behave differently (committed at once).

@@ -161,7 +161,7 @@ class Grc:
 
     def check_schema(self) -> None:
         """Refuse to work on a database that is unreachable or not at this version's schema."""
-        # Read-only: on SQLite a deferred BEGIN, so that a writer holding the write lock
+        # Read-only: on SQLite no transaction, so that a writer holding the write lock
         # never delays (or fails, after the busy timeout) a command that only reads.
         reader = self.engine.execution_options(**{READ_ONLY: True})
         with self._reachable():
@@ -183,10 +183,11 @@ class Grc:
     def session(self, *, read_only: bool = False, primary: bool = False) -> Iterator[Session]:
         """A session in a transaction: committed on success, rolled back on any error.
 
-        :param read_only: promise that the transaction only reads; on SQLite it then does
-            not wait for the write lock (concurrent writers queue for it otherwise); on
-            PostgreSQL it runs without ``BEGIN``/``COMMIT`` (see
-            :func:`grc_core.db.read_only_options`), so a write in it would not be undone.
+        :param read_only: promise that the transaction only reads; it then runs without
+            ``BEGIN``/``COMMIT``, each statement reading its own snapshot (as under
+            PostgreSQL's READ COMMITTED), so a write in it would not be undone; on SQLite it
+            does not wait for the write lock (concurrent writers queue for it otherwise).
+            See :func:`grc_core.db.read_only_options`.
             With ``read_url`` set it is served by the replica, which refuses writes.
         :param primary: read from the primary even with a replica configured: for reads
             that must see what was just committed (authentication, a conflict's current

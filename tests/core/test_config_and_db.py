@@ -3,13 +3,13 @@
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from grc_core import Grc
 from grc_core.config import Settings, load_settings
 from grc_core.db import create_db_engine
 from grc_core.errors import ConfigError, DatabaseError, PermissionDenied, ValidationError
-from grc_core.models import Exchange
+from grc_core.models import Exchange, User
 from grc_core.services import exchanges, users
 
 
@@ -151,3 +151,22 @@ def test_local_root_defaults_to_the_data_directory(tmp_path, monkeypatch):
     assert load_settings(environ={}).backend_config("local") == {
         "root": str(tmp_path / "grc" / "attachments")
     }
+
+
+def test_read_only_sessions_open_no_transaction(fresh_url):
+    # Each statement reads its own snapshot, on SQLite as under PostgreSQL's READ COMMITTED:
+    # no BEGIN and COMMIT to pay on every page, and no write lock to wait for.
+    grc = Grc.from_url(fresh_url)
+    try:
+        grc.upgrade()
+        sent: list[str] = []
+        event.listen(grc.engine, "before_cursor_execute", lambda *a: sent.append(a[2].strip()))
+        with grc.session(read_only=True) as reader:
+            count = select(func.count()).select_from(User)
+            assert reader.scalar(count) == 0
+            with grc.session() as writer:  # committed while the reader is open
+                users.create_user(writer, None, login="admin", display_name="A", is_admin=True)
+            assert reader.scalar(count) == 1
+        assert "BEGIN" not in [s.upper() for s in sent]
+    finally:
+        grc.dispose()
