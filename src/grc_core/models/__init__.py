@@ -146,7 +146,7 @@ __all__ = [
 ]
 
 
-def import_all() -> None:
+def _declare_all() -> None:
     """Declare every model (every table in ``Base.metadata``)."""
     for module in sorted(set(_MODULE_OF.values())):
         importlib.import_module(f"{__name__}.{module}")
@@ -158,7 +158,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if name == "Base":
-        import_all()
+        _declare_all()
     value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
     globals()[name] = value  # later reads find it without this function
     return value
