@@ -1,9 +1,12 @@
-"""Two standard modules SQLAlchemy imports and most commands never use, loaded on first use.
+"""Standard modules SQLAlchemy imports and most commands never use, loaded on first use.
 
 Importing SQLAlchemy imports :mod:`asyncio` (for its asyncio extension) and
 :mod:`importlib.metadata` (to look for plugins by entry point), with ``ssl``, ``socket``,
 ``email`` and ``zipfile`` behind them: about a twentieth of ``grc exchange list``'s CPU time,
-for modules a command that reads the database and prints a table never uses.
+for modules a command that reads the database and prints a table never uses.  It also
+imports :mod:`hashlib` (OpenSSL's library and its initialisation, 0.7 % of a listing's
+instructions) for the digests that shorten over-long generated names, which a listing
+never needs.
 :func:`defer_unused_modules` puts a stand-in for each in :data:`sys.modules`: importing it
 (``import asyncio``, ``from importlib import metadata``) costs nothing, and the first
 attribute read (``asyncio.run``, ``metadata.entry_points``) runs the real module in the
@@ -23,7 +26,7 @@ import types
 from typing import Any
 
 #: The modules deferred, if nothing imported them yet.
-DEFERRED = ("asyncio", "importlib.metadata")
+DEFERRED = ("asyncio", "hashlib", "importlib.metadata")
 
 # One lock for every stand-in: loading one may import another (a thread reading a module
 # while another thread loads it waits, then reads the loaded module).

@@ -127,7 +127,7 @@ def test_a_listing_imports_only_what_it_prints(listing_env):
     loaded = [name for name in NOT_FOR_A_LISTING if _loaded(report["modules"], name)]
     assert loaded == []
     # Imported by SQLAlchemy, never used by the listing: still stand-ins.
-    assert report["deferred"] == ["asyncio", "importlib.metadata"]
+    assert report["deferred"] == ["asyncio", "hashlib", "importlib.metadata"]
     assert not _loaded(report["modules"], "ssl")
 
 
@@ -232,6 +232,10 @@ assert type(asyncio) is type(sys)  # a plain module once loaded
 from asyncio import events
 assert events.get_event_loop_policy() is not None
 assert metadata.version("click") and compat.importlib_metadata is metadata
+assert type(sys.modules["hashlib"]) is DeferredModule
+assert compat.md5_not_for_security().hexdigest() == "d41d8cd98f00b204e9800998ecf8427e"
+import hashlib
+assert type(hashlib) is type(sys) and compat.hashlib is hashlib
 print("ok")
 """
 
