@@ -24,6 +24,7 @@ from grc_core.models import (
     exchange_timeline,
     exchange_timeline_choices,
 )
+from grc_core.models.timeline import GLOBAL_SCOPE, GLOBAL_SCOPE_ID
 
 # French stems for words, whole unaccented words for type-ahead prefixes (migration 0003).
 PG_DOCUMENT = " || ".join(
@@ -102,6 +103,8 @@ class IndexEntry:
     category_id: int | None = None
     #: ``(field id, value)`` of its choice-field values.
     choices: Collection[tuple[int, str]] = ()
+    #: Linked to no company (``company_id`` is ``NULL``): in the global history.
+    is_global: bool = False
 
     def _scopes(self) -> list[tuple[str, int]]:
         return [
@@ -122,10 +125,12 @@ class IndexEntry:
 
     def choice_rows(self, start: object) -> list[tuple[object, ...]]:
         """Rows of the choice-value timeline (:data:`CHOICE_COLUMNS`): one per scope row
-        and choice value."""
+        and choice value, and the global scope's for an exchange linked to no company."""
         if not self.choices:
             return []
         scopes = self._scopes()
+        if self.is_global:
+            scopes.append((GLOBAL_SCOPE, GLOBAL_SCOPE_ID))
         return [
             (scope, i, field_id, value, start, self.id)
             for field_id, value in self.choices
@@ -157,6 +162,7 @@ def entry_for(exchange: Exchange) -> IndexEntry:
         company_ids=frozenset(companies),
         opportunity_ids=frozenset(o.id for o in exchange.opportunities),
         user_ids=frozenset({exchange.author_id} | {u.id for u in exchange.assignees}),
+        is_global=exchange.company_id is None,
         action_id=exchange.action_id,
         status_id=exchange.status_id,
         category_id=exchange.category_id,

@@ -194,3 +194,46 @@ def test_0009_corrects_the_old_seeded_todo_label_only(fresh_url):
         assert schema.current_revision(engine) == "0009"
     finally:
         engine.dispose()
+
+
+def test_0014_adds_the_choice_rows_of_exchanges_linked_to_no_company(fresh_url):
+    from grc_core.services import companies, custom_fields, users
+
+    engine = create_db_engine(fresh_url)
+    try:
+        schema.upgrade(engine)
+        with Session(engine) as s, s.begin():
+            admin = users.create_user(s, None, login="admin", display_name="A", is_admin=True)
+            custom_fields.define_field(
+                s, admin, "channel", label="Canal", type="choice", choices=["salon", "web"]
+            )
+            acme = companies.create_company(s, admin, name="ACME")
+            at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+            for subject, company, channel in (
+                ("global salon", None, "salon"),
+                ("global none", None, None),
+                ("acme salon", acme.id, "salon"),
+            ):
+                exchanges.create_exchange(
+                    s, admin, subject=subject, start=at, action="call", company_id=company,
+                    custom={"channel": channel} if channel else None,
+                )  # fmt: skip
+        rows = text(
+            "SELECT e.subject, t.value FROM exchange_timeline_choices t"
+            " JOIN exchanges e ON e.id = t.exchange_id WHERE t.scope = 'g' AND t.scope_id = 0"
+        )
+        with engine.connect() as conn:
+            written = conn.execute(rows).all()
+        assert written == [("global salon", "salon")]
+        schema.downgrade(engine, "0013")
+        with engine.connect() as conn:
+            assert conn.execute(rows).all() == []
+        schema.upgrade(engine, "0014")
+        with engine.connect() as conn:
+            # The same rows as the services write, for the exchanges recorded before.
+            assert conn.execute(rows).all() == written
+            other = "SELECT count(*) FROM exchange_timeline_choices WHERE scope <> 'g'"
+            # Left as they were: acme's company and user rows, the global one's user row.
+            assert conn.execute(text(other)).scalar() == 3
+    finally:
+        engine.dispose()

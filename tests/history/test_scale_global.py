@@ -14,7 +14,7 @@ from tests.conftest import World
 from grc_core.models import User
 from grc_core.queries import history
 from grc_core.queries.exchanges import ExchangeFilter
-from grc_core.services import exchanges
+from grc_core.services import custom_fields, exchanges
 
 
 def _add(world: World, subject: str, hours: float, **kw: Any) -> int:
@@ -29,7 +29,7 @@ def _plan(session: Session, reader: User, flt: ExchangeFilter | None) -> str:
     seen: list[tuple[str, Any]] = []
 
     def keep(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if " walk" in statement:
+        if " walk" in statement or "FROM exchange_timeline_choices" in statement:
             seen.append((statement, parameters))
 
     engine = session.get_bind().engine
@@ -107,3 +107,49 @@ def test_an_exchange_joining_a_company_leaves_the_global_history(world, session)
         ids[1],
         ids[0],
     ]
+
+
+def _channel(world: World) -> None:
+    custom_fields.define_field(
+        world.session, world.admin, "channel", label="Canal", type="choice",
+        choices=["salon", "web"],
+    )  # fmt: skip
+
+
+def test_a_global_page_filtered_on_a_choice_value_walks_that_values_rows(world, session):
+    # The global history's own rows in the choice-value timeline (migration 0014): a range
+    # scan of one value, as a company's page of it is, not a walk of every global exchange.
+    _channel(world)
+    for i in range(6):
+        _add(world, f"g{i}", i, custom={"channel": "salon" if i % 2 else "web"})
+        _add(world, f"c{i}", i, company_id=world.acme.id, custom={"channel": "salon"})
+    flt = ExchangeFilter(custom={"channel": "salon"})
+    plan = _plan(session, world.bob, flt)
+    assert "exchange_timeline_choices" in plan, plan
+    assert "Seq Scan" not in plan, plan
+    if session.get_bind().dialect.name == "sqlite":
+        assert "SCAN exchange_timeline_choices" not in plan, plan  # a SEARCH: a range
+    page = history.global_history(session, world.admin, flt)
+    assert [e.subject for e in page.entries] == ["g5", "g3", "g1"]
+
+
+def test_a_global_exchanges_choice_rows_follow_its_company_and_values(world, session):
+    _channel(world)
+    ids = [_add(world, f"g{i}", i, custom={"channel": "salon"}) for i in range(3)]
+    flt = ExchangeFilter(custom={"channel": "salon"})
+
+    def listed() -> list[int]:
+        return [e.id for e in history.global_history(session, world.bob, flt).entries]
+
+    assert listed() == ids[::-1]
+    exchanges.update_exchange(session, world.admin, ids[0], company_id=world.acme.id)
+    exchanges.update_exchange(session, world.admin, ids[1], custom={"channel": "web"})
+    assert listed() == [ids[2]]
+    company = history.company_history(session, world.bob, world.acme.id, flt)
+    assert [e.id for e in company.entries] == [ids[0]]
+    exchanges.update_exchange(session, world.admin, ids[0], company_id=None)
+    exchanges.update_exchange(session, world.admin, ids[1], custom={"channel": "salon"})
+    assert listed() == ids[::-1]
+    # Deleted, its rows go with it.
+    exchanges.delete_exchange(session, world.admin, ids[2])
+    assert listed() == [ids[1], ids[0]]

@@ -10,7 +10,9 @@ The columns a history filters on (action, status, category) are copied onto each
 each has an index (scope, scope_id, value, start, exchange): a page filtered on one action
 of a company is a range scan of that action's rows, not a walk through the company's
 timeline until enough matches turn up (migration 0010).  Choice-field values, whose fields
-are defined at run time, have a table of their own with the same shape.
+are defined at run time, have a table of their own with the same shape; it also holds the
+values of the exchanges linked to no company, under :data:`GLOBAL_SCOPE` (migration 0014),
+so that the global history filtered on a value is a range scan too.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ class Scope(enum.StrEnum):
     OPPORTUNITY = "o"
     USER = "u"
 
+
+#: The scope of the choice-value rows of the exchanges linked to no company (the global
+#: history's), with :data:`GLOBAL_SCOPE_ID` as its id.  Only the choice-value timeline has
+#: it: the global history walks the exchanges' own partial indexes otherwise.
+GLOBAL_SCOPE = "g"
+GLOBAL_SCOPE_ID = 0
 
 #: The columns ending every timeline index: the page's order, newest first when walked back.
 _KEY_TAIL = ("start_at", "exchange_id")
