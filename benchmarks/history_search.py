@@ -351,6 +351,29 @@ def cases(ds: Dataset, ids: Ids, deep: tuple[str, datetime, int] | None) -> list
             ),
             filtered=True,
         ),
+        Case(
+            f"global, {CHOICE_FIELD}={RARE_CHOICE}",
+            lambda s, reader, rng: history.global_history(
+                s, reader, ExchangeFilter(custom={CHOICE_FIELD: RARE_CHOICE}), limit=PAGE
+            ),
+            # The global scope's rows of the choice-value timeline (migration 0014).
+            lambda f, reader, rng: floor_page(
+                f,
+                "g",
+                0,
+                reader,
+                [
+                    Branch(
+                        "exchange_timeline_choices",
+                        " AND t.field_id = {p} AND t.value = {p}",
+                        (ids.field, RARE_CHOICE),
+                    )
+                ],
+                choice_where + " AND e.company_id IS NULL",
+                (ids.field, RARE_CHOICE),
+            ),
+            filtered=True,
+        ),
     ]
     if deep is not None:
         cursor, start, ident = deep
