@@ -23,6 +23,10 @@ from grc_core.db import create_db_engine
 from grc_core.models import User
 from grc_core.services import companies, opportunities, users
 
+# The channel contract's plain asserts report their operands, like test code. Registered here,
+# before any test module imports it (the push channel's tests do, ahead of the notify ones).
+pytest.register_assert_rewrite("grc_core.testing.channel_contract")
+
 PG_ADMIN_URL = os.environ.get(
     "GRC_TEST_POSTGRESQL_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

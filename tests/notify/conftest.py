@@ -23,9 +23,6 @@ from typing import Any
 
 import pytest
 
-# The contract's plain asserts report their operands, like test code (before it is imported).
-pytest.register_assert_rewrite("grc_core.testing.channel_contract")
-
 
 def free_port() -> int:
     with socket.socket() as s:
