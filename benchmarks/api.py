@@ -334,7 +334,7 @@ def serve(command: list[str], env: dict[str, str], port: int) -> subprocess.Pope
         command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and process.poll() is None:
         try:
             httpx.get(f"http://127.0.0.1:{port}/api/v1/companies/0/history", timeout=1)
             return process
@@ -507,29 +507,28 @@ def main() -> None:
         "PYTHONPATH": str(folder),
     }
     api_port, floor_port = free_port(), free_port()
-    servers = {
-        "api": serve(
+    ports = {"api": api_port, "floor": floor_port}
+    servers: dict[str, subprocess.Popen[bytes]] = {}
+    results: list[dict[str, Any]] = []
+    try:  # the servers started are stopped however the run ends (one failing to start too)
+        servers["api"] = serve(
             [str(BIN / "grc"), "serve", "--port", str(api_port), "--workers", str(args.workers),
              "--log-level", "warning"],
             env, api_port,
-        ),
-        "floor": serve(
+        )  # fmt: skip
+        servers["floor"] = serve(
             [str(BIN / "uvicorn"), "floor_app:app", "--port", str(floor_port), "--workers",
              str(args.workers), "--log-level", "warning", "--no-access-log"],
             env, floor_port,
-        ),
-    }  # fmt: skip
-    ports = {"api": api_port, "floor": floor_port}
-    if args.before_src:
-        ports["before"] = free_port()
-        before_env = {**env, "PYTHONPATH": f"{Path(args.before_src).resolve()}:{folder}"}
-        servers["before"] = serve(
-            [str(BIN / "grc"), "serve", "--port", str(ports["before"]), "--workers",
-             str(args.workers), "--log-level", "warning"],
-            before_env, ports["before"],
         )  # fmt: skip
-    results: list[dict[str, Any]] = []
-    try:
+        if args.before_src:
+            ports["before"] = free_port()
+            before_env = {**env, "PYTHONPATH": f"{Path(args.before_src).resolve()}:{folder}"}
+            servers["before"] = serve(
+                [str(BIN / "grc"), "serve", "--port", str(ports["before"]), "--workers",
+                 str(args.workers), "--log-level", "warning"],
+                before_env, ports["before"],
+            )  # fmt: skip
         check_same_json(
             {"api": f"http://127.0.0.1:{api_port}", "floor": f"http://127.0.0.1:{floor_port}"},
             secret,
