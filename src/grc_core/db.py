@@ -72,12 +72,13 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         )
     # A caller's own pool_pre_ping (True or False) replaces GRC's cheaper liveness check.
     own_ping = "pool_pre_ping" in kwargs
-    own_plans = True
+    # GRC's plan settings, unless the caller chose a plan_cache_mode of their own.
+    grc_plans = False
     if backend == "postgresql":
         kwargs["connect_args"] = _pg_connect_args(
             kwargs.get("connect_args"), parsed.query.get("options")
         )
-        own_plans = PG_PLAN_OPTION not in kwargs["connect_args"]["options"]
+        grc_plans = PG_PLAN_OPTION in kwargs["connect_args"]["options"]
 
     database = parsed.database or ""
     on_disk = backend == "sqlite" and database not in ("", ":memory:")
@@ -108,7 +109,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     event.listen(engine, "before_cursor_execute", _check_parameters)
     if backend == "postgresql" and not own_ping:
         _watch_liveness(engine)
-    if backend == "postgresql" and not own_plans:
+    if grc_plans:
         event.listen(engine, "begin", _pg_write_plans)
     if backend == "sqlite":
         event.listen(engine, "connect", _sqlite_on_connect)
@@ -211,8 +212,8 @@ def _pg_write_plans(conn: Connection) -> None:
 
     psycopg opens a transaction with a ``BEGIN`` round trip of its own before the first
     statement; sent here in one simple query with the setting, it costs no round trip more.
-    psycopg then finds the transaction open and sends no ``BEGIN``.  A connection with its
-    ``BEGIN`` keeps the connection's isolation level and access mode, as psycopg's does.
+    psycopg then finds the transaction open and sends no ``BEGIN``.  This ``BEGIN`` keeps
+    the connection's isolation level and access mode, as psycopg's does.
     """
     options = conn.get_execution_options()
     if options.get(READ_ONLY) or options.get("isolation_level") == "AUTOCOMMIT":
