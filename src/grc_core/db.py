@@ -170,12 +170,15 @@ def _has_input(dbapi_connection: Any) -> bool:
 
 #: Startup option of every PostgreSQL connection (see :func:`_pg_connect_args`).
 PG_PLAN_OPTION = "-c plan_cache_mode=force_custom_plan"
+#: Startup option of every PostgreSQL connection: date-times come back in UTC.
+PG_UTC_OPTION = "-c timezone=UTC"
 
 
 def _pg_connect_args(
     given: Mapping[str, Any] | None, url_options: str | tuple[str, ...] | None
 ) -> dict[str, Any]:
-    """psycopg's connect arguments with GRC's plan setting added to the caller's own.
+    """psycopg's connect arguments with GRC's plan and time zone settings added to the
+    caller's own.
 
     psycopg 3 prepares a statement on its 5th execution on a connection, and PostgreSQL
     then tries a *generic* plan, blind to the parameter values.  On skewed data (one
@@ -185,13 +188,22 @@ def _pg_connect_args(
     ``prepare_threshold=None`` (no preparation at all) would give up; measured in
     ``benchmarks/plan_stability.py``.  A caller's own ``plan_cache_mode`` (connect
     argument or ``?options=`` in the URL, which the connect argument would replace) wins.
+
+    The session's time zone is UTC: psycopg then gives ``timestamptz`` values with
+    :data:`datetime.UTC` as their zone, which :class:`~grc_core.models.base.UTCDateTime`
+    returns as they are (with the server's default zone, often ``Etc/UTC``, each value was
+    converted again: two per history entry).  Nothing GRC stores or compares depends on the
+    session's zone (``timestamptz`` is an instant; the search's day blocks count epoch
+    seconds).  A caller's own ``timezone`` wins; its values are converted to UTC as before.
     """
     args = dict(given or {})
     if isinstance(url_options, tuple):
         url_options = " ".join(url_options)
     options = str(args.get("options") or url_options or "")
-    if "plan_cache_mode" not in options:
-        args["options"] = f"{options} {PG_PLAN_OPTION}".strip()
+    for name, option in (("plan_cache_mode", PG_PLAN_OPTION), ("timezone", PG_UTC_OPTION)):
+        if name not in options.lower():
+            options = f"{options} {option}".strip()
+    args["options"] = options
     return args
 
 

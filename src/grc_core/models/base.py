@@ -65,7 +65,17 @@ class UTCDateTime(TypeDecorator[datetime]):
         # ``fromisoformat`` cost ten times as much, twice per history entry.
         if dialect.name == "sqlite":
             return _read_sqlite_moment
-        return super().result_processor(dialect, coltype)
+        return _read_aware_moment
+
+
+def _read_aware_moment(value: datetime | None) -> datetime | None:
+    """A date-time from the driver (PostgreSQL's ``timestamptz``) in UTC: as it is when its
+    zone is already UTC (GRC's connections ask for it), else converted."""
+    if value is None or value.tzinfo is UTC:
+        return value
+    if value.tzinfo is None:  # a plain timestamp, from a column or expression of that type
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def _read_sqlite_moment(value: str | None) -> datetime | None:
