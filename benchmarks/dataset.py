@@ -28,6 +28,7 @@ from sqlalchemy import create_engine, insert, select, text
 
 from grc_core import Grc
 from grc_core.models import Company, Contact, Opportunity, PicklistValue, User
+from grc_core.models.timeline import GLOBAL_SCOPE, GLOBAL_SCOPE_ID
 from grc_core.services import categories as category_service
 from grc_core.services import custom_fields, users
 from grc_core.services.bulk import ExchangeRecord, import_exchanges
@@ -305,7 +306,8 @@ def generate(
 
 def _choice_values(grc: Grc) -> None:
     """The ``canal`` values (by id: 1 % salon, 19 % web, 30 % telephone) and their rows in
-    the choice-value timeline, as the services would write them."""
+    the choice-value timeline, as the services would write them (the global scope's
+    included: :meth:`grc_core.indexing.IndexEntry.choice_rows`)."""
     with grc.session() as s:
         field_id = custom_fields.get_field(s, CHOICE_FIELD).id
         value = (
@@ -327,6 +329,17 @@ def _choice_values(grc: Grc) -> None:
                 " ON v.exchange_id = t.exchange_id WHERE v.field_id = :f"
             ),
             {"f": field_id},
+        )
+        # The global scope's rows, for the exchanges linked to no company (migration 0014).
+        s.execute(
+            text(
+                "INSERT INTO exchange_timeline_choices"
+                " (scope, scope_id, field_id, value, start_at, exchange_id)"
+                " SELECT :g, :gid, v.field_id, v.text_value, e.start_at, e.id"
+                " FROM exchanges e JOIN exchange_field_values v ON v.exchange_id = e.id"
+                " WHERE v.field_id = :f AND e.company_id IS NULL"
+            ),
+            {"f": field_id, "g": GLOBAL_SCOPE, "gid": GLOBAL_SCOPE_ID},
         )
 
 
