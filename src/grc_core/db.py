@@ -106,7 +106,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         ) from None
     # On both databases, so that a filter behaves the same on either (SQLite would match
     # nothing where PostgreSQL fails).
-    event.listen(engine, "before_cursor_execute", _check_parameters)
+    event.listen(engine, "before_cursor_execute", check_statement_parameters, retval=True)
     if backend == "postgresql" and not own_ping:
         _watch_liveness(engine)
     if grc_plans:
@@ -261,14 +261,27 @@ def _begin(driver: Any) -> str:
 INT64 = range(-(2**63), 2**63)
 
 
-def _check_parameters(
+def check_statement_parameters(
     _conn: Any,
     _cursor: Any,
-    _statement: str,
+    statement: str,
     parameters: Any,
     _context: Any,
     executemany: bool,
-) -> None:
+) -> tuple[str, Any]:
+    """The engines' ``before_cursor_execute`` listener: :func:`check_parameters` on every
+    statement but batched writes, which carry values the services have checked, by the
+    thousand (scanning them would cost the bulk import about a tenth of its speed).
+
+    Registered with ``retval=True``, so the engine keeps this very function as its
+    listener: :mod:`grc_core.driver_reads` recognises it as GRC's own.
+    """
+    if not executemany:
+        check_parameters(parameters)
+    return statement, parameters
+
+
+def check_parameters(parameters: Any) -> None:
     """Refuse, before the driver does, parameters no database accepts.
 
     A NUL character in text: PostgreSQL cannot hold it, and psycopg's refusal is a driver
@@ -277,10 +290,6 @@ def _check_parameters(
     both in what they store; this catches what reaches a query otherwise (filters, ids,
     lookups) as the input error it is, on every path and on both databases.
     """
-    if executemany:
-        # Batched writes (bulk import, fan-out) carry values the services have checked, by
-        # the thousand: scanning them would cost the import about a tenth of its speed.
-        return
     values = parameters.values() if isinstance(parameters, Mapping) else (parameters or ())
     for value in values:
         kind = type(value)

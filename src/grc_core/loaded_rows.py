@@ -13,18 +13,21 @@ import functools
 from collections.abc import Mapping
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Select, Table, bindparam, inspect, select
+from sqlalchemy import Table, bindparam, inspect, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
+
+from grc_core.driver_reads import DriverRead
 
 T = TypeVar("T")
 
 
 @functools.cache
-def _row_of(table: Table) -> Select[Any]:
-    """Built once per table: a statement used again keeps its cache key."""
-    return select(*table.columns).where(table.c.id == bindparam("ident"))
+def _row_of(table: Table) -> DriverRead:
+    """Built once per table: a statement used again keeps its cache key; read on the
+    driver's cursor (:mod:`grc_core.driver_reads`)."""
+    return DriverRead(select(*table.columns).where(table.c.id == bindparam("ident")))
 
 
 def read_as_loaded(session: Session, model: type[T], ident: int, **get: Any) -> T | None:
@@ -39,10 +42,11 @@ def read_as_loaded(session: Session, model: type[T], ident: int, **get: Any) -> 
     if session.autoflush:
         session.flush()
     table = cast(Table, cast(Any, model).__table__)
-    row = session.connection().execute(_row_of(table), {"ident": ident}).mappings().first()
-    if row is None:
+    read = _row_of(table)
+    rows = read.rows(session.connection(), {"ident": ident})
+    if not rows:
         return None
-    return join_as_loaded(session, model, row)
+    return join_as_loaded(session, model, dict(zip(read.keys, rows[0], strict=True)))
 
 
 def join_as_loaded(session: Session, model: type[T], row: Mapping[Any, Any]) -> T:

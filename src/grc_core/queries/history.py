@@ -37,6 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
+from grc_core.driver_reads import DriverRead
 from grc_core.errors import ValidationError
 from grc_core.models import (
     Category,
@@ -673,6 +674,13 @@ def _pin(driver: str, i: int) -> Any:
 
 
 @functools.lru_cache(maxsize=1024)
+def _reads(statement: Select[Any]) -> DriverRead:
+    """The page statement read on the driver's cursor (:mod:`grc_core.driver_reads`): one
+    per statement of :func:`_prepared` and :func:`_shaped`, which are built once."""
+    return DriverRead(statement)
+
+
+@functools.lru_cache(maxsize=1024)
 def _shaped(
     scope: str | None, reader: str, keyset: bool, dialect: str, shape: _Shape
 ) -> Select[Any]:
@@ -759,23 +767,23 @@ def _page(
     connection = session.connection()
     dialect = connection.dialect.name
     if flt is None:
-        stmt = _prepared(code, reader, cursor is not None, dialect)
-    else:
-        shaped = _shape_of(session, flt)
-        if shaped is not None:
-            shape, values = shaped
-            stmt = _shaped(code, reader, cursor is not None, dialect, shape)
-            rows = connection.execute(stmt, params | values).all()
-            return _finish(session, rows, size, dialect, query)
-        conds = filter_conditions(session, flt)
-        driver = _DIRECT_GLOBAL if flt.custom else _WHOLE_GLOBAL
-        if scope is not None:
-            found = _driver(session, flt)
-            if found is None:
-                return Page([])
-            driver = found
-        conds.extend(_timeline_bounds(flt, driver.table))
-        stmt = _statement(code, reader, cursor is not None, conds, dialect, driver)
+        read = _reads(_prepared(code, reader, cursor is not None, dialect))
+        return _finish(session, read.rows(connection, params), size, dialect, query)
+    shaped = _shape_of(session, flt)
+    if shaped is not None:
+        shape, values = shaped
+        read = _reads(_shaped(code, reader, cursor is not None, dialect, shape))
+        return _finish(session, read.rows(connection, params | values), size, dialect, query)
+    # Any other filter: a statement of its own, built for this call.
+    conds = filter_conditions(session, flt)
+    driver = _DIRECT_GLOBAL if flt.custom else _WHOLE_GLOBAL
+    if scope is not None:
+        found = _driver(session, flt)
+        if found is None:
+            return Page([])
+        driver = found
+    conds.extend(_timeline_bounds(flt, driver.table))
+    stmt = _statement(code, reader, cursor is not None, conds, dialect, driver)
     rows = connection.execute(stmt, params).all()
     return _finish(session, rows, size, dialect, query)
 
