@@ -246,27 +246,40 @@ class EntryOut(Out):
         return cls.model_validate(representation.entry(entry))
 
     @classmethod
-    def data(cls, entry: TimelineEntry) -> dict[str, Any]:
-        """The JSON data ``cls.of(entry).model_dump(mode="json")`` gives, built directly.
+    def wire(cls, entry: TimelineEntry) -> dict[str, Any]:
+        """The data of ``cls.of(entry).model_dump(mode="json")``, built directly, for
+        :func:`grc_api.rendering.dumps`: its identifier and dates are left as
+        :class:`~uuid.UUID` and :class:`~datetime.datetime` (in UTC), which the renderer
+        writes in C as pydantic writes them.
 
         A history page lists up to 200 entries: validating each representation again (the
-        library built it from checked columns) and serialising it through the model costs
-        more than the page's query.  The routes send this data as it is while still
-        declaring :class:`HistoryPage` as their response model (the OpenAPI document is
-        unchanged); tests check that both forms are equal and that pages validate against
-        the published schema.
+        library built it from checked columns), serialising it through the model, or even
+        formatting its dates and identifier in Python costs more than the page's query (a
+        50-entry page: about 280 µs with the values formatted here, 75 µs left to the
+        renderer).  The routes send this data while still declaring :class:`HistoryPage`
+        as their response model (the OpenAPI document is unchanged); tests check that the
+        bytes are the model's and that pages validate against the published schema.
         """
-        data = representation.entry(entry)
-        data["start"] = _json_instant(data["start"])
-        data["end"] = _json_instant(data["end"])
-        data["author"]["login"] = None  # PersonRef's optional login, absent from entries
-        return data
-
-
-def _json_instant(value: str) -> str:
-    """A UTC date-time of :func:`grc_core.representation.instant` as pydantic writes it
-    (``Z`` rather than ``+00:00``)."""
-    return value[:-6] + "Z" if value.endswith("+00:00") else value
+        return {
+            "id": entry.id,
+            "uuid": entry.uuid,
+            "subject": entry.subject,
+            "details": entry.details,
+            "start": entry.start_at,
+            "end": entry.end_at,
+            "action": entry.action,
+            "status": entry.status,
+            "medium": entry.medium,
+            "category": entry.category,
+            "private": entry.private,
+            "company": (
+                {"id": entry.company_id, "name": entry.company or ""}
+                if entry.company_id is not None
+                else None
+            ),
+            "author": {"id": entry.author_id, "name": entry.author, "login": None},
+            "assignees": list(entry.assignees),
+        }
 
 
 class ExchangeOut(EntryOut):

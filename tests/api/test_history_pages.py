@@ -9,12 +9,14 @@ model path :meth:`EntryOut.of`.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import jsonschema_rs
 import pytest
 
+from grc_api.rendering import dumps
 from grc_api.schemas import EntryOut, HistoryPage
 from grc_core.queries import history as histories
 from grc_core.services import categories, exchanges, users
@@ -74,7 +76,13 @@ def test_entries_are_written_as_the_model_writes_them(page_world):
     kinds = {(e.medium is None, e.category is None, e.company_id is None) for e in entries}
     assert len(kinds) >= 2 and any(e.start_at.microsecond for e in entries)
     for entry in entries:
-        assert EntryOut.data(entry) == EntryOut.of(entry).model_dump(mode="json")
+        # The same bytes as the model's JSON, through the renderer and through its fallback.
+        model = EntryOut.of(entry).model_dump(mode="json")
+        assert dumps(EntryOut.wire(entry)) == dumps(model)
+        assert json.loads(dumps({"big": 2**70, "entry": EntryOut.wire(entry)})) == {
+            "big": 2**70,
+            "entry": model,
+        }
 
 
 def test_a_missing_company_is_still_404_and_an_empty_one_an_empty_page(page_world, client):
