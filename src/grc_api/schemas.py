@@ -255,31 +255,16 @@ class EntryOut(Out):
         A history page lists up to 200 entries: validating each representation again (the
         library built it from checked columns), serialising it through the model, or even
         formatting its dates and identifier in Python costs more than the page's query (a
-        50-entry page: about 280 µs with the values formatted here, 75 µs left to the
+        50-entry page: about 280 µs with the values formatted here, 90 µs left to the
         renderer).  The routes send this data while still declaring :class:`HistoryPage`
         as their response model (the OpenAPI document is unchanged); tests check that the
         bytes are the model's and that pages validate against the published schema.
         """
-        return {
-            "id": entry.id,
-            "uuid": entry.uuid,
-            "subject": entry.subject,
-            "details": entry.details,
-            "start": entry.start_at,
-            "end": entry.end_at,
-            "action": entry.action,
-            "status": entry.status,
-            "medium": entry.medium,
-            "category": entry.category,
-            "private": entry.private,
-            "company": (
-                {"id": entry.company_id, "name": entry.company or ""}
-                if entry.company_id is not None
-                else None
-            ),
-            "author": {"id": entry.author_id, "name": entry.author, "login": None},
-            "assignees": list(entry.assignees),
-        }
+        data = representation.entry_with(
+            entry, uuid=entry.uuid, start=entry.start_at, end=entry.end_at
+        )
+        data["author"]["login"] = None  # PersonRef's optional login, absent from entries
+        return data
 
 
 class ExchangeOut(EntryOut):

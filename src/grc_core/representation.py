@@ -286,16 +286,25 @@ ENTRY_FIELDS = (
 def entry(row: TimelineEntry, tz: tzinfo | None = None) -> JsonDict:
     """An exchange as a history lists it: a subset of :func:`exchange` (``author`` without
     its login)."""
+    return entry_with(
+        row, uuid=str(row.uuid), start=instant(row.start_at, tz), end=instant(row.end_at, tz)
+    )
+
+
+def entry_with(row: TimelineEntry, *, uuid: object, start: object, end: object) -> JsonDict:
+    """:func:`entry`'s fields, its identifier and dates as given: written as text by
+    :func:`entry`, left as values for a renderer that writes them itself
+    (:meth:`grc_api.schemas.EntryOut.wire`)."""
     linked = (
         {"id": row.company_id, "name": row.company or ""} if row.company_id is not None else None
     )
     return {
         "id": row.id,
-        "uuid": str(row.uuid),
+        "uuid": uuid,
         "subject": row.subject,
         "details": row.details,
-        "start": instant(row.start_at, tz),
-        "end": instant(row.end_at, tz),
+        "start": start,
+        "end": end,
         "action": row.action,
         "status": row.status,
         "medium": row.medium,
