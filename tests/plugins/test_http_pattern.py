@@ -42,14 +42,28 @@ class Dav:
                 self.end_headers()
 
             def do_PUT(self) -> None:
+                # A body cut off before its end (the client went away) is an incomplete
+                # request: discarded, as a WebDAV server does, never stored half-written.
+                # Storing it raced with the client's clean-up of its temporary name.
                 if self.headers.get("Transfer-Encoding") == "chunked":
                     body = bytearray()
-                    while size := int(self.rfile.readline().strip() or b"0", 16):
+                    while True:
+                        line = self.rfile.readline()
+                        if not line:
+                            self.close_connection = True
+                            return
+                        size = int(line.strip() or b"0", 16)
+                        if not size:
+                            break
                         body += self.rfile.read(size)
                         self.rfile.readline()
                     self.rfile.readline()
                 else:
-                    body = bytearray(self.rfile.read(int(self.headers["Content-Length"])))
+                    length = int(self.headers["Content-Length"])
+                    body = bytearray(self.rfile.read(length))
+                    if len(body) < length:
+                        self.close_connection = True
+                        return
                 files[self.path] = bytes(body)
                 self._answer(201)
 
