@@ -274,7 +274,7 @@ def check_statement_parameters(
     thousand (scanning them would cost the bulk import about a tenth of its speed).
 
     Registered with ``retval=True``, so the engine keeps this very function as its
-    listener: :mod:`grc_core.driver_reads` recognises it as GRC's own.
+    listener: :mod:`grc_core.driver_statements` recognises it as GRC's own.
     """
     if not executemany:
         check_parameters(parameters)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, delete, select, text
 from sqlalchemy.orm import Session
 
 from grc_core.db_rows import driver_value, insert_tuples
+from grc_core.driver_statements import DriverWrite
 from grc_core.french_text import PART_MARK, STOP_MARK, index_text
 from grc_core.models import (
     Exchange,
@@ -35,11 +36,15 @@ PG_DOCUMENT = " || ".join(
 #: The date blocks of the exchange's start (migration 0012), written with the row: the
 #: table's trigger would otherwise look the start up for every row.
 PG_SLICES = "grc_search_slices(:start)"
-_PG_UPSERT = text(
-    "INSERT INTO exchange_search (exchange_id, names, document, slices) "
-    f"VALUES (:id, :names, {PG_DOCUMENT}, {PG_SLICES}) "
-    "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names,"
-    " document = excluded.document, slices = excluded.slices"
+#: One exchange's search row, run on the driver's cursor (several rows go through
+#: SQLAlchemy's executemany).
+_PG_UPSERT = DriverWrite(
+    text(
+        "INSERT INTO exchange_search (exchange_id, names, document, slices) "
+        f"VALUES (:id, :names, {PG_DOCUMENT}, {PG_SLICES}) "
+        "ON CONFLICT (exchange_id) DO UPDATE SET names = excluded.names,"
+        " document = excluded.document, slices = excluded.slices"
+    )
 )
 # SQLite (migration 0011): the key row's trigger drops both full-text rows with it.
 _SQLITE_DELETE = text("DELETE FROM exchange_search_key WHERE exchange_id = :id")
@@ -189,7 +194,10 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     texts = [e.text_row() for e in entries]
     if conn.dialect.name == "postgresql":
         rows = [t | {"start": e.start_at} for t, e in zip(texts, entries, strict=True)]
-        conn.execute(_PG_UPSERT, rows)
+        if len(rows) == 1:
+            _PG_UPSERT.execute(conn, rows[0])
+        else:
+            conn.execute(_PG_UPSERT.statement, rows)
     else:
         write_sqlite_texts(conn, [_sqlite_row(t) for t in texts])
 

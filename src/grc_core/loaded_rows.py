@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import instance_state
 from sqlalchemy.orm.util import identity_key
 
-from grc_core.driver_reads import DriverRead
+from grc_core.driver_statements import DriverRead
 
 T = TypeVar("T")
 
@@ -26,7 +26,7 @@ T = TypeVar("T")
 @functools.cache
 def _row_of(table: Table) -> DriverRead:
     """Built once per table: a statement used again keeps its cache key; read on the
-    driver's cursor (:mod:`grc_core.driver_reads`)."""
+    driver's cursor (:mod:`grc_core.driver_statements`)."""
     return DriverRead(select(*table.columns).where(table.c.id == bindparam("ident")))
 
 

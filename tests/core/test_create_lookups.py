@@ -78,8 +78,8 @@ def test_lookups_and_required_count_share_one_round_trip(world, session):
 def test_the_statement_is_built_once_and_each_call_binds_its_own_codes(world, session):
     session.flush()
     first, _ = picklists.resolve_many_for_write(session, {"action": "call"})
-    before = dict(picklists._VALUES_STATEMENTS)
+    before = dict(picklists._VALUES_READS)
     second, _ = picklists.resolve_many_for_write(session, {"action": "meeting"})
-    assert dict(picklists._VALUES_STATEMENTS) == before  # the same statement, reused
+    assert dict(picklists._VALUES_READS) == before  # the same read, reused
     assert first["action"].code == "call"
     assert second["action"].code == "meeting"

@@ -37,7 +37,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
 
-from grc_core.driver_reads import DriverRead
+from grc_core.driver_statements import DriverRead
 from grc_core.errors import ValidationError
 from grc_core.models import (
     Category,
@@ -675,7 +675,7 @@ def _pin(driver: str, i: int) -> Any:
 
 @functools.lru_cache(maxsize=1024)
 def _reads(statement: Select[Any]) -> DriverRead:
-    """The page statement read on the driver's cursor (:mod:`grc_core.driver_reads`): one
+    """The page statement read on the driver's cursor (:mod:`grc_core.driver_statements`): one
     per statement of :func:`_prepared` and :func:`_shaped`, which are built once."""
     return DriverRead(statement)
 

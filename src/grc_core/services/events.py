@@ -14,6 +14,7 @@ from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from grc_core import event_hooks
+from grc_core.driver_statements import DriverWrite
 from grc_core.models import Event, EventKind, User
 from grc_core.timeutil import utcnow
 
@@ -22,8 +23,12 @@ from grc_core.timeutil import utcnow
 _PLAIN = frozenset({str, int, bool, float, type(None)})
 
 _EVENTS = cast(Table, Event.__table__)
-#: Built once: the statement is the same for every event (its values are parameters).
-_INSERT_EVENT = insert(_EVENTS).returning(_EVENTS.c.id)
+#: Built once: the statement is the same for every event (its values are parameters); run
+#: on the driver's cursor.
+_INSERT_EVENT = DriverWrite(
+    insert(_EVENTS).returning(_EVENTS.c.id),
+    column_keys=[c.key for c in _EVENTS.columns if c.key != "id"],
+)
 
 
 def json_safe(value: Any) -> Any:
@@ -110,24 +115,20 @@ def write_event(
         json_safe(dict(audience)) if audience is not None else None
     )
     actor_id = actor.id if actor is not None else None
-    ident: int = (
-        session.connection()
-        .execute(
-            _INSERT_EVENT,
-            {
-                "occurred_at": occurred_at,
-                "actor_id": actor_id,
-                "kind": kind.value,
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "company_id": company_id,
-                "fanned_out": False,
-                "changes": safe_changes,
-                "audience": safe_audience,
-            },
-        )
-        .scalar_one()
-    )
+    ident: int = _INSERT_EVENT.execute(
+        session.connection(),
+        {
+            "occurred_at": occurred_at,
+            "actor_id": actor_id,
+            "kind": kind.value,
+            "entity_type": entity_type,
+            "entity_id": entity_id,
+            "company_id": company_id,
+            "fanned_out": False,
+            "changes": safe_changes,
+            "audience": safe_audience,
+        },
+    )[0][0]
     event_hooks.written(
         session,
         event_hooks.CommittedEvent(

@@ -11,6 +11,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, lazyload, make_transient_to_detached
 
+from grc_core.driver_statements import DriverWrite
 from grc_core.errors import (
     Conflict,
     ExchangeNotFound,
@@ -61,10 +62,19 @@ _VALUE_COLUMNS = ("text_value", "int_value", "decimal_value", "date_value", "boo
 # The creation's statements, built once (their values are parameters): a statement used
 # again keeps its cache key, which one built on every call computes every time.
 _EXCHANGES = cast(Table, Exchange.__table__)
-_INSERT_EXCHANGE = insert(_EXCHANGES).returning(_EXCHANGES.c.id)
+#: Every column but the id given (see :func:`_insert`), run on the driver's cursor.
+_INSERT_EXCHANGE = DriverWrite(
+    insert(_EXCHANGES).returning(_EXCHANGES.c.id),
+    column_keys=[c.key for c in _EXCHANGES.columns if c.key != "id"],
+)
+#: The link tables' inserts, a single link (the usual assignee) run on the driver's cursor.
 _INSERT_LINKS = {
-    link.name: insert(link)
-    for link in (exchange_assignees, exchange_opportunities, exchange_contacts)
+    link.name: DriverWrite(insert(link), column_keys=("exchange_id", other))
+    for link, other in (
+        (exchange_assignees, "user_id"),
+        (exchange_opportunities, "opportunity_id"),
+        (exchange_contacts, "contact_id"),
+    )
 }
 _REQUIRED_FIELDS = custom_fields.required_count()
 
@@ -318,16 +328,18 @@ def _insert(session: Session, exchange: Exchange) -> None:
         setattr(exchange, name, value)
     # Values as parameters, as the flush sends them: ``.values(row)`` would build a bound
     # parameter per column on every call.
-    exchange.id = connection.execute(_INSERT_EXCHANGE, row).scalar_one()
+    exchange.id = _INSERT_EXCHANGE.execute(connection, row)[0][0]
     for link, column, records in (
         (exchange_assignees, "user_id", exchange.assignees),
         (exchange_opportunities, "opportunity_id", exchange.opportunities),
         (exchange_contacts, "contact_id", exchange.contacts),
     ):
-        if records:
+        write = _INSERT_LINKS[link.name]
+        if len(records) == 1:
+            write.execute(connection, {"exchange_id": exchange.id, column: records[0].id})
+        elif records:
             connection.execute(
-                _INSERT_LINKS[link.name],
-                [{"exchange_id": exchange.id, column: r.id} for r in records],
+                write.statement, [{"exchange_id": exchange.id, column: r.id} for r in records]
             )
     if exchange.field_values:
         value_table = cast(Table, ExchangeFieldValue.__table__)

@@ -10,6 +10,7 @@ from sqlalchemy import Table, and_, bindparam, func, or_, select
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from grc_core.driver_statements import DriverRead
 from grc_core.errors import Conflict, NotFound, ValidationError
 from grc_core.loaded_rows import join_as_loaded
 from grc_core.models import EventKind, PicklistKind, PicklistValue, User
@@ -92,19 +93,21 @@ def resolve_for_write(
 _VALUES = cast(Table, PicklistValue.__table__)
 _KEYS = tuple(c.key for c in _VALUES.columns)
 
-#: Statements of :func:`resolve_many_for_write` by picklist kinds and extra column: a
-#: statement used again keeps its cache key, which SQLAlchemy otherwise recomputes for every
-#: new statement (a creation's largest cost after the inserts).  The extra column is kept in
-#: the value so that its ``id`` stays its own.
-_VALUES_STATEMENTS: dict[
-    tuple[tuple[PicklistKind, ...], int], tuple[Any, ColumnElement[Any] | None]
+#: Reads of :func:`resolve_many_for_write` by picklist kinds and extra column, each built
+#: once: a statement used again keeps its cache key, which SQLAlchemy otherwise recomputes
+#: for every new statement, and runs on the driver's cursor (:mod:`grc_core.driver_statements`).
+#: The extra column is kept in the value so that its ``id`` stays its own.
+_VALUES_READS: dict[
+    tuple[tuple[PicklistKind, ...], int], tuple[DriverRead, ColumnElement[Any] | None]
 ] = {}
 
 
-def _values_statement(kinds: tuple[PicklistKind, ...], alongside: ColumnElement[Any] | None) -> Any:
-    """The statement reading the values of ``kinds``, the codes bound as ``code_0``, …"""
+def _values_read(
+    kinds: tuple[PicklistKind, ...], alongside: ColumnElement[Any] | None
+) -> DriverRead:
+    """The read of the values of ``kinds``, the codes bound as ``code_0``, …"""
     key = (kinds, id(alongside))
-    cached = _VALUES_STATEMENTS.get(key)
+    cached = _VALUES_READS.get(key)
     if cached is not None:
         return cached[0]
     pairs = [
@@ -116,8 +119,9 @@ def _values_statement(kinds: tuple[PicklistKind, ...], alongside: ColumnElement[
     stmt = select(*_VALUES.columns).where(or_(*pairs))
     if alongside is not None:
         stmt = stmt.add_columns(alongside)
-    _VALUES_STATEMENTS[key] = (stmt, alongside)
-    return stmt
+    read = DriverRead(stmt)
+    _VALUES_READS[key] = (read, alongside)
+    return read
 
 
 def resolve_many_for_write(
@@ -140,11 +144,11 @@ def resolve_many_for_write(
     if not wanted:
         return {}, None
     kinds = tuple(wanted)
-    stmt = _values_statement(kinds, alongside)
+    read = _values_read(kinds, alongside)
     params = {f"code_{i}": code for i, code in enumerate(wanted.values())}
     if session.autoflush:  # as the ORM's query would have
         session.flush()
-    rows = session.connection().execute(stmt, params).all()
+    rows = read.rows(session.connection(), params)
     values = [
         join_as_loaded(session, PicklistValue, dict(zip(_KEYS, row, strict=False))) for row in rows
     ]

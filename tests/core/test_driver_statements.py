@@ -1,22 +1,22 @@
-"""Reads on the driver's cursor: the same rows as through SQLAlchemy, and SQLAlchemy's
-behaviour wherever it is watched or fails."""
+"""Statements on the driver's cursor: the same rows read and written as through SQLAlchemy,
+and SQLAlchemy's behaviour wherever it is watched or fails."""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import Engine, Integer, bindparam, event, select, text
+from sqlalchemy import Engine, Integer, bindparam, event, func, insert, select, text
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from grc_core import Grc
-from grc_core.driver_reads import DriverRead
+from grc_core.driver_statements import DriverRead, DriverWrite
 from grc_core.errors import ValidationError
 from grc_core.loaded_rows import read_as_loaded
-from grc_core.models import Exchange, User
+from grc_core.models import Event, Exchange, User
 from grc_core.queries import history
 from grc_core.queries.exchanges import ExchangeFilter
 from grc_core.services import companies, custom_fields, exchanges, users
@@ -201,3 +201,79 @@ def test_cursor_dates_are_bound_as_the_column_stores_them(world, session):
         session, world.alice, world.other.id, limit=2, cursor=first.next_cursor
     )
     assert [e.subject for e in first.entries + second.entries] == ["m2", "m1", "m0"]
+
+
+def test_an_anonymous_bind_with_a_conversion_is_converted(world, session):
+    """The picklist values a creation names, read with the count of required fields: the
+    count's ``entity = 'exchange'`` is an anonymous bind whose type converts its value."""
+    from grc_core.models import PicklistKind
+    from grc_core.services import picklists
+    from grc_core.services.exchanges import _REQUIRED_FIELDS
+
+    custom_fields.define_field(
+        session, world.admin, "budget", label="Budget", type="integer", required=True
+    )
+    custom_fields.define_field(session, world.admin, "source", label="Source", type="text")
+    session.flush()
+    read = picklists._values_read((PicklistKind.ACTION, PicklistKind.STATUS), _REQUIRED_FIELDS)
+    params = {"code_0": "call", "code_1": "planned"}
+    fast = read.rows(session.connection(), params)
+    slow = [tuple(r) for r in session.connection().execute(read.statement, params)]
+    assert [tuple(r) for r in fast] == slow
+    assert {r[-1] for r in fast} == {1}  # the required field, not the optional one
+
+
+def _event_row(session, ident: int) -> tuple[object, ...]:
+    events = Event.__table__
+    return tuple(session.connection().execute(select(events).where(events.c.id == ident)).one())[1:]
+
+
+def test_an_insert_on_the_driver_writes_what_sqlalchemy_writes(world, session):
+    from grc_core.services import events
+
+    stmt = insert(Event.__table__).returning(Event.__table__.c.id)
+    keys = ["occurred_at", "actor_id", "kind", "entity_type", "entity_id", "company_id",
+            "fanned_out", "changes", "audience"]  # fmt: skip
+    values = {
+        "occurred_at": world.at(3), "actor_id": world.alice.id, "kind": "exchange.created",
+        "entity_type": "exchange", "entity_id": 7, "company_id": world.acme.id,
+        "fanned_out": False, "changes": {"subject": [None, "Émile"], "n": [1, 2.5]},
+        "audience": {"assignee_ids": [world.bob.id], "private": True},
+    }  # fmt: skip
+    write = DriverWrite(stmt, column_keys=keys)
+    fast = write.execute(session.connection(), values)[0][0]
+    slow = session.connection().execute(stmt, values).scalar_one()
+    assert isinstance(fast, int) and fast != slow
+    assert _event_row(session, fast) == _event_row(session, slow)
+    assert _event_row(session, fast)[0] == world.at(3)
+    # The library's own insert of every event is one the driver runs (not left to SQLAlchemy).
+    assert events._INSERT_EVENT._compiled.get(session.connection().dialect) is not None
+
+
+def test_a_refused_insert_is_sqlalchemys_integrity_error_and_the_transaction_goes_on(
+    world, session
+):
+    first = exchanges.create_exchange(
+        session, world.alice, subject="Un", start=world.at(), action="call"
+    )
+    session.flush()
+    row = {c.key: getattr(first, c.key) for c in Exchange.__table__.columns if c.key != "id"}
+    with pytest.raises(IntegrityError), session.begin_nested():  # the same UUID
+        exchanges._INSERT_EXCHANGE.execute(session.connection(), row)
+    assert session.scalar(select(func.count()).select_from(Exchange)) == 1
+    row["uuid"] = uuid4()
+    exchanges._INSERT_EXCHANGE.execute(session.connection(), row)
+    assert session.scalar(select(func.count()).select_from(Exchange)) == 2
+
+
+def test_an_insert_leaving_a_python_default_to_sqlalchemy_goes_through_it(world, session):
+    # occurred_at, fanned_out and changes have Python-side defaults: SQLAlchemy fills them.
+    stmt = insert(Event.__table__).returning(Event.__table__.c.id)
+    write = DriverWrite(stmt, column_keys=["kind", "entity_type", "entity_id"])
+    ident = write.execute(
+        session.connection(), {"kind": "exchange.created", "entity_type": "exchange",
+                               "entity_id": 1},
+    )[0][0]  # fmt: skip
+    row = session.get(Event, ident)
+    assert row is not None and row.changes == {} and row.fanned_out is False
+    assert row.occurred_at.tzinfo is UTC
