@@ -58,7 +58,7 @@ class _DriverStatement:
 
     def __init__(
         self,
-        statement: Select[Any] | Insert | TextClause,
+        statement: Select[*tuple[Any, ...]] | Insert | TextClause,
         *,
         column_keys: Sequence[str] | None = None,
     ) -> None:
@@ -85,27 +85,7 @@ class _DriverStatement:
         driver_params: Any = (
             values if compiled.positions is None else tuple(values[n] for n in compiled.positions)
         )
-        driver = connection.connection.driver_connection
-        dbapi = dialect.loaded_dbapi
-        try:
-            cursor = driver.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.execute(compiled.sql, driver_params)
-                found = cursor.fetchall() if cursor.description is not None else []
-            finally:
-                cursor.close()
-        except dbapi.Error as exc:
-            lost = dialect.is_disconnect(exc, driver, None)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                compiled.sql,
-                driver_params,
-                exc,
-                dbapi.Error,
-                dialect=dialect,
-                connection_invalidated=lost,
-            ) from exc
+        found = _on_cursor(connection, compiled.sql, driver_params)
         if not compiled.results:
             return found
         converted: list[Sequence[Any]] = []
@@ -149,9 +129,9 @@ class _DriverStatement:
 class DriverRead(_DriverStatement):
     """A SELECT read on the driver's cursor (see the module's documentation)."""
 
-    statement: Select[Any]
+    statement: Select[*tuple[Any, ...]]
 
-    def __init__(self, statement: Select[Any]) -> None:
+    def __init__(self, statement: Select[*tuple[Any, ...]]) -> None:
         super().__init__(statement)
         #: The result columns' names, in order.
         self.keys: tuple[str, ...] = tuple(str(c.key) for c in statement.selected_columns)
@@ -185,6 +165,39 @@ class DriverWrite(_DriverStatement):
     def _result_columns(self) -> Sequence[Any]:
         statement = self.statement
         return list(statement.exported_columns) if isinstance(statement, Insert) else []
+
+
+def run_driver_sql(connection: Connection, sql: str, params: Sequence[Any]) -> None:
+    """Run ``sql``, written in the driver's own parameter style, with ``params`` (one set,
+    positional) on the driver's cursor: SQLAlchemy's ``exec_driver_sql`` without its
+    execution context, and that very call whenever statements are watched."""
+    if _watched(connection):
+        connection.exec_driver_sql(sql, tuple(params))
+        return
+    check_parameters(params)
+    _on_cursor(connection, sql, params)
+
+
+def _on_cursor(connection: Connection, sql: str, params: Any) -> list[Any]:
+    """Execute on a cursor of ``connection``'s driver connection: the rows, if any; a
+    failure raised as SQLAlchemy raises it, a lost connection invalidated."""
+    dialect = connection.dialect
+    driver = connection.connection.driver_connection
+    dbapi = dialect.loaded_dbapi
+    try:
+        cursor = driver.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description is not None else []
+        finally:
+            cursor.close()
+    except dbapi.Error as exc:
+        lost = dialect.is_disconnect(exc, driver, None)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql, params, exc, dbapi.Error, dialect=dialect, connection_invalidated=lost
+        ) from exc
 
 
 def _watched(connection: Connection) -> bool:

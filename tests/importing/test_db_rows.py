@@ -16,7 +16,7 @@ from grc_core.models import Scope, exchange_timeline
 from grc_core.services import exchanges
 
 
-@pytest.mark.parametrize("count", [3, COPY_MIN_ROWS + 20])
+@pytest.mark.parametrize("count", [1, 3, VALUES_MAX_ROWS + 1, COPY_MIN_ROWS + 20])
 def test_a_refused_row_is_an_integrity_error_whichever_way_the_rows_go(
     session: Session, count: int
 ) -> None:
