@@ -8,13 +8,16 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 
+import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.orm import Session
 from tests.conftest import World
 
 from grc_core import schema
 from grc_core.db import create_db_engine
+from grc_core.errors import ValidationError
 from grc_core.models import Exchange, User
 from grc_core.queries import history
 from grc_core.queries.exchanges import ExchangeFilter, FieldCondition
@@ -321,3 +324,24 @@ def test_bulk_import_writes_the_filter_columns(world, session):
         if r.category in {"support", "support_n1", "support_n2"} and r.action in {"call", "note"}
     ]
     assert [e.subject for e in page.entries] == expected and expected
+
+
+def test_a_filter_naming_what_does_not_exist_is_refused_as_elsewhere(world, session):
+    _setup(world)
+    custom_fields.define_field(session, world.admin, "note", label="Note", type="text")
+    page = partial(history.company_history, session, world.alice, world.acme.id)
+    with pytest.raises(ValidationError, match="salle"):  # not among the choices
+        page(ExchangeFilter(custom={"channel": "salle"}))
+    with pytest.raises(ValidationError, match="unknown custom field 'nothing'"):
+        page(ExchangeFilter(custom={"nothing": "x"}))
+    with pytest.raises(ValidationError, match="unknown category 'nowhere'"):
+        page(ExchangeFilter(category="nowhere"))
+    # A text field's equality is a filter of its own kind (built per call), still answered.
+    assert page(ExchangeFilter(custom={"note": "x"})).entries == []
+    # The subtree of a category is read from the whole tree, its grandchildren included.
+    made = exchanges.create_exchange(
+        session, world.alice, subject="Deep", start=world.at(), action="call",
+        company_id=world.acme.id, category="support_n2",
+    )  # fmt: skip
+    assert [e.id for e in page(ExchangeFilter(category="support")).entries] == [made.id]
+    assert page(ExchangeFilter(category="sales")).entries == []

@@ -600,12 +600,15 @@ def _shape_of(session: Session, flt: ExchangeFilter) -> tuple[_Shape, dict[str, 
     return shape, params
 
 
-# The two reads before a filtered page: built once, run on the connection (through the
-# session they went through the ORM's result machinery: a fifth of a category page's CPU).
-_CHOICE_FIELD = select(CustomField.id, CustomField.type, CustomField.choices).where(
-    CustomField.entity == FieldEntity.EXCHANGE, CustomField.code == bindparam("code")
+# The two reads before a filtered page: built once, run on the driver's cursor (through
+# the session they went through the ORM's result machinery: a fifth of a category page's
+# CPU).
+_CHOICE_FIELD = DriverRead(
+    select(CustomField.id, CustomField.type, CustomField.choices).where(
+        CustomField.entity == FieldEntity.EXCHANGE, CustomField.code == bindparam("code")
+    )
 )
-_CATEGORY_TREE = select(Category.id, Category.parent_id, Category.code)
+_CATEGORY_TREE = DriverRead(select(Category.id, Category.parent_id, Category.code))
 
 
 def _choice_field(session: Session, cond: FieldCondition) -> tuple[int, str] | None:
@@ -613,26 +616,27 @@ def _choice_field(session: Session, cond: FieldCondition) -> tuple[int, str] | N
     another type; an unknown field or a value not among the choices is refused, as
     :func:`grc_core.queries.exchanges.field_condition` refuses it (one plain row read
     instead of loading the definition)."""
-    found = session.connection().execute(_CHOICE_FIELD, {"code": cond.code}).first()
-    if found is None or found.type is not FieldType.CHOICE:
-        if found is None:
+    rows = _CHOICE_FIELD.rows(session.connection(), {"code": cond.code})
+    if not rows or rows[0][1] is not FieldType.CHOICE:
+        if not rows:
             custom_fields.get_field(session, cond.code)  # raises the usual error
         return None
-    if not isinstance(cond.value, str) or cond.value not in (found.choices or []):
+    ident, _, choices = rows[0]
+    if not isinstance(cond.value, str) or cond.value not in (choices or []):
         custom_fields.coerce(custom_fields.get_field(session, cond.code), cond.value)  # raises
-    return found.id, cond.value
+    return ident, cond.value
 
 
 def _category_ids(session: Session, code: str) -> list[int]:
     """The ids of the category ``code`` and of every category below it, from one read of
     the (small) category tree."""
-    rows = session.connection().execute(_CATEGORY_TREE).all()
-    root = next((r.id for r in rows if r.code == code), None)
+    rows = _CATEGORY_TREE.rows(session.connection(), {})
+    root = next((ident for ident, _, each in rows if each == code), None)
     if root is None:
         categories.get_category(session, code)  # raises the usual error
     children: dict[int | None, list[int]] = {}
-    for r in rows:
-        children.setdefault(r.parent_id, []).append(r.id)
+    for ident, parent, _ in rows:
+        children.setdefault(parent, []).append(ident)
     found: set[int] = set()
     todo = [root]
     while todo:
