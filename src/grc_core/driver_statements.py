@@ -162,6 +162,14 @@ class DriverWrite(_DriverStatement):
         """Run the statement with ``params``; its RETURNING rows, converted (or none)."""
         return self._run(connection, params)
 
+    def execute_each(self, connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+        """Run the statement for each set of ``rows``: one on the driver's cursor, several
+        through SQLAlchemy's executemany (batched by the driver), none not at all."""
+        if len(rows) == 1:
+            self._run(connection, rows[0])
+        elif rows:
+            connection.execute(self.statement, list(rows))
+
     def _result_columns(self) -> Sequence[Any]:
         statement = self.statement
         return list(statement.exported_columns) if isinstance(statement, Insert) else []

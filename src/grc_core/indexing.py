@@ -36,8 +36,7 @@ PG_DOCUMENT = " || ".join(
 #: The date blocks of the exchange's start (migration 0012), written with the row: the
 #: table's trigger would otherwise look the start up for every row.
 PG_SLICES = "grc_search_slices(:start)"
-#: One exchange's search row, run on the driver's cursor (several rows go through
-#: SQLAlchemy's executemany).
+#: The search rows of exchanges (one, the usual write, run on the driver's cursor).
 _PG_UPSERT = DriverWrite(
     text(
         "INSERT INTO exchange_search (exchange_id, names, document, slices) "
@@ -194,10 +193,7 @@ def write_entries(conn: Connection, entries: Sequence[IndexEntry], *, fresh: boo
     texts = [e.text_row() for e in entries]
     if conn.dialect.name == "postgresql":
         rows = [t | {"start": e.start_at} for t, e in zip(texts, entries, strict=True)]
-        if len(rows) == 1:
-            _PG_UPSERT.execute(conn, rows[0])
-        else:
-            conn.execute(_PG_UPSERT.statement, rows)
+        _PG_UPSERT.execute_each(conn, rows)
     else:
         write_sqlite_texts(conn, [_sqlite_row(t) for t in texts])
 

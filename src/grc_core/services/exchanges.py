@@ -334,13 +334,9 @@ def _insert(session: Session, exchange: Exchange) -> None:
         (exchange_opportunities, "opportunity_id", exchange.opportunities),
         (exchange_contacts, "contact_id", exchange.contacts),
     ):
-        write = _INSERT_LINKS[link.name]
-        if len(records) == 1:
-            write.execute(connection, {"exchange_id": exchange.id, column: records[0].id})
-        elif records:
-            connection.execute(
-                write.statement, [{"exchange_id": exchange.id, column: r.id} for r in records]
-            )
+        _INSERT_LINKS[link.name].execute_each(
+            connection, [{"exchange_id": exchange.id, column: r.id} for r in records]
+        )
     if exchange.field_values:
         value_table = cast(Table, ExchangeFieldValue.__table__)
         for value in exchange.field_values:
