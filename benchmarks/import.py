@@ -35,6 +35,7 @@ from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from import_floor import Written, check_same, pg_floor, read_written, sqlite_floor
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
@@ -297,6 +298,40 @@ def _own_cpu() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+def _driver(url: str) -> str:
+    """What the driver itself connects to (a file, or a libpq URI)."""
+    if url.startswith("sqlite:///"):
+        return url.removeprefix("sqlite:///")
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def print_floors(args: argparse.Namespace, written: Written, above: int, wall: float) -> None:
+    """The same rows written by the database alone (see ``import_floor``), on a fresh copy
+    of the same base each time, beside the import's rate."""
+    runs = [("floor, one transaction", 1)]
+    if args.db == "postgresql":
+        runs.append(("floor, two connections at once", 2))
+    for what, connections in runs:
+        url = run_copy(args.db, args.existing) if args.existing else None
+        if url is None:
+            raise SystemExit("the floor needs a base (--existing > 0)")
+        try:
+            if args.db == "sqlite":
+                floor = sqlite_floor(Path(_driver(url)), written)
+            else:
+                parts = [written] if connections == 1 else [written.half(0), written.half(1)]
+                floor = pg_floor(_driver(url), parts)
+            check_same(args.db, _driver(url), above, written)
+        finally:
+            drop_copy(url)
+        rate = written.exchanges / floor.wall
+        print(
+            f"{what}: {rate:,.0f} rows/s ({floor.wall:.1f} s); the database's CPU per exchange: "
+            f"{floor.cpu / written.exchanges * 1e6:.0f} µs; grc import at "
+            f"{written.exchanges / wall / rate:.0%} of it"
+        )
+
+
 def load() -> str:
     return " ".join(f"{v:.2f}" for v in os.getloadavg())
 
@@ -310,6 +345,9 @@ def main() -> None:
     parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
     parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh copy")
     parser.add_argument("--batch-size", type=int, help="grc import's --batch-size")
+    parser.add_argument(
+        "--no-floor", action="store_true", help="skip the floor (the database's work alone)"
+    )
     args = parser.parse_args()
     options = ("--batch-size", str(args.batch_size)) if args.batch_size else ()
     if args.existing:
@@ -328,6 +366,8 @@ def main() -> None:
                 grc.upgrade()
                 setup(grc, COMPANIES)
         try:
+            with Grc.from_url(url) as grc, grc.session(read_only=True) as s:
+                above = s.scalar(select(func.max(Exchange.id))) or 0
             before = load()
             first = run_import(url, path, *options)
             again = run_import(url, path, *options)
@@ -335,6 +375,7 @@ def main() -> None:
             with Grc.from_url(url) as grc, grc.session(read_only=True) as s:
                 count = s.scalar(select(func.count()).select_from(Exchange))
             assert count == args.existing + args.rows, count
+            written = None if args.no_floor else read_written(args.db, _driver(url), above)
         finally:
             drop_copy(url)
         for what, (wall, cpu, server) in (("grc import", first), ("same file again", again)):
@@ -344,6 +385,8 @@ def main() -> None:
                 + (f" + {server / args.rows * 1e6:.0f} µs server" if server else "")
                 + f" = {args.rows / (cpu + server):,.0f} rows per CPU second"
             )
+        if written is not None:
+            print_floors(args, written, above, first[0])
         print(f"load average before / after: {before} / {after}", flush=True)
     shutil.rmtree(folder)
 
