@@ -5,7 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: install demo test lint docs web bench bench-attach bench-history bench-notify \
-	bench-api bench-plans bench-fanout bench-cli bench-audit bench-import bench-search clean
+	bench-api bench-plans bench-fanout bench-cli bench-audit bench-import bench-search \
+	bench-replica bench-mobile bench-policy clean
 
 EXAMPLE_PLUGIN := examples/storage-plugin-example
 EXAMPLE_SOURCES := $(wildcard $(EXAMPLE_PLUGIN)/pyproject.toml $(EXAMPLE_PLUGIN)/src/*/*.py)
@@ -84,9 +85,21 @@ bench-import: $(STAMP)
 	$(BIN)/python benchmarks/import.py --db sqlite
 	$(BIN)/python benchmarks/import.py --db postgresql
 
+# Read throughput on a streaming replica against its primary (a throw-away pair of clusters).
+bench-replica: $(STAMP)
+	$(BIN)/python benchmarks/replica.py --exchanges 100000 --seconds 5
+
+# The mobile web app: cold load on a throttled network, size, offline history, outbox sync.
+bench-mobile: $(STAMP)
+	$(BIN)/python benchmarks/mobile.py
+
+# Throughput and peak memory of the attachment policy on large genuine files.
+bench-policy: $(STAMP)
+	$(BIN)/python benchmarks/attachment_policy.py
+
 # Every benchmark, one after the other (long: the history datasets take a while to build).
 bench: bench-cli bench-plans bench-fanout bench-notify bench-api bench-audit bench-attach \
-	bench-import bench-history bench-search
+	bench-import bench-history bench-search bench-replica bench-mobile bench-policy
 
 clean:
 	rm -rf $(VENV) build .pytest_cache .hypothesis
