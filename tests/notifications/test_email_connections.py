@@ -18,7 +18,7 @@ from sqlalchemy import insert, select
 
 from grc_adapters.email import EmailChannel
 from grc_adapters.email.plugin import make_email_channel
-from grc_adapters.email.transport import SmtpTransport
+from grc_adapters.email.transport import MESSAGES_PER_CONNECTION, SmtpTransport
 from grc_core.models import Delivery, DeliveryStatus, User
 from grc_core.notify.channels import OutgoingMessage, Recipient
 from grc_core.notify.worker import DeliveryWorker, WorkerConfig
@@ -114,7 +114,7 @@ def test_a_batch_goes_through_several_connections_each_message_once(
 def test_a_small_batch_opens_one_connection(sink: tuple[SlowSink, int]) -> None:
     handler, port = sink
     email_channel = channel(port, connections=8)
-    assert all(r.ok for r in email_channel.send(None, messages(1, 5)))
+    assert all(r.ok for r in email_channel.send(None, messages(1, MESSAGES_PER_CONNECTION)))
     assert len(set(handler.peers)) == 1
     assert handler.most_busy == 1
 

@@ -102,6 +102,8 @@ class SmtpRecorder:
     peers: list[Any] = field(default_factory=list)
     logins: list[str] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)
+    #: Clients that said QUIT (an orderly end of their connection).
+    quits: list[Any] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
@@ -111,6 +113,7 @@ class SmtpRecorder:
             self.peers.clear()
             self.logins.clear()
             self.refuse.clear()
+            self.quits.clear()
 
     @property
     def connections(self) -> int:
@@ -130,6 +133,11 @@ class SmtpRecorder:
             if session.peer not in self.peers:
                 self.peers.append(session.peer)
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        with self.lock:
+            self.quits.append(session.peer)
+        return "221 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:

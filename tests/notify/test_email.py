@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import io
 import mailbox
 import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from email.generator import BytesGenerator
 from pathlib import Path
 
 import pytest
 
 from grc_adapters.email import EmailChannel, EmailSettings
+from grc_adapters.email import transport as transport_module
 from grc_adapters.email.plugin import make_email_channel
-from grc_adapters.email.transport import SmtpTransport, usable_address
+from grc_adapters.email.transport import (
+    SmtpTransport,
+    build_email,
+    usable_address,
+    wire_form,
+)
 from grc_core.errors import ConfigError
 from grc_core.notify.channels import OutgoingMessage, Recipient
 from grc_core.testing.channel_contract import NotificationChannelContract
@@ -158,7 +166,41 @@ def test_one_connection_for_a_whole_batch(smtp_server: SmtpServer) -> None:
     assert isinstance(channel.transport, SmtpTransport)
     assert channel.transport.connections == 1
     channel.send(None, [message(i) for i in range(26, 31)])
-    assert smtp_server.recorder.connections == 2  # the next batch, its own connection
+    assert smtp_server.recorder.connections == 1  # kept for the next batch
+    assert smtp_server.recorder.quits == []
+    channel.close()
+    assert smtp_server.recorder.quits == smtp_server.recorder.peers  # ended with QUIT
+    channel.send(None, [message(31)])  # a batch after close opens a new one
+    assert smtp_server.recorder.connections == 2
+    assert [smtp_server.recorder.count(i) for i in range(1, 32)] == [1] * 31
+    channel.close()
+
+
+def test_a_kept_connection_the_server_dropped_is_replaced(smtp_server: SmtpServer) -> None:
+    channel = smtp_channel(smtp_server, connections=1)
+    assert all(r.ok for r in channel.send(None, [message(1)]))
+    transport = channel.transport
+    assert isinstance(transport, SmtpTransport)
+    [(kept, _)] = transport._idle
+    assert kept.sock is not None
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as a server's idle timeout ends it
+    assert all(r.ok for r in channel.send(None, [message(2), message(3)]))
+    assert smtp_server.recorder.connections == 2
+    assert [smtp_server.recorder.count(i) for i in (1, 2, 3)] == [1, 1, 1]
+    channel.close()
+
+
+def test_a_connection_idle_too_long_is_ended_not_used(
+    smtp_server: SmtpServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = smtp_channel(smtp_server, connections=1)
+    channel.send(None, [message(1)])
+    monkeypatch.setattr(transport_module, "IDLE_SECONDS", 0.0)
+    time.sleep(0.01)
+    channel.send(None, [message(2)])
+    assert smtp_server.recorder.connections == 2
+    assert len(smtp_server.recorder.quits) == 1  # the old one was ended politely
+    channel.close()
 
 
 def test_no_connection_when_nobody_has_an_address(smtp_server: SmtpServer) -> None:
@@ -440,3 +482,58 @@ def test_the_password_is_not_in_the_repr() -> None:
 )
 def test_usable_address(address: str | None, usable: bool) -> None:
     assert (usable_address(address) is not None) is usable
+
+
+# --- the message on the wire ---------------------------------------------------------------------
+
+
+def generated(envelope_message) -> bytes:  # type: ignore[no-untyped-def]
+    out = io.BytesIO()
+    BytesGenerator(out).flatten(envelope_message, linesep="\r\n")
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("subject", "name", "html"),
+    [
+        ("Relance devis", "Alice Martin", None),
+        ("Relance devis", "Alice Martin", "<p>Bonjour</p>"),
+        ("Compte rendu — réunion de lancement du projet de renouvellement " * 2, "Élise", None),
+        ("Réclamation", "Jean-Christophe de La Rochefoucauld", "<p>é</p>" * 60),
+    ],
+)
+def test_the_wire_form_is_what_the_generator_writes(
+    subject: str, name: str, html: str | None
+) -> None:
+    settings = EmailSettings.from_config(
+        {"host": "127.0.0.1", "from_address": "Équipe GRC <grc@example.com>"}
+    )
+    text = "Bonjour,\n.\nUne ligne qui commence par un point, puis une longue : " + "é" * 120
+    recipient = Recipient(1, "alice", name, "alice@example.com", None)
+    outgoing = message(7, recipient, subject=subject, text=text, html=html)
+    envelope = build_email(outgoing, settings, "alice@example.com")
+    fast = wire_form(envelope.message)
+    assert fast is not None
+    assert fast == generated(envelope.message)
+
+
+def test_a_header_too_long_for_the_wire_form_goes_through_the_generator(
+    smtp_server: SmtpServer,
+) -> None:
+    long_name = Recipient(1, "alice", "Alice " + "Martin-" * 12, "alice@example.com", None)
+    settings = EmailSettings.from_config({"host": "127.0.0.1", "from_address": "g@example.com"})
+    envelope = build_email(message(1, long_name), settings, "alice@example.com")
+    assert wire_form(envelope.message) is None
+    channel = smtp_channel(smtp_server)
+    assert all(r.ok for r in channel.send(None, [message(1, long_name)]))
+    received = smtp_server.recorder.by_delivery(1)
+    assert received["To"].addresses[0].display_name == "Alice " + "Martin-" * 12
+    channel.close()
+
+
+def test_a_line_starting_with_a_dot_arrives_whole(smtp_server: SmtpServer) -> None:
+    channel = smtp_channel(smtp_server)
+    text = "Bonjour,\n.\n..deux points\n.fin"
+    assert all(r.ok for r in channel.send(None, [message(1, text=text)]))
+    assert content(smtp_server.recorder.by_delivery(1)) == text
+    channel.close()

@@ -20,7 +20,8 @@ class EmailChannel:
 
     External: it ignores the session; a message re-sent after a crash carries the same
     ``Message-ID`` (``<grc-delivery-N@domain>``).  A batch is spread over up to
-    ``connections`` SMTP connections opened for it, each reused for its share.
+    ``connections`` SMTP connections, each reused for its share and kept for the next
+    batch until :meth:`close`.
 
     :param settings: see :class:`~grc_adapters.email.transport.EmailSettings`.
     """
@@ -52,5 +53,6 @@ class EmailChannel:
         return [result for result in results if result is not None]
 
     def close(self) -> None:
-        """Nothing is held between batches (the connections close with their batch)."""
+        """End the SMTP connections kept between batches."""
+        self.transport.close()
         self.closed = True

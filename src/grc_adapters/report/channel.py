@@ -175,7 +175,8 @@ class ReportChannel:
         return build_email(message, self.settings, address, text=text, html=html)
 
     def close(self) -> None:
-        """Nothing is held between batches."""
+        """End the SMTP connections kept between batches."""
+        self.transport.close()
 
 
 def _companies_of(session: Session, about: Any) -> list[Company]:
