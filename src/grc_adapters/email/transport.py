@@ -4,10 +4,11 @@ Shared by the ``email`` channel and the ``report`` channel (which sends its dige
 e-mail).  A transport sends a batch of :class:`Envelope` and returns one
 :class:`~grc_core.notify.channels.SendResult` per envelope, in order:
 
-- :class:`SmtpTransport` spreads a batch over a few SMTP connections opened for it (TLS and
+- :class:`SmtpTransport` spreads a batch over a few SMTP connections (TLS and
   authentication as configured, ``connections`` of them at most), each sending its share
-  of the messages one after the other, then closes them.  A recipient the server refuses
-  fails that message only; a lost connection fails the rest of its share, retryably;
+  of the messages one after the other, and keeps them for the next batch until
+  :meth:`~SmtpTransport.close`.  A recipient the server refuses fails that message only; a
+  lost connection fails the rest of its share, retryably;
 - :class:`MboxTransport` appends the batch to a local mbox file under a lock — for the demo
   and for tests, where no SMTP server is at hand.
 
