@@ -42,6 +42,8 @@ from grc_core.services.users import UserRef, get_user
 if TYPE_CHECKING:
     # The plugins and storage backends load on first use (see Grc.registry): a command that
     # only reads the database never imports them.
+    import pluggy
+
     from grc_core.backends import Backends
     from grc_core.plugins.registry import Registry
     from grc_core.plugins.scanning import Scanner
@@ -104,7 +106,7 @@ class Grc:
         backends: Backends | None = None,
     ) -> None:
         self.settings = settings
-        self._registry = registry
+        self._plugins = _Plugins(registry)
         self._backends = backends
         if engine is None and settings.database_url.startswith("sqlite:///"):
             # The embedded default lives in a folder that may not exist yet.
@@ -132,7 +134,10 @@ class Grc:
         # When each user (by id and by login) last committed through acting_as.
         self._wrote_at: dict[int | str, float] = {}
         # Plugins observe committed events (grc_event_committed); loaded on first need.
-        event_hooks.watch(self._sessions, lambda: self.registry.plugin_manager)
+        # SQLAlchemy keeps a session class's listeners for as long as the class lives, and
+        # the class (this facade's sessionmaker's) as long as the facade: a listener holding
+        # the facade kept both, and the engine with its caches, after dispose.
+        event_hooks.watch(self._sessions, self._plugins.manager)
 
     @classmethod
     def from_url(cls, url: str, **settings: Any) -> Grc:
@@ -245,11 +250,7 @@ class Grc:
     @property
     def registry(self) -> Registry:
         """The plugins' storage backends, scanners and channels (loaded on first use)."""
-        if self._registry is None:
-            from grc_core.plugins.registry import Registry
-
-            self._registry = Registry.load()
-        return self._registry
+        return self._plugins.registry()
 
     @property
     def backends(self) -> Backends:
@@ -281,3 +282,21 @@ class Grc:
 
     def __exit__(self, *exc_info: object) -> None:
         self.dispose()
+
+
+class _Plugins:
+    """A facade's plugin registry, loaded on first use; what its sessions' listeners hold
+    instead of the facade itself."""
+
+    def __init__(self, registry: Registry | None) -> None:
+        self._registry = registry
+
+    def registry(self) -> Registry:
+        if self._registry is None:
+            from grc_core.plugins.registry import Registry
+
+            self._registry = Registry.load()
+        return self._registry
+
+    def manager(self) -> pluggy.PluginManager:
+        return self.registry().plugin_manager

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import gc
 import logging
+import weakref
 from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import func, select
 
+from grc_core import facade as facade_module
 from grc_core.config import Settings
 from grc_core.errors import ValidationError
 from grc_core.event_hooks import CommittedEvent
@@ -107,12 +110,13 @@ def test_the_change_stays_committed_when_plugins_cannot_load(fresh_url, caplog):
     grc = Grc(Settings(database_url=fresh_url))
     grc.upgrade()
 
-    def broken(self: Grc) -> Registry:
+    def broken(self: object) -> Registry:
         raise RuntimeError("a plugin failed to import")
 
     try:
         with pytest.MonkeyPatch.context() as mp:
-            mp.setattr(Grc, "registry", property(broken))
+            # What the sessions' listeners load the plugins through (Grc.registry too).
+            mp.setattr(facade_module._Plugins, "registry", broken)
             with grc.session() as s:
                 users.create_user(s, None, login="admin", display_name="Admin", is_admin=True)
         with grc.session() as s:
@@ -120,3 +124,20 @@ def test_the_change_stays_committed_when_plugins_cannot_load(fresh_url, caplog):
         assert "cannot load the plugins" in caplog.text
     finally:
         grc.dispose()
+
+
+def test_a_disposed_facade_is_not_kept_alive_by_its_listeners(fresh_url: str) -> None:
+    """Its sessions' listeners hold the plugins, not the facade: once disposed and dropped,
+    the facade and its engine (with its caches) are freed, however many a host makes."""
+    recorder = Recorder()
+    grc = facade(fresh_url, recorder)
+    with grc.session() as s:
+        admin = users.create_user(s, None, login="admin", display_name="A", is_admin=True)
+        companies.create_company(s, admin, name="Fournil")
+    assert [e.kind for e in recorder.seen] == ["user.created", "company.created"]
+    gone, engine_gone = weakref.ref(grc), weakref.ref(grc.engine)
+    grc.dispose()
+    del grc, s, admin  # the session (and its objects) would keep the engine, not the facade
+    gc.collect()
+    assert gone() is None
+    assert engine_gone() is None
