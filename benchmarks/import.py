@@ -35,7 +35,14 @@ from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from import_floor import Written, check_same, pg_floor, read_written, sqlite_floor
+from import_floor import (
+    Written,
+    backend_cpu,
+    check_same,
+    pg_floor,
+    read_written,
+    sqlite_floor,
+)
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.pool import NullPool
 
@@ -259,7 +266,6 @@ class ServerCpu:
 
     def _watch(self) -> None:
         admin = create_engine(f"{PG_SERVER}/postgres", poolclass=NullPool)
-        tick = os.sysconf("SC_CLK_TCK")
         with admin.connect() as conn:
             while not self._stop.wait(0.05):
                 pids = conn.execute(
@@ -267,11 +273,9 @@ class ServerCpu:
                 ).scalars()
                 for pid in pids:
                     try:
-                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                        self.seen[pid] = backend_cpu(pid)
                     except OSError:
                         continue
-                    # utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
-                    self.seen[pid] = (int(fields[11]) + int(fields[12])) / tick
                 conn.rollback()
         admin.dispose()
 

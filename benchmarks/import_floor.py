@@ -133,7 +133,7 @@ def sqlite_floor(path: Path, written: Written) -> Floor:
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA cache_size = -262144")
-        statements = _stage(conn, written, "?")
+        statements = _stage(conn, written)
         statements += [
             "INSERT INTO exchange_search_key (exchange_id, search_key) "
             f"SELECT id, {_SQLITE_KEY} FROM staged_exchanges",
@@ -162,7 +162,7 @@ def pg_floor(target: str, parts: Sequence[Written]) -> Floor:
     try:
         plans = []
         for conn, part in zip(conns, parts, strict=True):
-            statements = _stage(conn, part, "%s")
+            statements = _stage(conn, part)
             statements.append(
                 "INSERT INTO exchange_search (exchange_id, names, document, slices) "
                 f"SELECT t.exchange_id, t.names, {_PG_DOCUMENT}, {_PG_SLICES} "
@@ -185,42 +185,40 @@ def pg_floor(target: str, parts: Sequence[Written]) -> Floor:
         ]
         for thread in threads:
             thread.start()
-        cpu = sum(_backend_cpu(pid) for pid in pids)
+        cpu = sum(backend_cpu(pid) for pid in pids)
         began = time.perf_counter()
         start.wait()
         for thread in threads:
             thread.join()
         wall = time.perf_counter() - began
-        return Floor(wall, sum(_backend_cpu(pid) for pid in pids) - cpu)
+        return Floor(wall, sum(backend_cpu(pid) for pid in pids) - cpu)
     finally:
         for conn in conns:
             conn.close()
 
 
-def _stage(conn: Any, written: Written, mark: str) -> list[str]:
+def _stage(conn: Any, written: Written) -> list[str]:
     """Copy ``written`` into temporary tables (untimed); the statements writing them."""
+    key_order = {table: key for table, _, key in TABLES}
     statements = []
     for name, (columns, rows) in written.tables.items():
         staged = f"staged_{name.removeprefix('exchange_')}"
-        if name == "exchanges":
-            staged = "staged_exchanges"
-        source = name if name in {t for t, _, _ in TABLES} else None
         names = ", ".join(columns)
-        if source is not None:
+        order = key_order.get(name)
+        if order is not None:
             # The table's own column types (no constraint, no index).
-            empty = f"SELECT {names} FROM {source} WHERE false"
+            empty = f"SELECT {names} FROM {name} WHERE false"
             conn.execute(f"CREATE TEMPORARY TABLE {staged} AS {empty}")
         else:
             typed = ", ".join(f"{c} {'bigint' if c == 'exchange_id' else 'text'}" for c in columns)
             conn.execute(f"CREATE TEMPORARY TABLE {staged} ({typed})")
         if rows and isinstance(conn, sqlite3.Connection):
-            marks = ", ".join(mark for _ in columns)
+            marks = ", ".join("?" for _ in columns)
             conn.executemany(f"INSERT INTO {staged} ({names}) VALUES ({marks})", rows)
         elif rows:
             with conn.cursor().copy(f"COPY {staged} ({names}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(row)
-        order = next((key for t, _, key in TABLES if t == name), None)
         if order is not None:
             statements.append(
                 f"INSERT INTO {name} ({names}) SELECT {names} FROM {staged} ORDER BY {order}"
@@ -228,7 +226,8 @@ def _stage(conn: Any, written: Written, mark: str) -> list[str]:
     return statements
 
 
-def _backend_cpu(pid: int) -> float:
+def backend_cpu(pid: int) -> float:
+    """CPU seconds (user and system) process ``pid`` has spent so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     # utime and stime: fields 14 and 15 of the line, 12 and 13 after the name.
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -402,7 +402,7 @@ class SmtpTransport:
         self.settings = settings
         #: Connections opened so far (tests and benchmarks count them).
         self.connections = 0
-        self._counting = threading.Lock()
+        self._lock = threading.Lock()
         #: Connections kept for the next batch, with when each was last used (monotonic).
         self._idle: list[tuple[smtplib.SMTP, float]] = []
 
@@ -421,7 +421,7 @@ class SmtpTransport:
             )
         else:
             connection = smtplib.SMTP(settings.host, settings.port, timeout=settings.timeout)
-        with self._counting:
+        with self._lock:
             self.connections += 1
         try:
             connection.ehlo()
@@ -449,7 +449,7 @@ class SmtpTransport:
 
     def close(self) -> None:
         """End the kept connections (``QUIT``); the transport may still be used after."""
-        with self._counting:
+        with self._lock:
             idle, self._idle = self._idle, []
         for connection, _ in idle:
             _quit(connection)
@@ -458,7 +458,7 @@ class SmtpTransport:
         """A kept connection that still answers ``NOOP``, else a new one."""
         now = time.monotonic()
         while True:
-            with self._counting:
+            with self._lock:
                 if not self._idle:
                     break
                 connection, used = self._idle.pop()
@@ -475,7 +475,7 @@ class SmtpTransport:
 
     def _keep(self, connection: smtplib.SMTP) -> None:
         """Keep a connection whose share went through for the next batch (or end it)."""
-        with self._counting:
+        with self._lock:
             if len(self._idle) < self.settings.connections:
                 self._idle.append((connection, time.monotonic()))
                 return
